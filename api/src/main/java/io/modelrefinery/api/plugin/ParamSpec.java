@@ -1,0 +1,314 @@
+package io.modelrefinery.api.plugin;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+import java.util.Locale;
+import java.util.Objects;
+import java.util.function.Function;
+import java.util.regex.Pattern;
+
+/**
+ * One typed parameter of a transform: name, type, default, validator and documentation, in the spirit
+ * of Kafka's {@code ConfigDef}. A spec is also the typed key to read the value:
+ * {@code params.get(SPARSITY)} returns a {@code Double}.
+ *
+ * <pre>{@code
+ * static final ParamSpec<Double> SPARSITY = ParamSpec.decimal("sparsity")
+ *         .defaultValue(0.5)
+ *         .validator(ParamValidator.atLeastAndBelow(0, 1))
+ *         .doc("Share of weights set to zero over all pruned layers.")
+ *         .build();
+ * }</pre>
+ *
+ * @param <T> the value's Java type
+ */
+public final class ParamSpec<T> {
+    private static final Pattern NAME = Pattern.compile("[a-z][a-z0-9]*(-[a-z0-9]+)*");
+
+    /** The parameter types, as they are shown to users. */
+    public enum Type { BOOLEAN, INT, DOUBLE, STRING, LIST, CHOICE }
+
+    private final String name;
+    private final Type type;
+    private final Function<String, T> parser;
+    private final Function<T, Object> renderer;
+    private final T defaultValue;
+    private final boolean required;
+    private final ParamValidator<? super T> validator;
+    private final String documentation;
+    private final List<String> choices;
+
+    private ParamSpec(Builder<T> b) {
+        this.name = b.name;
+        this.type = b.type;
+        this.parser = b.parser;
+        this.renderer = b.renderer;
+        this.defaultValue = b.defaultValue;
+        this.required = b.required;
+        this.validator = b.validator;
+        this.documentation = b.documentation;
+        this.choices = b.choices;
+    }
+
+    // ---------------------------------------------------------------- builders per type
+
+    public static Builder<Boolean> bool(String name) {
+        return new Builder<>(name, Type.BOOLEAN, ParamSpec::parseBoolean, v -> v, List.of());
+    }
+
+    public static Builder<Integer> integer(String name) {
+        return new Builder<>(name, Type.INT, raw -> Integer.parseInt(raw.trim()), v -> v, List.of());
+    }
+
+    public static Builder<Double> decimal(String name) {
+        return new Builder<>(name, Type.DOUBLE, ParamSpec::parseFiniteDouble, v -> v, List.of());
+    }
+
+    public static Builder<String> string(String name) {
+        return new Builder<>(name, Type.STRING, raw -> raw, v -> v, List.of());
+    }
+
+    /** A list of strings, written {@code [a,b,c]} in a pipeline (a single value needs no brackets). */
+    public static Builder<List<String>> list(String name) {
+        return new Builder<>(name, Type.LIST, ParamSpec::parseList, v -> v, List.of());
+    }
+
+    /**
+     * One of an enum's constants, written in lowercase with dashes: {@code PER_CHANNEL} is
+     * {@code per-channel}.
+     */
+    public static <E extends Enum<E>> Builder<E> choice(String name, Class<E> type) {
+        E[] constants = type.getEnumConstants();
+        List<String> names = new ArrayList<>(constants.length);
+        for (E constant : constants) {
+            names.add(choiceName(constant));
+        }
+        Function<String, E> parser = raw -> {
+            String wanted = raw.trim().toLowerCase(Locale.ROOT).replace('_', '-');
+            for (E constant : constants) {
+                if (choiceName(constant).equals(wanted)) {
+                    return constant;
+                }
+            }
+            throw new IllegalArgumentException("not one of " + names);
+        };
+        return new Builder<>(name, Type.CHOICE, parser, ParamSpec::choiceName, Collections.unmodifiableList(names));
+    }
+
+    /** How a choice constant is written: lowercase, dashes for underscores. */
+    public static String choiceName(Enum<?> constant) {
+        return constant.name().toLowerCase(Locale.ROOT).replace('_', '-');
+    }
+
+    // ---------------------------------------------------------------- accessors
+
+    public String name() {
+        return name;
+    }
+
+    public Type type() {
+        return type;
+    }
+
+    /** The value used when the pipeline does not set this parameter; {@code null} if there is none. */
+    public T defaultValue() {
+        return defaultValue;
+    }
+
+    /** True if a pipeline must set this parameter. */
+    public boolean required() {
+        return required;
+    }
+
+    public String documentation() {
+        return documentation;
+    }
+
+    /** For {@link Type#CHOICE}: the accepted values as written. */
+    public List<String> choices() {
+        return choices;
+    }
+
+    /** The accepted values for documentation: choices, a range, or empty when anything of the type goes. */
+    public String validValues() {
+        if (type == Type.CHOICE) {
+            return String.join(", ", choices);
+        }
+        return validator == null ? "" : validator.describe();
+    }
+
+    /** The default as shown to users and written to reports ({@code null} when there is none). */
+    public Object renderedDefault() {
+        return defaultValue == null ? null : render(defaultValue);
+    }
+
+    /**
+     * Parses and validates a value written in a pipeline.
+     *
+     * @param transformId used in the error message
+     * @throws InvalidParamException naming the parameter, the value and what is accepted
+     */
+    public T parse(String raw, String transformId) {
+        T value;
+        try {
+            value = parser.apply(raw);
+        } catch (RuntimeException e) {
+            throw new InvalidParamException("invalid value '" + raw + "' for parameter '" + name + "' of '"
+                    + transformId + "': expected " + expected() + (e.getMessage() == null ? "" : " (" + e.getMessage() + ")"));
+        }
+        validate(value, transformId);
+        return value;
+    }
+
+    /** Validates a typed value, such as a default or a value set in code. */
+    public void validate(T value, String transformId) {
+        if (validator == null) {
+            return;
+        }
+        String problem = validator.problem(value);
+        if (problem != null) {
+            throw new InvalidParamException("invalid value " + render(value) + " for parameter '" + name + "' of '"
+                    + transformId + "': must " + problem);
+        }
+    }
+
+    /** The value as written to reports and JSON: numbers, booleans, strings, lists; choices by name. */
+    public Object render(T value) {
+        return renderer.apply(value);
+    }
+
+    private String expected() {
+        switch (type) {
+            case BOOLEAN: return "true or false";
+            case INT: return "an integer";
+            case DOUBLE: return "a finite number";
+            case LIST: return "a list such as [a,b]";
+            case CHOICE: return "one of " + String.join(", ", choices);
+            default: return "a string";
+        }
+    }
+
+    @Override
+    public String toString() {
+        return name + " (" + type.name().toLowerCase(Locale.ROOT) + ")";
+    }
+
+    private static Boolean parseBoolean(String raw) {
+        String v = raw.trim().toLowerCase(Locale.ROOT);
+        if (v.equals("true")) {
+            return Boolean.TRUE;
+        }
+        if (v.equals("false")) {
+            return Boolean.FALSE;
+        }
+        throw new IllegalArgumentException("not true or false");
+    }
+
+    private static Double parseFiniteDouble(String raw) {
+        double v = Double.parseDouble(raw.trim());
+        if (!Double.isFinite(v)) {
+            throw new IllegalArgumentException("not finite");
+        }
+        return v;
+    }
+
+    private static List<String> parseList(String raw) {
+        String v = raw.trim();
+        if (v.startsWith("[")) {
+            if (!v.endsWith("]")) {
+                throw new IllegalArgumentException("missing ']'");
+            }
+            v = v.substring(1, v.length() - 1).trim();
+        }
+        if (v.isEmpty()) {
+            return List.of();
+        }
+        List<String> out = new ArrayList<>();
+        for (String part : v.split(",")) {
+            String element = part.trim();
+            if (element.isEmpty()) {
+                throw new IllegalArgumentException("empty element");
+            }
+            out.add(element);
+        }
+        return Collections.unmodifiableList(out);
+    }
+
+    /**
+     * Builds a {@link ParamSpec}; every parameter needs documentation, and either a default or
+     * {@link #required()}.
+     *
+     * @param <T> the value's Java type
+     */
+    public static final class Builder<T> {
+        private final String name;
+        private final Type type;
+        private final Function<String, T> parser;
+        private final Function<T, Object> renderer;
+        private final List<String> choices;
+        private T defaultValue;
+        private boolean required;
+        private ParamValidator<? super T> validator;
+        private String documentation;
+
+        @SuppressWarnings("unchecked")
+        private Builder(String name, Type type, Function<String, T> parser, Function<? super T, Object> renderer,
+                        List<String> choices) {
+            if (name == null || !NAME.matcher(name).matches()) {
+                throw new IllegalArgumentException("parameter name must be lowercase words joined by dashes: '"
+                        + name + "'");
+            }
+            this.name = name;
+            this.type = type;
+            this.parser = parser;
+            this.renderer = (Function<T, Object>) renderer;
+            this.choices = choices;
+        }
+
+        public Builder<T> defaultValue(T value) {
+            this.defaultValue = Objects.requireNonNull(value, "default value");
+            return this;
+        }
+
+        /** The pipeline must set this parameter; there is no default. */
+        public Builder<T> required() {
+            this.required = true;
+            return this;
+        }
+
+        public Builder<T> validator(ParamValidator<? super T> check) {
+            this.validator = check;
+            return this;
+        }
+
+        public Builder<T> doc(String text) {
+            this.documentation = text;
+            return this;
+        }
+
+        public ParamSpec<T> build() {
+            if (documentation == null || documentation.isBlank()) {
+                throw new IllegalStateException("parameter '" + name + "' needs documentation");
+            }
+            if (required == (defaultValue != null)) {
+                throw new IllegalStateException("parameter '" + name + "' needs exactly one of a default value "
+                        + "or required()");
+            }
+            ParamSpec<T> spec = new ParamSpec<>(this);
+            if (defaultValue != null) {
+                spec.validate(defaultValue, "(default)");
+            }
+            return spec;
+        }
+    }
+
+    static String joinNames(List<ParamSpec<?>> specs) {
+        String[] names = new String[specs.size()];
+        for (int i = 0; i < names.length; i++) {
+            names[i] = specs.get(i).name();
+        }
+        return Arrays.toString(names);
+    }
+}

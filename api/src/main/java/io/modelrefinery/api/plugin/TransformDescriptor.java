@@ -1,0 +1,198 @@
+package io.modelrefinery.api.plugin;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * What a transform is: id, version, kind, the formats it reads and writes, and its typed parameters.
+ * The host lists descriptors ({@code refinery plugins}, {@code GET /plugins}), validates pipelines
+ * against them before any work, and picks the highest version when several plugins share an id.
+ */
+public final class TransformDescriptor {
+    private static final Pattern ID = Pattern.compile("[a-z][a-z0-9]*(-[a-z0-9]+)*");
+    private static final Pattern SEMVER = Pattern.compile("(\\d+)\\.(\\d+)\\.(\\d+)(?:-([0-9A-Za-z.-]+))?");
+
+    private final String id;
+    private final String version;
+    private final TransformKind kind;
+    private final Set<ModelFormat> inputFormats;
+    private final ModelFormat outputFormat;
+    private final String summary;
+    private final List<ParamSpec<?>> params;
+
+    private TransformDescriptor(Builder b) {
+        this.id = b.id;
+        this.version = b.version;
+        this.kind = b.kind;
+        this.inputFormats = Collections.unmodifiableSet(new LinkedHashSet<>(b.inputFormats));
+        this.outputFormat = b.outputFormat;
+        this.summary = b.summary;
+        this.params = List.copyOf(b.params);
+    }
+
+    public static Builder builder(String id) {
+        return new Builder(id);
+    }
+
+    /** Lowercase words joined by dashes, as written in pipelines: {@code quantize-dynamic}. */
+    public String id() {
+        return id;
+    }
+
+    /** Semantic version of the transform's behaviour: {@code MAJOR.MINOR.PATCH[-qualifier]}. */
+    public String version() {
+        return version;
+    }
+
+    public TransformKind kind() {
+        return kind;
+    }
+
+    public Set<ModelFormat> inputFormats() {
+        return inputFormats;
+    }
+
+    public boolean accepts(ModelFormat format) {
+        return inputFormats.contains(format);
+    }
+
+    public ModelFormat outputFormat() {
+        return outputFormat;
+    }
+
+    /** One sentence on what the transform does. */
+    public String summary() {
+        return summary;
+    }
+
+    public List<ParamSpec<?>> params() {
+        return params;
+    }
+
+    public Optional<ParamSpec<?>> param(String name) {
+        for (ParamSpec<?> spec : params) {
+            if (spec.name().equals(name)) {
+                return Optional.of(spec);
+            }
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * Orders semantic versions: numerically by major, minor, patch; a pre-release qualifier sorts before
+     * the release.
+     */
+    public static int compareVersions(String a, String b) {
+        Matcher ma = semver(a);
+        Matcher mb = semver(b);
+        for (int group = 1; group <= 3; group++) {
+            int c = Long.compare(Long.parseLong(ma.group(group)), Long.parseLong(mb.group(group)));
+            if (c != 0) {
+                return c;
+            }
+        }
+        String qa = ma.group(4);
+        String qb = mb.group(4);
+        if (qa == null || qb == null) {
+            return qa == null ? (qb == null ? 0 : 1) : -1;
+        }
+        return qa.compareTo(qb);
+    }
+
+    private static Matcher semver(String version) {
+        Matcher m = SEMVER.matcher(version);
+        if (!m.matches()) {
+            throw new IllegalArgumentException("not a semantic version: '" + version + "'");
+        }
+        return m;
+    }
+
+    @Override
+    public String toString() {
+        return id + " " + version;
+    }
+
+    /** Builds a descriptor; id, version, kind, input and output formats and a summary are required. */
+    public static final class Builder {
+        private final String id;
+        private String version;
+        private TransformKind kind;
+        private final Set<ModelFormat> inputFormats = new LinkedHashSet<>();
+        private ModelFormat outputFormat;
+        private String summary;
+        private final List<ParamSpec<?>> params = new ArrayList<>();
+
+        private Builder(String id) {
+            if (id == null || !ID.matcher(id).matches()) {
+                throw new IllegalArgumentException("transform id must be lowercase words joined by dashes: '" + id + "'");
+            }
+            this.id = id;
+        }
+
+        public Builder version(String semanticVersion) {
+            semver(semanticVersion);
+            this.version = semanticVersion;
+            return this;
+        }
+
+        public Builder kind(TransformKind transformKind) {
+            this.kind = Objects.requireNonNull(transformKind, "kind");
+            return this;
+        }
+
+        public Builder accepts(ModelFormat... formats) {
+            inputFormats.addAll(List.of(formats));
+            return this;
+        }
+
+        public Builder produces(ModelFormat format) {
+            this.outputFormat = Objects.requireNonNull(format, "format");
+            return this;
+        }
+
+        public Builder summary(String text) {
+            this.summary = text;
+            return this;
+        }
+
+        public Builder param(ParamSpec<?> spec) {
+            for (ParamSpec<?> existing : params) {
+                if (existing.name().equals(spec.name())) {
+                    throw new IllegalArgumentException("'" + id + "' declares parameter '" + spec.name() + "' twice");
+                }
+            }
+            params.add(spec);
+            return this;
+        }
+
+        public TransformDescriptor build() {
+            List<String> missing = new ArrayList<>();
+            if (version == null) {
+                missing.add("version");
+            }
+            if (kind == null) {
+                missing.add("kind");
+            }
+            if (inputFormats.isEmpty()) {
+                missing.add("accepts");
+            }
+            if (outputFormat == null) {
+                missing.add("produces");
+            }
+            if (summary == null || summary.isBlank()) {
+                missing.add("summary");
+            }
+            if (!missing.isEmpty()) {
+                throw new IllegalStateException("descriptor of '" + id + "' is missing " + missing);
+            }
+            return new TransformDescriptor(this);
+        }
+    }
+}

@@ -1,0 +1,125 @@
+package io.modelrefinery.api.data;
+
+import io.modelrefinery.api.onnx.DataType;
+import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.onnx.TensorInfo;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class DatasetsTest {
+    @TempDir
+    Path dir;
+
+    private Path npz(int samples) throws IOException {
+        float[] pixels = new float[samples * 2 * 3];
+        for (int i = 0; i < pixels.length; i++) {
+            pixels[i] = i;
+        }
+        long[] labels = new long[samples];
+        for (int i = 0; i < samples; i++) {
+            labels[i] = i % 2;
+        }
+        Map<String, Tensor> arrays = new LinkedHashMap<>();
+        arrays.put("input", Tensor.ofFloats(new long[] {samples, 2, 3}, pixels));
+        arrays.put("labels", Tensor.ofLongs(new long[] {samples}, labels));
+        Path file = dir.resolve("data.npz");
+        Datasets.writeNpz(file, arrays);
+        return file;
+    }
+
+    @Test
+    void streamsBatchesInOrderUntilEmpty() throws IOException {
+        Dataset dataset = Datasets.open(npz(7), "unused");
+
+        List<Integer> sizes = new ArrayList<>();
+        List<Float> firsts = new ArrayList<>();
+        try (DatasetReader reader = dataset.open()) {
+            for (Optional<Batch> b = reader.next(3); b.isPresent(); b = reader.next(3)) {
+                sizes.add(b.get().size());
+                firsts.add(b.get().get("input").toFloatArray()[0]);
+                assertArrayEquals(new long[] {b.get().size(), 2, 3}, b.get().get("input").shape());
+            }
+        }
+
+        assertEquals(7, dataset.size());
+        assertEquals(List.of("input"), dataset.inputs().stream().map(TensorInfo::name).toList());
+        assertEquals(DataType.INT64, dataset.labels().orElseThrow().type());
+        assertEquals(List.of(3, 3, 1), sizes);
+        assertEquals(List.of(0f, 18f, 36f), firsts);
+    }
+
+    @Test
+    void readsASingleNpyUnderTheGivenName() throws IOException {
+        Path file = dir.resolve("x.npy");
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        Npy.write(out, Tensor.ofFloats(new long[] {2, 2}, 1, 2, 3, 4));
+        Files.write(file, out.toByteArray());
+
+        Dataset dataset = Datasets.open(file, "input");
+        Batch batch = dataset.open().next(10).orElseThrow();
+
+        assertEquals("input", dataset.arrays().get(0).name());
+        assertArrayEquals(new float[] {1, 2, 3, 4}, batch.get("input").toFloatArray());
+    }
+
+    @Test
+    void refusesHeadersThatLieAboutTheData() throws IOException {
+        Path file = dir.resolve("lie.npy");
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        Npy.write(out, Tensor.ofFloats(new long[] {2, 2}, 1, 2, 3, 4));
+        String text = out.toString(StandardCharsets.ISO_8859_1).replace("(2, 2)", "(9, 2)");
+        Files.write(file, text.getBytes(StandardCharsets.ISO_8859_1));
+
+        InvalidDataException e = assertThrows(InvalidDataException.class, () -> Datasets.open(file, "input"));
+
+        assertEquals("lie.npy is 144 bytes, but its header declares FLOAT[9, 2] (200 bytes)", e.getMessage());
+    }
+
+    @Test
+    void refusesFortranOrderAndNonNumericTypes() throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        Npy.write(out, Tensor.ofFloats(new long[] {1}, 1));
+        String base = out.toString(StandardCharsets.ISO_8859_1);
+        Path fortran = dir.resolve("f.npy");
+        Files.write(fortran, base.replace("False", "True ").getBytes(StandardCharsets.ISO_8859_1));
+        Path objects = dir.resolve("o.npy");
+        Files.write(objects, base.replace("<f4", "|O8").getBytes(StandardCharsets.ISO_8859_1));
+
+        assertTrue(assertThrows(InvalidDataException.class, () -> Datasets.open(fortran, "x")).getMessage()
+                .contains("Fortran-ordered"));
+        assertTrue(assertThrows(InvalidDataException.class, () -> Datasets.open(objects, "x")).getMessage()
+                .contains("without a numeric 'descr'"));
+    }
+
+    @Test
+    void checksThatADatasetFitsTheModel() throws IOException {
+        Dataset dataset = Datasets.open(npz(4), "unused");
+
+        assertEquals("data.npz has no array for model input 'image' (arrays: [input, labels])",
+                assertThrows(InvalidDataException.class, () -> Datasets.requireFits(dataset,
+                        List.of(new TensorInfo("image", DataType.FLOAT, new long[] {-1, 2, 3})))).getMessage());
+        assertEquals("data.npz: array 'input' has samples of shape [2,3] but the model input is [?,28,28]",
+                assertThrows(InvalidDataException.class, () -> Datasets.requireFits(dataset,
+                        List.of(new TensorInfo("input", DataType.FLOAT, new long[] {-1, 28, 28})))).getMessage());
+        assertEquals("data.npz: array 'input' is FLOAT but the model input is FLOAT16",
+                assertThrows(InvalidDataException.class, () -> Datasets.requireFits(dataset,
+                        List.of(new TensorInfo("input", DataType.FLOAT16, new long[] {-1, 2, 3})))).getMessage());
+        Datasets.requireFits(dataset, List.of(new TensorInfo("input", DataType.FLOAT, new long[] {-1, 2, 3})));
+    }
+}

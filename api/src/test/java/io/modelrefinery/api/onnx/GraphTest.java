@@ -1,0 +1,70 @@
+package io.modelrefinery.api.onnx;
+
+import io.modelrefinery.api.onnx.proto.Onnx.GraphProto;
+import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static io.modelrefinery.api.onnx.OnnxHelper.node;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class GraphTest {
+    private final GraphProto mlp = TestModels.mlp().getGraph();
+
+    @Test
+    void indexFindsProducersConsumersAndInitializers() {
+        GraphIndex index = GraphIndex.of(mlp);
+
+        assertEquals("Add", index.producer("pre").orElseThrow().getOpType());
+        assertEquals(List.of("MatMul"), index.consumers("input").stream().map(NodeProto::getOpType).toList());
+        assertTrue(index.producer("input").isEmpty());
+        assertTrue(index.initializer("w").isPresent());
+        assertTrue(index.isGraphInput("input"));
+        assertTrue(index.isGraphOutput("output"));
+        assertEquals(List.of("input"), index.runtimeInputs().stream().map(v -> v.getName()).toList());
+    }
+
+    @Test
+    void topologicalOrderSortsReversedNodesAndKeepsSortedOnes() {
+        List<NodeProto> reversed = new java.util.ArrayList<>(mlp.getNodeList());
+        java.util.Collections.reverse(reversed);
+        GraphProto shuffled = mlp.toBuilder().clearNode().addAllNode(reversed).build();
+
+        assertEquals(mlp.getNodeList(), GraphIndex.of(shuffled).topologicalOrder());
+        assertEquals(mlp.getNodeList(), GraphIndex.of(mlp).topologicalOrder());
+    }
+
+    @Test
+    void editorReplacesNodesAndSortsTheResult() {
+        GraphEditor editor = GraphEditor.of(mlp);
+        NodeProto relu = GraphIndex.of(mlp).producer("output").orElseThrow();
+        String clipped = editor.freshName("pre");
+
+        editor.replaceNode(relu, node("Relu", List.of(clipped), List.of("output")))
+                .addNode(node("Clip", List.of("pre"), List.of(clipped)))
+                .addOutput("mm");
+        GraphProto edited = editor.build();
+
+        assertEquals("pre_1", clipped);
+        assertEquals(List.of("MatMul", "Add", "Clip", "Relu"),
+                edited.getNodeList().stream().map(NodeProto::getOpType).toList());
+        assertEquals(List.of("output", "mm"), edited.getOutputList().stream().map(v -> v.getName()).toList());
+        assertEquals(3, mlp.getNodeCount(), "the source graph is untouched");
+    }
+
+    @Test
+    void editorReplacesUsesAndInitializers() {
+        GraphEditor editor = GraphEditor.of(mlp)
+                .putInitializer(Tensor.ofFloats(new long[] {3}, 1, 1, 1).toProto("b"))
+                .putInitializer(Tensor.ofFloats(new long[] {3}, 2, 2, 2).toProto("b2"))
+                .replaceUses("b", "b2")
+                .removeInitializer("b");
+        GraphProto edited = editor.build();
+        GraphIndex index = GraphIndex.of(edited);
+
+        assertTrue(index.initializer("b").isEmpty());
+        assertEquals(List.of("mm", "b2"), index.producer("pre").orElseThrow().getInputList());
+    }
+}

@@ -1,0 +1,77 @@
+package io.modelrefinery.host.cli;
+
+import io.modelrefinery.api.plugin.TransformDescriptor;
+import io.modelrefinery.host.pipeline.JobListener;
+import io.modelrefinery.host.pipeline.StepRecord;
+
+import java.io.PrintWriter;
+import java.util.Locale;
+
+/**
+ * Shows a job's steps on stderr: one line per step, and progress of long steps, redrawn in place on a
+ * terminal and throttled to a line every few seconds otherwise.
+ */
+final class TerminalProgress implements JobListener {
+    private static final long INTERACTIVE_INTERVAL_NANOS = 200_000_000L;
+    private static final long LOG_INTERVAL_NANOS = 5_000_000_000L;
+
+    private final PrintWriter err;
+    private final boolean interactive;
+    private String prefix = "";
+    private long lastUpdate;
+    private boolean lineOpen;
+
+    TerminalProgress(PrintWriter err, boolean interactive) {
+        this.err = err;
+        this.interactive = interactive;
+    }
+
+    @Override
+    public synchronized void stepStarted(int index, int count, TransformDescriptor descriptor) {
+        prefix = "[" + index + "/" + count + "] " + descriptor.id();
+        lastUpdate = System.nanoTime();
+        err.print(prefix + " ...");
+        err.flush();
+        lineOpen = true;
+    }
+
+    @Override
+    public synchronized void stepProgress(int index, long done, long total, String what) {
+        long now = System.nanoTime();
+        if (now - lastUpdate < (interactive ? INTERACTIVE_INTERVAL_NANOS : LOG_INTERVAL_NANOS)) {
+            return;
+        }
+        lastUpdate = now;
+        String percent = total > 0 ? String.format(Locale.ROOT, " (%.0f%%)", 100.0 * done / total) : "";
+        String line = prefix + ": " + what + " " + done + (total > 0 ? "/" + total : "") + percent;
+        if (interactive) {
+            err.print("\r\033[K" + line);
+        } else {
+            if (lineOpen) {
+                err.println();
+            }
+            err.println(line);
+            lineOpen = false;
+        }
+        err.flush();
+    }
+
+    @Override
+    public synchronized void stepFailed(int index, RuntimeException error) {
+        err.println(interactive ? "\r\033[K" + prefix + " failed" : (lineOpen ? " failed" : prefix + " failed"));
+        lineOpen = false;
+        err.flush();
+    }
+
+    @Override
+    public synchronized void stepFinished(int index, StepRecord record) {
+        String done = prefix + " done in " + Format.seconds(record.durationMs());
+        if (interactive) {
+            err.println("\r\033[K" + done);
+        } else {
+            err.println(lineOpen ? " done in " + Format.seconds(record.durationMs()) : done);
+        }
+        lineOpen = false;
+        err.flush();
+    }
+}

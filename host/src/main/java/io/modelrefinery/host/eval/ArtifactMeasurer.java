@@ -1,0 +1,129 @@
+package io.modelrefinery.host.eval;
+
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.onnx.proto.Onnx.StringStringEntryProto;
+import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.DigestInputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.LinkedHashSet;
+import java.util.Set;
+import java.util.zip.Deflater;
+import java.util.zip.DeflaterOutputStream;
+
+/** Measures a saved model: digest, bytes, zipped bytes, parameters, sparsity. */
+public final class ArtifactMeasurer {
+    private static final int LOCAL_HEADER = 30;
+    private static final int CENTRAL_HEADER = 46;
+    private static final int END_OF_CENTRAL_DIRECTORY = 22;
+
+    private ArtifactMeasurer() {
+    }
+
+    /**
+     * Measures the model saved at {@code file}; {@code model} is its content (for parameter counts).
+     */
+    public static ArtifactSummary measure(Path file, OnnxModel model) throws IOException {
+        Set<Path> files = new LinkedHashSet<>();
+        files.add(file);
+        for (TensorProto init : model.graph().getInitializerList()) {
+            for (StringStringEntryProto entry : init.getExternalDataList()) {
+                if (entry.getKey().equals("location")) {
+                    files.add(file.toAbsolutePath().getParent().resolve(entry.getValue()));
+                }
+            }
+        }
+        long bytes = 0;
+        for (Path f : files) {
+            bytes += Files.size(f);
+        }
+        return new ArtifactSummary(file.toAbsolutePath().toUri().toString(), sha256(file), bytes, zippedSize(files),
+                model.parameterCount(), sparsity(model));
+    }
+
+    /** Hex SHA-256 of a file. */
+    public static String sha256(Path file) throws IOException {
+        try (InputStream in = new DigestInputStream(Files.newInputStream(file), MessageDigest.getInstance("SHA-256"))) {
+            in.transferTo(OutputStream.nullOutputStream());
+            return HexFormat.of().formatHex(((DigestInputStream) in).getMessageDigest().digest());
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every Java runtime has SHA-256", e);
+        }
+    }
+
+    /** Size of {@code file} deflated into a one-entry zip archive. */
+    public static long zippedSize(Path file) throws IOException {
+        return zippedSize(Set.of(file));
+    }
+
+    /**
+     * Size of a zip archive holding {@code files}, deflated at the default level, exactly as Python's
+     * {@code zipfile} writes it to a file: local header, data and central directory entry per file (no
+     * data descriptor, no extra fields), then the end record. Computed, not written.
+     */
+    static long zippedSize(Set<Path> files) throws IOException {
+        long total = END_OF_CENTRAL_DIRECTORY;
+        byte[] buffer = new byte[1 << 16];
+        for (Path f : files) {
+            Deflater deflater = new Deflater(Deflater.DEFAULT_COMPRESSION, true);
+            CountingOutputStream compressed = new CountingOutputStream();
+            try (InputStream in = Files.newInputStream(f);
+                 DeflaterOutputStream out = new DeflaterOutputStream(compressed, deflater, buffer.length)) {
+                for (int n; (n = in.read(buffer)) > 0; ) {
+                    out.write(buffer, 0, n);
+                }
+            } finally {
+                deflater.end();
+            }
+            int nameLength = f.getFileName().toString().getBytes(StandardCharsets.UTF_8).length;
+            total += LOCAL_HEADER + CENTRAL_HEADER + 2L * nameLength + compressed.count;
+        }
+        return total;
+    }
+
+    /** Share of exactly-zero values among the weights: initializers of rank 2 and more. */
+    static double sparsity(OnnxModel model) {
+        long zeros = 0;
+        long total = 0;
+        for (TensorProto init : model.graph().getInitializerList()) {
+            if (init.getDimsCount() < 2) {
+                continue;
+            }
+            Tensor t = model.tensor(init);
+            if (!t.type().isNumeric()) {
+                continue;
+            }
+            long n = t.elementCount();
+            for (long i = 0; i < n; i++) {
+                if (t.getDouble(i) == 0) {
+                    zeros++;
+                }
+            }
+            total += n;
+        }
+        return total == 0 ? 0 : (double) zeros / total;
+    }
+
+    private static final class CountingOutputStream extends OutputStream {
+        long count;
+
+        @Override
+        public void write(int b) {
+            count++;
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) {
+            count += len;
+        }
+    }
+}

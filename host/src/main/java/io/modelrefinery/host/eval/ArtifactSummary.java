@@ -1,0 +1,14 @@
+package io.modelrefinery.host.eval;
+
+/**
+ * Size facts of a model file, as the report's {@code input} and {@code output} show them.
+ *
+ * @param uri where the model is
+ * @param sha256 hex digest of the model file
+ * @param bytes size of the model file plus any external-data side files
+ * @param gzipBytes size of those files deflated into one zip archive: the seed article's size metric
+ * @param params number of weight values (initializer elements)
+ * @param sparsity share of weight values (initializers of rank 2 and more) that are exactly zero
+ */
+public record ArtifactSummary(String uri, String sha256, long bytes, long gzipBytes, long params, double sparsity) {
+}

@@ -1,0 +1,297 @@
+package io.modelrefinery.host.osgi;
+
+import io.modelrefinery.api.plugin.ModelTransform;
+import io.modelrefinery.api.plugin.TransformDescriptor;
+import io.modelrefinery.host.pipeline.TransformCatalog;
+import org.osgi.framework.Bundle;
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.ServiceReference;
+import org.osgi.framework.wiring.BundleWiring;
+import org.osgi.util.tracker.ServiceTracker;
+import org.osgi.util.tracker.ServiceTrackerCustomizer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.WeakHashMap;
+import java.util.jar.JarFile;
+import java.util.jar.Manifest;
+import java.util.stream.Stream;
+
+/**
+ * The transforms plugins offer right now, followed dynamically as their bundles come and go (the host's
+ * side of a dynamic, multiple reference to {@link ModelTransform}). When several plugins offer the same
+ * transform id, the highest descriptor version wins.
+ */
+public final class PluginRegistry implements TransformCatalog, AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(PluginRegistry.class);
+
+    private final BundleContext context;
+    private final Path pluginsDir;
+    private final ServiceTracker<ModelTransform, Tracked> tracker;
+    /** Bundle revisions whose classes are all loaded already (see {@link #loadAllClasses}); weak, so that
+     *  replaced revisions can be collected. */
+    private final Set<Object> loadedRevisions = Collections.synchronizedSet(Collections.newSetFromMap(new WeakHashMap<>()));
+
+    /** A transform service and its descriptor, read once when the service appeared. */
+    private record Tracked(ServiceReference<ModelTransform> reference, TransformDescriptor descriptor) {
+    }
+
+    /**
+     * A transform on offer.
+     *
+     * @param descriptor what it is
+     * @param bundle symbolic name and version of the bundle offering it
+     */
+    public record Offer(TransformDescriptor descriptor, String bundle) {
+    }
+
+    PluginRegistry(BundleContext context, Path pluginsDir) {
+        this.context = context;
+        this.pluginsDir = pluginsDir;
+        this.tracker = new ServiceTracker<>(context, ModelTransform.class, new Customizer());
+    }
+
+    void open() {
+        tracker.open();
+    }
+
+    @Override
+    public void close() {
+        tracker.close();
+    }
+
+    /** Every transform on offer, by id then version, newest first. */
+    public List<Offer> offers() {
+        List<Offer> offers = new ArrayList<>();
+        for (Tracked t : tracked()) {
+            Bundle b = t.reference().getBundle();
+            offers.add(new Offer(t.descriptor(), b == null ? "(removed)" : b.getSymbolicName() + " " + b.getVersion()));
+        }
+        offers.sort(Comparator.comparing((Offer o) -> o.descriptor().id())
+                .thenComparing((a, b) -> TransformDescriptor.compareVersions(b.descriptor().version(),
+                        a.descriptor().version())));
+        return offers;
+    }
+
+    /** The ids of every transform on offer, sorted. */
+    @Override
+    public List<String> transformIds() {
+        return offers().stream().map(o -> o.descriptor().id()).distinct().toList();
+    }
+
+    /** The descriptor of the newest transform with {@code id}. */
+    public Optional<TransformDescriptor> descriptor(String id) {
+        return newest(id).map(Tracked::descriptor);
+    }
+
+    /**
+     * Takes the newest transform with {@code id} for one job. The job keeps this instance until it
+     * closes the lease, whatever happens to the plugin meanwhile.
+     */
+    @Override
+    public Optional<TransformLease> lease(String id) {
+        for (int attempt = 0; attempt < 3; attempt++) {
+            Optional<Tracked> candidate = newest(id);
+            if (candidate.isEmpty()) {
+                return Optional.empty();
+            }
+            ServiceReference<ModelTransform> ref = candidate.get().reference();
+            ModelTransform service = context.getService(ref);
+            if (service != null) {
+                return Optional.of(new TransformLease(context, ref, service, candidate.get().descriptor()));
+            }
+            // the service went away between lookup and get: look again
+        }
+        return Optional.empty();
+    }
+
+    private Optional<Tracked> newest(String id) {
+        return tracked().stream()
+                .filter(t -> t.descriptor().id().equals(id))
+                .max((a, b) -> TransformDescriptor.compareVersions(a.descriptor().version(), b.descriptor().version()));
+    }
+
+    private List<Tracked> tracked() {
+        Map<ServiceReference<ModelTransform>, Tracked> all = tracker.getTracked();
+        return new ArrayList<>(all.values());
+    }
+
+    /** Every jar in the plugins folder with its state, sorted by file name. */
+    public List<PluginInfo> plugins() {
+        List<PluginInfo> out = new ArrayList<>();
+        for (Path jar : pluginJars()) {
+            out.add(describe(jar));
+        }
+        return out;
+    }
+
+    private PluginInfo describe(Path jar) {
+        String file = jar.getFileName().toString();
+        Bundle bundle = bundleFor(jar);
+        if (bundle == null) {
+            String problem = bundleHeaderProblem(jar);
+            return new PluginInfo(file, null, null, problem == null ? PluginInfo.State.STARTING : PluginInfo.State.INVALID,
+                    List.of(), problem == null ? "not installed yet" : problem);
+        }
+        String name = bundle.getSymbolicName();
+        String version = bundle.getVersion().toString();
+        if (bundle.getState() == Bundle.INSTALLED) {
+            List<String> missing = BundleDiagnostics.missingImports(context, bundle);
+            String problem = missing.isEmpty() ? "not resolved yet" : "missing import " + String.join(", ", missing);
+            return new PluginInfo(file, name, version,
+                    missing.isEmpty() ? PluginInfo.State.STARTING : PluginInfo.State.UNRESOLVED, List.of(), problem);
+        }
+        List<TransformDescriptor> transforms = new ArrayList<>();
+        for (Tracked t : tracked()) {
+            if (bundle.equals(t.reference().getBundle())) {
+                transforms.add(t.descriptor());
+            }
+        }
+        boolean active = bundle.getState() == Bundle.ACTIVE
+                && (!transforms.isEmpty() || bundle.getHeaders().get("Service-Component") == null);
+        return new PluginInfo(file, name, version, active ? PluginInfo.State.ACTIVE : PluginInfo.State.STARTING,
+                transforms, active ? null : "bundle is " + stateName(bundle.getState()));
+    }
+
+    /**
+     * Waits until FileInstall has dealt with every jar in the plugins folder: each is active, or
+     * unresolvable, or not a bundle at all. Used by one-shot commands that need the plugins at once.
+     *
+     * @return the jars still pending when the time ran out (empty when all settled)
+     */
+    public List<PluginInfo> awaitSettled(Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            List<PluginInfo> pending = plugins().stream()
+                    .filter(p -> p.state() == PluginInfo.State.STARTING).toList();
+            if (pending.isEmpty() || System.nanoTime() > deadline) {
+                return pending;
+            }
+            Thread.sleep(25);
+        }
+    }
+
+    private List<Path> pluginJars() {
+        if (!Files.isDirectory(pluginsDir)) {
+            return List.of();
+        }
+        try (Stream<Path> files = Files.list(pluginsDir)) {
+            return files.filter(p -> p.getFileName().toString().matches(PluginFramework.PLUGIN_FILE_PATTERN))
+                    .filter(Files::isRegularFile)
+                    .sorted()
+                    .toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot list plugins folder " + pluginsDir, e);
+        }
+    }
+
+    /** The bundle FileInstall installed from {@code jar}: its location is the jar's normalized file URI. */
+    private Bundle bundleFor(Path jar) {
+        String location = jar.toFile().toURI().normalize().toString();
+        for (Bundle b : context.getBundles()) {
+            if (location.equals(b.getLocation())) {
+                return b;
+            }
+        }
+        return null;
+    }
+
+    /** Why a jar cannot be a bundle, or {@code null} if its headers look fine. */
+    private static String bundleHeaderProblem(Path jar) {
+        try (JarFile file = new JarFile(jar.toFile())) {
+            Manifest manifest = file.getManifest();
+            if (manifest == null || manifest.getMainAttributes().getValue("Bundle-SymbolicName") == null) {
+                return "not an OSGi bundle: no Bundle-SymbolicName in its manifest";
+            }
+            return null;
+        } catch (IOException e) {
+            return "not a readable jar: " + e.getMessage();
+        }
+    }
+
+    private static String stateName(int state) {
+        switch (state) {
+            case Bundle.RESOLVED: return "resolved but not started";
+            case Bundle.STARTING: return "starting";
+            case Bundle.STOPPING: return "stopping";
+            case Bundle.ACTIVE: return "active without transforms registered yet";
+            default: return "in state " + state;
+        }
+    }
+
+    /**
+     * Loads every class of a plugin bundle when its first transform appears. Felix disposes a bundle's
+     * class loader when the bundle is updated or removed; with every class already loaded, a job that
+     * holds the old transform still finishes on the version it started with.
+     */
+    private void loadAllClasses(Bundle bundle) {
+        BundleWiring wiring = bundle.adapt(BundleWiring.class);
+        if (wiring == null || !loadedRevisions.add(wiring.getRevision())) {
+            return;
+        }
+        int loaded = 0;
+        for (String resource : wiring.listResources("/", "*.class",
+                BundleWiring.LISTRESOURCES_RECURSE | BundleWiring.LISTRESOURCES_LOCAL)) {
+            String className = resource.substring(0, resource.length() - ".class".length()).replace('/', '.');
+            if (className.endsWith("package-info") || className.endsWith("module-info")) {
+                continue;
+            }
+            try {
+                bundle.loadClass(className);
+                loaded++;
+            } catch (ClassNotFoundException | LinkageError e) {
+                LOG.debug("{}: class {} not loadable up front: {}", bundle.getSymbolicName(), className, e.toString());
+            }
+        }
+        LOG.debug("{}: loaded {} classes", bundle.getSymbolicName(), loaded);
+    }
+
+    private final class Customizer implements ServiceTrackerCustomizer<ModelTransform, Tracked> {
+        @Override
+        public Tracked addingService(ServiceReference<ModelTransform> reference) {
+            Bundle bundle = reference.getBundle();
+            ModelTransform service = context.getService(reference);
+            if (service == null) {
+                return null;
+            }
+            try {
+                loadAllClasses(bundle);
+                TransformDescriptor descriptor = service.descriptor();
+                LOG.info("transform {} {} available from {} {}", descriptor.id(), descriptor.version(),
+                        bundle.getSymbolicName(), bundle.getVersion());
+                return new Tracked(reference, descriptor);
+            } catch (RuntimeException | LinkageError e) {
+                LOG.error("{}: transform refused, its descriptor failed: {}", bundle.getSymbolicName(), e.toString());
+                context.ungetService(reference);
+                return null;
+            }
+        }
+
+        @Override
+        public void modifiedService(ServiceReference<ModelTransform> reference, Tracked tracked) {
+            // service properties carry nothing the registry uses
+        }
+
+        @Override
+        public void removedService(ServiceReference<ModelTransform> reference, Tracked tracked) {
+            LOG.info("transform {} {} withdrawn", tracked.descriptor().id(), tracked.descriptor().version());
+            try {
+                context.ungetService(reference);
+            } catch (IllegalStateException e) {
+                // framework stopping
+            }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+package io.modelrefinery.host.pipeline;
+
+import io.modelrefinery.host.eval.ArtifactSummary;
+
+import java.util.List;
+
+/**
+ * The report of a finished job: written by {@code optimize --report} and carried as the data of a
+ * {@code model.optimized} event. Field names are the public contract (DESIGN.md).
+ *
+ * @param jobId deterministic job id
+ * @param model the registered model
+ * @param pipeline the pipeline as run, canonical form
+ * @param input the model before
+ * @param output the model after
+ * @param steps what each step did
+ * @param evaluation accuracy, fidelity and latency before and after; {@code null} when not evaluated
+ */
+public record JobReport(String jobId, ModelRef model, String pipeline, ArtifactSummary input, ArtifactSummary output,
+                        List<StepRecord> steps, Object evaluation) {
+
+    /**
+     * A model as the registry names it.
+     *
+     * @param name registered name
+     * @param version registered version
+     */
+    public record ModelRef(String name, String version) {
+    }
+}

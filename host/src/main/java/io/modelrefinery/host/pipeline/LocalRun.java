@@ -1,0 +1,48 @@
+package io.modelrefinery.host.pipeline;
+
+import io.modelrefinery.api.infer.Device;
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.plugin.Cancellation;
+import io.modelrefinery.api.plugin.ModelArtifact;
+import io.modelrefinery.api.plugin.ModelFormat;
+import io.modelrefinery.api.plugin.ModelTransform;
+import io.modelrefinery.host.ort.OrtRuntime;
+
+import java.nio.file.Path;
+
+/**
+ * Runs transforms outside the plugin framework, with the host's real pipeline runner and ONNX Runtime
+ * on the CPU: for plugin tests and benchmarks. Every check the host makes applies.
+ *
+ * <pre>{@code
+ * PipelineResult r = LocalRun.of(new Fp16Transform()).data(data).run("fp16(keep-io-types=false)", model, tempDir);
+ * }</pre>
+ */
+public final class LocalRun {
+    private final TransformCatalog catalog;
+    private JobData data = JobData.none();
+
+    private LocalRun(TransformCatalog catalog) {
+        this.catalog = catalog;
+    }
+
+    public static LocalRun of(ModelTransform... transforms) {
+        return new LocalRun(TransformCatalog.of(transforms));
+    }
+
+    public LocalRun data(JobData jobData) {
+        this.data = jobData;
+        return this;
+    }
+
+    /** Plans and runs {@code pipeline} on {@code model}; temporary files go under {@code scratch}. */
+    public PipelineResult run(String pipeline, OnnxModel model, Path scratch) {
+        PipelineSpec spec = PipelineSpec.parse(pipeline);
+        JobEnvironment environment = new JobEnvironment(JobIds.of("local", "0", spec),
+                new OrtRuntime().service(Device.CPU, scratch.resolve("ort")), data, scratch.resolve("jobs"),
+                Cancellation.never());
+        try (PipelinePlan plan = PipelinePlan.create(spec, ModelFormat.ONNX, catalog)) {
+            return new PipelineRunner().run(plan, ModelArtifact.onnx(model), environment, JobListener.none());
+        }
+    }
+}

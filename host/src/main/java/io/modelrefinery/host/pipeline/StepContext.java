@@ -1,0 +1,67 @@
+package io.modelrefinery.host.pipeline;
+
+import io.modelrefinery.api.data.Dataset;
+import io.modelrefinery.api.infer.InferenceService;
+import io.modelrefinery.api.plugin.Cancellation;
+import io.modelrefinery.api.plugin.Progress;
+import io.modelrefinery.api.plugin.TransformContext;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.file.Path;
+import java.util.Optional;
+
+/** The {@link TransformContext} of one step of one job. */
+final class StepContext implements TransformContext {
+    private final JobEnvironment environment;
+    private final Progress progress;
+    private final Path scratchDirectory;
+    private final Logger logger;
+
+    StepContext(JobEnvironment environment, String transformId, Progress progress, Path scratchDirectory) {
+        this.environment = environment;
+        this.progress = progress;
+        this.scratchDirectory = scratchDirectory;
+        this.logger = LoggerFactory.getLogger("io.modelrefinery.transform." + transformId);
+    }
+
+    @Override
+    public InferenceService inference() {
+        return environment.inference();
+    }
+
+    @Override
+    public Optional<Dataset> calibrationData() {
+        return environment.data().calibration();
+    }
+
+    @Override
+    public Optional<Dataset> evaluationData() {
+        return environment.data().evaluation();
+    }
+
+    @Override
+    public Optional<Dataset> trainingData() {
+        return environment.data().training();
+    }
+
+    @Override
+    public Progress progress() {
+        return progress;
+    }
+
+    @Override
+    public Cancellation cancellation() {
+        return environment.cancellation();
+    }
+
+    @Override
+    public Path scratchDirectory() {
+        return scratchDirectory;
+    }
+
+    @Override
+    public Logger logger() {
+        return logger;
+    }
+}

@@ -1,0 +1,96 @@
+package io.modelrefinery.plugin.fp16;
+
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.TensorInfo;
+import io.modelrefinery.api.plugin.ModelArtifact;
+import io.modelrefinery.api.plugin.ModelFormat;
+import io.modelrefinery.api.plugin.ModelTransform;
+import io.modelrefinery.api.plugin.ParamSpec;
+import io.modelrefinery.api.plugin.ParamValidator;
+import io.modelrefinery.api.plugin.Params;
+import io.modelrefinery.api.plugin.TransformContext;
+import io.modelrefinery.api.plugin.TransformDescriptor;
+import io.modelrefinery.api.plugin.TransformKind;
+import io.modelrefinery.api.plugin.TransformResult;
+import org.osgi.service.component.annotations.Component;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code fp16}: stores weights and computes activations in IEEE half precision, halving the model's
+ * size. Graph inputs and outputs stay float32 by default, so callers need not change; operators without
+ * good half-precision support stay float32 behind casts.
+ */
+@Component(service = ModelTransform.class)
+public final class Fp16Transform implements ModelTransform {
+
+    /**
+     * Operators kept in float32 by default: ones whose half-precision kernels are missing in some ONNX
+     * Runtime providers or lose too much precision, quantization operators, and control flow (whose
+     * subgraphs are not converted).
+     */
+    public static final List<String> DEFAULT_OP_BLOCK_LIST = List.of(
+            "NonMaxSuppression", "TopK", "RoiAlign", "Range", "CumSum", "Min", "Max", "Upsample",
+            "RandomUniformLike", "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
+            "If", "Loop", "Scan");
+
+    private static final String NAME_PATTERN = "[A-Za-z0-9_./:-]+";
+
+    public static final ParamSpec<Boolean> KEEP_IO_TYPES = ParamSpec.bool("keep-io-types")
+            .defaultValue(true)
+            .doc("Keep float32 graph inputs and outputs, converting at the boundary, so callers need no change.")
+            .build();
+
+    public static final ParamSpec<List<String>> OP_BLOCK_LIST = ParamSpec.list("op-block-list")
+            .defaultValue(DEFAULT_OP_BLOCK_LIST)
+            .validator(ParamValidator.eachMatches(NAME_PATTERN, "operator type names"))
+            .doc("Operator types left in float32. Operators of other domains than ONNX's always are.")
+            .build();
+
+    public static final ParamSpec<List<String>> NODE_BLOCK_LIST = ParamSpec.list("node-block-list")
+            .defaultValue(List.of())
+            .validator(ParamValidator.eachMatches(NAME_PATTERN, "node names"))
+            .doc("Names of individual nodes left in float32, for layers that need the precision.")
+            .build();
+
+    private static final TransformDescriptor DESCRIPTOR = TransformDescriptor.builder("fp16")
+            .version("1.0.0")
+            .kind(TransformKind.COMPRESSOR)
+            .accepts(ModelFormat.ONNX)
+            .produces(ModelFormat.ONNX)
+            .summary("Converts float32 weights and activations to float16: half the size, close results.")
+            .param(KEEP_IO_TYPES)
+            .param(OP_BLOCK_LIST)
+            .param(NODE_BLOCK_LIST)
+            .build();
+
+    @Override
+    public TransformDescriptor descriptor() {
+        return DESCRIPTOR;
+    }
+
+    @Override
+    public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
+        OnnxModel model = input.onnxModel();
+        Map<String, TensorInfo> types = context.inference().valueTypes(model);
+        context.cancellation().throwIfCancelled();
+        Fp16Conversion conversion = new Fp16Conversion(model, types, params.get(KEEP_IO_TYPES),
+                params.get(OP_BLOCK_LIST), params.get(NODE_BLOCK_LIST));
+        OnnxModel converted = conversion.run();
+        TransformResult result = TransformResult.of(converted)
+                .withMetric("converted-nodes", conversion.convertedNodes())
+                .withMetric("float32-nodes", conversion.float32Nodes())
+                .withMetric("casts-added", conversion.castsAdded())
+                .withMetric("converted-initializers", conversion.convertedInitializers())
+                .withMetric("saturated-values", conversion.saturatedValues());
+        if (conversion.convertedNodes() == 0) {
+            result = result.withNote("no node was converted: every float operator is blocked or none exists");
+        }
+        if (conversion.saturatedValues() > 0) {
+            result = result.withNote(conversion.saturatedValues()
+                    + " weight values exceed float16's range (65504) and were clamped");
+        }
+        return result;
+    }
+}

@@ -1,0 +1,2 @@
+/** The {@code graph-optimize} transform: ONNX Runtime's offline graph optimization. */
+package io.modelrefinery.plugin.graphoptimize;
