@@ -36,7 +36,13 @@ public final class Main {
             LOG.debug("command failed", e);
             return exitCode(e);
         });
-        return cli.execute(args);
+        try {
+            return cli.execute(args);
+        } catch (Error e) { // picocli hands only exceptions to the handler above
+            err.println("error: " + describe(e));
+            LOG.debug("command failed", e);
+            return ExitCode.FAILED;
+        }
     }
 
     /** 2 for bad input, 1 for everything else that went wrong. */

@@ -95,9 +95,6 @@ final class OptimizeCommand implements Callable<Integer> {
         ModelFormat modelFormat = format != null ? parseFormat(format) : FormatDetector.detect(model);
         OrtRuntime runtime = new OrtRuntime();
         DeviceChoice deviceChoice = runtime.resolve(device);
-        if (deviceChoice.note() != null) {
-            err.println("note: " + deviceChoice.note());
-        }
 
         Path work = Files.createTempDirectory("refinery-optimize-");
         try (PluginFramework plugins = PluginLauncher.start(pluginsDir, work, err)) {
@@ -122,7 +119,8 @@ final class OptimizeCommand implements Callable<Integer> {
             ArtifactSummary before = measureInput(input);
             ArtifactSummary after = ArtifactMeasurer.measure(output, optimized);
             JobReport jobReport = new JobReport(jobId, new JobReport.ModelRef(name, version), pipelineSpec.toString(),
-                    before, after, result.steps(), null);
+                    before, after, result.steps(), null,
+                    deviceChoice.note() == null ? List.of() : List.of(deviceChoice.note()));
             if (report != null) {
                 ReportJson.write(report, jobReport);
             }

@@ -15,9 +15,14 @@ import java.util.List;
  * @param output the model after
  * @param steps what each step did
  * @param evaluation accuracy, fidelity and latency before and after; {@code null} when not evaluated
+ * @param notes what the host decided on its own, for example that {@code --device auto} chose the CPU
  */
 public record JobReport(String jobId, ModelRef model, String pipeline, ArtifactSummary input, ArtifactSummary output,
-                        List<StepRecord> steps, Object evaluation) {
+                        List<StepRecord> steps, Object evaluation, List<String> notes) {
+    public JobReport {
+        steps = List.copyOf(steps);
+        notes = List.copyOf(notes);
+    }
 
     /**
      * A model as the registry names it.

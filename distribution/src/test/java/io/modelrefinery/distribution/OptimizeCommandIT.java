@@ -1,0 +1,175 @@
+package io.modelrefinery.distribution;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.modelrefinery.api.infer.Device;
+import io.modelrefinery.api.infer.InferenceSession;
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.SaveOptions;
+import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.host.ort.OrtRuntime;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.Random;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** {@code refinery optimize} and {@code refinery plugins} from the assembled distribution. */
+class OptimizeCommandIT {
+    @TempDir
+    Path dir;
+
+    private static Tensor images(int n) {
+        Random random = new Random(3);
+        float[] pixels = new float[n * 28 * 28];
+        for (int i = 0; i < pixels.length; i++) {
+            pixels[i] = random.nextFloat();
+        }
+        return Tensor.ofFloats(new long[] {n, 28, 28}, pixels);
+    }
+
+    private float[] predict(Path model, Tensor images) throws Exception {
+        try (InferenceSession session = new OrtRuntime().service(Device.CPU, dir.resolve("ort"))
+                .open(OnnxModel.load(model))) {
+            return session.run(Map.of("input", images)).get("output").toFloatArray();
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+            "graph-optimize|1e-5",
+            "graph-optimize(level=basic)|1e-5",
+            "fp16|2e-3",
+            "graph-optimize(level=basic),fp16|2e-3",
+    })
+    void optimizesTheSampleWithEachPluginAndTheResultStaysClose(String pipeline, double tolerance) throws Exception {
+        Path out = dir.resolve("out.onnx");
+        Path report = dir.resolve("report.json");
+
+        Cli.Result result = Cli.run(dir, "optimize", Cli.sampleModel().toString(), "-o", out.toString(),
+                "--pipeline", pipeline, "--report", report.toString());
+
+        assertEquals(0, result.exitCode(), result.stderr());
+        assertTrue(result.stdout().startsWith("wrote " + out + ": 14,760 -> "), result.stdout());
+        Tensor images = images(32);
+        float[] expected = predict(Cli.sampleModel(), images);
+        float[] actual = predict(out, images);
+        for (int i = 0; i < expected.length; i++) {
+            assertEquals(expected[i], actual[i], tolerance, "sample " + i);
+        }
+        JsonNode json = new ObjectMapper().readTree(report.toFile());
+        assertTrue(json.get("jobId").asText().startsWith("job-"));
+        assertEquals("seed_cnn_binary", json.at("/model/name").asText());
+        assertEquals(14_760, json.at("/input/bytes").asLong());
+        assertEquals(13_251, json.at("/input/gzipBytes").asLong());
+        assertEquals(3_337, json.at("/input/params").asLong());
+        assertEquals(Files.size(out), json.at("/output/bytes").asLong());
+        assertEquals(out.toUri().toString(), json.at("/output/uri").asText());
+        assertEquals(pipeline.split(",(?![^(]*\\))").length, json.get("steps").size());
+        for (JsonNode step : json.get("steps")) {
+            assertEquals("cpu", step.get("device").asText());
+            assertEquals("1.0.0", step.get("version").asText());
+            assertTrue(step.get("durationMs").asLong() >= 0);
+            assertTrue(step.get("params").isObject());
+        }
+    }
+
+    @Test
+    void fp16HalvesTheSampleModel() throws Exception {
+        Path out = dir.resolve("half.onnx");
+        Path report = dir.resolve("report.json");
+
+        assertEquals(0, Cli.run(dir, "optimize", Cli.sampleModel().toString(), "-o", out.toString(), "--pipeline", "fp16",
+                "--report", report.toString()).exitCode());
+
+        JsonNode json = new ObjectMapper().readTree(report.toFile());
+        assertTrue(json.at("/output/bytes").asLong() < 0.6 * 14_760, json.toString());
+        assertTrue(json.at("/output/gzipBytes").asLong() < 0.6 * 13_251, json.toString());
+    }
+
+    @Test
+    void pluginsListsBothBundledPluginsWithTheirParameters() throws Exception {
+        Cli.Result result = Cli.run(dir, "plugins");
+
+        assertEquals(0, result.exitCode(), result.stderr());
+        assertTrue(result.stdout().contains("graph-optimize 1.0.0  optimizer, onnx -> onnx"), result.stdout());
+        assertTrue(result.stdout().contains("fp16 1.0.0  compressor, onnx -> onnx"), result.stdout());
+        assertTrue(result.stdout().contains("level (choice, default extended, basic, extended, all)"), result.stdout());
+        assertTrue(result.stdout().contains("keep-io-types (boolean, default true)"), result.stdout());
+        assertEquals("", result.stderr());
+    }
+
+    /** Bad input: exit code 2, one line on stderr naming the problem, nothing on stdout or at the output path. */
+    private void assertRefused(Path model, String pipeline, String expectedError) throws Exception {
+        Path out = dir.resolve("refused.onnx");
+        Cli.Result result = Cli.run(dir, "optimize", model.toString(), "-o", out.toString(), "--pipeline", pipeline);
+
+        assertEquals(2, result.exitCode(), result.stderr());
+        assertEquals(1, result.stderrLines().size(), result.stderr());
+        assertTrue(result.stderr().startsWith("error: "), result.stderr());
+        assertTrue(result.stderr().contains(expectedError), result.stderr());
+        assertEquals("", result.stdout());
+        assertFalse(Files.exists(out));
+        try (Stream<Path> left = Files.list(dir)) {
+            assertTrue(left.noneMatch(p -> p.getFileName().toString().contains("refused")), "no temporary output left");
+        }
+    }
+
+    @Test
+    void refusesAFileThatIsNotOnnx() throws Exception {
+        Path text = Files.writeString(dir.resolve("notes.onnx"), "these are not weights\n");
+        assertRefused(text, "fp16", "not an ONNX model: " + text);
+    }
+
+    @Test
+    void refusesATruncatedModel() throws Exception {
+        byte[] full = Files.readAllBytes(Cli.sampleModel());
+        Path truncated = Files.write(dir.resolve("truncated.onnx"), Arrays.copyOf(full, full.length - 1000));
+        assertRefused(truncated, "fp16", "not an ONNX model: " + truncated);
+    }
+
+    @Test
+    void refusesAModelWhoseExternalDataIsMissing() throws Exception {
+        Path external = dir.resolve("external.onnx");
+        OnnxModel.load(Cli.sampleModel()).save(external, SaveOptions.external());
+        Files.delete(dir.resolve("external.onnx.data"));
+        assertRefused(external, "fp16", "external data file 'external.onnx.data' is missing");
+    }
+
+    @Test
+    void refusesAnUnknownTransform() throws Exception {
+        assertRefused(Cli.sampleModel(), "graph-optimize,prune(sparsity=0.5)",
+                "unknown transform 'prune' (installed: fp16, graph-optimize)");
+    }
+
+    @Test
+    void refusesAnInvalidParameterValue() throws Exception {
+        assertRefused(Cli.sampleModel(), "graph-optimize(level=max)",
+                "invalid value 'max' for parameter 'level' of 'graph-optimize': expected one of basic, extended, all");
+    }
+
+    @Test
+    void refusesAMalformedPipelineAndAMissingModel() throws Exception {
+        assertRefused(Cli.sampleModel(), "fp16(keep-io-types=true", "pipeline 'fp16(keep-io-types=true': missing ')'");
+        assertRefused(dir.resolve("absent.onnx"), "fp16", "model file not found: " + dir.resolve("absent.onnx"));
+    }
+
+    @Test
+    void refusesUnknownOptionsOnOneLine() throws Exception {
+        Cli.Result result = Cli.run(dir, "optimize", Cli.sampleModel().toString(), "-o", "x.onnx", "--sparsity", "3");
+
+        assertEquals(2, result.exitCode());
+        assertEquals(1, result.stderrLines().size(), result.stderr());
+        assertTrue(result.stderr().startsWith("error: Unknown options: '--sparsity'"), result.stderr());
+    }
+}

@@ -1,0 +1,127 @@
+package io.modelrefinery.host.ort;
+
+import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.api.infer.Device;
+import io.modelrefinery.api.infer.GraphOptimizationLevel;
+import io.modelrefinery.api.infer.InferenceException;
+import io.modelrefinery.api.infer.InferenceService;
+import io.modelrefinery.api.infer.InferenceSession;
+import io.modelrefinery.api.onnx.DataType;
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.SaveOptions;
+import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.onnx.TensorInfo;
+import io.modelrefinery.host.testing.TestModels;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class OrtRuntimeTest {
+    @TempDir
+    Path dir;
+    private final OrtRuntime runtime = new OrtRuntime();
+
+    private InferenceService cpu() {
+        return runtime.service(Device.CPU, dir.resolve("scratch"));
+    }
+
+    @Test
+    void runsAModelAndMatchesAJavaComputation() {
+        Tensor x = Tensor.ofFloats(new long[] {2, 4}, 1, 2, 3, 4, -1, 0.5f, 0, 2);
+        try (InferenceSession session = cpu().open(TestModels.mlp())) {
+            Tensor y = session.run(Map.of("x", x)).get("y");
+
+            float[] expected = new float[6];
+            float[] xs = x.toFloatArray();
+            float[] b = {0.5f, -0.5f, 1f};
+            for (int r = 0; r < 2; r++) {
+                for (int c = 0; c < 3; c++) {
+                    float sum = b[c];
+                    for (int k = 0; k < 4; k++) {
+                        sum += xs[r * 4 + k] * (k * 3 + c - 6) * 0.25f;
+                    }
+                    expected[r * 3 + c] = Math.max(0, sum);
+                }
+            }
+            assertArrayEquals(expected, y.toFloatArray(), 1e-6f);
+            assertArrayEquals(new long[] {2, 3}, y.shape());
+            assertEquals(List.of(new TensorInfo("x", DataType.FLOAT, new long[] {-1, 4})), session.inputs());
+            assertEquals(Device.CPU, session.device());
+        }
+    }
+
+    @Test
+    void modelsWithExternalDataRunToo() throws Exception {
+        Path file = dir.resolve("ext/model.onnx");
+        java.nio.file.Files.createDirectories(file.getParent());
+        TestModels.mlp().save(file, SaveOptions.external().withThreshold(0));
+        OnnxModel external = OnnxModel.load(file);
+        Tensor x = Tensor.ofFloats(new long[] {1, 4}, 1, 1, 1, 1);
+
+        try (InferenceSession a = cpu().open(external); InferenceSession b = cpu().open(TestModels.mlp())) {
+            assertTrue(external.hasExternalData());
+            assertEquals(b.run(Map.of("x", x)).get("y"), a.run(Map.of("x", x)).get("y"));
+        }
+    }
+
+    @Test
+    void infersTheTypeOfEveryValue() throws Exception {
+        Map<String, TensorInfo> types = cpu().valueTypes(TestModels.sampleCnn());
+
+        assertEquals(DataType.FLOAT, types.get("/Reshape_output_0").type());
+        assertArrayEquals(new long[] {-1, 12, 26, 26}, types.get("/c1/Conv_output_0").shape());
+        assertEquals(DataType.INT64, types.get("/Constant_output_0").type());
+        assertEquals(DataType.FLOAT, types.get("c1.weight").type());
+    }
+
+    @Test
+    void optimizesOffline() throws Exception {
+        OnnxModel model = TestModels.sampleCnn();
+        OnnxModel optimized = cpu().optimize(model, GraphOptimizationLevel.EXTENDED);
+
+        assertTrue(optimized.graph().getNodeCount() < model.graph().getNodeCount());
+        Tensor images = TestModels.randomImages(1, 4, 28, 28);
+        try (InferenceSession a = cpu().open(model); InferenceSession b = cpu().open(optimized)) {
+            assertArrayEquals(a.run(Map.of("input", images)).get("output").toFloatArray(),
+                    b.run(Map.of("input", images)).get("output").toFloatArray(), 1e-6f);
+        }
+    }
+
+    @Test
+    void reportsWhatOnnxRuntimeRefusesOnOneLine() {
+        OnnxModel broken = OnnxModel.of(TestModels.mlp().proto().toBuilder()
+                .setGraph(TestModels.mlp().graph().toBuilder().setNode(0,
+                        io.modelrefinery.api.onnx.OnnxHelper.node("NoSuchOp", List.of("x", "w"), List.of("mm"))))
+                .build());
+
+        InferenceException e = assertThrows(InferenceException.class, () -> cpu().open(broken));
+
+        assertTrue(e.getMessage().startsWith("ONNX Runtime cannot open the model: "), e.getMessage());
+        assertTrue(e.getMessage().contains("NoSuchOp"), e.getMessage());
+        assertEquals(1, e.getMessage().lines().count());
+    }
+
+    @Test
+    void devicesResolveAsAskedOrSayWhyNot() {
+        assertEquals(new DeviceChoice(Device.CPU, null), runtime.resolve(DeviceRequest.CPU));
+        String problem = runtime.cudaProblem();
+        if (problem.isEmpty()) {
+            assertEquals(Device.CUDA, runtime.resolve(DeviceRequest.CUDA).device());
+            assertEquals(Device.CUDA, runtime.resolve(DeviceRequest.AUTO).device());
+            assertNull(runtime.resolve(DeviceRequest.AUTO).note());
+        } else {
+            InvalidInputException e = assertThrows(InvalidInputException.class, () -> runtime.resolve(DeviceRequest.CUDA));
+            assertEquals("--device cuda: " + problem, e.getMessage());
+            assertEquals(new DeviceChoice(Device.CPU, "auto chose cpu: " + problem), runtime.resolve(DeviceRequest.AUTO));
+        }
+    }
+}

@@ -1,0 +1,158 @@
+package io.modelrefinery.host.pipeline;
+
+import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.api.onnx.OnnxHelper;
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.plugin.InvalidParamException;
+import io.modelrefinery.api.plugin.ModelArtifact;
+import io.modelrefinery.api.plugin.ModelFormat;
+import io.modelrefinery.api.plugin.ModelTransform;
+import io.modelrefinery.api.plugin.ParamSpec;
+import io.modelrefinery.api.plugin.ParamValidator;
+import io.modelrefinery.api.plugin.Params;
+import io.modelrefinery.api.plugin.TransformContext;
+import io.modelrefinery.api.plugin.TransformDescriptor;
+import io.modelrefinery.api.plugin.TransformException;
+import io.modelrefinery.api.plugin.TransformKind;
+import io.modelrefinery.api.plugin.TransformResult;
+import io.modelrefinery.host.testing.TestModels;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.BiFunction;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class PipelineRunnerTest {
+    @TempDir
+    Path dir;
+
+    static final ParamSpec<Double> FACTOR = ParamSpec.decimal("factor").defaultValue(1.0)
+            .validator(ParamValidator.greaterThan(0)).doc("A positive factor.").build();
+
+    /** A transform whose behaviour each test chooses. */
+    private static ModelTransform transform(String id, BiFunction<TransformContext, OnnxModel, TransformResult> body) {
+        TransformDescriptor descriptor = TransformDescriptor.builder(id).version("1.0.0").kind(TransformKind.OPTIMIZER)
+                .accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test").param(FACTOR).build();
+        return new ModelTransform() {
+            @Override
+            public TransformDescriptor descriptor() {
+                return descriptor;
+            }
+
+            @Override
+            public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
+                return body.apply(context, input.onnxModel());
+            }
+        };
+    }
+
+    private static final ModelTransform KEEP = transform("keep", (c, m) -> TransformResult.of(m).withMetric("nodes", 3));
+
+    @Test
+    void runsStepsInOrderAndRecordsEach() {
+        List<String> seen = new ArrayList<>();
+        ModelTransform stamp = transform("stamp", (c, m) -> {
+            seen.add("stamp");
+            assertTrue(Files.isDirectory(c.scratchDirectory()));
+            return TransformResult.of(m).withNote("stamped");
+        });
+
+        PipelineResult result = LocalRun.of(KEEP, stamp).run("keep(factor=2),stamp", TestModels.mlp(), dir);
+
+        assertEquals(List.of("keep", "stamp"), result.steps().stream().map(StepRecord::transform).toList());
+        assertEquals(2.0, result.steps().get(0).params().get("factor"));
+        assertEquals(3.0, result.steps().get(0).metrics().get("nodes"));
+        assertEquals(List.of("stamped"), result.steps().get(1).notes());
+        assertEquals("cpu", result.steps().get(1).device());
+        assertEquals(List.of("stamp"), seen);
+    }
+
+    @Test
+    void plansRefuseUnknownTransformsBadParamsAndFormatMismatches() {
+        TransformCatalog catalog = TransformCatalog.of(KEEP);
+
+        assertEquals("unknown transform 'prune' (installed: keep)", assertThrows(UnknownTransformException.class,
+                () -> PipelinePlan.create(PipelineSpec.parse("keep,prune"), ModelFormat.ONNX, catalog)).getMessage());
+        assertEquals("invalid value -1.0 for parameter 'factor' of 'keep': must be in (0, inf)",
+                assertThrows(InvalidParamException.class, () -> PipelinePlan.create(PipelineSpec.parse("keep(factor=-1)"),
+                        ModelFormat.ONNX, catalog)).getMessage());
+        assertEquals("step 1 'keep' reads [onnx] models, but receives keras", assertThrows(InvalidInputException.class,
+                () -> PipelinePlan.create(PipelineSpec.parse("keep"), ModelFormat.KERAS, catalog)).getMessage());
+    }
+
+    @Test
+    void aThrowingStepFailsTheJobWithItsPlaceAndRetriability() {
+        ModelTransform busy = transform("busy", (c, m) -> {
+            throw TransformException.retriable("GPU busy");
+        });
+        ModelTransform crash = transform("crash", (c, m) -> {
+            throw new NullPointerException();
+        });
+
+        StepFailedException retriable = assertThrows(StepFailedException.class,
+                () -> LocalRun.of(KEEP, busy).run("keep,busy", TestModels.mlp(), dir));
+        StepFailedException fatal = assertThrows(StepFailedException.class,
+                () -> LocalRun.of(crash).run("crash", TestModels.mlp(), dir));
+
+        assertEquals("step 2 'busy' failed: GPU busy", retriable.getMessage());
+        assertTrue(retriable.retriable());
+        assertEquals("step 1 'crash' failed: NullPointerException", fatal.getMessage());
+        assertFalse(fatal.retriable());
+    }
+
+    @Test
+    void badInputFromAStepStaysBadInputAndNamesTheStep() {
+        ModelTransform picky = transform("picky", (c, m) -> {
+            throw new InvalidInputException("calibration data has no array 'x'");
+        });
+
+        InvalidInputException e = assertThrows(InvalidInputException.class,
+                () -> LocalRun.of(picky).run("picky", TestModels.mlp(), dir));
+
+        assertEquals("step 1 'picky': calibration data has no array 'x'", e.getMessage());
+    }
+
+    @Test
+    void aStepThatBreaksTheModelIsCaughtBeforeTheNextStep() {
+        ModelTransform dangling = transform("dangling", (c, m) -> TransformResult.of(m.withGraph(m.graph().toBuilder()
+                .setNode(2, OnnxHelper.node("Relu", List.of("nowhere"), List.of("y"))).build())));
+        ModelTransform unloadable = transform("unloadable", (c, m) -> TransformResult.of(m.withGraph(m.graph().toBuilder()
+                .setNode(2, OnnxHelper.node("NotAnOp", List.of("pre"), List.of("y"))).build())));
+
+        StepFailedException invalid = assertThrows(StepFailedException.class,
+                () -> LocalRun.of(dangling, KEEP).run("dangling,keep", TestModels.mlp(), dir));
+        StepFailedException refused = assertThrows(StepFailedException.class,
+                () -> LocalRun.of(unloadable).run("unloadable", TestModels.mlp(), dir));
+
+        assertTrue(invalid.getMessage().startsWith("step 1 'dangling' failed: it produced an invalid model: Relu node"),
+                invalid.getMessage());
+        assertTrue(refused.getMessage().startsWith("step 1 'unloadable' failed: it produced a model ONNX Runtime cannot "
+                + "load"), refused.getMessage());
+    }
+
+    @Test
+    void scratchFoldersAreRemovedAfterEachStep() {
+        List<Path> scratch = new ArrayList<>();
+        ModelTransform litter = transform("litter", (c, m) -> {
+            scratch.add(c.scratchDirectory());
+            try {
+                Files.writeString(c.scratchDirectory().resolve("tmp.bin"), "x");
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+            return TransformResult.of(m);
+        });
+
+        LocalRun.of(litter).run("litter", TestModels.mlp(), dir);
+
+        assertFalse(Files.exists(scratch.get(0)));
+    }
+}

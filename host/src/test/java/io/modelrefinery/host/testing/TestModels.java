@@ -1,0 +1,65 @@
+package io.modelrefinery.host.testing;
+
+import io.modelrefinery.api.onnx.DataType;
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.Tensor;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Random;
+
+import static io.modelrefinery.api.onnx.OnnxHelper.graph;
+import static io.modelrefinery.api.onnx.OnnxHelper.model;
+import static io.modelrefinery.api.onnx.OnnxHelper.node;
+import static io.modelrefinery.api.onnx.OnnxHelper.valueInfo;
+
+/** Models for host tests: the sample CNN and small generated ones. */
+public final class TestModels {
+    private TestModels() {
+    }
+
+    /** The project root, passed in by the build. */
+    public static Path root() {
+        return Path.of(System.getProperty("refinery.root", "."));
+    }
+
+    /** The seed article's CNN from {@code samples/}: input [n,28,28], output [n,1]. */
+    public static Path sampleCnnFile() {
+        return root().resolve("samples/seed_cnn_binary.onnx");
+    }
+
+    public static OnnxModel sampleCnn() throws IOException {
+        return OnnxModel.load(sampleCnnFile());
+    }
+
+    /** y = relu(x W + b), x [n,4], W [4,3]. */
+    public static OnnxModel mlp() {
+        float[] w = new float[12];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (i - 6) * 0.25f;
+        }
+        return OnnxModel.of(model(graph("mlp",
+                List.of(node("MatMul", List.of("x", "w"), List.of("mm")),
+                        node("Add", List.of("mm", "b"), List.of("pre")),
+                        node("Relu", List.of("pre"), List.of("y"))),
+                List.of(valueInfo("x", DataType.FLOAT, -1, 4)),
+                List.of(valueInfo("y", DataType.FLOAT, -1, 3)),
+                List.of(Tensor.ofFloats(new long[] {4, 3}, w).toProto("w"),
+                        Tensor.ofFloats(new long[] {3}, 0.5f, -0.5f, 1f).toProto("b"))), 17));
+    }
+
+    /** Uniform random floats in [0, 1) of the given shape, from a fixed seed. */
+    public static Tensor randomImages(long seed, long... shape) {
+        Random random = new Random(seed);
+        long count = 1;
+        for (long d : shape) {
+            count *= d;
+        }
+        float[] values = new float[(int) count];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = random.nextFloat();
+        }
+        return Tensor.ofFloats(shape, values);
+    }
+}

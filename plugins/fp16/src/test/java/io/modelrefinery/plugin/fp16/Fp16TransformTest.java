@@ -1,0 +1,155 @@
+package io.modelrefinery.plugin.fp16;
+
+import io.modelrefinery.api.infer.Device;
+import io.modelrefinery.api.infer.InferenceSession;
+import io.modelrefinery.api.onnx.DataType;
+import io.modelrefinery.api.onnx.GraphIndex;
+import io.modelrefinery.api.onnx.OnnxHelper;
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
+import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
+import io.modelrefinery.host.ort.OrtRuntime;
+import io.modelrefinery.host.pipeline.LocalRun;
+import io.modelrefinery.host.pipeline.PipelineResult;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+import static io.modelrefinery.api.onnx.OnnxHelper.attr;
+import static io.modelrefinery.api.onnx.OnnxHelper.node;
+import static io.modelrefinery.api.onnx.OnnxHelper.valueInfo;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class Fp16TransformTest {
+    @TempDir
+    Path dir;
+
+    private static OnnxModel sample() throws Exception {
+        return OnnxModel.load(Path.of(System.getProperty("refinery.root")).resolve("samples/seed_cnn_binary.onnx"));
+    }
+
+    private static Tensor images(int n) {
+        Random random = new Random(11);
+        float[] pixels = new float[n * 28 * 28];
+        for (int i = 0; i < pixels.length; i++) {
+            pixels[i] = random.nextFloat();
+        }
+        return Tensor.ofFloats(new long[] {n, 28, 28}, pixels);
+    }
+
+    private Tensor run(OnnxModel model, String input, Tensor x, String output) {
+        try (InferenceSession session = new OrtRuntime().service(Device.CPU, dir).open(model)) {
+            return session.run(Map.of(input, x)).get(output);
+        }
+    }
+
+    private static DataType inputType(OnnxModel model, int i) {
+        return OnnxHelper.elementType(model.graph().getInput(i)).orElseThrow();
+    }
+
+    private static DataType outputType(OnnxModel model, int i) {
+        return OnnxHelper.elementType(model.graph().getOutput(i)).orElseThrow();
+    }
+
+    private static double maxAbsDiff(float[] a, float[] b) {
+        double max = 0;
+        for (int i = 0; i < a.length; i++) {
+            max = Math.max(max, Math.abs(a[i] - b[i]));
+        }
+        return max;
+    }
+
+    @Test
+    void halvesTheSampleModelKeepsFloat32InterfaceAndStaysClose() throws Exception {
+        OnnxModel model = sample();
+        Tensor x = images(64);
+
+        PipelineResult result = LocalRun.of(new Fp16Transform()).run("fp16", model, dir);
+        OnnxModel half = result.output().onnxModel();
+
+        assertEquals(DataType.FLOAT, inputType(half, 0));
+        assertEquals(DataType.FLOAT, outputType(half, 0));
+        for (TensorProto init : half.graph().getInitializerList()) {
+            assertEquals(DataType.FLOAT16.code(), init.getDataType(), init.getName());
+        }
+        assertTrue(half.toByteArray().length < 0.6 * model.toByteArray().length);
+        float[] expected = run(model, "input", x, "output").toFloatArray();
+        float[] actual = run(half, "input", x, "output").toFloatArray();
+        assertTrue(maxAbsDiff(expected, actual) < 2e-3, "max difference " + maxAbsDiff(expected, actual));
+        assertEquals(6.0, result.steps().get(0).metrics().get("converted-initializers"));
+        assertEquals(2.0, result.steps().get(0).metrics().get("casts-added"));
+    }
+
+    @Test
+    void withoutKeepIoTypesTheInterfaceIsFloat16Too() throws Exception {
+        OnnxModel half = LocalRun.of(new Fp16Transform()).run("fp16(keep-io-types=false)", sample(), dir)
+                .output().onnxModel();
+        Tensor x = images(4);
+        Tensor x16 = Tensor.fromFloats(DataType.FLOAT16, x.shape(), x.toFloatArray());
+
+        Tensor y = run(half, "input", x16, "output");
+
+        assertEquals(DataType.FLOAT16, inputType(half, 0));
+        assertEquals(DataType.FLOAT16, outputType(half, 0));
+        assertEquals(DataType.FLOAT16, y.type());
+        assertTrue(GraphIndex.of(half.graph()).nodes().stream().noneMatch(n -> n.getOpType().equals("Cast")));
+        assertTrue(maxAbsDiff(run(sample(), "input", x, "output").toFloatArray(), y.toFloatArray()) < 2e-3);
+    }
+
+    @Test
+    void blockedOperatorsStayFloat32BehindCasts() throws Exception {
+        OnnxModel model = sample();
+        PipelineResult result = LocalRun.of(new Fp16Transform()).run("fp16(op-block-list=[Relu,Gemm])", model, dir);
+        OnnxModel half = result.output().onnxModel();
+        GraphIndex index = GraphIndex.of(half.graph());
+
+        NodeProto gemm = half.graph().getNodeList().stream().filter(n -> n.getOpType().equals("Gemm")).findFirst()
+                .orElseThrow();
+        assertEquals(DataType.FLOAT.code(), index.initializer("fc.weight").orElseThrow().getDataType());
+        assertEquals("Cast", index.producer(gemm.getInput(0)).orElseThrow().getOpType());
+        assertEquals(3.0, result.steps().get(0).metrics().get("float32-nodes")); // two Relu and the Gemm
+        Tensor x = images(8);
+        assertTrue(maxAbsDiff(run(model, "input", x, "output").toFloatArray(),
+                run(half, "input", x, "output").toFloatArray()) < 2e-3);
+    }
+
+    @Test
+    void constantsAndCastsToFloatFollowTheConversion() throws Exception {
+        // y = relu(cast(cast(x, int64), float) * c) with c from a Constant node and a ConstantOfShape offset
+        OnnxModel model = OnnxModel.of(OnnxHelper.model(OnnxHelper.graph("consts",
+                List.of(node("Constant", List.of(), List.of("c"), attr("value", Tensor.ofFloats(new long[] {3},
+                                0.5f, -2f, 1e6f).toProto("c_value"))),
+                        node("Cast", List.of("x"), List.of("xi"), attr("to", (long) DataType.INT64.code())),
+                        node("Cast", List.of("xi"), List.of("xf"), attr("to", (long) DataType.FLOAT.code())),
+                        node("Shape", List.of("x"), List.of("shape")),
+                        node("ConstantOfShape", List.of("shape"), List.of("zeros")),
+                        node("Mul", List.of("xf", "c"), List.of("scaled")),
+                        node("Add", List.of("scaled", "zeros"), List.of("sum")),
+                        node("Relu", List.of("sum"), List.of("y"))),
+                List.of(valueInfo("x", DataType.FLOAT, 2, 3)),
+                List.of(valueInfo("y", DataType.FLOAT, 2, 3)), List.of()), 17));
+        // The large constant meets zeros: how a runtime computes an overflowing product is its own affair.
+        Tensor x = Tensor.ofFloats(new long[] {2, 3}, 1, 2, 0, 4, 5, 0);
+
+        PipelineResult result = LocalRun.of(new Fp16Transform()).run("fp16", model, dir);
+        OnnxModel half = result.output().onnxModel();
+        Tensor y = run(half, "x", x, "y");
+
+        assertArrayEquals(new float[] {0.5f, 0, 0, 2, 0, 0}, y.toFloatArray());
+        NodeProto constant = GraphIndex.of(half.graph()).producer("c").orElseThrow();
+        Tensor stored = Tensor.fromProto(OnnxHelper.attribute(constant, "value").orElseThrow().getT());
+        assertEquals(DataType.FLOAT16, stored.type());
+        assertArrayEquals(new double[] {0.5, -2, 65504}, stored.toDoubleArray());
+        NodeProto toFloat = GraphIndex.of(half.graph()).producer("xf").orElseThrow();
+        assertEquals(DataType.FLOAT16.code(), OnnxHelper.getInt(toFloat, "to", 0));
+        assertEquals(1.0, result.steps().get(0).metrics().get("saturated-values"));
+        assertTrue(result.steps().get(0).notes().get(0).contains("clamped"));
+    }
+}
