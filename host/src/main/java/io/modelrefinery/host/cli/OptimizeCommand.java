@@ -117,7 +117,7 @@ final class OptimizeCommand implements Callable<Integer> {
             optimized.save(output);
 
             ArtifactSummary before = measureInput(input);
-            ArtifactSummary after = ArtifactMeasurer.measure(output, optimized);
+            ArtifactSummary after = ArtifactMeasurer.measure(output, optimized, model.getFileName().toString());
             JobReport jobReport = new JobReport(jobId, new JobReport.ModelRef(name, version), pipelineSpec.toString(),
                     before, after, result.steps(), null,
                     deviceChoice.note() == null ? List.of() : List.of(deviceChoice.note()));
@@ -204,7 +204,7 @@ final class OptimizeCommand implements Callable<Integer> {
 
     private ArtifactSummary measureInput(ModelArtifact input) throws IOException {
         if (input instanceof io.modelrefinery.api.plugin.OnnxArtifact) {
-            return ArtifactMeasurer.measure(model, input.onnxModel());
+            return ArtifactMeasurer.measure(model, input.onnxModel(), model.getFileName().toString());
         }
         long bytes = Files.size(model);
         return new ArtifactSummary(model.toAbsolutePath().toUri().toString(), ArtifactMeasurer.sha256(model), bytes,

@@ -15,8 +15,8 @@ import java.security.DigestInputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
-import java.util.LinkedHashSet;
-import java.util.Set;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.zip.Deflater;
 import java.util.zip.DeflaterOutputStream;
 
@@ -31,19 +31,23 @@ public final class ArtifactMeasurer {
 
     /**
      * Measures the model saved at {@code file}; {@code model} is its content (for parameter counts).
+     *
+     * @param zipName the name the model file gets inside the zip archive. The archive's size depends on
+     *     it, so compare a model before and after under one name: the registered model's file name.
      */
-    public static ArtifactSummary measure(Path file, OnnxModel model) throws IOException {
-        Set<Path> files = new LinkedHashSet<>();
-        files.add(file);
+    public static ArtifactSummary measure(Path file, OnnxModel model, String zipName) throws IOException {
+        Map<Path, String> files = new LinkedHashMap<>();
+        files.put(file, zipName);
         for (TensorProto init : model.graph().getInitializerList()) {
             for (StringStringEntryProto entry : init.getExternalDataList()) {
                 if (entry.getKey().equals("location")) {
-                    files.add(file.toAbsolutePath().getParent().resolve(entry.getValue()));
+                    Path side = file.toAbsolutePath().getParent().resolve(entry.getValue());
+                    files.put(side, zipName + ".data");
                 }
             }
         }
         long bytes = 0;
-        for (Path f : files) {
+        for (Path f : files.keySet()) {
             bytes += Files.size(f);
         }
         return new ArtifactSummary(file.toAbsolutePath().toUri().toString(), sha256(file), bytes, zippedSize(files),
@@ -60,20 +64,22 @@ public final class ArtifactMeasurer {
         }
     }
 
-    /** Size of {@code file} deflated into a one-entry zip archive. */
+    /** Size of {@code file} deflated into a one-entry zip archive, under its own name. */
     public static long zippedSize(Path file) throws IOException {
-        return zippedSize(Set.of(file));
+        return zippedSize(Map.of(file, file.getFileName().toString()));
     }
 
     /**
-     * Size of a zip archive holding {@code files}, deflated at the default level, exactly as Python's
-     * {@code zipfile} writes it to a file: local header, data and central directory entry per file (no
-     * data descriptor, no extra fields), then the end record. Computed, not written.
+     * Size of a zip archive holding {@code files} (each under the name given), deflated at the default
+     * level, exactly as Python's {@code zipfile} writes it to a file: local header, data and central
+     * directory entry per file (no data descriptor, no extra fields), then the end record. Computed, not
+     * written.
      */
-    static long zippedSize(Set<Path> files) throws IOException {
+    static long zippedSize(Map<Path, String> files) throws IOException {
         long total = END_OF_CENTRAL_DIRECTORY;
         byte[] buffer = new byte[1 << 16];
-        for (Path f : files) {
+        for (Map.Entry<Path, String> file : files.entrySet()) {
+            Path f = file.getKey();
             Deflater deflater = new Deflater(Deflater.DEFAULT_COMPRESSION, true);
             CountingOutputStream compressed = new CountingOutputStream();
             try (InputStream in = Files.newInputStream(f);
@@ -84,7 +90,7 @@ public final class ArtifactMeasurer {
             } finally {
                 deflater.end();
             }
-            int nameLength = f.getFileName().toString().getBytes(StandardCharsets.UTF_8).length;
+            int nameLength = file.getValue().getBytes(StandardCharsets.UTF_8).length;
             total += LOCAL_HEADER + CENTRAL_HEADER + 2L * nameLength + compressed.count;
         }
         return total;

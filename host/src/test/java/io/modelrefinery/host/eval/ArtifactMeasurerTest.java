@@ -20,7 +20,8 @@ class ArtifactMeasurerTest {
 
     @Test
     void measuresTheSampleModelAsTheReferenceToolDid() throws Exception {
-        ArtifactSummary summary = ArtifactMeasurer.measure(TestModels.sampleCnnFile(), TestModels.sampleCnn());
+        ArtifactSummary summary = ArtifactMeasurer.measure(TestModels.sampleCnnFile(), TestModels.sampleCnn(),
+                "seed_cnn_binary.onnx");
 
         // Reference figures from the fixture's README: Python's zipfile, ZIP_DEFLATED, default level.
         assertEquals(14_760, summary.bytes());
@@ -45,6 +46,15 @@ class ArtifactMeasurerTest {
         }
 
         assertEquals(Files.size(zip) - 16, ArtifactMeasurer.zippedSize(model));
+    }
+
+    @Test
+    void zipSizeDependsOnTheEntryNameOnly() throws Exception {
+        Path copy = Files.copy(TestModels.sampleCnnFile(), dir.resolve("a-much-longer-file-name.onnx"));
+
+        ArtifactSummary summary = ArtifactMeasurer.measure(copy, TestModels.sampleCnn(), "seed_cnn_binary.onnx");
+
+        assertEquals(13_251, summary.gzipBytes());
     }
 
     @Test

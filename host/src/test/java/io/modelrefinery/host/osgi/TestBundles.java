@@ -15,12 +15,12 @@ import java.nio.file.StandardCopyOption;
 import java.util.Map;
 
 /** Builds plugin bundles from test classes with bnd, as a plugin's own build would. */
-final class TestBundles {
+public final class TestBundles {
     private TestBundles() {
     }
 
     /** The test plugin as a bundle of {@code version}, with optional extra manifest headers. */
-    static byte[] versioned(String version, Map<String, String> extraHeaders) throws Exception {
+    public static byte[] versioned(String version, Map<String, String> extraHeaders) throws Exception {
         try (Builder builder = new Builder()) {
             builder.setProperty(Constants.BUNDLE_SYMBOLICNAME, "test.versioned");
             builder.setProperty(Constants.BUNDLE_VERSION, version);
@@ -44,7 +44,7 @@ final class TestBundles {
     }
 
     /** Puts a jar into the plugins folder the recommended way: copy under a hidden name, then rename. */
-    static Path drop(Path pluginsDir, String fileName, byte[] jar) throws IOException {
+    public static Path drop(Path pluginsDir, String fileName, byte[] jar) throws IOException {
         Path hidden = pluginsDir.resolve("." + fileName + ".part");
         Files.write(hidden, jar);
         return Files.move(hidden, pluginsDir.resolve(fileName), StandardCopyOption.ATOMIC_MOVE,

@@ -29,6 +29,9 @@ public final class VersionedTransform implements ModelTransform {
     static final ParamSpec<String> GATE = ParamSpec.string("gate").defaultValue("")
             .doc("A file to wait for before finishing; empty to finish at once.").build();
 
+    static final ParamSpec<String> FAIL_WITH = ParamSpec.string("fail-with").defaultValue("")
+            .doc("Fail with this message instead of working; empty to work.").build();
+
     private final TransformDescriptor descriptor = TransformDescriptor.builder("test-versioned")
             .version(bundleVersion())
             .kind(TransformKind.OPTIMIZER)
@@ -36,6 +39,7 @@ public final class VersionedTransform implements ModelTransform {
             .produces(ModelFormat.ONNX)
             .summary("Stamps its version into the model.")
             .param(GATE)
+            .param(FAIL_WITH)
             .build();
 
     private static String bundleVersion() {
@@ -50,6 +54,9 @@ public final class VersionedTransform implements ModelTransform {
 
     @Override
     public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
+        if (!params.get(FAIL_WITH).isEmpty()) {
+            throw TransformException.fatal(params.get(FAIL_WITH));
+        }
         String gate = params.get(GATE);
         if (!gate.isEmpty()) {
             long deadline = System.nanoTime() + 60_000_000_000L;

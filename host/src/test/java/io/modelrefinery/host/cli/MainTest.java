@@ -1,0 +1,83 @@
+package io.modelrefinery.host.cli;
+
+import io.modelrefinery.host.osgi.TestBundles;
+import io.modelrefinery.host.testing.TestModels;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Exit codes and error lines of the CLI, run in this JVM with a plugin built by the test. */
+class MainTest {
+    @TempDir
+    Path dir;
+
+    private record Run(int exitCode, String out, String err) {
+    }
+
+    private Run run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    private Path pluginsWithTestTransform() throws Exception {
+        Path plugins = Files.createDirectories(dir.resolve("plugins"));
+        TestBundles.drop(plugins, "versioned.jar", TestBundles.versioned("1.0.0", Map.of()));
+        return plugins;
+    }
+
+    @Test
+    void aFailingStepExitsWithOneAndOneLine() throws Exception {
+        Path out = dir.resolve("out.onnx");
+        Run r = run("optimize", TestModels.sampleCnnFile().toString(), "-o", out.toString(),
+                "--plugins-dir", pluginsWithTestTransform().toString(), "--pipeline", "test-versioned(fail-with=boom)");
+
+        assertEquals(ExitCode.FAILED, r.exitCode());
+        assertTrue(r.err().endsWith("error: step 1 'test-versioned' failed: boom\n"), r.err());
+        assertFalse(Files.exists(out));
+    }
+
+    @Test
+    void aSucceedingStepExitsWithZero() throws Exception {
+        Path out = dir.resolve("out.onnx");
+        Run r = run("optimize", TestModels.sampleCnnFile().toString(), "-o", out.toString(),
+                "--plugins-dir", pluginsWithTestTransform().toString(), "--pipeline", "test-versioned", "--device", "cpu");
+
+        assertEquals(ExitCode.OK, r.exitCode(), r.err());
+        assertTrue(Files.exists(out));
+        assertTrue(r.out().contains("1 step in"), r.out());
+    }
+
+    @Test
+    void usageErrorsExitWithTwo() {
+        Run missing = run("optimize");
+        Run noCommand = run();
+        Run badDevice = run("optimize", "m.onnx", "-o", "o.onnx", "--device", "tpu");
+
+        assertEquals(ExitCode.BAD_INPUT, missing.exitCode());
+        assertEquals(1, missing.err().lines().count(), missing.err());
+        assertEquals(ExitCode.BAD_INPUT, noCommand.exitCode());
+        assertTrue(noCommand.err().startsWith("error: missing command"));
+        assertEquals(ExitCode.BAD_INPUT, badDevice.exitCode());
+        assertTrue(badDevice.err().contains("--device"), badDevice.err());
+    }
+
+    @Test
+    void aMissingPluginsFolderIsBadInput() {
+        Run r = run("plugins", "--plugins-dir", dir.resolve("none").toString());
+
+        assertEquals(ExitCode.BAD_INPUT, r.exitCode());
+        assertEquals("error: plugins folder not found: " + dir.resolve("none")
+                + " (set --plugins-dir or REFINERY_PLUGINS_DIR)\n", r.err());
+    }
+}
