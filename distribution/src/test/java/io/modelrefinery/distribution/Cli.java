@@ -20,16 +20,8 @@ final class Cli {
         }
     }
 
-    static Path root() {
-        return Path.of(System.getProperty("refinery.root"));
-    }
-
     static Path dist() {
         return Path.of(System.getProperty("refinery.dist"));
-    }
-
-    static Path sampleModel() {
-        return root().resolve("samples/seed_cnn_binary.onnx");
     }
 
     static Result run(Path workDir, String... args) throws IOException, InterruptedException {

@@ -8,6 +8,7 @@ import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.SaveOptions;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.host.ort.OrtRuntime;
+import io.modelrefinery.host.testing.TestModels;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -17,7 +18,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Map;
-import java.util.Random;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -28,15 +28,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class OptimizeCommandIT {
     @TempDir
     Path dir;
-
-    private static Tensor images(int n) {
-        Random random = new Random(3);
-        float[] pixels = new float[n * 28 * 28];
-        for (int i = 0; i < pixels.length; i++) {
-            pixels[i] = random.nextFloat();
-        }
-        return Tensor.ofFloats(new long[] {n, 28, 28}, pixels);
-    }
 
     private float[] predict(Path model, Tensor images) throws Exception {
         try (InferenceSession session = new OrtRuntime().service(Device.CPU, dir.resolve("ort"))
@@ -56,13 +47,13 @@ class OptimizeCommandIT {
         Path out = dir.resolve("out.onnx");
         Path report = dir.resolve("report.json");
 
-        Cli.Result result = Cli.run(dir, "optimize", Cli.sampleModel().toString(), "-o", out.toString(),
+        Cli.Result result = Cli.run(dir, "optimize", TestModels.sampleCnnFile().toString(), "-o", out.toString(),
                 "--pipeline", pipeline, "--report", report.toString());
 
         assertEquals(0, result.exitCode(), result.stderr());
         assertTrue(result.stdout().startsWith("wrote " + out + ": 14,760 -> "), result.stdout());
-        Tensor images = images(32);
-        float[] expected = predict(Cli.sampleModel(), images);
+        Tensor images = TestModels.randomImages(3, 32, 28, 28);
+        float[] expected = predict(TestModels.sampleCnnFile(), images);
         float[] actual = predict(out, images);
         for (int i = 0; i < expected.length; i++) {
             assertEquals(expected[i], actual[i], tolerance, "sample " + i);
@@ -89,7 +80,7 @@ class OptimizeCommandIT {
         Path out = dir.resolve("half.onnx");
         Path report = dir.resolve("report.json");
 
-        assertEquals(0, Cli.run(dir, "optimize", Cli.sampleModel().toString(), "-o", out.toString(), "--pipeline", "fp16",
+        assertEquals(0, Cli.run(dir, "optimize", TestModels.sampleCnnFile().toString(), "-o", out.toString(), "--pipeline", "fp16",
                 "--report", report.toString()).exitCode());
 
         JsonNode json = new ObjectMapper().readTree(report.toFile());
@@ -133,7 +124,7 @@ class OptimizeCommandIT {
 
     @Test
     void refusesATruncatedModel() throws Exception {
-        byte[] full = Files.readAllBytes(Cli.sampleModel());
+        byte[] full = Files.readAllBytes(TestModels.sampleCnnFile());
         Path truncated = Files.write(dir.resolve("truncated.onnx"), Arrays.copyOf(full, full.length - 1000));
         assertRefused(truncated, "fp16", "not an ONNX model: " + truncated);
     }
@@ -141,32 +132,32 @@ class OptimizeCommandIT {
     @Test
     void refusesAModelWhoseExternalDataIsMissing() throws Exception {
         Path external = dir.resolve("external.onnx");
-        OnnxModel.load(Cli.sampleModel()).save(external, SaveOptions.external());
+        OnnxModel.load(TestModels.sampleCnnFile()).save(external, SaveOptions.external());
         Files.delete(dir.resolve("external.onnx.data"));
         assertRefused(external, "fp16", "external data file 'external.onnx.data' is missing");
     }
 
     @Test
     void refusesAnUnknownTransform() throws Exception {
-        assertRefused(Cli.sampleModel(), "graph-optimize,prune(sparsity=0.5)",
+        assertRefused(TestModels.sampleCnnFile(), "graph-optimize,prune(sparsity=0.5)",
                 "unknown transform 'prune' (installed: fp16, graph-optimize)");
     }
 
     @Test
     void refusesAnInvalidParameterValue() throws Exception {
-        assertRefused(Cli.sampleModel(), "graph-optimize(level=max)",
+        assertRefused(TestModels.sampleCnnFile(), "graph-optimize(level=max)",
                 "invalid value 'max' for parameter 'level' of 'graph-optimize': expected one of basic, extended, all");
     }
 
     @Test
     void refusesAMalformedPipelineAndAMissingModel() throws Exception {
-        assertRefused(Cli.sampleModel(), "fp16(keep-io-types=true", "pipeline 'fp16(keep-io-types=true': missing ')'");
+        assertRefused(TestModels.sampleCnnFile(), "fp16(keep-io-types=true", "pipeline 'fp16(keep-io-types=true': missing ')'");
         assertRefused(dir.resolve("absent.onnx"), "fp16", "model file not found: " + dir.resolve("absent.onnx"));
     }
 
     @Test
     void refusesUnknownOptionsOnOneLine() throws Exception {
-        Cli.Result result = Cli.run(dir, "optimize", Cli.sampleModel().toString(), "-o", "x.onnx", "--sparsity", "3");
+        Cli.Result result = Cli.run(dir, "optimize", TestModels.sampleCnnFile().toString(), "-o", "x.onnx", "--sparsity", "3");
 
         assertEquals(2, result.exitCode());
         assertEquals(1, result.stderrLines().size(), result.stderr());

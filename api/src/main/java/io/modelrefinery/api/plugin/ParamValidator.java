@@ -14,9 +14,10 @@ import java.util.regex.Pattern;
 public interface ParamValidator<T> {
 
     /**
-     * Returns normally when {@code value} is acceptable.
+     * Checks a value.
      *
-     * @return {@code null} if valid, else what is wrong (completing "must ..."), for example {@code "be at most 1"}
+     * @return {@code null} if {@code value} is acceptable, else what it must be, completing "must ...", for
+     *     example {@code "be in [0, 1)"}
      */
     String problem(T value);
 

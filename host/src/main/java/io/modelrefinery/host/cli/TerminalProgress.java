@@ -17,13 +17,19 @@ final class TerminalProgress implements JobListener {
 
     private final PrintWriter err;
     private final boolean interactive;
+    private final long intervalNanos;
     private String prefix = "";
     private long lastUpdate;
     private boolean lineOpen;
 
     TerminalProgress(PrintWriter err, boolean interactive) {
+        this(err, interactive, interactive ? INTERACTIVE_INTERVAL_NANOS : LOG_INTERVAL_NANOS);
+    }
+
+    TerminalProgress(PrintWriter err, boolean interactive, long intervalNanos) {
         this.err = err;
         this.interactive = interactive;
+        this.intervalNanos = intervalNanos;
     }
 
     @Override
@@ -38,7 +44,7 @@ final class TerminalProgress implements JobListener {
     @Override
     public synchronized void stepProgress(int index, long done, long total, String what) {
         long now = System.nanoTime();
-        if (now - lastUpdate < (interactive ? INTERACTIVE_INTERVAL_NANOS : LOG_INTERVAL_NANOS)) {
+        if (now - lastUpdate < intervalNanos) {
             return;
         }
         lastUpdate = now;

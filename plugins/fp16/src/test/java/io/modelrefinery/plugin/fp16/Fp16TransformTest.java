@@ -12,13 +12,13 @@ import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
 import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.pipeline.LocalRun;
 import io.modelrefinery.host.pipeline.PipelineResult;
+import io.modelrefinery.host.testing.TestModels;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 
 import static io.modelrefinery.api.onnx.OnnxHelper.attr;
 import static io.modelrefinery.api.onnx.OnnxHelper.node;
@@ -32,16 +32,11 @@ class Fp16TransformTest {
     Path dir;
 
     private static OnnxModel sample() throws Exception {
-        return OnnxModel.load(Path.of(System.getProperty("refinery.root")).resolve("samples/seed_cnn_binary.onnx"));
+        return TestModels.sampleCnn();
     }
 
     private static Tensor images(int n) {
-        Random random = new Random(11);
-        float[] pixels = new float[n * 28 * 28];
-        for (int i = 0; i < pixels.length; i++) {
-            pixels[i] = random.nextFloat();
-        }
-        return Tensor.ofFloats(new long[] {n, 28, 28}, pixels);
+        return TestModels.randomImages(11, n, 28, 28);
     }
 
     private Tensor run(OnnxModel model, String input, Tensor x, String output) {

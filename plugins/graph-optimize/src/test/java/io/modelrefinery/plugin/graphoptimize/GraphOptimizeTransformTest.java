@@ -8,12 +8,12 @@ import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.pipeline.LocalRun;
 import io.modelrefinery.host.pipeline.PipelineResult;
+import io.modelrefinery.host.testing.TestModels;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
 import java.util.Map;
-import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -23,19 +23,6 @@ class GraphOptimizeTransformTest {
     @TempDir
     Path dir;
 
-    private static OnnxModel sample() throws Exception {
-        return OnnxModel.load(Path.of(System.getProperty("refinery.root")).resolve("samples/seed_cnn_binary.onnx"));
-    }
-
-    private static Tensor images(int n) {
-        Random random = new Random(7);
-        float[] pixels = new float[n * 28 * 28];
-        for (int i = 0; i < pixels.length; i++) {
-            pixels[i] = random.nextFloat();
-        }
-        return Tensor.ofFloats(new long[] {n, 28, 28}, pixels);
-    }
-
     private float[] run(OnnxModel model, Tensor input) {
         try (InferenceSession session = new OrtRuntime().service(Device.CPU, dir).open(model)) {
             return session.run(Map.of("input", input)).get("output").toFloatArray();
@@ -44,8 +31,8 @@ class GraphOptimizeTransformTest {
 
     @Test
     void everyLevelKeepsTheResultsAndBasicKeepsStandardOperators() throws Exception {
-        OnnxModel model = sample();
-        Tensor input = images(16);
+        OnnxModel model = TestModels.sampleCnn();
+        Tensor input = TestModels.randomImages(7, 16, 28, 28);
         float[] expected = run(model, input);
 
         for (String level : new String[] {"basic", "extended", "all"}) {
@@ -67,7 +54,7 @@ class GraphOptimizeTransformTest {
 
     @Test
     void fusesConvolutionsWithTheirActivationsFromExtendedOn() throws Exception {
-        OnnxModel optimized = LocalRun.of(new GraphOptimizeTransform()).run("graph-optimize", sample(), dir)
+        OnnxModel optimized = LocalRun.of(new GraphOptimizeTransform()).run("graph-optimize", TestModels.sampleCnn(), dir)
                 .output().onnxModel();
 
         assertTrue(optimized.graph().getNodeList().stream().noneMatch(n -> n.getOpType().equals("Relu")),
