@@ -44,92 +44,152 @@ public final class ModelTensors {
         });
     }
 
-    /** A copy of {@code model} with every tensor passed through {@code rewriter}; everything else kept. */
+    /**
+     * {@code model} with every tensor passed through {@code rewriter}; everything else kept. Parts in which
+     * no tensor changes are not copied, so visiting with an identity rewriter costs no allocation.
+     */
     public static ModelProto rewrite(ModelProto model, Rewriter rewriter) {
-        ModelProto.Builder builder = model.toBuilder();
+        ModelProto.Builder builder = null;
         if (model.hasGraph()) {
-            builder.setGraph(rewrite(model.getGraph(), rewriter));
+            GraphProto graph = rewrite(model.getGraph(), rewriter);
+            if (graph != model.getGraph()) {
+                builder = model.toBuilder().setGraph(graph);
+            }
         }
         for (int i = 0; i < model.getFunctionsCount(); i++) {
             FunctionProto function = model.getFunctions(i);
-            FunctionProto.Builder fb = function.toBuilder();
+            FunctionProto.Builder fb = null;
             for (int j = 0; j < function.getNodeCount(); j++) {
-                fb.setNode(j, rewrite(function.getNode(j), "function '" + function.getName() + "'", rewriter));
+                NodeProto node = rewrite(function.getNode(j), "function '" + function.getName() + "'", rewriter);
+                if (node != function.getNode(j)) {
+                    fb = fb == null ? function.toBuilder() : fb;
+                    fb.setNode(j, node);
+                }
             }
-            builder.setFunctions(i, fb);
+            if (fb != null) {
+                builder = builder == null ? model.toBuilder() : builder;
+                builder.setFunctions(i, fb);
+            }
         }
         for (int i = 0; i < model.getTrainingInfoCount(); i++) {
             TrainingInfoProto info = model.getTrainingInfo(i);
-            TrainingInfoProto.Builder ib = info.toBuilder();
-            if (info.hasInitialization()) {
-                ib.setInitialization(rewrite(info.getInitialization(), rewriter));
+            GraphProto init = info.hasInitialization() ? rewrite(info.getInitialization(), rewriter) : null;
+            GraphProto algorithm = info.hasAlgorithm() ? rewrite(info.getAlgorithm(), rewriter) : null;
+            if (init != (info.hasInitialization() ? info.getInitialization() : null)
+                    || algorithm != (info.hasAlgorithm() ? info.getAlgorithm() : null)) {
+                TrainingInfoProto.Builder ib = info.toBuilder();
+                if (init != null) {
+                    ib.setInitialization(init);
+                }
+                if (algorithm != null) {
+                    ib.setAlgorithm(algorithm);
+                }
+                builder = builder == null ? model.toBuilder() : builder;
+                builder.setTrainingInfo(i, ib);
             }
-            if (info.hasAlgorithm()) {
-                ib.setAlgorithm(rewrite(info.getAlgorithm(), rewriter));
-            }
-            builder.setTrainingInfo(i, ib);
         }
-        return builder.build();
+        return builder == null ? model : builder.build();
     }
 
     public static GraphProto rewrite(GraphProto graph, Rewriter rewriter) {
-        GraphProto.Builder builder = graph.toBuilder();
+        GraphProto.Builder builder = null;
         for (int i = 0; i < graph.getInitializerCount(); i++) {
             TensorProto init = graph.getInitializer(i);
-            builder.setInitializer(i, rewriter.rewrite(init, "initializer '" + init.getName() + "'"));
+            TensorProto rewritten = rewriter.rewrite(init, "initializer '" + init.getName() + "'");
+            if (rewritten != init) {
+                builder = builder == null ? graph.toBuilder() : builder;
+                builder.setInitializer(i, rewritten);
+            }
         }
         for (int i = 0; i < graph.getSparseInitializerCount(); i++) {
             SparseTensorProto sparse = graph.getSparseInitializer(i);
-            builder.setSparseInitializer(i, rewrite(sparse, "sparse initializer '" + sparse.getValues().getName() + "'",
-                    rewriter));
+            SparseTensorProto rewritten = rewrite(sparse, "sparse initializer '" + sparse.getValues().getName() + "'",
+                    rewriter);
+            if (rewritten != sparse) {
+                builder = builder == null ? graph.toBuilder() : builder;
+                builder.setSparseInitializer(i, rewritten);
+            }
         }
         String graphName = graph.getName().isEmpty() ? "graph" : "graph '" + graph.getName() + "'";
         for (int i = 0; i < graph.getNodeCount(); i++) {
-            builder.setNode(i, rewrite(graph.getNode(i), graphName, rewriter));
+            NodeProto node = rewrite(graph.getNode(i), graphName, rewriter);
+            if (node != graph.getNode(i)) {
+                builder = builder == null ? graph.toBuilder() : builder;
+                builder.setNode(i, node);
+            }
         }
-        return builder.build();
+        return builder == null ? graph : builder.build();
     }
 
     private static NodeProto rewrite(NodeProto node, String scope, Rewriter rewriter) {
-        if (node.getAttributeCount() == 0) {
-            return node;
-        }
-        NodeProto.Builder builder = node.toBuilder();
+        NodeProto.Builder builder = null;
         String nodeName = GraphIndex.describe(node);
         for (int i = 0; i < node.getAttributeCount(); i++) {
             AttributeProto attr = node.getAttribute(i);
-            String where = "attribute '" + attr.getName() + "' of " + nodeName + " in " + scope;
-            AttributeProto.Builder ab = attr.toBuilder();
-            if (attr.hasT()) {
-                ab.setT(rewriter.rewrite(attr.getT(), where));
+            AttributeProto rewritten = rewrite(attr, "attribute '" + attr.getName() + "' of " + nodeName + " in " + scope,
+                    rewriter);
+            if (rewritten != attr) {
+                builder = builder == null ? node.toBuilder() : builder;
+                builder.setAttribute(i, rewritten);
             }
-            for (int j = 0; j < attr.getTensorsCount(); j++) {
-                ab.setTensors(j, rewriter.rewrite(attr.getTensors(j), where + " [" + j + "]"));
-            }
-            if (attr.hasSparseTensor()) {
-                ab.setSparseTensor(rewrite(attr.getSparseTensor(), where, rewriter));
-            }
-            for (int j = 0; j < attr.getSparseTensorsCount(); j++) {
-                ab.setSparseTensors(j, rewrite(attr.getSparseTensors(j), where + " [" + j + "]", rewriter));
-            }
-            if (attr.hasG()) {
-                ab.setG(rewrite(attr.getG(), rewriter));
-            }
-            for (int j = 0; j < attr.getGraphsCount(); j++) {
-                ab.setGraphs(j, rewrite(attr.getGraphs(j), rewriter));
-            }
-            builder.setAttribute(i, ab);
         }
-        return builder.build();
+        return builder == null ? node : builder.build();
+    }
+
+    private static AttributeProto rewrite(AttributeProto attr, String where, Rewriter rewriter) {
+        AttributeProto.Builder b = null;
+        if (attr.hasT()) {
+            TensorProto t = rewriter.rewrite(attr.getT(), where);
+            if (t != attr.getT()) {
+                b = attr.toBuilder().setT(t);
+            }
+        }
+        for (int j = 0; j < attr.getTensorsCount(); j++) {
+            TensorProto t = rewriter.rewrite(attr.getTensors(j), where + " [" + j + "]");
+            if (t != attr.getTensors(j)) {
+                b = (b == null ? attr.toBuilder() : b).setTensors(j, t);
+            }
+        }
+        if (attr.hasSparseTensor()) {
+            SparseTensorProto t = rewrite(attr.getSparseTensor(), where, rewriter);
+            if (t != attr.getSparseTensor()) {
+                b = (b == null ? attr.toBuilder() : b).setSparseTensor(t);
+            }
+        }
+        for (int j = 0; j < attr.getSparseTensorsCount(); j++) {
+            SparseTensorProto t = rewrite(attr.getSparseTensors(j), where + " [" + j + "]", rewriter);
+            if (t != attr.getSparseTensors(j)) {
+                b = (b == null ? attr.toBuilder() : b).setSparseTensors(j, t);
+            }
+        }
+        if (attr.hasG()) {
+            GraphProto g = rewrite(attr.getG(), rewriter);
+            if (g != attr.getG()) {
+                b = (b == null ? attr.toBuilder() : b).setG(g);
+            }
+        }
+        for (int j = 0; j < attr.getGraphsCount(); j++) {
+            GraphProto g = rewrite(attr.getGraphs(j), rewriter);
+            if (g != attr.getGraphs(j)) {
+                b = (b == null ? attr.toBuilder() : b).setGraphs(j, g);
+            }
+        }
+        return b == null ? attr : b.build();
     }
 
     private static SparseTensorProto rewrite(SparseTensorProto sparse, String where, Rewriter rewriter) {
-        SparseTensorProto.Builder builder = sparse.toBuilder();
-        if (sparse.hasValues()) {
-            builder.setValues(rewriter.rewrite(sparse.getValues(), where + " values"));
+        TensorProto values = sparse.hasValues() ? rewriter.rewrite(sparse.getValues(), where + " values") : null;
+        TensorProto indices = sparse.hasIndices() ? rewriter.rewrite(sparse.getIndices(), where + " indices") : null;
+        boolean same = (values == null || values == sparse.getValues()) && (indices == null || indices == sparse.getIndices());
+        if (same) {
+            return sparse;
         }
-        if (sparse.hasIndices()) {
-            builder.setIndices(rewriter.rewrite(sparse.getIndices(), where + " indices"));
+        SparseTensorProto.Builder builder = sparse.toBuilder();
+        if (values != null) {
+            builder.setValues(values);
+        }
+        if (indices != null) {
+            builder.setIndices(indices);
         }
         return builder.build();
     }

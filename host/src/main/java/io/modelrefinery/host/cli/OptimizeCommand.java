@@ -14,6 +14,7 @@ import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.plugin.Cancellation;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
+import io.modelrefinery.api.plugin.OnnxArtifact;
 import io.modelrefinery.host.eval.ArtifactMeasurer;
 import io.modelrefinery.host.eval.ArtifactSummary;
 import io.modelrefinery.host.files.Folders;
@@ -42,6 +43,7 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 
 /** {@code refinery optimize MODEL -o OUT}: runs a pipeline on a local model file, once. */
@@ -157,7 +159,7 @@ final class OptimizeCommand implements Callable<Integer> {
 
     private static ModelFormat parseFormat(String text) {
         try {
-            return new ModelFormat(text.trim().toLowerCase(java.util.Locale.ROOT));
+            return new ModelFormat(text.trim().toLowerCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
             throw new InvalidInputException("invalid --format '" + text + "': " + e.getMessage());
         }
@@ -192,7 +194,7 @@ final class OptimizeCommand implements Callable<Integer> {
 
     /** The name a .npy dataset's array takes: the model's input, when it has exactly one. */
     private static String singleInputName(ModelArtifact input) {
-        if (input instanceof io.modelrefinery.api.plugin.OnnxArtifact) {
+        if (input instanceof OnnxArtifact) {
             List<String> names = GraphIndex.of(input.onnxModel().graph()).runtimeInputs().stream()
                     .map(v -> v.getName()).toList();
             if (names.size() == 1) {
@@ -203,7 +205,7 @@ final class OptimizeCommand implements Callable<Integer> {
     }
 
     private ArtifactSummary measureInput(ModelArtifact input) throws IOException {
-        if (input instanceof io.modelrefinery.api.plugin.OnnxArtifact) {
+        if (input instanceof OnnxArtifact) {
             return ArtifactMeasurer.measure(model, input.onnxModel(), model.getFileName().toString());
         }
         long bytes = Files.size(model);
