@@ -1,44 +1,29 @@
 package io.modelrefinery.host.cli;
 
 import io.modelrefinery.api.InvalidInputException;
-import io.modelrefinery.api.data.Dataset;
-import io.modelrefinery.api.data.Datasets;
-import io.modelrefinery.api.infer.GraphOptimizationLevel;
-import io.modelrefinery.api.infer.InferenceException;
-import io.modelrefinery.api.infer.InferenceService;
-import io.modelrefinery.api.infer.InferenceSession;
-import io.modelrefinery.api.infer.SessionOptions;
-import io.modelrefinery.api.onnx.GraphIndex;
-import io.modelrefinery.api.onnx.ModelValidator;
-import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.event.ArtifactSummary;
+import io.modelrefinery.api.event.JobReport;
+import io.modelrefinery.api.event.ModelRef;
 import io.modelrefinery.api.plugin.Cancellation;
-import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
-import io.modelrefinery.api.plugin.OnnxArtifact;
 import io.modelrefinery.host.eval.ArtifactMeasurer;
-import io.modelrefinery.host.eval.ArtifactSummary;
 import io.modelrefinery.host.files.Folders;
+import io.modelrefinery.host.job.JobRequest;
+import io.modelrefinery.host.job.JobResult;
+import io.modelrefinery.host.job.JobRunner;
 import io.modelrefinery.host.ort.DeviceChoice;
 import io.modelrefinery.host.ort.DeviceRequest;
 import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.osgi.PluginFramework;
-import io.modelrefinery.host.pipeline.FormatDetector;
-import io.modelrefinery.host.pipeline.JobData;
-import io.modelrefinery.host.pipeline.JobEnvironment;
 import io.modelrefinery.host.pipeline.JobIds;
-import io.modelrefinery.host.pipeline.JobReport;
-import io.modelrefinery.host.pipeline.PipelinePlan;
-import io.modelrefinery.host.pipeline.PipelineResult;
-import io.modelrefinery.host.pipeline.PipelineRunner;
 import io.modelrefinery.host.pipeline.PipelineSpec;
-import io.modelrefinery.host.pipeline.ReportJson;
+import io.modelrefinery.host.event.EventJson;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
-import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -94,43 +79,36 @@ final class OptimizeCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         checkArguments();
         PipelineSpec pipelineSpec = PipelineSpec.parse(pipeline);
-        ModelFormat modelFormat = format != null ? parseFormat(format) : FormatDetector.detect(model);
+        ModelFormat modelFormat = format != null ? parseFormat(format) : null;
         OrtRuntime runtime = new OrtRuntime();
         DeviceChoice deviceChoice = runtime.resolve(device);
 
         Path work = Files.createTempDirectory("refinery-optimize-");
         try (PluginFramework plugins = PluginLauncher.start(pluginsDir, work, err)) {
-            InferenceService inference = runtime.service(deviceChoice.device(), work.resolve("scratch"));
-            ModelArtifact input = loadInput(modelFormat, inference);
-            JobData data = openData(input);
             String name = stem(model);
             String version = "sha256-" + ArtifactMeasurer.sha256(model).substring(0, 12);
-            String jobId = JobIds.of(name, version, pipelineSpec);
-            PipelineResult result;
-            long start = System.nanoTime();
-            try (PipelinePlan plan = PipelinePlan.create(pipelineSpec, modelFormat, plugins.registry())) {
-                JobEnvironment environment = new JobEnvironment(jobId, inference, data, work.resolve("jobs"),
-                        Cancellation.never());
-                result = new PipelineRunner().run(plan, input, environment,
-                        new TerminalProgress(err, System.console() != null));
-            }
-            long elapsedMs = (System.nanoTime() - start) / 1_000_000;
-            OnnxModel optimized = result.output().onnxModel();
-            optimized.save(output);
+            JobRequest request = new JobRequest(JobIds.of(name, version, pipelineSpec), new ModelRef(name, version),
+                    model.toAbsolutePath().toUri().toString(), model, modelFormat, pipelineSpec, calibration, evaluation,
+                    training);
+            JobRunner runner = new JobRunner(plugins.registry(),
+                    runtime.service(deviceChoice.device(), work.resolve("scratch")), work.resolve("jobs"));
+            JobResult result = runner.run(request, new TerminalProgress(err, System.console() != null),
+                    Cancellation.never());
+            result.output().save(output);
 
-            ArtifactSummary before = measureInput(input);
-            ArtifactSummary after = ArtifactMeasurer.measure(output, optimized, model.getFileName().toString());
-            JobReport jobReport = new JobReport(jobId, new JobReport.ModelRef(name, version), pipelineSpec.toString(),
-                    before, after, result.steps(), null,
+            ArtifactSummary after = ArtifactMeasurer.measure(output, result.output(), result.zipName());
+            JobReport jobReport = result.report(after,
                     deviceChoice.note() == null ? List.of() : List.of(deviceChoice.note()));
             if (report != null) {
-                ReportJson.write(report, jobReport);
+                EventJson.writeReport(report, jobReport);
             }
+            ArtifactSummary before = result.input();
+            int steps = result.steps().size();
             out.println("wrote " + output + ": " + Format.bytes(before.bytes()) + " -> " + Format.bytes(after.bytes())
                     + " bytes, zipped " + Format.bytes(before.gzipBytes()) + " -> " + Format.bytes(after.gzipBytes())
-                    + " (" + Format.change(before.gzipBytes(), after.gzipBytes()) + "), "
-                    + result.steps().size() + " step" + (result.steps().size() == 1 ? "" : "s") + " in "
-                    + Format.seconds(elapsedMs) + " on " + deviceChoice.device().id());
+                    + " (" + Format.change(before.gzipBytes(), after.gzipBytes()) + "), " + steps + " step"
+                    + (steps == 1 ? "" : "s") + " in " + Format.seconds(result.durationMs()) + " on "
+                    + deviceChoice.device().id());
             return ExitCode.OK;
         } finally {
             Folders.deleteQuietly(work);
@@ -163,54 +141,6 @@ final class OptimizeCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new InvalidInputException("invalid --format '" + text + "': " + e.getMessage());
         }
-    }
-
-    /**
-     * Reads the input; an ONNX model must pass structural validation and load in ONNX Runtime before
-     * any plugin sees it.
-     */
-    private ModelArtifact loadInput(ModelFormat modelFormat, InferenceService inference) throws IOException {
-        if (!modelFormat.equals(ModelFormat.ONNX)) {
-            return ModelArtifact.file(model, modelFormat);
-        }
-        OnnxModel onnx = OnnxModel.load(model);
-        ModelValidator.validate(onnx);
-        SessionOptions loadOnly = SessionOptions.defaults().withOptimization(GraphOptimizationLevel.DISABLED);
-        try (InferenceSession session = inference.open(onnx, loadOnly)) {
-            return ModelArtifact.onnx(onnx);
-        } catch (InferenceException e) {
-            throw new InvalidInputException("ONNX Runtime cannot load " + model + ": " + e.getMessage(), e);
-        }
-    }
-
-    private JobData openData(ModelArtifact input) {
-        String singleInput = singleInputName(input);
-        return new JobData(open(calibration, singleInput), open(evaluation, singleInput), open(training, singleInput));
-    }
-
-    private static Dataset open(Path file, String singleInput) {
-        return file == null ? null : Datasets.open(file, singleInput);
-    }
-
-    /** The name a .npy dataset's array takes: the model's input, when it has exactly one. */
-    private static String singleInputName(ModelArtifact input) {
-        if (input instanceof OnnxArtifact) {
-            List<String> names = GraphIndex.of(input.onnxModel().graph()).runtimeInputs().stream()
-                    .map(v -> v.getName()).toList();
-            if (names.size() == 1) {
-                return names.get(0);
-            }
-        }
-        return "input";
-    }
-
-    private ArtifactSummary measureInput(ModelArtifact input) throws IOException {
-        if (input instanceof OnnxArtifact) {
-            return ArtifactMeasurer.measure(model, input.onnxModel(), model.getFileName().toString());
-        }
-        long bytes = Files.size(model);
-        return new ArtifactSummary(model.toAbsolutePath().toUri().toString(), ArtifactMeasurer.sha256(model), bytes,
-                ArtifactMeasurer.zippedSize(model), 0, 0);
     }
 
     private static String stem(Path file) {

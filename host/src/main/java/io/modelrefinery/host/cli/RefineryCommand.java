@@ -13,7 +13,7 @@ import java.util.concurrent.Callable;
 /** {@code refinery}: the top command; does nothing itself. */
 @Command(name = "refinery", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = "Optimizes machine-learning models: conversion to ONNX, compression, evaluation.",
-        subcommands = {OptimizeCommand.class, PluginsCommand.class})
+        subcommands = {OptimizeCommand.class, PluginsCommand.class, ServeCommand.class, DemoCommand.class})
 public final class RefineryCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;

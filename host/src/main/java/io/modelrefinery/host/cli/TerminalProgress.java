@@ -1,8 +1,8 @@
 package io.modelrefinery.host.cli;
 
+import io.modelrefinery.api.event.StepRecord;
 import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.host.pipeline.JobListener;
-import io.modelrefinery.host.pipeline.StepRecord;
 
 import java.io.PrintWriter;
 import java.util.Locale;

@@ -1,5 +1,6 @@
 package io.modelrefinery.host.eval;
 
+import io.modelrefinery.api.event.ArtifactSummary;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.proto.Onnx.StringStringEntryProto;

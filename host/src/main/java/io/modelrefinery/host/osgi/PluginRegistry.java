@@ -1,5 +1,6 @@
 package io.modelrefinery.host.osgi;
 
+import io.modelrefinery.api.event.ArtifactResolver;
 import io.modelrefinery.api.plugin.ModelTransform;
 import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.host.pipeline.TransformCatalog;
@@ -30,9 +31,10 @@ import java.util.jar.Manifest;
 import java.util.stream.Stream;
 
 /**
- * The transforms plugins offer right now, followed dynamically as their bundles come and go (the host's
- * side of a dynamic, multiple reference to {@link ModelTransform}). When several plugins offer the same
- * transform id, the highest descriptor version wins.
+ * The transforms and artifact resolvers plugins offer right now, followed dynamically as their bundles
+ * come and go (the host's side of a dynamic, multiple reference to {@link ModelTransform} and
+ * {@link ArtifactResolver}). When several plugins offer the same transform id, the highest descriptor
+ * version wins.
  */
 public final class PluginRegistry implements TransformCatalog, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PluginRegistry.class);
@@ -40,6 +42,7 @@ public final class PluginRegistry implements TransformCatalog, AutoCloseable {
     private final BundleContext context;
     private final Path pluginsDir;
     private final ServiceTracker<ModelTransform, Tracked> tracker;
+    private final ServiceTracker<ArtifactResolver, ArtifactResolver> resolvers;
     /** Bundle revisions whose classes are all loaded already (see {@link #loadAllClasses}); weak, so that
      *  replaced revisions can be collected. */
     private final Set<Object> loadedRevisions = Collections.synchronizedSet(Collections.newSetFromMap(new WeakHashMap<>()));
@@ -61,15 +64,35 @@ public final class PluginRegistry implements TransformCatalog, AutoCloseable {
         this.context = context;
         this.pluginsDir = pluginsDir;
         this.tracker = new ServiceTracker<>(context, ModelTransform.class, new Customizer());
+        this.resolvers = new ServiceTracker<>(context, ArtifactResolver.class, null);
     }
 
     void open() {
         tracker.open();
+        resolvers.open();
     }
 
     @Override
     public void close() {
+        resolvers.close();
         tracker.close();
+    }
+
+    /** The artifact resolvers plugins offer now, highest service ranking first. */
+    public List<ArtifactResolver> resolvers() {
+        List<ArtifactResolver> out = new ArrayList<>();
+        ServiceReference<ArtifactResolver>[] refs = resolvers.getServiceReferences();
+        if (refs == null) {
+            return out;
+        }
+        java.util.Arrays.sort(refs, Collections.reverseOrder());
+        for (ServiceReference<ArtifactResolver> ref : refs) {
+            ArtifactResolver resolver = resolvers.getService(ref);
+            if (resolver != null) {
+                out.add(resolver);
+            }
+        }
+        return out;
     }
 
     /** Every transform on offer, by id then version, newest first. */

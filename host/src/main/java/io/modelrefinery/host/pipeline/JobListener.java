@@ -1,5 +1,6 @@
 package io.modelrefinery.host.pipeline;
 
+import io.modelrefinery.api.event.StepRecord;
 import io.modelrefinery.api.plugin.TransformDescriptor;
 
 /** Follows a job's steps: the terminal, {@code GET /jobs/{id}} and metrics listen. Called on the job's thread. */

@@ -1,5 +1,6 @@
 package io.modelrefinery.host.pipeline;
 
+import io.modelrefinery.api.event.StepRecord;
 import io.modelrefinery.api.plugin.ModelArtifact;
 
 import java.util.List;

@@ -1,5 +1,6 @@
 package io.modelrefinery.host.pipeline;
 
+import io.modelrefinery.api.event.StepRecord;
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.infer.GraphOptimizationLevel;
 import io.modelrefinery.api.infer.InferenceException;

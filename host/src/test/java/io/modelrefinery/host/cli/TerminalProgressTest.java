@@ -1,9 +1,9 @@
 package io.modelrefinery.host.cli;
 
+import io.modelrefinery.api.event.StepRecord;
 import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.api.plugin.TransformKind;
-import io.modelrefinery.host.pipeline.StepRecord;
 import org.junit.jupiter.api.Test;
 
 import java.io.PrintWriter;

@@ -1,5 +1,6 @@
 package io.modelrefinery.host.pipeline;
 
+import io.modelrefinery.api.event.StepRecord;
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;

@@ -32,6 +32,9 @@ public final class VersionedTransform implements ModelTransform {
     static final ParamSpec<String> FAIL_WITH = ParamSpec.string("fail-with").defaultValue("")
             .doc("Fail with this message instead of working; empty to work.").build();
 
+    static final ParamSpec<Integer> SLEEP_MS = ParamSpec.integer("sleep-ms").defaultValue(0)
+            .doc("Work this long (checking for cancellation) before finishing.").build();
+
     private final TransformDescriptor descriptor = TransformDescriptor.builder("test-versioned")
             .version(bundleVersion())
             .kind(TransformKind.OPTIMIZER)
@@ -40,7 +43,17 @@ public final class VersionedTransform implements ModelTransform {
             .summary("Stamps its version into the model.")
             .param(GATE)
             .param(FAIL_WITH)
+            .param(SLEEP_MS)
             .build();
+
+    private static void pause() {
+        try {
+            Thread.sleep(10);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw TransformException.fatal("interrupted");
+        }
+    }
 
     private static String bundleVersion() {
         Version v = FrameworkUtil.getBundle(VersionedTransform.class).getVersion();
@@ -57,6 +70,11 @@ public final class VersionedTransform implements ModelTransform {
         if (!params.get(FAIL_WITH).isEmpty()) {
             throw TransformException.fatal(params.get(FAIL_WITH));
         }
+        long workUntil = System.nanoTime() + params.get(SLEEP_MS) * 1_000_000L;
+        while (System.nanoTime() < workUntil) {
+            context.cancellation().throwIfCancelled();
+            pause();
+        }
         String gate = params.get(GATE);
         if (!gate.isEmpty()) {
             long deadline = System.nanoTime() + 60_000_000_000L;
@@ -64,12 +82,7 @@ public final class VersionedTransform implements ModelTransform {
                 if (System.nanoTime() > deadline) {
                     throw TransformException.fatal("gate never opened");
                 }
-                try {
-                    Thread.sleep(10);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw TransformException.fatal("interrupted");
-                }
+                pause();
             }
         }
         // A class first loaded only now, after the plugin may have been replaced.

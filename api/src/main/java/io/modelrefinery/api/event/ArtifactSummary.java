@@ -1,4 +1,4 @@
-package io.modelrefinery.host.eval;
+package io.modelrefinery.api.event;
 
 /**
  * Size facts of a model file, as the report's {@code input} and {@code output} show them.

@@ -1,4 +1,4 @@
-package io.modelrefinery.host.pipeline;
+package io.modelrefinery.api.event;
 
 import java.util.List;
 import java.util.Map;

@@ -1,12 +1,11 @@
-package io.modelrefinery.host.pipeline;
+package io.modelrefinery.api.event;
 
-import io.modelrefinery.host.eval.ArtifactSummary;
 
 import java.util.List;
 
 /**
  * The report of a finished job: written by {@code optimize --report} and carried as the data of a
- * {@code model.optimized} event. Field names are the public contract (DESIGN.md).
+ * {@code model.optimized} event. Field names are the public contract (docs/events.md).
  *
  * @param jobId deterministic job id
  * @param model the registered model
@@ -22,14 +21,5 @@ public record JobReport(String jobId, ModelRef model, String pipeline, ArtifactS
     public JobReport {
         steps = List.copyOf(steps);
         notes = List.copyOf(notes);
-    }
-
-    /**
-     * A model as the registry names it.
-     *
-     * @param name registered name
-     * @param version registered version
-     */
-    public record ModelRef(String name, String version) {
     }
 }

@@ -1,0 +1,159 @@
+package io.modelrefinery.host.cli;
+
+import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.host.kafka.EventTopics;
+import io.modelrefinery.host.ort.DeviceRequest;
+import io.modelrefinery.host.pipeline.PipelineSpec;
+import io.modelrefinery.host.service.RefineryService;
+import io.modelrefinery.host.service.ServiceConfig;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+
+/** {@code refinery serve}: consumes registered-model events and publishes outcomes until stopped. */
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = "Optimizes every model registered on Kafka; HTTP API and metrics alongside.")
+final class ServeCommand implements Callable<Integer> {
+    static final String MLFLOW_SECRET_ENV = "REFINERY_MLFLOW_SECRET";
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--http-host", defaultValue = "127.0.0.1", description = "Address of the HTTP API. Default: ${DEFAULT-VALUE}.")
+    String httpHost;
+
+    @Option(names = "--http-port", defaultValue = "8080", description = "Port of the HTTP API. Default: ${DEFAULT-VALUE}.")
+    int httpPort;
+
+    @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT",
+            description = "An existing Kafka cluster. Without it an embedded single-node broker runs.")
+    String bootstrapServers;
+
+    @Option(names = "--kafka-port", defaultValue = "9092", description = "Port of the embedded broker. Default: ${DEFAULT-VALUE}.")
+    int kafkaPort;
+
+    @Option(names = "--kafka-property", paramLabel = "KEY=VALUE",
+            description = "Kafka client property passed unchanged (TLS, SASL); repeatable.")
+    Map<String, String> kafkaProperties = new LinkedHashMap<>();
+
+    @Option(names = "--plugins-dir", paramLabel = "DIR", description = "Plugin jars. Default: plugins/ next to refinery.jar.")
+    Path pluginsDir;
+
+    @Option(names = "--data-dir", paramLabel = "DIR", defaultValue = "refinery-data",
+            description = "Broker data, outcomes, optimized models. Default: ${DEFAULT-VALUE}.")
+    Path dataDir;
+
+    @Option(names = "--artifact-root", paramLabel = "DIR",
+            description = "Folder file: URIs may point into; repeatable. Default: DATA_DIR/inbox.")
+    List<Path> artifactRoots = new ArrayList<>();
+
+    @Option(names = "--allow-host", paramLabel = "HOST", description = "Host http(s): URIs may point to (*.example.com allowed); repeatable.")
+    List<String> allowedHosts = new ArrayList<>();
+
+    @Option(names = "--max-artifact-bytes", defaultValue = "2147483648", description = "Largest model or dataset fetched. Default: ${DEFAULT-VALUE}.")
+    long maxArtifactBytes;
+
+    @Option(names = "--workers", defaultValue = "1", description = "Jobs run at once. Default: ${DEFAULT-VALUE}.")
+    int workers;
+
+    @Option(names = "--group-id", defaultValue = "model-refinery", description = "Consumer group of all instances. Default: ${DEFAULT-VALUE}.")
+    String groupId;
+
+    @Option(names = "--partitions", defaultValue = "6", description = "Partitions of topics the refinery creates. Default: ${DEFAULT-VALUE}.")
+    int partitions;
+
+    @Option(names = "--replication-factor", description = "Replication of topics the refinery creates. Default: the brokers' default.")
+    Short replicationFactor;
+
+    @Option(names = "--registered-topic", defaultValue = "refinery.model.registered", description = "Default: ${DEFAULT-VALUE}.")
+    String registeredTopic;
+
+    @Option(names = "--optimized-topic", defaultValue = "refinery.model.optimized", description = "Default: ${DEFAULT-VALUE}.")
+    String optimizedTopic;
+
+    @Option(names = "--failed-topic", defaultValue = "refinery.model.failed", description = "Default: ${DEFAULT-VALUE}.")
+    String failedTopic;
+
+    @Option(names = "--dlq-topic", defaultValue = "refinery.model.registered.dlq", description = "Default: ${DEFAULT-VALUE}.")
+    String deadLetterTopic;
+
+    @Option(names = "--pipeline", paramLabel = "SPEC", defaultValue = OptimizeCommand.DEFAULT_PIPELINE,
+            description = "Pipeline of events that name none. Default: ${DEFAULT-VALUE}.")
+    String pipeline;
+
+    @Option(names = "--device", defaultValue = "auto", description = "cpu, cuda or auto. Default: ${DEFAULT-VALUE}.")
+    DeviceRequest device;
+
+    @Option(names = "--retries", defaultValue = "2", description = "Retries of a job whose failure may pass. Default: ${DEFAULT-VALUE}.")
+    int retries;
+
+    @Option(names = "--mlflow-secret-file", paramLabel = "FILE",
+            description = "File holding the MLflow webhook secret (or set $" + MLFLOW_SECRET_ENV + "); without one POST /webhooks/mlflow is off.")
+    Path mlflowSecretFile;
+
+    @Override
+    public Integer call() throws Exception {
+        ServiceConfig config = config();
+        CountDownLatch stopped = new CountDownLatch(1);
+        RefineryService service = RefineryService.start(config);
+        Thread hook = new Thread(() -> {
+            service.close();
+            stopped.countDown();
+        }, "refinery-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        spec.commandLine().getOut().println("serving: Kafka " + service.bootstrapServers() + ", HTTP http://" + httpHost
+                + ":" + service.httpPort() + " (stop with Ctrl-C)");
+        stopped.await();
+        return ExitCode.OK;
+    }
+
+    ServiceConfig config() throws IOException {
+        try {
+            return ServiceConfig.builder(dataDir, pluginsDir != null ? pluginsDir : HostPaths.defaultPluginsDir())
+                    .bootstrapServers(bootstrapServers)
+                    .kafkaPort(kafkaPort)
+                    .replicationFactor(replicationFactor)
+                    .kafkaOverrides(kafkaProperties)
+                    .http(httpHost, httpPort)
+                    .workers(workers)
+                    .groupId(groupId)
+                    .topics(new EventTopics(registeredTopic, optimizedTopic, failedTopic, deadLetterTopic), partitions)
+                    .artifactRoots(artifactRoots.isEmpty() ? List.of(dataDir.toAbsolutePath().resolve("inbox"))
+                            : artifactRoots.stream().map(p -> p.toAbsolutePath().normalize()).toList())
+                    .allowedHosts(new LinkedHashSet<>(allowedHosts))
+                    .maxArtifactBytes(maxArtifactBytes)
+                    .defaultPipeline(PipelineSpec.parse(pipeline))
+                    .device(device)
+                    .retries(retries + 1, Duration.ofSeconds(1))
+                    .mlflowSecret(mlflowSecret())
+                    .build();
+        } catch (IllegalArgumentException e) {
+            throw new InvalidInputException(e.getMessage(), e);
+        }
+    }
+
+    private String mlflowSecret() throws IOException {
+        if (mlflowSecretFile != null) {
+            if (!Files.isRegularFile(mlflowSecretFile)) {
+                throw new InvalidInputException("MLflow secret file not found: " + mlflowSecretFile);
+            }
+            return Files.readString(mlflowSecretFile, StandardCharsets.UTF_8).strip();
+        }
+        String fromEnv = System.getenv(MLFLOW_SECRET_ENV);
+        return fromEnv == null || fromEnv.isBlank() ? null : fromEnv.strip();
+    }
+}

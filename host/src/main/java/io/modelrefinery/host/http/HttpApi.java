@@ -1,0 +1,234 @@
+package io.modelrefinery.host.http;
+
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.api.event.ModelRegistered;
+import io.modelrefinery.api.plugin.ParamSpec;
+import io.modelrefinery.api.plugin.TransformDescriptor;
+import io.modelrefinery.host.event.CloudEvent;
+import io.modelrefinery.host.event.EventJson;
+import io.modelrefinery.host.event.MlflowWebhook;
+import io.modelrefinery.host.event.OutcomeEvents;
+import io.modelrefinery.host.event.RegistryAdapters;
+import io.modelrefinery.host.event.WebhookRejectedException;
+import io.modelrefinery.host.kafka.OutcomePublisher;
+import io.modelrefinery.host.osgi.PluginInfo;
+import io.modelrefinery.host.osgi.PluginRegistry;
+import io.modelrefinery.host.service.JobTracker;
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServer;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import io.vertx.ext.web.handler.BodyHandler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.UUID;
+import java.util.function.Function;
+import java.util.function.Supplier;
+
+/**
+ * The HTTP API: {@code GET /health}, {@code GET /plugins}, {@code POST /models}, {@code GET /jobs},
+ * {@code GET /jobs/{id}}, {@code GET /metrics}, {@code POST /webhooks/mlflow}. Handlers only read
+ * in-memory state or hand events to Kafka asynchronously: nothing here blocks the event loop.
+ */
+public final class HttpApi extends VerticleBase {
+    private static final Logger LOG = LoggerFactory.getLogger(HttpApi.class);
+    /** Registration events are small; anything larger is refused before it is read. */
+    private static final long MAX_BODY_BYTES = 256 * 1024;
+
+    /**
+     * Whether the instance can take work.
+     *
+     * @param up true when every check passes
+     * @param checks each check's state, for operators
+     */
+    public record Health(boolean up, Map<String, String> checks) {
+    }
+
+    /**
+     * What the API serves.
+     *
+     * @param host address to bind
+     * @param port port to bind; 0 picks a free one
+     * @param plugins the plugin registry
+     * @param jobs the job tracker
+     * @param publisher where registration events go
+     * @param registeredTopic the topic of {@code model.registered} events
+     * @param jobIdOf the job id a registration gets
+     * @param metrics the Prometheus registry to scrape
+     * @param health the health checks
+     * @param mlflow MLflow webhook verification, or {@code null} when no secret is configured
+     * @param clock time for events and webhook checks
+     */
+    public record Settings(String host, int port, PluginRegistry plugins, JobTracker jobs, OutcomePublisher publisher,
+                           String registeredTopic, Function<ModelRegistered, String> jobIdOf,
+                           PrometheusMeterRegistry metrics, Supplier<Health> health, MlflowWebhook mlflow, Clock clock) {
+    }
+
+    private final Settings settings;
+    private HttpServer server;
+
+    public HttpApi(Settings settings) {
+        this.settings = settings;
+    }
+
+    /** The port the server listens on, once started. */
+    public int port() {
+        return server.actualPort();
+    }
+
+    @Override
+    public Future<?> start() {
+        Router router = Router.router(vertx);
+        router.route().failureHandler(ctx -> {
+            if (ctx.failure() != null) {
+                LOG.error("{} {} failed", ctx.request().method(), ctx.request().path(), ctx.failure());
+            }
+            error(ctx, ctx.statusCode() > 0 ? ctx.statusCode() : 500, ctx.statusCode() == 413
+                    ? "request body larger than " + MAX_BODY_BYTES + " bytes" : "internal error");
+        });
+        router.get("/health").handler(this::health);
+        router.get("/plugins").handler(this::plugins);
+        router.get("/jobs").handler(ctx -> json(ctx, 200, settings.jobs().all()));
+        router.get("/jobs/:id").handler(this::job);
+        router.get("/metrics").handler(ctx -> ctx.response()
+                .putHeader("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                .end(settings.metrics().scrape()));
+        router.post("/models").handler(BodyHandler.create().setBodyLimit(MAX_BODY_BYTES)).handler(this::registerModel);
+        router.post("/webhooks/mlflow").handler(BodyHandler.create().setBodyLimit(MAX_BODY_BYTES))
+                .handler(this::mlflowWebhook);
+        return vertx.createHttpServer()
+                .requestHandler(router)
+                .listen(settings.port(), settings.host())
+                .onSuccess(s -> {
+                    server = s;
+                    LOG.info("HTTP API on http://{}:{}", settings.host(), s.actualPort());
+                });
+    }
+
+    private void health(RoutingContext ctx) {
+        Health health = settings.health().get();
+        json(ctx, health.up() ? 200 : 503, Map.of("status", health.up() ? "UP" : "DOWN", "checks", health.checks()));
+    }
+
+    private void plugins(RoutingContext ctx) {
+        List<Map<String, Object>> out = new ArrayList<>();
+        for (PluginInfo plugin : settings.plugins().plugins()) {
+            Map<String, Object> p = new LinkedHashMap<>();
+            p.put("file", plugin.file());
+            p.put("bundle", plugin.symbolicName());
+            p.put("version", plugin.bundleVersion());
+            p.put("state", plugin.state().name().toLowerCase(Locale.ROOT));
+            p.put("problem", plugin.problem());
+            List<Map<String, Object>> transforms = new ArrayList<>();
+            for (TransformDescriptor d : plugin.transforms()) {
+                transforms.add(describe(d));
+            }
+            p.put("transforms", transforms);
+            out.add(p);
+        }
+        json(ctx, 200, out);
+    }
+
+    static Map<String, Object> describe(TransformDescriptor d) {
+        Map<String, Object> t = new LinkedHashMap<>();
+        t.put("id", d.id());
+        t.put("version", d.version());
+        t.put("kind", d.kind().name().toLowerCase(Locale.ROOT));
+        t.put("accepts", d.inputFormats().stream().map(Object::toString).toList());
+        t.put("produces", d.outputFormat().toString());
+        t.put("summary", d.summary());
+        List<Map<String, Object>> params = new ArrayList<>();
+        for (ParamSpec<?> spec : d.params()) {
+            Map<String, Object> param = new LinkedHashMap<>();
+            param.put("name", spec.name());
+            param.put("type", spec.type().name().toLowerCase(Locale.ROOT));
+            param.put("required", spec.required());
+            param.put("default", spec.renderedDefault());
+            param.put("valid", spec.validValues());
+            param.put("doc", spec.documentation());
+            params.add(param);
+        }
+        t.put("params", params);
+        return t;
+    }
+
+    private void job(RoutingContext ctx) {
+        String id = ctx.pathParam("id");
+        settings.jobs().get(id).ifPresentOrElse(status -> json(ctx, 200, status),
+                () -> error(ctx, 404, "no job '" + id + "' on this instance"));
+    }
+
+    private void registerModel(RoutingContext ctx) {
+        ModelRegistered registered;
+        try {
+            CloudEvent event = new CloudEvent("http-" + UUID.randomUUID(), OutcomeEvents.SOURCE,
+                    io.modelrefinery.api.event.EventTypes.MODEL_REGISTERED, null, null,
+                    EventJson.parse(ctx.body().buffer() == null ? new byte[0] : ctx.body().buffer().getBytes(),
+                            "request body"));
+            registered = RegistryAdapters.toRegistered(event);
+        } catch (InvalidInputException e) {
+            error(ctx, 400, e.getMessage());
+            return;
+        }
+        publish(ctx, registered);
+    }
+
+    private void mlflowWebhook(RoutingContext ctx) {
+        if (settings.mlflow() == null) {
+            error(ctx, 404, "the MLflow webhook is off: start the host with a webhook secret");
+            return;
+        }
+        byte[] body = ctx.body().buffer() == null ? new byte[0] : ctx.body().buffer().getBytes();
+        String deliveryId = ctx.request().getHeader(MlflowWebhook.DELIVERY_ID_HEADER);
+        ModelRegistered registered;
+        try {
+            settings.mlflow().verify(deliveryId, ctx.request().getHeader(MlflowWebhook.TIMESTAMP_HEADER),
+                    ctx.request().getHeader(MlflowWebhook.SIGNATURE_HEADER), body, settings.clock().instant());
+            registered = RegistryAdapters.toRegistered(MlflowWebhook.toCloudEvent(deliveryId, body));
+        } catch (WebhookRejectedException e) {
+            LOG.warn("MLflow webhook delivery refused: {}", e.getMessage());
+            error(ctx, 401, e.getMessage());
+            return;
+        } catch (InvalidInputException e) {
+            error(ctx, 400, e.getMessage());
+            return;
+        }
+        publish(ctx, registered);
+    }
+
+    /** Publishes a {@code model.registered} event and answers 202 with the job id once Kafka has it. */
+    private void publish(RoutingContext ctx, ModelRegistered registered) {
+        String jobId = settings.jobIdOf().apply(registered);
+        CloudEvent event = OutcomeEvents.registered(registered, jobId + "/registered/" + UUID.randomUUID(),
+                settings.clock().instant());
+        Future.fromCompletionStage(settings.publisher().publish(settings.registeredTopic(), registered.name(), event),
+                        vertx.getOrCreateContext())
+                .onSuccess(metadata -> {
+                    Map<String, Object> body = new LinkedHashMap<>();
+                    body.put("jobId", jobId);
+                    body.put("status", "accepted");
+                    body.put("href", "/jobs/" + jobId);
+                    json(ctx, 202, body);
+                })
+                .onFailure(e -> error(ctx, 503, "cannot publish the event to Kafka: " + e.getMessage()));
+    }
+
+    private static void json(RoutingContext ctx, int status, Object body) {
+        ctx.response().setStatusCode(status).putHeader("content-type", "application/json")
+                .end(Buffer.buffer(EventJson.bytes(body)));
+    }
+
+    private static void error(RoutingContext ctx, int status, String message) {
+        json(ctx, status, Map.of("error", message));
+    }
+}

@@ -1,0 +1,35 @@
+package io.modelrefinery.host.job;
+
+import io.modelrefinery.api.event.ArtifactSummary;
+import io.modelrefinery.api.event.JobReport;
+import io.modelrefinery.api.event.StepRecord;
+import io.modelrefinery.api.onnx.OnnxModel;
+
+import java.util.List;
+
+/**
+ * A pipeline that ran to the end; its output is not stored yet.
+ *
+ * @param request what was asked
+ * @param output the optimized model
+ * @param input measurements of the input model
+ * @param steps what each step did
+ * @param durationMs wall time of the pipeline
+ */
+public record JobResult(JobRequest request, OnnxModel output, ArtifactSummary input, List<StepRecord> steps,
+                        long durationMs) {
+    public JobResult {
+        steps = List.copyOf(steps);
+    }
+
+    /** The report, once the output is stored and measured. */
+    public JobReport report(ArtifactSummary storedOutput, List<String> notes) {
+        return new JobReport(request.jobId(), request.model(), request.pipeline().toString(), input, storedOutput,
+                steps, null, notes);
+    }
+
+    /** The name the model file gets inside the zip archive when measuring: the input's file name. */
+    public String zipName() {
+        return request.modelFile().getFileName().toString();
+    }
+}

@@ -1,0 +1,98 @@
+package io.modelrefinery.host.metrics;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.core.instrument.binder.system.UptimeMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.modelrefinery.api.event.StepRecord;
+
+import java.time.Duration;
+import java.util.Locale;
+import java.util.function.ToDoubleFunction;
+
+/**
+ * The refinery's meters, under the Prometheus names of the public contract:
+ * {@code refinery_jobs_total{outcome,pipeline}}, {@code refinery_job_duration_seconds{pipeline}},
+ * {@code refinery_step_duration_seconds{transform,device}}, {@code refinery_model_bytes{side}},
+ * {@code refinery_bytes_saved_total}, {@code refinery_plugins{state}}, plus JVM meters. Durations publish
+ * histogram buckets, so dashboards can take percentiles across instances.
+ */
+public final class RefineryMetrics {
+    private final MeterRegistry registry;
+    private final Counter bytesSaved;
+    private final DistributionSummary bytesIn;
+    private final DistributionSummary bytesOut;
+
+    public RefineryMetrics(MeterRegistry registry) {
+        this.registry = registry;
+        this.bytesSaved = Counter.builder("refinery.bytes.saved")
+                .description("Bytes by which optimized models are smaller than their inputs").register(registry);
+        this.bytesIn = modelBytes("in");
+        this.bytesOut = modelBytes("out");
+    }
+
+    /** A Prometheus registry with JVM and process meters bound. */
+    public static PrometheusMeterRegistry prometheusRegistry() {
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        new JvmMemoryMetrics().bindTo(registry);
+        new JvmGcMetrics().bindTo(registry);
+        new JvmThreadMetrics().bindTo(registry);
+        new ClassLoaderMetrics().bindTo(registry);
+        new ProcessorMetrics().bindTo(registry);
+        new UptimeMetrics().bindTo(registry);
+        return registry;
+    }
+
+    public MeterRegistry registry() {
+        return registry;
+    }
+
+    private DistributionSummary modelBytes(String side) {
+        return DistributionSummary.builder("refinery.model.bytes").baseUnit("bytes").tag("side", side)
+                .description("Model file sizes before (in) and after (out) optimization").register(registry);
+    }
+
+    /**
+     * Counts a finished job.
+     *
+     * @param outcome {@code optimized}, {@code failed} or {@code duplicate} (an earlier outcome re-published)
+     */
+    public void jobFinished(String outcome, String pipeline, Duration duration) {
+        Counter.builder("refinery.jobs").description("Jobs by outcome and pipeline")
+                .tag("outcome", outcome).tag("pipeline", pipeline).register(registry).increment();
+        if (duration != null) {
+            Timer.builder("refinery.job.duration").description("Wall time of jobs, fetch to stored output")
+                    .tag("pipeline", pipeline).publishPercentileHistogram().register(registry).record(duration);
+        }
+    }
+
+    public void stepFinished(StepRecord step) {
+        Timer.builder("refinery.step.duration").description("Wall time of pipeline steps")
+                .tag("transform", step.transform()).tag("device", step.device())
+                .publishPercentileHistogram().register(registry).record(Duration.ofMillis(step.durationMs()));
+    }
+
+    /** Records the sizes of a job's input and output model files. */
+    public void modelSizes(long inputBytes, long outputBytes) {
+        bytesIn.record(inputBytes);
+        bytesOut.record(outputBytes);
+        if (outputBytes < inputBytes) {
+            bytesSaved.increment(inputBytes - outputBytes);
+        }
+    }
+
+    /** A gauge of plugins in one state, read from {@code source} at each scrape. */
+    public <T> void pluginGauge(String state, T source, ToDoubleFunction<T> count) {
+        Gauge.builder("refinery.plugins", source, count).description("Plugin jars by state")
+                .tag("state", state.toLowerCase(Locale.ROOT)).register(registry);
+    }
+}

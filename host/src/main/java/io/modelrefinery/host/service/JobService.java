@@ -1,0 +1,406 @@
+package io.modelrefinery.host.service;
+
+import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.api.event.ArtifactResolver;
+import io.modelrefinery.api.event.ArtifactSummary;
+import io.modelrefinery.api.event.EventTypes;
+import io.modelrefinery.api.event.JobReport;
+import io.modelrefinery.api.event.ModelFailed;
+import io.modelrefinery.api.event.ModelRef;
+import io.modelrefinery.api.event.ModelRegistered;
+import io.modelrefinery.api.event.StepRecord;
+import io.modelrefinery.api.plugin.ModelFormat;
+import io.modelrefinery.api.plugin.TransformDescriptor;
+import io.modelrefinery.host.artifact.ArtifactException;
+import io.modelrefinery.host.artifact.ArtifactFetcher;
+import io.modelrefinery.host.artifact.ArtifactStore;
+import io.modelrefinery.host.artifact.StoredArtifact;
+import io.modelrefinery.host.eval.ArtifactMeasurer;
+import io.modelrefinery.host.event.CloudEvent;
+import io.modelrefinery.host.event.CloudEventCodec;
+import io.modelrefinery.host.event.OutcomeEvents;
+import io.modelrefinery.host.event.RegistryAdapters;
+import io.modelrefinery.host.files.Folders;
+import io.modelrefinery.host.job.JobRequest;
+import io.modelrefinery.host.job.JobResult;
+import io.modelrefinery.host.job.JobRunner;
+import io.modelrefinery.host.kafka.EventTopics;
+import io.modelrefinery.host.kafka.OutcomePublisher;
+import io.modelrefinery.host.metrics.RefineryMetrics;
+import io.modelrefinery.host.ort.DeviceChoice;
+import io.modelrefinery.host.ort.OrtRuntime;
+import io.modelrefinery.host.pipeline.JobIds;
+import io.modelrefinery.host.pipeline.JobListener;
+import io.modelrefinery.host.pipeline.PipelineSpec;
+import io.modelrefinery.host.pipeline.StepFailedException;
+import io.modelrefinery.host.pipeline.TransformCatalog;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.internals.RecordHeader;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.function.Supplier;
+
+/**
+ * Turns one {@code model.registered} record into exactly one outcome: reads the event, resolves and
+ * fetches the model, runs the pipeline, stores the result, and publishes {@code model.optimized} or
+ * {@code model.failed} (plus the original record on the dead-letter topic). Retriable failures are
+ * retried with exponential backoff first. The outcome is saved before it is published, so a record
+ * delivered again is answered from the saved outcome instead of being recomputed.
+ */
+public final class JobService {
+    private static final Logger LOG = LoggerFactory.getLogger(JobService.class);
+    private static final Set<String> FETCHABLE = Set.of("file", "http", "https");
+
+    /**
+     * The service's settings.
+     *
+     * @param defaultPipeline the pipeline of events that name none
+     * @param maxAttempts how many times a job runs when its failures are retriable
+     * @param firstBackoff the wait before the first retry; doubled for each next one
+     * @param workDir where jobs keep their temporary files
+     */
+    public record Settings(PipelineSpec defaultPipeline, int maxAttempts, Duration firstBackoff, Path workDir) {
+        public Settings {
+            if (maxAttempts < 1) {
+                throw new IllegalArgumentException("maxAttempts must be at least 1: " + maxAttempts);
+            }
+        }
+    }
+
+    /** A failure with the stage it happened in. */
+    private static final class StageFailure extends Exception {
+        private static final long serialVersionUID = 1L;
+        final String stage;
+        final boolean retriable;
+
+        StageFailure(String stage, Throwable cause, boolean retriable) {
+            super(cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage(), cause);
+            this.stage = stage;
+            this.retriable = retriable;
+        }
+    }
+
+    private final Settings settings;
+    private final TransformCatalog catalog;
+    private final Supplier<List<ArtifactResolver>> resolvers;
+    private final OrtRuntime runtime;
+    private final DeviceChoice device;
+    private final ArtifactFetcher fetcher;
+    private final ArtifactStore store;
+    private final OutcomeStore outcomes;
+    private final OutcomePublisher publisher;
+    private final EventTopics topics;
+    private final JobTracker tracker;
+    private final RefineryMetrics metrics;
+    private final Clock clock;
+    private volatile boolean cancelled;
+
+    public JobService(Settings settings, TransformCatalog catalog, Supplier<List<ArtifactResolver>> resolvers,
+                      OrtRuntime runtime, DeviceChoice device, ArtifactFetcher fetcher, ArtifactStore store,
+                      OutcomeStore outcomes, OutcomePublisher publisher, EventTopics topics, JobTracker tracker,
+                      RefineryMetrics metrics, Clock clock) {
+        this.settings = settings;
+        this.catalog = catalog;
+        this.resolvers = resolvers;
+        this.runtime = runtime;
+        this.device = device;
+        this.fetcher = fetcher;
+        this.store = store;
+        this.outcomes = outcomes;
+        this.publisher = publisher;
+        this.topics = topics;
+        this.tracker = tracker;
+        this.metrics = metrics;
+        this.clock = clock;
+    }
+
+    /**
+     * Asks running jobs to stop at their next check (the service is stopping). A cancelled job publishes
+     * nothing; its record is not committed and is delivered again.
+     */
+    public void cancelRunning() {
+        cancelled = true;
+    }
+
+    /** The job id of a registered model under this host's default pipeline. */
+    public String jobId(ModelRegistered registered) {
+        return JobIds.of(registered.name(), registered.version(), pipelineOf(registered));
+    }
+
+    private PipelineSpec pipelineOf(ModelRegistered registered) {
+        return registered.pipeline() == null ? settings.defaultPipeline() : PipelineSpec.parse(registered.pipeline());
+    }
+
+    /**
+     * Processes one record to its published outcome. Returns normally once the outcome is acknowledged;
+     * throws when the outcome could not be published or the job was cancelled, leaving the record
+     * uncommitted.
+     */
+    public void handle(ConsumerRecord<byte[], byte[]> record) {
+        String recordKey = record.topic() + "-" + record.partition() + "-" + record.offset();
+        ModelRegistered registered;
+        try {
+            CloudEvent event = CloudEventCodec.decode(record.value(), headers(record));
+            registered = RegistryAdapters.toRegistered(event);
+        } catch (InvalidInputException e) {
+            LOG.warn("record {} refused: {}", recordKey, e.getMessage());
+            fail(record, null, null, "record:" + recordKey, new StageFailure("parse", e, false), null);
+            return;
+        }
+        PipelineSpec pipeline = pipelineOf(registered);
+        String jobId = JobIds.of(registered.name(), registered.version(), pipeline);
+        try {
+            Optional<CloudEvent> previous = outcomes.find(jobId);
+            if (previous.isPresent()) {
+                LOG.info("job {} was done before; publishing its outcome again", jobId);
+                publishOrThrow(topicOf(previous.get()), registered.name(), previous.get());
+                metrics.jobFinished("duplicate", pipeline.toString(), null);
+                return;
+            }
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read the outcome store: " + e.getMessage(), e);
+        }
+        tracker.queued(jobId, registered.model(), pipeline.toString());
+        long start = System.nanoTime();
+        Duration backoff = settings.firstBackoff();
+        for (int attempt = 1; ; attempt++) {
+            tracker.running(jobId);
+            try {
+                JobReport report = execute(registered, pipeline, jobId);
+                CloudEvent outcome = OutcomeEvents.optimized(report, clock.instant());
+                saveOutcome(jobId, outcome);
+                publishOrThrow(topics.optimized(), registered.name(), outcome);
+                tracker.optimized(jobId, report);
+                metrics.jobFinished("optimized", pipeline.toString(), Duration.ofNanos(System.nanoTime() - start));
+                metrics.modelSizes(report.input().bytes(), report.output().bytes());
+                LOG.info("job {} optimized {} {}: {} -> {} bytes", jobId, registered.name(), registered.version(),
+                        report.input().bytes(), report.output().bytes());
+                return;
+            } catch (StageFailure failure) {
+                if (failure.retriable && attempt < settings.maxAttempts()) {
+                    LOG.warn("job {} attempt {} failed at {}, retrying in {} ms: {}", jobId, attempt, failure.stage,
+                            backoff.toMillis(), failure.getMessage());
+                    sleep(backoff);
+                    backoff = backoff.multipliedBy(2);
+                    continue;
+                }
+                LOG.warn("job {} failed at {}: {}", jobId, failure.stage, failure.getMessage());
+                fail(record, registered.model(), jobId, jobId, failure, pipeline.toString());
+                metrics.jobFinished("failed", pipeline.toString(), Duration.ofNanos(System.nanoTime() - start));
+                return;
+            }
+        }
+    }
+
+    private JobReport execute(ModelRegistered registered, PipelineSpec pipeline, String jobId) throws StageFailure {
+        Path jobDir = settings.workDir().resolve(jobId + "-" + UUID.randomUUID());
+        try {
+            URI uri = resolve(registered);
+            Path modelFile;
+            Path calibration;
+            Path evaluation;
+            Path training;
+            try {
+                Path in = Files.createDirectories(jobDir.resolve("in"));
+                modelFile = fetcher.fetch(uri, in);
+                calibration = fetchOptional(registered.calibrationUri(), Files.createDirectories(jobDir.resolve("cal")));
+                evaluation = fetchOptional(registered.evalUri(), Files.createDirectories(jobDir.resolve("eval")));
+                training = fetchOptional(registered.trainUri(), Files.createDirectories(jobDir.resolve("train")));
+            } catch (ArtifactException e) {
+                throw new StageFailure("fetch", e, e.retriable());
+            } catch (InvalidInputException | IOException e) {
+                throw new StageFailure("fetch", e, e instanceof IOException);
+            }
+            JobResult result;
+            try {
+                JobRequest request = new JobRequest(jobId, registered.model(), uri.toString(), modelFile,
+                        registered.format() == null ? null : new ModelFormat(registered.format()), pipeline,
+                        calibration, evaluation, training);
+                JobRunner runner = new JobRunner(catalog, runtime.service(device.device(), jobDir.resolve("ort")),
+                        jobDir.resolve("steps"));
+                result = runner.run(request, new Progress(jobId), () -> cancelled);
+            } catch (StepFailedException e) {
+                throw new StageFailure("step:" + e.transformId(), e, e.retriable());
+            } catch (InvalidInputException e) {
+                throw new StageFailure("pipeline", e, false);
+            } catch (IOException e) {
+                throw new StageFailure("pipeline", e, true);
+            }
+            try {
+                Path out = Files.createDirectories(jobDir.resolve("out")).resolve(result.zipName());
+                result.output().save(out);
+                StoredArtifact stored = store.putModel(out);
+                ArtifactSummary measured = ArtifactMeasurer.measure(stored.path(), result.output(), result.zipName());
+                ArtifactSummary summary = new ArtifactSummary(stored.uri().toString(), measured.sha256(),
+                        measured.bytes(), measured.gzipBytes(), measured.params(), measured.sparsity());
+                return result.report(summary, device.note() == null ? List.of() : List.of(device.note()));
+            } catch (IOException | RuntimeException e) {
+                throw new StageFailure("store", e, true);
+            }
+        } finally {
+            Folders.deleteQuietly(jobDir);
+        }
+    }
+
+    /** The model's URI: as the event gives it when fetchable, otherwise from the first resolver that knows it. */
+    private URI resolve(ModelRegistered registered) throws StageFailure {
+        try {
+            if (registered.uri() != null) {
+                URI uri = URI.create(registered.uri());
+                if (FETCHABLE.contains(uri.getScheme())) {
+                    return uri;
+                }
+            }
+            for (ArtifactResolver resolver : resolvers.get()) {
+                Optional<URI> found = resolver.resolve(registered);
+                if (found.isPresent()) {
+                    return found.get();
+                }
+            }
+        } catch (InvalidInputException | IllegalArgumentException e) {
+            throw new StageFailure("resolve", e, false);
+        } catch (RuntimeException e) {
+            throw new StageFailure("resolve", e, true);
+        }
+        String what = registered.uri() == null ? "the event has no artifact URI" : "URI '" + registered.uri()
+                + "' is not file:, http: or https:";
+        throw new StageFailure("resolve", new InvalidInputException(what + " and no artifact resolver knows "
+                + (registered.source() == null ? "its registry" : "source '" + registered.source() + "'")), false);
+    }
+
+    private Path fetchOptional(String uri, Path dir) {
+        return uri == null ? null : fetcher.fetch(URI.create(uri), dir);
+    }
+
+    /** Publishes {@code model.failed} and the original record on the dead-letter topic. */
+    private void fail(ConsumerRecord<byte[], byte[]> record, ModelRef model, String jobId, String eventKey,
+                      StageFailure failure, String pipeline) {
+        ModelFailed failed = new ModelFailed(jobId, model, failure.stage, failure.getMessage(), failure.retriable);
+        CloudEvent event = OutcomeEvents.failed(failed, eventKey, clock.instant());
+        if (jobId != null && !failure.retriable) {
+            saveOutcome(jobId, event);
+        }
+        publishOrThrow(topics.failed(), model == null ? keyText(record) : model.name(), event);
+        List<Header> headers = new ArrayList<>();
+        record.headers().forEach(headers::add);
+        headers.add(header("refinery.errors.topic", record.topic()));
+        headers.add(header("refinery.errors.partition", Integer.toString(record.partition())));
+        headers.add(header("refinery.errors.offset", Long.toString(record.offset())));
+        headers.add(header("refinery.errors.stage", failure.stage));
+        headers.add(header("refinery.errors.exception.class.name", failure.getCause().getClass().getName()));
+        headers.add(header("refinery.errors.exception.message", failure.getMessage()));
+        headers.add(header("refinery.errors.retriable", Boolean.toString(failure.retriable)));
+        if (jobId != null) {
+            headers.add(header("refinery.errors.job.id", jobId));
+        }
+        await(publisher.send(topics.deadLetter(), record.key(), record.value(), headers), "dead letter");
+        if (jobId != null) {
+            tracker.failed(jobId, failed);
+        } else {
+            metrics.jobFinished("failed", pipeline == null ? "unknown" : pipeline, null);
+        }
+    }
+
+    private void saveOutcome(String jobId, CloudEvent outcome) {
+        try {
+            outcomes.save(jobId, outcome);
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot save the outcome of " + jobId + ": " + e.getMessage(), e);
+        }
+    }
+
+    private String topicOf(CloudEvent outcome) {
+        return outcome.type().equals(EventTypes.MODEL_OPTIMIZED)
+                ? topics.optimized() : topics.failed();
+    }
+
+    private void publishOrThrow(String topic, String key, CloudEvent event) {
+        await(publisher.publish(topic, key, event), event.type());
+    }
+
+    /**
+     * Waits for Kafka's acknowledgement. The producer retries on its own until its delivery timeout; if
+     * that passes, the record is left uncommitted and comes back after a restart.
+     */
+    private static void await(CompletableFuture<?> sent, String what) {
+        try {
+            sent.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while publishing " + what, e);
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("cannot publish " + what + ": " + e.getCause(), e.getCause());
+        }
+    }
+
+    private static Map<String, String> headers(ConsumerRecord<byte[], byte[]> record) {
+        Map<String, String> out = new HashMap<>();
+        for (Header h : record.headers()) {
+            if (h.value() != null) {
+                out.put(h.key(), new String(h.value(), StandardCharsets.UTF_8));
+            }
+        }
+        return out;
+    }
+
+    private static String keyText(ConsumerRecord<byte[], byte[]> record) {
+        return record.key() == null ? null : new String(record.key(), StandardCharsets.UTF_8);
+    }
+
+    private static Header header(String key, String value) {
+        return new RecordHeader(key, value.getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static void sleep(Duration duration) {
+        try {
+            Thread.sleep(duration.toMillis());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting to retry", e);
+        }
+    }
+
+    /** Reports a job's steps to the tracker and the metrics. */
+    private final class Progress implements JobListener {
+        private final String jobId;
+        private String step;
+
+        Progress(String jobId) {
+            this.jobId = jobId;
+        }
+
+        @Override
+        public void stepStarted(int index, int count, TransformDescriptor descriptor) {
+            step = index + "/" + count + " " + descriptor.id();
+            tracker.step(jobId, step, null);
+        }
+
+        @Override
+        public void stepProgress(int index, long done, long total, String what) {
+            tracker.step(jobId, step, what + " " + done + (total > 0 ? "/" + total : ""));
+        }
+
+        @Override
+        public void stepFinished(int index, StepRecord record) {
+            metrics.stepFinished(record);
+        }
+    }
+}

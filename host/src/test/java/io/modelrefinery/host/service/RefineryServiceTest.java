@@ -1,0 +1,291 @@
+package io.modelrefinery.host.service;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.modelrefinery.api.event.EventTypes;
+import io.modelrefinery.api.event.ModelRegistered;
+import io.modelrefinery.host.event.CloudEvent;
+import io.modelrefinery.host.event.CloudEventCodec;
+import io.modelrefinery.host.event.EventJson;
+import io.modelrefinery.host.event.OutcomeEvents;
+import io.modelrefinery.host.kafka.EventTopics;
+import io.modelrefinery.host.kafka.KafkaSettings;
+import io.modelrefinery.host.kafka.OutcomePublisher;
+import io.modelrefinery.host.osgi.TestBundles;
+import io.modelrefinery.host.osgi.testplugin.TestResolver;
+import io.modelrefinery.host.pipeline.PipelineSpec;
+import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.host.testing.TopicReader;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.common.header.Header;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Base64;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The service end to end on a real embedded broker, a real plugin framework and real ONNX Runtime: events
+ * in from Kafka and HTTP, outcomes and dead letters out, the HTTP API and metrics.
+ */
+class RefineryServiceTest {
+    private static final String SECRET = "webhook-secret";
+    private static final Duration WAIT = Duration.ofSeconds(60);
+
+    @TempDir
+    static Path dir;
+    private static RefineryService service;
+    private static OutcomePublisher registry;
+    private static EventTopics topics;
+    private static Path inbox;
+    private static final HttpClient HTTP = HttpClient.newHttpClient();
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @BeforeAll
+    static void start() throws Exception {
+        Path plugins = Files.createDirectories(dir.resolve("plugins"));
+        TestBundles.drop(plugins, "versioned.jar", TestBundles.versioned("1.0.0", Map.of()));
+        ServiceConfig config = ServiceConfig.builder(dir.resolve("data"), plugins)
+                .kafkaPort(0).http("127.0.0.1", 0).workers(2).topics(EventTopics.defaults(), 2)
+                .defaultPipeline(PipelineSpec.parse("test-versioned"))
+                .retries(2, Duration.ofMillis(50)).mlflowSecret(SECRET).build();
+        service = RefineryService.start(config);
+        topics = config.topics();
+        inbox = config.artifactRoots().get(0);
+        Files.copy(TestModels.sampleCnnFile(), inbox.resolve("seed_cnn_binary.onnx"));
+        registry = new OutcomePublisher(new KafkaSettings(service.bootstrapServers(), "tests", topics, 1, Map.of()),
+                "test-registry");
+    }
+
+    @AfterAll
+    static void stop() {
+        registry.close();
+        service.close();
+    }
+
+    private static String register(String name, String version, String uri, String pipeline) throws Exception {
+        ModelRegistered registered = new ModelRegistered(name, version, uri, null, pipeline, null, null, null, null,
+                Map.of());
+        registry.publish(topics.registered(), name, OutcomeEvents.registered(registered, UUID.randomUUID().toString(),
+                Instant.now())).get();
+        return service.jobId(registered);
+    }
+
+    private static String jobIdOf(ConsumerRecord<byte[], byte[]> record) {
+        JsonNode id = CloudEventCodec.decode(record.value(), Map.of()).data().get("jobId");
+        return id == null || id.isNull() ? null : id.asText();
+    }
+
+    private static Optional<CloudEvent> outcomeOf(List<ConsumerRecord<byte[], byte[]>> records, String jobId) {
+        return records.stream().filter(r -> jobId.equals(jobIdOf(r)))
+                .map(r -> CloudEventCodec.decode(r.value(), Map.of())).findFirst();
+    }
+
+    private static CloudEvent awaitOutcome(String jobId) {
+        try (TopicReader reader = new TopicReader(service.bootstrapServers(), List.of(topics.optimized(), topics.failed()))) {
+            return outcomeOf(reader.until(rs -> outcomeOf(rs, jobId).isPresent(), WAIT), jobId).orElseThrow();
+        }
+    }
+
+    private static HttpResponse<String> get(String path) throws Exception {
+        return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + service.httpPort() + path)).build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static HttpResponse<String> post(String path, String body, Map<String, String> headers) throws Exception {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + service.httpPort() + path))
+                .POST(HttpRequest.BodyPublishers.ofString(body));
+        headers.forEach(request::header);
+        return HTTP.send(request.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    @Test
+    void registeredEventsComeOutOptimizedWithTheirReports() throws Exception {
+        String uri = inbox.resolve("seed_cnn_binary.onnx").toUri().toString();
+        List<String> jobIds = List.of(register("cnn", "1", uri, null), register("cnn", "2", uri, null),
+                register("cnn-b", "1", uri, null));
+
+        for (String jobId : jobIds) {
+            CloudEvent outcome = awaitOutcome(jobId);
+            assertEquals(EventTypes.MODEL_OPTIMIZED, outcome.type(), outcome.data().toString());
+            assertEquals(jobId + "/optimized", outcome.id());
+            JsonNode report = outcome.data();
+            assertEquals(14_760, report.at("/input/bytes").asLong());
+            assertEquals(13_251, report.at("/input/gzipBytes").asLong());
+            assertEquals(uri, report.at("/input/uri").asText());
+            Path stored = Path.of(URI.create(report.at("/output/uri").asText()));
+            assertTrue(Files.isRegularFile(stored), "output stored at " + stored);
+            assertTrue(stored.startsWith(dir.resolve("data/artifacts")));
+            assertEquals("test-versioned", report.at("/steps/0/transform").asText());
+            JsonNode status = JSON.readTree(get("/jobs/" + jobId).body());
+            assertEquals("optimized", status.get("state").asText());
+        }
+        String metrics = get("/metrics").body();
+        assertTrue(metrics.contains("refinery_jobs_total{outcome=\"optimized\",pipeline=\"test-versioned\"}"), metrics);
+        assertTrue(metrics.contains("refinery_step_duration_seconds_count{device=\"cpu\",transform=\"test-versioned\"}"));
+        assertTrue(metrics.contains("refinery_model_bytes_count{side=\"in\"}"));
+        assertTrue(metrics.contains("refinery_plugins{state=\"active\"} 1.0"), metrics);
+        assertTrue(metrics.contains("kafka_consumer_fetch_manager_records_lag_max"), "consumer lag is exported");
+        assertTrue(metrics.contains("jvm_memory_used_bytes"));
+    }
+
+    @Test
+    void badEventsFailToTheFailedAndDeadLetterTopicsAndTheNextEventIsProcessed() throws Exception {
+        String good = inbox.resolve("seed_cnn_binary.onnx").toUri().toString();
+        registry.send(topics.registered(), "junk".getBytes(), "this is not json".getBytes(), List.of()).get();
+        registry.publish(topics.registered(), "odd", new CloudEvent("odd-1", "/elsewhere", "com.example.other", null, null,
+                EventJson.tree(Map.of("name", "odd")))).get();
+        String missing = register("ghost", "1", inbox.resolve("ghost.onnx").toUri().toString(), null);
+        String unknown = register("cnn", "9", good, "no-such-transform");
+        String failing = register("cnn", "10", good, "test-versioned(fail-with=boom)");
+        String next = register("cnn", "11", good, null);
+
+        assertEquals(EventTypes.MODEL_OPTIMIZED, awaitOutcome(next).type());
+        assertEquals("fetch", awaitOutcome(missing).data().get("stage").asText());
+        assertTrue(awaitOutcome(missing).data().get("error").asText().contains("ghost.onnx"));
+        assertEquals("pipeline", awaitOutcome(unknown).data().get("stage").asText());
+        assertEquals("unknown transform 'no-such-transform' (installed: test-versioned)",
+                awaitOutcome(unknown).data().get("error").asText());
+        CloudEvent stepFailure = awaitOutcome(failing);
+        assertEquals("step:test-versioned", stepFailure.data().get("stage").asText());
+        assertEquals(false, stepFailure.data().get("retriable").asBoolean());
+
+        try (TopicReader reader = new TopicReader(service.bootstrapServers(), List.of(topics.failed(), topics.deadLetter()))) {
+            List<ConsumerRecord<byte[], byte[]>> records = reader.until(rs -> rs.stream()
+                    .filter(r -> r.topic().equals(topics.deadLetter())).count() >= 5, WAIT);
+            List<CloudEvent> parseFailures = records.stream().filter(r -> r.topic().equals(topics.failed()))
+                    .map(r -> CloudEventCodec.decode(r.value(), Map.of()))
+                    .filter(e -> e.data().get("stage").asText().equals("parse")).toList();
+            assertTrue(parseFailures.stream().anyMatch(e -> e.data().get("error").asText()
+                    .startsWith("event is not valid JSON")), parseFailures.toString());
+            assertTrue(parseFailures.stream().anyMatch(e -> e.data().get("error").asText()
+                    .startsWith("unknown event type 'com.example.other'")));
+            ConsumerRecord<byte[], byte[]> junk = records.stream().filter(r -> r.topic().equals(topics.deadLetter()))
+                    .filter(r -> new String(r.value(), StandardCharsets.UTF_8).equals("this is not json")).findFirst()
+                    .orElseThrow();
+            Map<String, String> headers = new HashMap<>();
+            for (Header h : junk.headers()) {
+                headers.put(h.key(), new String(h.value(), StandardCharsets.UTF_8));
+            }
+            assertEquals(topics.registered(), headers.get("refinery.errors.topic"));
+            assertEquals("parse", headers.get("refinery.errors.stage"));
+            assertEquals("false", headers.get("refinery.errors.retriable"));
+            assertTrue(headers.containsKey("refinery.errors.offset"));
+            assertTrue(headers.containsKey("refinery.errors.partition"));
+            assertTrue(headers.get("refinery.errors.exception.class.name").endsWith("MalformedEventException"));
+            assertEquals("junk", new String(junk.key(), StandardCharsets.UTF_8));
+        }
+    }
+
+    @Test
+    void aRedeliveredEventGetsItsEarlierOutcomeAgainNotASecondRun() throws Exception {
+        String uri = inbox.resolve("seed_cnn_binary.onnx").toUri().toString();
+        String jobId = register("again", "1", uri, null);
+        CloudEvent first = awaitOutcome(jobId);
+
+        register("again", "1", uri, null); // the registry sends the same version again
+        try (TopicReader reader = new TopicReader(service.bootstrapServers(), List.of(topics.optimized()))) {
+            List<ConsumerRecord<byte[], byte[]>> both = reader.until(rs -> rs.stream()
+                    .filter(r -> jobId.equals(jobIdOf(r))).count() == 2, WAIT);
+            List<CloudEvent> outcomes = both.stream().filter(r -> jobId.equals(jobIdOf(r)))
+                    .map(r -> CloudEventCodec.decode(r.value(), Map.of())).toList();
+            assertEquals(first, outcomes.get(1), "the same event, id and time included");
+        }
+        assertTrue(get("/metrics").body().contains("refinery_jobs_total{outcome=\"duplicate\",pipeline=\"test-versioned\"} 1.0"));
+    }
+
+    @Test
+    void httpRegistrationAnswersWithTheJobIdAndRefusesBadBodies() throws Exception {
+        String body = "{\"name\":\"via-http\",\"version\":\"1\",\"uri\":\"" + inbox.resolve("seed_cnn_binary.onnx").toUri() + "\"}";
+        HttpResponse<String> accepted = post("/models", body, Map.of("content-type", "application/json"));
+        HttpResponse<String> noVersion = post("/models", "{\"name\":\"x\"}", Map.of());
+        HttpResponse<String> notJson = post("/models", "name=x", Map.of());
+
+        assertEquals(202, accepted.statusCode(), accepted.body());
+        String jobId = JSON.readTree(accepted.body()).get("jobId").asText();
+        assertEquals(EventTypes.MODEL_OPTIMIZED, awaitOutcome(jobId).type());
+        assertEquals(400, noVersion.statusCode());
+        assertEquals("{\"error\":\"event data has no 'version'\"}", noVersion.body());
+        assertEquals(400, notJson.statusCode());
+        assertEquals(404, get("/jobs/job-0000000000000000").statusCode());
+    }
+
+    @Test
+    void healthAndPluginsDescribeTheInstance() throws Exception {
+        HttpResponse<String> health = get("/health");
+        JsonNode plugins = JSON.readTree(get("/plugins").body());
+
+        assertEquals(200, health.statusCode(), health.body());
+        assertEquals("UP", JSON.readTree(health.body()).get("status").asText());
+        assertEquals("active", plugins.get(0).get("state").asText());
+        assertEquals("test-versioned", plugins.get(0).at("/transforms/0/id").asText());
+        assertEquals("fail-with", plugins.get(0).at("/transforms/0/params/1/name").asText());
+    }
+
+    private static String sign(String id, String timestamp, String body) throws Exception {
+        Mac mac = Mac.getInstance("HmacSHA256");
+        mac.init(new SecretKeySpec(SECRET.getBytes(StandardCharsets.UTF_8), "HmacSHA256"));
+        byte[] raw = mac.doFinal((id + "." + timestamp + "." + body).getBytes(StandardCharsets.UTF_8));
+        return "v1," + Base64.getEncoder().encodeToString(raw);
+    }
+
+    @Test
+    void mlflowWebhooksAreVerifiedAndBecomeJobs() throws Exception {
+        String body = "{\"entity\":\"model_version\",\"action\":\"created\",\"timestamp\":\"2026-11-23T12:00:00+00:00\","
+                + "\"data\":{\"name\":\"from-mlflow\",\"version\":\"5\",\"source\":\"" + inbox.resolve("seed_cnn_binary.onnx").toUri()
+                + "\",\"run_id\":\"r1\",\"tags\":{},\"description\":null}}";
+        String ts = Long.toString(Instant.now().getEpochSecond());
+
+        HttpResponse<String> ok = post("/webhooks/mlflow", body, Map.of("X-MLflow-Delivery-Id", "d-1",
+                "X-MLflow-Timestamp", ts, "X-MLflow-Signature", sign("d-1", ts, body)));
+        HttpResponse<String> forged = post("/webhooks/mlflow", body, Map.of("X-MLflow-Delivery-Id", "d-2",
+                "X-MLflow-Timestamp", ts, "X-MLflow-Signature", sign("d-1", ts, body)));
+
+        assertEquals(202, ok.statusCode(), ok.body());
+        assertEquals(EventTypes.MODEL_OPTIMIZED, awaitOutcome(JSON.readTree(ok.body()).get("jobId").asText()).type());
+        assertEquals(401, forged.statusCode());
+        assertEquals("{\"error\":\"X-MLflow-Signature does not match the body\"}", forged.body());
+    }
+
+    @Test
+    void azureRegistrationsWithoutUriAreResolvedByAPluginResolver() throws Exception {
+        Map<String, Object> data = Map.of("modelName", "from-azure", "modelVersion", "2",
+                "modelProperties", Map.of("test.path", inbox.resolve("seed_cnn_binary.onnx").toString()), "modelTags", Map.of());
+        registry.publish(topics.registered(), "from-azure", new CloudEvent("az-1", TestResolver.SOURCE,
+                EventTypes.AZURE_ML_MODEL_REGISTERED, null, null, EventJson.tree(data))).get();
+        registry.publish(topics.registered(), "unknown-registry", new CloudEvent("az-2", "/other-workspace",
+                EventTypes.AZURE_ML_MODEL_REGISTERED, null, null, EventJson.tree(Map.of("modelName", "lost",
+                        "modelVersion", "1")))).get();
+
+        ModelRegistered resolved = new ModelRegistered("from-azure", "2", null, null, null, null, null, null, null, Map.of());
+        ModelRegistered lost = new ModelRegistered("lost", "1", null, null, null, null, null, null, null, Map.of());
+        CloudEvent optimized = awaitOutcome(service.jobId(resolved));
+        CloudEvent failed = awaitOutcome(service.jobId(lost));
+
+        assertEquals(EventTypes.MODEL_OPTIMIZED, optimized.type());
+        assertEquals(inbox.resolve("seed_cnn_binary.onnx").toUri().toString(), optimized.data().at("/input/uri").asText());
+        assertEquals("resolve", failed.data().get("stage").asText());
+        assertEquals("the event has no artifact URI and no artifact resolver knows source '/other-workspace'",
+                failed.data().get("error").asText());
+    }
+}
