@@ -64,6 +64,7 @@ public record KafkaSettings(String bootstrapServers, String groupId, EventTopics
         props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class);
         props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class);
         props.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 120_000);
+        props.put(ProducerConfig.LINGER_MS_CONFIG, 0); // few, small events: send each at once
         props.putAll(clientOverrides);
         return props;
     }

@@ -14,11 +14,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
-import java.util.ArrayDeque;
 import java.util.Collection;
-import java.util.Deque;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -60,12 +60,14 @@ public final class RegisteredEventConsumer implements AutoCloseable {
     private final int workers;
     private final Duration shutdownGrace;
     private final Runnable cancelRunning;
+    private final int capacity;
     private final ExecutorService pool;
     private final Thread thread;
     private final OffsetTracker offsets = new OffsetTracker();
-    private final Deque<ConsumerRecord<byte[], byte[]>> waiting = new ArrayDeque<>();
     private final ConcurrentLinkedQueue<Finished> finished = new ConcurrentLinkedQueue<>();
-    private final AtomicInteger running = new AtomicInteger();
+    private final AtomicInteger inFlight = new AtomicInteger();
+    /** Partitions this instance owns now; queued records of partitions lost in a rebalance are skipped. */
+    private final Set<TopicPartition> owned = ConcurrentHashMap.newKeySet();
     private volatile boolean stopping;
     private volatile long lastPollMillis;
     private volatile boolean joined;
@@ -81,6 +83,8 @@ public final class RegisteredEventConsumer implements AutoCloseable {
         if (workers < 1) {
             throw new IllegalArgumentException("workers must be at least 1: " + workers);
         }
+        // One record queued behind each running one, so that a worker never waits for the next poll.
+        this.capacity = 2 * workers;
         this.consumer = new KafkaConsumer<>(settings.consumer(clientId, workers));
         this.topic = settings.topics().registered();
         this.handler = handler;
@@ -106,9 +110,9 @@ public final class RegisteredEventConsumer implements AutoCloseable {
         return joined && System.currentTimeMillis() - lastPollMillis < 10_000;
     }
 
-    /** Records being processed right now. */
+    /** Records taken from Kafka and not finished yet: running or queued for a worker. */
     public int inFlight() {
-        return running.get();
+        return inFlight.get();
     }
 
     /** Publishes the consumer's metrics (records lag, fetch rates) to {@code registry}; call before {@link #start()}. */
@@ -121,24 +125,25 @@ public final class RegisteredEventConsumer implements AutoCloseable {
         try {
             consumer.subscribe(List.of(topic), new Rebalance());
             while (!stopping) {
-                dispatch();
-                ConsumerRecords<byte[], byte[]> records = consumer.poll(POLL);
+                ConsumerRecords<byte[], byte[]> records;
+                try {
+                    records = consumer.poll(POLL);
+                } catch (WakeupException e) {
+                    // A worker freed a slot (resume below), or close() was called (the loop condition decides).
+                    records = ConsumerRecords.empty();
+                }
                 lastPollMillis = System.currentTimeMillis();
                 for (ConsumerRecord<byte[], byte[]> record : records) {
                     offsets.started(new TopicPartition(record.topic(), record.partition()), record.offset());
-                    waiting.add(record);
+                    inFlight.incrementAndGet();
+                    pool.execute(() -> process(record));
                 }
-                dispatch();
-                if (running.get() >= workers || !waiting.isEmpty()) {
+                if (inFlight.get() >= capacity) {
                     consumer.pause(consumer.assignment());
                 } else if (!consumer.paused().isEmpty()) {
                     consumer.resume(consumer.paused());
                 }
                 commitFinished(false);
-            }
-        } catch (WakeupException e) {
-            if (!stopping) {
-                LOG.error("consumer woken up unexpectedly", e);
             }
         } catch (RuntimeException e) {
             LOG.error("consumer loop failed; this instance stops consuming", e);
@@ -147,24 +152,23 @@ public final class RegisteredEventConsumer implements AutoCloseable {
         }
     }
 
-    /** Hands waiting records to free workers. */
-    private void dispatch() {
-        while (!waiting.isEmpty() && running.get() < workers) {
-            ConsumerRecord<byte[], byte[]> record = waiting.poll();
-            running.incrementAndGet();
-            pool.execute(() -> {
-                try {
-                    handler.handle(record);
-                    finished.add(new Finished(new TopicPartition(record.topic(), record.partition()), record.offset()));
-                } catch (RuntimeException e) {
-                    // The handler publishes failures itself; reaching here means it could not, so the record
-                    // stays uncommitted and comes back after a restart.
-                    LOG.error("record {}/{}/{} not finished: {}", record.topic(), record.partition(), record.offset(),
-                            e.toString());
-                } finally {
-                    running.decrementAndGet();
-                }
-            });
+    /** Runs on a worker: one record to its end. Records still queued when the consumer stops are skipped. */
+    private void process(ConsumerRecord<byte[], byte[]> record) {
+        try {
+            if (stopping || !owned.contains(new TopicPartition(record.topic(), record.partition()))) {
+                return; // not finished, so not committed: delivered again, here after a restart or to the new owner
+            }
+            handler.handle(record);
+            finished.add(new Finished(new TopicPartition(record.topic(), record.partition()), record.offset()));
+        } catch (RuntimeException e) {
+            // The handler publishes failures itself; reaching here means it could not, so the record stays
+            // uncommitted and comes back after a restart.
+            LOG.error("record {}/{}/{} not finished: {}", record.topic(), record.partition(), record.offset(),
+                    e.toString());
+        } finally {
+            if (inFlight.decrementAndGet() == capacity - 1 && !stopping) {
+                consumer.wakeup(); // the partitions are paused: resume them now, not at the end of the poll
+            }
         }
     }
 
@@ -190,17 +194,31 @@ public final class RegisteredEventConsumer implements AutoCloseable {
         }
     }
 
+    /** Commits what finished, synchronously; a pending wake-up from a worker is not a reason to give up. */
+    private void commitNow(String when) {
+        for (int attempt = 0; attempt < 2; attempt++) {
+            try {
+                commitFinished(true);
+                return;
+            } catch (WakeupException e) {
+                // consumed the wake-up; try again
+            } catch (RuntimeException e) {
+                LOG.warn("{} offset commit failed: {}", when, e.toString());
+                return;
+            }
+        }
+    }
+
     /**
      * Lets running jobs finish within the grace period, then cancels the rest; commits what finished and
      * closes the consumer. Cancelled jobs publish nothing, so their records are delivered again.
      */
     private void drain() {
-        waiting.clear();
         pool.shutdown();
         try {
             if (!pool.awaitTermination(shutdownGrace.toMillis(), TimeUnit.MILLISECONDS)) {
                 LOG.warn("{} jobs still running after {} s; cancelling them, they will be delivered again",
-                        running.get(), shutdownGrace.toSeconds());
+                        inFlight.get(), shutdownGrace.toSeconds());
                 cancelRunning.run();
                 if (!pool.awaitTermination(CANCEL_WAIT.toMillis(), TimeUnit.MILLISECONDS)) {
                     pool.shutdownNow();
@@ -210,11 +228,7 @@ public final class RegisteredEventConsumer implements AutoCloseable {
             Thread.currentThread().interrupt();
             pool.shutdownNow();
         }
-        try {
-            commitFinished(true);
-        } catch (RuntimeException e) {
-            LOG.warn("final offset commit failed: {}", e.toString());
-        }
+        commitNow("final");
         if (metrics != null) {
             metrics.close();
         }
@@ -237,18 +251,15 @@ public final class RegisteredEventConsumer implements AutoCloseable {
         public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
             // Commit what is done before another instance takes over; records still running for these
             // partitions will be delivered to it again, and the job ids make that recognisable.
-            try {
-                commitFinished(true);
-            } catch (RuntimeException e) {
-                LOG.warn("commit on revocation failed: {}", e.toString());
-            }
-            waiting.removeIf(r -> partitions.contains(new TopicPartition(r.topic(), r.partition())));
+            commitNow("revocation");
+            owned.removeAll(partitions);
             offsets.revoked(partitions);
             LOG.info("partitions revoked: {}", partitions);
         }
 
         @Override
         public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+            owned.addAll(partitions);
             joined = true;
             LOG.info("partitions assigned: {}", partitions);
         }
