@@ -1,0 +1,38 @@
+package io.modelrefinery.host.testing;
+
+import io.modelrefinery.api.infer.Device;
+import io.modelrefinery.api.infer.InferenceSession;
+import io.modelrefinery.host.ort.OrtRuntime;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/** The sample model on its real test set reproduces the reference accuracy: the loader reads the right images. */
+class FashionMnistTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void sampleModelScoresItsReferenceAccuracyOnTheTwoThousandTestImages() throws Exception {
+        FashionMnist.assumeAvailable();
+        FashionMnist.Samples test = FashionMnist.binary(FashionMnist.Split.TEST, Integer.MAX_VALUE);
+
+        float[] probabilities;
+        try (InferenceSession session = new OrtRuntime().service(Device.CPU, dir).open(TestModels.sampleCnn())) {
+            probabilities = session.run(Map.of("input", test.images())).get("output").toFloatArray();
+        }
+        long[] labels = test.labels().toLongArray();
+        int correct = 0;
+        for (int i = 0; i < labels.length; i++) {
+            correct += (probabilities[i] >= 0.5f ? 1 : 0) == labels[i] ? 1 : 0;
+        }
+
+        assertEquals(2000, test.size());
+        assertEquals(1000, java.util.Arrays.stream(labels).sum());
+        assertEquals(0.9520, correct / 2000.0, 1e-9, "reference: 95.20%");
+    }
+}
