@@ -1,0 +1,79 @@
+package io.modelrefinery.plugin.quantize;
+
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.TensorInfo;
+import io.modelrefinery.api.plugin.ModelArtifact;
+import io.modelrefinery.api.plugin.ModelFormat;
+import io.modelrefinery.api.plugin.ModelTransform;
+import io.modelrefinery.api.plugin.ParamSpec;
+import io.modelrefinery.api.plugin.ParamValidator;
+import io.modelrefinery.api.plugin.Params;
+import io.modelrefinery.api.plugin.TransformContext;
+import io.modelrefinery.api.plugin.TransformDescriptor;
+import io.modelrefinery.api.plugin.TransformKind;
+import io.modelrefinery.api.plugin.TransformResult;
+import org.osgi.service.component.annotations.Component;
+
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code quantize-dynamic}: 8-bit weights, activations quantized at run time. No calibration data.
+ * Best for MatMul-heavy models (transformers, MLPs); for convolution networks {@code quantize-static}
+ * gives integer convolutions.
+ */
+@Component(service = ModelTransform.class)
+public final class QuantizeDynamicTransform implements ModelTransform {
+    /** Weight types, as written in pipelines. */
+    public enum WeightType { INT8, UINT8 }
+
+    static final ParamSpec<Boolean> PER_CHANNEL = ParamSpec.bool("per-channel").defaultValue(false)
+            .doc("One weight scale per output column or channel instead of one per tensor.").build();
+    static final ParamSpec<Boolean> REDUCE_RANGE = ParamSpec.bool("reduce-range").defaultValue(false)
+            .doc("7-bit weights, for CPUs without VNNI whose 8-bit products can saturate.").build();
+    static final ParamSpec<WeightType> WEIGHT_TYPE = ParamSpec.choice("weight-type", WeightType.class)
+            .defaultValue(WeightType.INT8).doc("int8 (symmetric) or uint8 (asymmetric) weights.").build();
+    static final ParamSpec<DynamicQuantizer.ConvMode> CONV = ParamSpec.choice("conv", DynamicQuantizer.ConvMode.class)
+            .defaultValue(DynamicQuantizer.ConvMode.WEIGHT_ONLY)
+            .doc("weight-only: 8-bit weights, float compute (as fast as float); integer: ConvInteger as ONNX "
+                    + "Runtime's tool emits (slow on CPU); skip: convolutions stay float.").build();
+    static final ParamSpec<List<String>> OP_TYPES = ParamSpec.list("op-types").defaultValue(List.of("MatMul", "Gemm", "Conv"))
+            .validator(ParamValidator.eachMatches("MatMul|Gemm|Conv", "MatMul, Gemm or Conv"))
+            .doc("Operator types to quantize.").build();
+    static final ParamSpec<List<String>> EXCLUDE_NODES = ParamSpec.list("exclude-nodes").defaultValue(List.of())
+            .doc("Names of nodes left float.").build();
+
+    private static final TransformDescriptor DESCRIPTOR = TransformDescriptor.builder("quantize-dynamic")
+            .version("1.0.0")
+            .kind(TransformKind.COMPRESSOR)
+            .accepts(ModelFormat.ONNX)
+            .produces(ModelFormat.ONNX)
+            .summary("Int8 weights with activations quantized at run time; needs no calibration data.")
+            .param(PER_CHANNEL).param(REDUCE_RANGE).param(WEIGHT_TYPE).param(CONV).param(OP_TYPES).param(EXCLUDE_NODES)
+            .build();
+
+    @Override
+    public TransformDescriptor descriptor() {
+        return DESCRIPTOR;
+    }
+
+    @Override
+    public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
+        OnnxModel model = input.onnxModel();
+        Map<String, TensorInfo> types = context.inference().valueTypes(model);
+        DynamicQuantizer quantizer = new DynamicQuantizer(model, types, new DynamicQuantizer.Settings(
+                params.get(WEIGHT_TYPE) == WeightType.INT8 ? QuantType.INT8 : QuantType.UINT8,
+                params.get(PER_CHANNEL), params.get(REDUCE_RANGE), params.get(CONV),
+                new HashSet<>(params.get(OP_TYPES)), new HashSet<>(params.get(EXCLUDE_NODES))));
+        OnnxModel quantized = quantizer.apply();
+        TransformResult result = TransformResult.of(quantized).withMetric("quantized-nodes", quantizer.quantizedNodes().size());
+        if (quantizer.quantizedNodes().isEmpty()) {
+            return TransformResult.of(model).withMetric("quantized-nodes", 0)
+                    .withNote("nothing to quantize: no MatMul, Gemm or Conv with a constant float weight among "
+                            + params.get(OP_TYPES));
+        }
+        context.logger().info("quantized {} nodes dynamically", quantizer.quantizedNodes().size());
+        return result;
+    }
+}

@@ -1,0 +1,82 @@
+package io.modelrefinery.plugin.quantize;
+
+import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.api.data.Datasets;
+import io.modelrefinery.api.onnx.DataType;
+import io.modelrefinery.api.onnx.OnnxHelper;
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.plugin.InvalidParamException;
+import io.modelrefinery.host.pipeline.JobData;
+import io.modelrefinery.host.pipeline.LocalRun;
+import io.modelrefinery.host.pipeline.PipelineResult;
+import io.modelrefinery.host.testing.TestModels;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Calibration data that does not fit, and models with nothing to quantize. */
+class QuantizationInputTest {
+    @TempDir
+    Path dir;
+
+    private String refusal(Map<String, Tensor> arrays) throws Exception {
+        Path file = dir.resolve("calibration.npz");
+        Datasets.writeNpz(file, arrays);
+        JobData data = new JobData(Datasets.open(file, "input"), null, null);
+        return assertThrows(InvalidInputException.class, () -> LocalRun.of(new QuantizeStaticTransform()).data(data)
+                .run("quantize-static", TestModels.sampleCnn(), dir)).getMessage();
+    }
+
+    @Test
+    void namesTheTensorWhenCalibrationDataDoesNotFit() throws Exception {
+        assertEquals("step 1 'quantize-static': calibration.npz has no array for model input 'input' (arrays: [image])",
+                refusal(Map.of("image", TestModels.randomImages(1, 4, 28, 28))));
+        assertEquals("step 1 'quantize-static': calibration.npz: array 'input' has samples of shape [32,32] but the model "
+                + "input is [?,28,28]", refusal(Map.of("input", TestModels.randomImages(1, 4, 32, 32))));
+        assertEquals("step 1 'quantize-static': calibration.npz: array 'input' is DOUBLE but the model input is FLOAT",
+                refusal(Map.of("input", Tensor.ofDoubles(new long[] {1, 28, 28}, new double[784]))));
+        assertEquals("step 1 'quantize-static': calibration.npz has no samples",
+                refusal(Map.of("input", Tensor.ofFloats(new long[] {0, 28, 28}))));
+        float[] pixels = TestModels.randomImages(1, 3, 28, 28).toFloatArray();
+        pixels[784 + 5] = Float.NaN;
+        assertEquals("step 1 'quantize-static': calibration.npz: array 'input' holds NaN in sample 1",
+                refusal(Map.of("input", Tensor.ofFloats(new long[] {3, 28, 28}, pixels))));
+    }
+
+    @Test
+    void staticQuantizationNeedsCalibrationData() {
+        assertEquals("step 1 'quantize-static': quantize-static needs calibration samples: give --calibration FILE or "
+                + "the event's calibrationUri", assertThrows(InvalidInputException.class,
+                () -> LocalRun.of(new QuantizeStaticTransform()).run("quantize-static", TestModels.sampleCnn(), dir))
+                .getMessage());
+    }
+
+    @Test
+    void aModelWithNothingToQuantizeComesBackUnchangedWithTheReason() {
+        OnnxModel reluOnly = OnnxModel.of(OnnxHelper.model(OnnxHelper.graph("relu",
+                List.of(OnnxHelper.node("Relu", List.of("x"), List.of("y"))),
+                List.of(OnnxHelper.valueInfo("x", DataType.FLOAT, -1, 4)),
+                List.of(OnnxHelper.valueInfo("y", DataType.FLOAT, -1, 4)), List.of()), 17));
+
+        PipelineResult result = LocalRun.of(new QuantizeDynamicTransform()).run("quantize-dynamic", reluOnly, dir);
+
+        assertSame(reluOnly, result.output().onnxModel());
+        assertEquals(0.0, result.steps().get(0).metrics().get("quantized-nodes"));
+        assertTrue(result.steps().get(0).notes().get(0).startsWith("nothing to quantize"));
+    }
+
+    @Test
+    void refusesUnknownOperatorTypes() {
+        assertThrows(InvalidParamException.class, () -> LocalRun.of(new QuantizeStaticTransform())
+                .run("quantize-static(op-types=[Conv,Attention])", TestModels.sampleCnn(), dir));
+    }
+}
