@@ -2,6 +2,7 @@ package io.modelrefinery.distribution;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.modelrefinery.api.data.Datasets;
 import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.OnnxModel;
@@ -17,6 +18,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
@@ -89,7 +91,7 @@ class OptimizeCommandIT {
     }
 
     @Test
-    void pluginsListsBothBundledPluginsWithTheirParameters() throws Exception {
+    void pluginsListsTheBundledPluginsWithTheirParameters() throws Exception {
         Cli.Result result = Cli.run(dir, "plugins");
 
         assertEquals(0, result.exitCode(), result.stderr());
@@ -97,7 +99,51 @@ class OptimizeCommandIT {
         assertTrue(result.stdout().contains("fp16 1.0.0  compressor, onnx -> onnx"), result.stdout());
         assertTrue(result.stdout().contains("level (choice, default extended, basic, extended, all)"), result.stdout());
         assertTrue(result.stdout().contains("keep-io-types (boolean, default true)"), result.stdout());
+        assertTrue(result.stdout().contains("quantize-static 1.0.0  compressor, onnx -> onnx"), result.stdout());
+        assertTrue(result.stdout().contains("method (choice, default min-max, min-max, percentile, entropy)"), result.stdout());
+        assertTrue(result.stdout().contains("requires calibration samples (--calibration)"), result.stdout());
         assertEquals("", result.stderr());
+    }
+
+    @Test
+    void staticQuantizationCalibratesOnTheGivenSamplesAndShrinksTheModel() throws Exception {
+        Path calibration = dir.resolve("calibration.npz");
+        Datasets.writeNpz(calibration, Map.of("input", TestModels.randomImages(5, 64, 28, 28)));
+        Path out = dir.resolve("int8.onnx");
+        Path report = dir.resolve("report.json");
+
+        Cli.Result result = Cli.run(dir, "optimize", TestModels.sampleCnnFile().toString(), "-o", out.toString(),
+                "--pipeline", "quantize-static(method=entropy)", "--calibration", calibration.toString(),
+                "--report", report.toString());
+
+        assertEquals(0, result.exitCode(), result.stderr());
+        JsonNode step = new ObjectMapper().readTree(report.toFile()).at("/steps/0");
+        assertEquals("entropy", step.at("/params/method").asText());
+        assertEquals(64.0, step.at("/metrics/calibration-samples").asDouble(), step.toString());
+        assertTrue(step.at("/metrics/quantized-nodes").asDouble() >= 3, step.toString());
+        assertTrue(Files.size(out) < 0.75 * Files.size(TestModels.sampleCnnFile()), Files.size(out) + " bytes");
+        Tensor images = TestModels.randomImages(6, 16, 28, 28);
+        float[] expected = predict(TestModels.sampleCnnFile(), images);
+        float[] actual = predict(out, images);
+        for (int i = 0; i < expected.length; i++) {
+            assertEquals(expected[i], actual[i], 0.05, "sample " + i);
+        }
+    }
+
+    @Test
+    void refusesStaticQuantizationWithoutFittingCalibrationData() throws Exception {
+        assertRefused(TestModels.sampleCnnFile(), "quantize-static",
+                "step 1 'quantize-static' needs calibration samples: give --calibration FILE");
+        Path wrong = dir.resolve("wrong.npz");
+        Datasets.writeNpz(wrong, Map.of("image", TestModels.randomImages(5, 4, 28, 28)));
+        Path out = dir.resolve("refused.onnx");
+        Cli.Result result = Cli.run(dir, "optimize", TestModels.sampleCnnFile().toString(), "-o", out.toString(),
+                "--pipeline", "quantize-static", "--calibration", wrong.toString());
+        assertEquals(2, result.exitCode(), result.stderr());
+        List<String> lines = result.stderrLines();
+        assertEquals("error: step 1 'quantize-static': wrong.npz has no array for model input 'input' (arrays: [image])",
+                lines.get(lines.size() - 1), "found while the step reads the data, after its progress line");
+        assertFalse(Files.exists(out));
     }
 
     /** Bad input: exit code 2, one line on stderr naming the problem, nothing on stdout or at the output path. */
@@ -139,8 +185,8 @@ class OptimizeCommandIT {
 
     @Test
     void refusesAnUnknownTransform() throws Exception {
-        assertRefused(TestModels.sampleCnnFile(), "graph-optimize,prune(sparsity=0.5)",
-                "unknown transform 'prune' (installed: fp16, graph-optimize)");
+        assertRefused(TestModels.sampleCnnFile(), "graph-optimize,sharpen(amount=0.5)",
+                "unknown transform 'sharpen' (installed: fp16, graph-optimize, quantize-dynamic, quantize-static");
     }
 
     @Test

@@ -152,26 +152,35 @@ public final class Npy {
 
     /** Writes {@code tensor} as a version 1 .npy array. */
     public static void write(OutputStream out, Tensor tensor) throws IOException {
+        writeHeader(out, tensor.type(), tensor.shape());
+        out.write(tensor.toByteArray());
+    }
+
+    /**
+     * Writes the header of a version 1 .npy array; the caller then writes the data, little-endian, in
+     * row-major order. Lets arrays larger than memory be written sample by sample.
+     */
+    public static void writeHeader(OutputStream out, DataType type, long[] shape) throws IOException {
         String code = null;
         for (Map.Entry<String, DataType> e : TYPES.entrySet()) {
-            if (e.getValue() == tensor.type()) {
+            if (e.getValue() == type) {
                 code = e.getKey();
             }
         }
         if (code == null) {
-            throw new IllegalArgumentException(tensor.type() + " has no NumPy dtype");
+            throw new IllegalArgumentException(type + " has no NumPy dtype");
         }
-        StringBuilder shape = new StringBuilder();
-        for (long d : tensor.shape()) {
-            shape.append(d).append(", ");
+        StringBuilder dims = new StringBuilder();
+        for (long d : shape) {
+            dims.append(d).append(", ");
         }
-        if (tensor.rank() > 1) {
-            shape.setLength(shape.length() - 2);
-        } else if (tensor.rank() == 1) {
-            shape.setLength(shape.length() - 1);
+        if (shape.length > 1) {
+            dims.setLength(dims.length() - 2);
+        } else if (shape.length == 1) {
+            dims.setLength(dims.length() - 1);
         }
-        String dict = "{'descr': '" + (tensor.type().bits() == 8 ? "|" : "<") + code
-                + "', 'fortran_order': False, 'shape': (" + shape + "), }";
+        String dict = "{'descr': '" + (type.bits() == 8 ? "|" : "<") + code
+                + "', 'fortran_order': False, 'shape': (" + dims + "), }";
         int unpadded = MAGIC.length + 2 + 2 + dict.length() + 1;
         int padding = (64 - unpadded % 64) % 64;
         String header = dict + " ".repeat(padding) + "\n";
@@ -180,6 +189,5 @@ public final class Npy {
         out.write(header.length() & 0xff);
         out.write((header.length() >>> 8) & 0xff);
         out.write(header.getBytes(StandardCharsets.ISO_8859_1));
-        out.write(tensor.toByteArray());
     }
 }

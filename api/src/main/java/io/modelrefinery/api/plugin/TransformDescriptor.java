@@ -2,6 +2,7 @@ package io.modelrefinery.api.plugin;
 
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.EnumSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Objects;
@@ -26,6 +27,7 @@ public final class TransformDescriptor {
     private final ModelFormat outputFormat;
     private final String summary;
     private final List<ParamSpec<?>> params;
+    private final Set<DataRole> requiredData;
 
     private TransformDescriptor(Builder b) {
         this.id = b.id;
@@ -35,6 +37,7 @@ public final class TransformDescriptor {
         this.outputFormat = b.outputFormat;
         this.summary = b.summary;
         this.params = List.copyOf(b.params);
+        this.requiredData = b.requiredData.isEmpty() ? Set.of() : Collections.unmodifiableSet(EnumSet.copyOf(b.requiredData));
     }
 
     public static Builder builder(String id) {
@@ -74,6 +77,11 @@ public final class TransformDescriptor {
 
     public List<ParamSpec<?>> params() {
         return params;
+    }
+
+    /** Datasets every job must bring for this transform; the host checks them before any step runs. */
+    public Set<DataRole> requiredData() {
+        return requiredData;
     }
 
     public Optional<ParamSpec<?>> param(String name) {
@@ -128,6 +136,7 @@ public final class TransformDescriptor {
         private ModelFormat outputFormat;
         private String summary;
         private final List<ParamSpec<?>> params = new ArrayList<>();
+        private final Set<DataRole> requiredData = EnumSet.noneOf(DataRole.class);
 
         private Builder(String id) {
             if (id == null || !ID.matcher(id).matches()) {
@@ -159,6 +168,12 @@ public final class TransformDescriptor {
 
         public Builder summary(String text) {
             this.summary = text;
+            return this;
+        }
+
+        /** Datasets the transform cannot work without, such as calibration samples for static quantization. */
+        public Builder requires(DataRole... roles) {
+            requiredData.addAll(List.of(roles));
             return this;
         }
 

@@ -1,6 +1,7 @@
 package io.modelrefinery.host.cli;
 
 import io.modelrefinery.api.plugin.ParamSpec;
+import io.modelrefinery.host.pipeline.JobData;
 import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.host.files.Folders;
 import io.modelrefinery.host.osgi.PluginFramework;
@@ -54,6 +55,10 @@ final class PluginsCommand implements Callable<Integer> {
                     + String.join("|", d.inputFormats().stream().map(Object::toString).toList()) + " -> "
                     + d.outputFormat());
             out.println("    " + d.summary());
+            if (!d.requiredData().isEmpty()) {
+                out.println("    requires " + String.join(", ", d.requiredData().stream()
+                        .map(role -> role.label() + " samples (" + JobData.optionFor(role) + ")").toList()));
+            }
             for (ParamSpec<?> p : d.params()) {
                 String dflt = p.required() ? "required" : "default " + p.renderedDefault();
                 String valid = p.validValues().isEmpty() ? "" : ", " + p.validValues();

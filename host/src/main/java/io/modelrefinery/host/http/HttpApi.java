@@ -3,6 +3,7 @@ package io.modelrefinery.host.http;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.event.ModelRegistered;
+import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.ParamSpec;
 import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.host.event.CloudEvent;
@@ -147,6 +148,7 @@ public final class HttpApi extends VerticleBase {
         t.put("accepts", d.inputFormats().stream().map(Object::toString).toList());
         t.put("produces", d.outputFormat().toString());
         t.put("summary", d.summary());
+        t.put("requires", d.requiredData().stream().map(DataRole::label).toList());
         List<Map<String, Object>> params = new ArrayList<>();
         for (ParamSpec<?> spec : d.params()) {
             Map<String, Object> param = new LinkedHashMap<>();

@@ -1,6 +1,7 @@
 package io.modelrefinery.host.pipeline;
 
 import io.modelrefinery.api.data.Dataset;
+import io.modelrefinery.api.plugin.DataRole;
 
 import java.util.Optional;
 
@@ -35,5 +36,31 @@ public final class JobData {
 
     public Optional<Dataset> training() {
         return Optional.ofNullable(training);
+    }
+
+    public boolean has(DataRole role) {
+        return switch (role) {
+            case CALIBRATION -> calibration != null;
+            case EVALUATION -> evaluation != null;
+            case TRAINING -> training != null;
+        };
+    }
+
+    /** The {@code optimize} option that supplies {@code role}. */
+    public static String optionFor(DataRole role) {
+        return switch (role) {
+            case CALIBRATION -> "--calibration";
+            case EVALUATION -> "--eval";
+            case TRAINING -> "--train";
+        };
+    }
+
+    /** The {@code model.registered} field that supplies {@code role}. */
+    public static String eventFieldFor(DataRole role) {
+        return switch (role) {
+            case CALIBRATION -> "calibrationUri";
+            case EVALUATION -> "evalUri";
+            case TRAINING -> "trainUri";
+        };
     }
 }

@@ -12,7 +12,7 @@ import java.nio.file.Path;
 
 /**
  * Runs transforms outside the plugin framework, with the host's real pipeline runner and ONNX Runtime
- * on the CPU: for plugin tests and benchmarks. Every check the host makes applies.
+ * (on the CPU unless told otherwise): for plugin tests and benchmarks. Every check the host makes applies.
  *
  * <pre>{@code
  * PipelineResult r = LocalRun.of(new Fp16Transform()).data(data).run("fp16(keep-io-types=false)", model, tempDir);
@@ -21,6 +21,7 @@ import java.nio.file.Path;
 public final class LocalRun {
     private final TransformCatalog catalog;
     private JobData data = JobData.none();
+    private Device device = Device.CPU;
 
     private LocalRun(TransformCatalog catalog) {
         this.catalog = catalog;
@@ -35,11 +36,17 @@ public final class LocalRun {
         return this;
     }
 
+    /** Runs sessions on {@code target} (CUDA needs the gpu build and a GPU); the CPU by default. */
+    public LocalRun device(Device target) {
+        this.device = target;
+        return this;
+    }
+
     /** Plans and runs {@code pipeline} on {@code model}; temporary files go under {@code scratch}. */
     public PipelineResult run(String pipeline, OnnxModel model, Path scratch) {
         PipelineSpec spec = PipelineSpec.parse(pipeline);
         JobEnvironment environment = new JobEnvironment(JobIds.of("local", "0", spec),
-                new OrtRuntime().service(Device.CPU, scratch.resolve("ort")), data, scratch.resolve("jobs"),
+                new OrtRuntime().service(device, scratch.resolve("ort")), data, scratch.resolve("jobs"),
                 Cancellation.never());
         try (PipelinePlan plan = PipelinePlan.create(spec, ModelFormat.ONNX, catalog)) {
             return new PipelineRunner().run(plan, ModelArtifact.onnx(model), environment, JobListener.none());

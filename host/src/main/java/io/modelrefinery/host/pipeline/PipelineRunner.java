@@ -2,6 +2,7 @@ package io.modelrefinery.host.pipeline;
 
 import io.modelrefinery.api.event.StepRecord;
 import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.infer.GraphOptimizationLevel;
 import io.modelrefinery.api.infer.InferenceException;
 import io.modelrefinery.api.infer.InferenceSession;
@@ -39,7 +40,21 @@ public final class PipelineRunner {
      *     or that ONNX Runtime cannot load
      * @throws TransformCancelledException if the job was cancelled
      */
+    /** Refuses a job lacking a dataset one of its steps requires, before any step runs. */
+    static void requireData(PipelinePlan plan, JobData data) {
+        for (int i = 0; i < plan.steps().size(); i++) {
+            TransformDescriptor descriptor = plan.steps().get(i).descriptor();
+            for (DataRole role : descriptor.requiredData()) {
+                if (!data.has(role)) {
+                    throw new InvalidInputException("step " + (i + 1) + " '" + descriptor.id() + "' needs " + role.label()
+                            + " samples: give " + JobData.optionFor(role) + " FILE or the event's " + JobData.eventFieldFor(role));
+                }
+            }
+        }
+    }
+
     public PipelineResult run(PipelinePlan plan, ModelArtifact input, JobEnvironment environment, JobListener listener) {
+        requireData(plan, environment.data());
         List<StepRecord> records = new ArrayList<>();
         ModelArtifact current = input;
         int count = plan.steps().size();

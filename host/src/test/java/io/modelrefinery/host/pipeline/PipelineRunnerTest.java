@@ -1,9 +1,11 @@
 package io.modelrefinery.host.pipeline;
 
+import io.modelrefinery.api.data.Datasets;
 import io.modelrefinery.api.event.StepRecord;
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.InvalidParamException;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
@@ -24,6 +26,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.function.BiFunction;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -74,6 +77,40 @@ class PipelineRunnerTest {
         assertEquals(List.of("stamped"), result.steps().get(1).notes());
         assertEquals("cpu", result.steps().get(1).device());
         assertEquals(List.of("stamp"), seen);
+    }
+
+    @Test
+    void refusesAJobLackingRequiredDataBeforeAnyStepRuns() throws Exception {
+        List<String> ran = new ArrayList<>();
+        ModelTransform first = transform("first", (c, m) -> {
+            ran.add("first");
+            return TransformResult.of(m);
+        });
+        TransformDescriptor needsTraining = TransformDescriptor.builder("tune").version("1.0.0").kind(TransformKind.COMPRESSOR)
+                .accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test").requires(DataRole.TRAINING).build();
+        ModelTransform tune = new ModelTransform() {
+            @Override
+            public TransformDescriptor descriptor() {
+                return needsTraining;
+            }
+
+            @Override
+            public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
+                ran.add("tune");
+                return TransformResult.of(input);
+            }
+        };
+
+        InvalidInputException refused = assertThrows(InvalidInputException.class,
+                () -> LocalRun.of(first, tune).run("first,tune", TestModels.mlp(), dir));
+        assertEquals("step 2 'tune' needs training samples: give --train FILE or the event's trainUri", refused.getMessage());
+        assertEquals(List.of(), ran);
+
+        Path samples = dir.resolve("train.npz");
+        Datasets.writeNpz(samples, Map.of("input", TestModels.randomImages(1, 4, 3)));
+        LocalRun.of(first, tune).data(new JobData(null, null, Datasets.open(samples, "input")))
+                .run("first,tune", TestModels.mlp(), dir);
+        assertEquals(List.of("first", "tune"), ran);
     }
 
     @Test

@@ -17,6 +17,7 @@ import io.modelrefinery.api.onnx.TensorInfo;
 import io.modelrefinery.api.plugin.Cancellation;
 import io.modelrefinery.api.plugin.Progress;
 
+import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -52,6 +53,7 @@ final class Calibrator {
     private final InferenceService inference;
     private final Dataset data;
     private final Settings settings;
+    private long samples;
     private final Progress progress;
     private final Cancellation cancellation;
 
@@ -87,14 +89,15 @@ final class Calibrator {
             pass(session, tensors, batch, "calibrating ranges", (name, values) -> {
                 double[] mm = minMax.computeIfAbsent(name, k -> new double[] {Double.POSITIVE_INFINITY,
                         Double.NEGATIVE_INFINITY});
-                for (float v : values) {
-                    if (v < mm[0]) {
-                        mm[0] = v;
-                    }
-                    if (v > mm[1]) {
-                        mm[1] = v;
-                    }
+                float min = (float) mm[0];
+                float max = (float) mm[1];
+                for (int i = values.position(); i < values.limit(); i++) {
+                    float v = values.get(i);
+                    min = Math.min(min, v);
+                    max = Math.max(max, v);
                 }
+                mm[0] = min;
+                mm[1] = max;
             });
             if (settings.method() == CalibrationMethod.MIN_MAX) {
                 Map<String, TensorRange> out = new LinkedHashMap<>();
@@ -132,9 +135,10 @@ final class Calibrator {
         return out;
     }
 
+    /** Receives the values of one calibrated tensor for one batch, without copying them again. */
     @FunctionalInterface
     private interface Sink {
-        void accept(String tensor, float[] values);
+        void accept(String tensor, FloatBuffer values);
     }
 
     /** One pass over the samples, handing every calibrated tensor of every batch to {@code sink}. */
@@ -164,33 +168,51 @@ final class Calibrator {
                     requireFinite(t, input, done);
                     feeds.put(input, t);
                     if (tensors.contains(input)) {
-                        sink.accept(input, t.toFloatArray());
+                        sink.accept(input, t.data().asFloatBuffer());
                     }
                 }
                 Map<String, Tensor> outputs = session.run(feeds, fetched);
                 for (Map.Entry<String, Tensor> e : outputs.entrySet()) {
                     if (e.getValue().type() == DataType.FLOAT) {
-                        sink.accept(e.getKey(), e.getValue().toFloatArray());
+                        sink.accept(e.getKey(), e.getValue().data().asFloatBuffer());
                     }
                 }
                 done += next.get().size();
                 progress.update(done, total, what);
             }
         }
+        samples = done;
+    }
+
+    /** Samples the last pass read: the data may hold fewer than {@code max-samples}. */
+    long samples() {
+        return samples;
     }
 
     private void requireFinite(Tensor t, String name, long offset) {
         if (!t.type().isFloatingPoint()) {
             return;
         }
+        long perSample = Math.max(1, t.elementCount() / Math.max(1, t.dim(0)));
+        if (t.type() == DataType.FLOAT) { // the common case, read in place
+            FloatBuffer values = t.data().asFloatBuffer();
+            for (int i = values.position(); i < values.limit(); i++) {
+                if (!Float.isFinite(values.get(i))) {
+                    throw notFinite(name, values.get(i), offset + i / perSample);
+                }
+            }
+            return;
+        }
         double[] values = t.toDoubleArray();
-        long perSample = values.length / Math.max(1, t.dim(0));
         for (int i = 0; i < values.length; i++) {
             if (!Double.isFinite(values[i])) {
-                throw new InvalidDataException(data.source() + ": array '" + name + "' holds " + values[i]
-                        + " in sample " + (offset + i / Math.max(1, perSample)));
+                throw notFinite(name, values[i], offset + i / perSample);
             }
         }
+    }
+
+    private InvalidDataException notFinite(String name, double value, long sample) {
+        return new InvalidDataException(data.source() + ": array '" + name + "' holds " + value + " in sample " + sample);
     }
 
     /** The requested batch size, smaller when one sample's calibrated tensors are large. */

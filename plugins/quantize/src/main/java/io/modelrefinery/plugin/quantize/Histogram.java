@@ -1,5 +1,7 @@
 package io.modelrefinery.plugin.quantize;
 
+import java.nio.FloatBuffer;
+
 /**
  * A histogram over a range fixed up front, so that batches merge by adding counts and memory does not
  * grow with the number of samples. The range comes from a first pass that found each tensor's min and
@@ -23,8 +25,14 @@ final class Histogram {
 
     /** Counts {@code values}, or their absolute values. */
     void add(float[] values, boolean absolute) {
+        add(FloatBuffer.wrap(values), absolute);
+    }
+
+    /** Counts the remaining {@code values}, or their absolute values. */
+    void add(FloatBuffer values, boolean absolute) {
         int last = counts.length - 1;
-        for (float v : values) {
+        for (int i = values.position(); i < values.limit(); i++) {
+            float v = values.get(i);
             double x = absolute ? Math.abs(v) : v;
             int bin = (int) ((x - low) / width);
             counts[bin < 0 ? 0 : Math.min(bin, last)]++;

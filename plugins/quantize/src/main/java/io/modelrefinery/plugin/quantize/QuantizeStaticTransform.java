@@ -4,6 +4,7 @@ import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.TensorInfo;
+import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.ModelTransform;
@@ -70,6 +71,7 @@ public final class QuantizeStaticTransform implements ModelTransform {
             .param(METHOD).param(PERCENTILE).param(ACTIVATION_TYPE).param(SYMMETRIC_ACTIVATIONS).param(PER_CHANNEL)
             .param(REDUCE_RANGE).param(OP_TYPES).param(EXCLUDE_OP_TYPES).param(EXCLUDE_NODES).param(BATCH_SIZE)
             .param(MAX_SAMPLES).param(BINS)
+            .requires(DataRole.CALIBRATION)
             .build();
 
     @Override
@@ -80,8 +82,8 @@ public final class QuantizeStaticTransform implements ModelTransform {
     @Override
     public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
         OnnxModel model = input.onnxModel();
-        Dataset data = context.calibrationData().orElseThrow(() -> new InvalidInputException(
-                "quantize-static needs calibration samples: give --calibration FILE or the event's calibrationUri"));
+        Dataset data = context.calibrationData().orElseThrow(() -> new IllegalStateException(
+                "the host ran quantize-static without the calibration data its descriptor requires"));
         boolean perChannel = params.get(PER_CHANNEL);
         if (perChannel && model.opsetVersion() < 13) {
             throw new InvalidInputException("per-channel quantization needs opset 13 or later, the model has "
@@ -112,6 +114,7 @@ public final class QuantizeStaticTransform implements ModelTransform {
                 .withMetric("quantized-nodes", plan.quantized.size() - plan.removedActivations.size())
                 .withMetric("folded-activations", plan.removedActivations.size())
                 .withMetric("calibrated-tensors", ranges.size())
+                .withMetric("calibration-samples", calibrator.samples())
                 .withMetric("calibration-ms", calibrationMs);
     }
 }

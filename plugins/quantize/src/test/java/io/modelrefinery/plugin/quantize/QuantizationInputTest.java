@@ -54,7 +54,7 @@ class QuantizationInputTest {
 
     @Test
     void staticQuantizationNeedsCalibrationData() {
-        assertEquals("step 1 'quantize-static': quantize-static needs calibration samples: give --calibration FILE or "
+        assertEquals("step 1 'quantize-static' needs calibration samples: give --calibration FILE or "
                 + "the event's calibrationUri", assertThrows(InvalidInputException.class,
                 () -> LocalRun.of(new QuantizeStaticTransform()).run("quantize-static", TestModels.sampleCnn(), dir))
                 .getMessage());

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Wall time and peak heap of quantize-static on a MobileNetV2-sized model for 100, 1,000 and 10,000
+# calibration samples: heap must stay flat as samples grow. Usage: bench/calibration-memory.sh [COUNTS] [METHOD]
+# Needs `mvn -B install -DskipTests` first (the host's test jar holds the model generator).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tests_jar=$(ls host/target/refinery-host-*-tests.jar 2>/dev/null | head -1)
+[ -f dist/refinery.jar ] && [ -n "$tests_jar" ] || { echo "bench/calibration-memory.sh: run 'mvn -B install -DskipTests' first" >&2; exit 2; }
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(java -version 2>&1 | head -1); date: $(date -u +%Y-%m-%dT%H:%MZ)"
+java -cp "dist/refinery.jar:dist/plugins/refinery-plugin-quantize.jar:$tests_jar" bench/CalibrationMemory.java "${1:-100,1000,10000}" "${2:-min-max}"
