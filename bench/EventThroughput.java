@@ -89,7 +89,7 @@ public class EventThroughput {
                 long start = System.nanoTime();
                 String version = Integer.toString(i);
                 JobRequest request = new JobRequest(JobIds.of("cnn", version, spec), new ModelRef("cnn", version),
-                        sample.toUri().toString(), sample, null, spec, null, null, null);
+                        sample.toUri().toString(), sample, null, spec, null, null, null, null);
                 JobResult result = new JobRunner(framework.registry(), runtime.service(Device.CPU, work.resolve("ort")),
                         work.resolve("jobs")).run(request, JobListener.none(), Cancellation.never());
                 Path out = work.resolve("out.onnx");

@@ -11,4 +11,8 @@ package io.modelrefinery.api.event;
  * @param sparsity share of weight values (initializers of rank 2 and more) that are exactly zero
  */
 public record ArtifactSummary(String uri, String sha256, long bytes, long gzipBytes, long params, double sparsity) {
+    /** The same facts for the file at {@code location}; {@code null} for a result that was not kept. */
+    public ArtifactSummary withUri(String location) {
+        return new ArtifactSummary(location, sha256, bytes, gzipBytes, params, sparsity);
+    }
 }

@@ -13,13 +13,16 @@ import java.util.List;
  * @param input the model before
  * @param output the model after
  * @param steps what each step did
- * @param evaluation accuracy, fidelity and latency before and after; {@code null} when not evaluated
+ * @param evaluation accuracy, fidelity and latency before and after, and the gates checked; {@code null}
+ *     when not evaluated
+ * @param candidates for the {@code auto} pipeline, every recipe tried with its numbers; {@code null} otherwise
  * @param notes what the host decided on its own, for example that {@code --device auto} chose the CPU
  */
 public record JobReport(String jobId, ModelRef model, String pipeline, ArtifactSummary input, ArtifactSummary output,
-                        List<StepRecord> steps, Object evaluation, List<String> notes) {
+                        List<StepRecord> steps, Evaluation evaluation, List<Candidate> candidates, List<String> notes) {
     public JobReport {
         steps = List.copyOf(steps);
+        candidates = candidates == null ? null : List.copyOf(candidates);
         notes = List.copyOf(notes);
     }
 }

@@ -4,7 +4,7 @@
  * {@link io.modelrefinery.api.event.ArtifactResolver} extension point.
  */
 @Export
-@Version("1.0.0")
+@Version("1.1.0")
 package io.modelrefinery.api.event;
 
 import org.osgi.annotation.bundle.Export;

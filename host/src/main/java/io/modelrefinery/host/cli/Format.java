@@ -1,5 +1,10 @@
 package io.modelrefinery.host.cli;
 
+import io.modelrefinery.api.event.Evaluation;
+import io.modelrefinery.api.event.GateResult;
+
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 
 /** Numbers as the CLI prints them. */
@@ -21,5 +26,29 @@ final class Format {
             return "n/a";
         }
         return String.format(Locale.ROOT, "%+.1f%%", 100.0 * (after - before) / before);
+    }
+
+    /** One line of an evaluation: what was measured, then the gates. */
+    static String evaluation(Evaluation e) {
+        List<String> parts = new ArrayList<>();
+        if (e.accuracyBefore() != null) {
+            parts.add(String.format(Locale.ROOT, "accuracy %.2f%% -> %.2f%%", 100 * e.accuracyBefore(),
+                    100 * e.accuracyAfter()));
+        }
+        if (e.sqnrDb() != null) {
+            parts.add(String.format(Locale.ROOT, "SQNR %.1f dB", e.sqnrDb()));
+        }
+        if (e.top1Agreement() != null) {
+            parts.add(String.format(Locale.ROOT, "top-1 agreement %.2f%%", 100 * e.top1Agreement()));
+        }
+        if (e.latencyMsBefore() != null) {
+            parts.add(String.format(Locale.ROOT, "latency p50 %.3f -> %.3f ms", e.latencyMsBefore(), e.latencyMsAfter()));
+        }
+        String line = (e.samples() > 0 ? "evaluated on " + bytes(e.samples()) + " samples: " : "evaluated: ")
+                + String.join(", ", parts);
+        if (!e.gates().isEmpty()) {
+            line += "; gates passed: " + String.join(", ", e.gates().stream().map(GateResult::gate).toList());
+        }
+        return line;
     }
 }

@@ -2,6 +2,7 @@ package io.modelrefinery.host.cli;
 
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.plugin.TransformCancelledException;
+import io.modelrefinery.host.job.GateFailedException;
 import io.modelrefinery.host.pipeline.StepFailedException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -52,7 +53,7 @@ public final class Main {
 
     /** One line: the message, or the exception's kind when it has none. */
     static String describe(Throwable e) {
-        if (e instanceof InvalidInputException || e instanceof StepFailedException) {
+        if (e instanceof InvalidInputException || e instanceof StepFailedException || e instanceof GateFailedException) {
             return e.getMessage();
         }
         if (e instanceof TransformCancelledException) {

@@ -8,6 +8,9 @@ import io.modelrefinery.api.plugin.Cancellation;
 import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.host.eval.ArtifactMeasurer;
 import io.modelrefinery.host.files.Folders;
+import io.modelrefinery.host.eval.Evaluator;
+import io.modelrefinery.host.eval.QualityGates;
+import io.modelrefinery.host.job.GateFailedException;
 import io.modelrefinery.host.job.JobRequest;
 import io.modelrefinery.host.job.JobResult;
 import io.modelrefinery.host.job.JobRunner;
@@ -27,6 +30,7 @@ import picocli.CommandLine.Spec;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -73,6 +77,14 @@ final class OptimizeCommand implements Callable<Integer> {
     @Option(names = "--plugins-dir", paramLabel = "DIR", description = "Plugin jars. Default: plugins/ next to refinery.jar.")
     Path pluginsDir;
 
+    @Option(names = "--gate", paramLabel = "NAME=VALUE", description = "A quality gate the result must pass, such as "
+            + "max-accuracy-drop=0.005, min-sqnr-db=30, min-top1-agreement=0.99 or max-latency-ratio=1.2 (repeatable).")
+    List<String> gateSettings = new ArrayList<>();
+
+    @Option(names = "--workers", paramLabel = "N", defaultValue = "1",
+            description = "Recipes the auto pipeline transforms at once (default: ${DEFAULT-VALUE}).")
+    int workers;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
@@ -83,22 +95,36 @@ final class OptimizeCommand implements Callable<Integer> {
         OrtRuntime runtime = new OrtRuntime();
         DeviceChoice deviceChoice = runtime.resolve(device);
 
+        QualityGates gates = QualityGates.parseAssignments(gateSettings, "--gate");
         Path work = Files.createTempDirectory("refinery-optimize-");
         try (PluginFramework plugins = PluginLauncher.start(pluginsDir, work, err)) {
             String name = stem(model);
             String version = "sha256-" + ArtifactMeasurer.sha256(model).substring(0, 12);
             JobRequest request = new JobRequest(JobIds.of(name, version, pipelineSpec), new ModelRef(name, version),
                     model.toAbsolutePath().toUri().toString(), model, modelFormat, pipelineSpec, calibration, evaluation,
-                    training);
+                    training, gates);
             JobRunner runner = new JobRunner(plugins.registry(),
-                    runtime.service(deviceChoice.device(), work.resolve("scratch")), work.resolve("jobs"));
-            JobResult result = runner.run(request, new TerminalProgress(err, System.console() != null),
-                    Cancellation.never());
+                    runtime.service(deviceChoice.device(), work.resolve("scratch")), work.resolve("jobs"), workers,
+                    Evaluator.Settings.defaults());
+            List<String> hostNotes = deviceChoice.note() == null ? List.of() : List.of(deviceChoice.note());
+            JobResult result;
+            try {
+                result = runner.run(request, new TerminalProgress(err, System.console() != null), Cancellation.never());
+            } catch (GateFailedException rejected) {
+                if (report != null) { // the numbers that failed, for the user to see; the model itself is not written
+                    Path file = work.resolve("rejected").resolve(rejected.result().zipName());
+                    Files.createDirectories(file.getParent());
+                    rejected.result().output().save(file);
+                    ArtifactSummary measured = ArtifactMeasurer.measure(file, rejected.result().output(),
+                            rejected.result().zipName());
+                    EventJson.writeReport(report, rejected.result().report(measured.withUri(null), hostNotes));
+                }
+                throw rejected;
+            }
             result.output().save(output);
 
             ArtifactSummary after = ArtifactMeasurer.measure(output, result.output(), result.zipName());
-            JobReport jobReport = result.report(after,
-                    deviceChoice.note() == null ? List.of() : List.of(deviceChoice.note()));
+            JobReport jobReport = result.report(after, hostNotes);
             if (report != null) {
                 EventJson.writeReport(report, jobReport);
             }
@@ -109,6 +135,9 @@ final class OptimizeCommand implements Callable<Integer> {
                     + " (" + Format.change(before.gzipBytes(), after.gzipBytes()) + "), " + steps + " step"
                     + (steps == 1 ? "" : "s") + " in " + Format.seconds(result.durationMs()) + " on "
                     + deviceChoice.device().id());
+            if (result.evaluation() != null) {
+                out.println(Format.evaluation(result.evaluation()));
+            }
             return ExitCode.OK;
         } finally {
             Folders.deleteQuietly(work);
@@ -116,6 +145,9 @@ final class OptimizeCommand implements Callable<Integer> {
     }
 
     private void checkArguments() {
+        if (workers < 1) {
+            throw new InvalidInputException("invalid --workers " + workers + ": must be at least 1");
+        }
         if (!Files.exists(model)) {
             throw new InvalidInputException("model file not found: " + model);
         }

@@ -1,6 +1,7 @@
 package io.modelrefinery.host.cli;
 
 import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.host.eval.QualityGates;
 import io.modelrefinery.host.kafka.EventTopics;
 import io.modelrefinery.host.ort.DeviceRequest;
 import io.modelrefinery.host.pipeline.PipelineSpec;
@@ -105,6 +106,10 @@ final class ServeCommand implements Callable<Integer> {
             description = "File holding the MLflow webhook secret (or set $" + MLFLOW_SECRET_ENV + "); without one POST /webhooks/mlflow is off.")
     Path mlflowSecretFile;
 
+    @Option(names = "--gate", paramLabel = "NAME=VALUE", description = "A quality gate every job's result must pass, "
+            + "such as max-accuracy-drop=0.005 (repeatable; a pipeline's own gates override it).")
+    List<String> gateSettings = new ArrayList<>();
+
     @Override
     public Integer call() throws Exception {
         ServiceConfig config = config();
@@ -140,6 +145,7 @@ final class ServeCommand implements Callable<Integer> {
                     .device(device)
                     .retries(retries + 1, Duration.ofSeconds(1))
                     .mlflowSecret(mlflowSecret())
+                    .gates(QualityGates.parseAssignments(gateSettings, "--gate"))
                     .build();
         } catch (IllegalArgumentException e) {
             throw new InvalidInputException(e.getMessage(), e);

@@ -1,5 +1,7 @@
 package io.modelrefinery.host.cli;
 
+import io.modelrefinery.api.event.Candidate;
+import io.modelrefinery.api.event.Evaluation;
 import io.modelrefinery.api.event.StepRecord;
 import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.host.pipeline.JobListener;
@@ -8,8 +10,8 @@ import java.io.PrintWriter;
 import java.util.Locale;
 
 /**
- * Shows a job's steps on stderr: one line per step, and progress of long steps, redrawn in place on a
- * terminal and throttled to a line every few seconds otherwise.
+ * Shows a job's steps on stderr: one line per step, the evaluation and each candidate of {@code auto}, and
+ * progress of long steps, redrawn in place on a terminal and throttled to a line every few seconds otherwise.
  */
 final class TerminalProgress implements JobListener {
     private static final long INTERACTIVE_INTERVAL_NANOS = 200_000_000L;
@@ -21,6 +23,7 @@ final class TerminalProgress implements JobListener {
     private String prefix = "";
     private long lastUpdate;
     private boolean lineOpen;
+    private long evaluationStart;
 
     TerminalProgress(PrintWriter err, boolean interactive) {
         this(err, interactive, interactive ? INTERACTIVE_INTERVAL_NANOS : LOG_INTERVAL_NANOS);
@@ -39,6 +42,50 @@ final class TerminalProgress implements JobListener {
         err.print(prefix + " ...");
         err.flush();
         lineOpen = true;
+    }
+
+    @Override
+    public synchronized void evaluationStarted() {
+        prefix = "evaluation";
+        evaluationStart = System.nanoTime();
+        lastUpdate = evaluationStart;
+        err.print(prefix + " ...");
+        err.flush();
+        lineOpen = true;
+    }
+
+    @Override
+    public void evaluationProgress(long done, long total, String what) {
+        stepProgress(0, done, total, what);
+    }
+
+    @Override
+    public synchronized void evaluationFinished(Evaluation evaluation) {
+        finish((System.nanoTime() - evaluationStart) / 1_000_000);
+    }
+
+    @Override
+    public synchronized void candidateFinished(int done, int total, Candidate candidate) {
+        if (lineOpen) {
+            err.println();
+            lineOpen = false;
+        }
+        StringBuilder line = new StringBuilder("[auto " + done + "/" + total + "] " + candidate.pipeline() + ": "
+                + candidate.outcome());
+        if (candidate.gzipBytes() > 0) {
+            line.append(", ").append(Format.bytes(candidate.gzipBytes())).append(" zipped bytes");
+        }
+        Evaluation e = candidate.evaluation();
+        if (e != null && e.accuracyAfter() != null) {
+            line.append(String.format(Locale.ROOT, ", accuracy %.2f%%", 100 * e.accuracyAfter()));
+        } else if (e != null && e.sqnrDb() != null) {
+            line.append(String.format(Locale.ROOT, ", SQNR %.1f dB", e.sqnrDb()));
+        }
+        if (!candidate.outcome().equals("passed") && candidate.reason() != null) {
+            line.append(" (").append(candidate.reason()).append(')');
+        }
+        err.println(line);
+        err.flush();
     }
 
     @Override
@@ -71,11 +118,15 @@ final class TerminalProgress implements JobListener {
 
     @Override
     public synchronized void stepFinished(int index, StepRecord record) {
-        String done = prefix + " done in " + Format.seconds(record.durationMs());
+        finish(record.durationMs());
+    }
+
+    private void finish(long millis) {
+        String done = prefix + " done in " + Format.seconds(millis);
         if (interactive) {
             err.println("\r\033[K" + done);
         } else {
-            err.println(lineOpen ? " done in " + Format.seconds(record.durationMs()) : done);
+            err.println(lineOpen ? " done in " + Format.seconds(millis) : done);
         }
         lineOpen = false;
         err.flush();

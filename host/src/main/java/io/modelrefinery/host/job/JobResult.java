@@ -1,10 +1,13 @@
 package io.modelrefinery.host.job;
 
 import io.modelrefinery.api.event.ArtifactSummary;
+import io.modelrefinery.api.event.Candidate;
+import io.modelrefinery.api.event.Evaluation;
 import io.modelrefinery.api.event.JobReport;
 import io.modelrefinery.api.event.StepRecord;
 import io.modelrefinery.api.onnx.OnnxModel;
 
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -13,19 +16,36 @@ import java.util.List;
  * @param request what was asked
  * @param output the optimized model
  * @param input measurements of the input model
- * @param steps what each step did
- * @param durationMs wall time of the pipeline
+ * @param steps what each step did (for {@code auto}: the chosen recipe's steps)
+ * @param evaluation the comparison with the original and the gates checked; {@code null} when the job has
+ *     neither evaluation samples nor gates
+ * @param candidates for {@code auto}, every recipe tried; {@code null} otherwise
+ * @param notes what the host decided on its own during the job
+ * @param durationMs wall time of the pipeline and the evaluation
  */
 public record JobResult(JobRequest request, OnnxModel output, ArtifactSummary input, List<StepRecord> steps,
-                        long durationMs) {
+                        Evaluation evaluation, List<Candidate> candidates, List<String> notes, long durationMs) {
     public JobResult {
         steps = List.copyOf(steps);
+        candidates = candidates == null ? null : List.copyOf(candidates);
+        notes = List.copyOf(notes);
     }
 
-    /** The report, once the output is stored and measured. */
-    public JobReport report(ArtifactSummary storedOutput, List<String> notes) {
+    /** Whether the result may be published as optimized: every gate passed. */
+    public boolean passed() {
+        return evaluation == null || evaluation.passed();
+    }
+
+    /**
+     * The report, once the output is stored and measured.
+     *
+     * @param hostNotes what the caller decided, such as the device; listed before the job's own notes
+     */
+    public JobReport report(ArtifactSummary storedOutput, List<String> hostNotes) {
+        List<String> all = new ArrayList<>(hostNotes);
+        all.addAll(notes);
         return new JobReport(request.jobId(), request.model(), request.pipeline().toString(), input, storedOutput,
-                steps, null, notes);
+                steps, evaluation, candidates, all);
     }
 
     /** The name the model file gets inside the zip archive when measuring: the input's file name. */

@@ -16,7 +16,12 @@ import io.modelrefinery.api.plugin.Cancellation;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.OnnxArtifact;
+import io.modelrefinery.api.event.Evaluation;
+import io.modelrefinery.api.onnx.TensorInfo;
+import io.modelrefinery.host.auto.RecipeSearch;
 import io.modelrefinery.host.eval.ArtifactMeasurer;
+import io.modelrefinery.host.eval.Evaluator;
+import io.modelrefinery.host.eval.QualityGates;
 import io.modelrefinery.host.pipeline.FormatDetector;
 import io.modelrefinery.host.pipeline.JobData;
 import io.modelrefinery.host.pipeline.JobEnvironment;
@@ -39,6 +44,8 @@ public final class JobRunner {
     private final TransformCatalog catalog;
     private final InferenceService inference;
     private final Path scratchRoot;
+    private final int parallelism;
+    private final Evaluator.Settings evaluation;
 
     /**
      * @param catalog where transforms come from
@@ -46,53 +53,114 @@ public final class JobRunner {
      * @param scratchRoot a folder for the job's temporary files
      */
     public JobRunner(TransformCatalog catalog, InferenceService inference, Path scratchRoot) {
-        this.catalog = catalog;
-        this.inference = inference;
-        this.scratchRoot = scratchRoot;
+        this(catalog, inference, scratchRoot, 1, Evaluator.Settings.defaults());
     }
 
     /**
-     * Runs {@code request}.
+     * @param parallelism recipes the {@code auto} pipeline transforms at once
+     * @param evaluation how results are evaluated
+     */
+    public JobRunner(TransformCatalog catalog, InferenceService inference, Path scratchRoot, int parallelism,
+                     Evaluator.Settings evaluation) {
+        this.catalog = catalog;
+        this.inference = inference;
+        this.scratchRoot = scratchRoot;
+        this.parallelism = parallelism;
+        this.evaluation = evaluation;
+    }
+
+    /**
+     * Runs {@code request}: the pipeline (or the {@code auto} search), then the evaluation against the
+     * original when the job has evaluation samples or gates.
      *
-     * @throws InvalidInputException for a bad model, dataset or pipeline (also from a step)
+     * @throws InvalidInputException for a bad model, dataset, pipeline or gate (also from a step)
      * @throws io.modelrefinery.host.pipeline.StepFailedException when a step fails otherwise
+     * @throws GateFailedException when the result fails a quality gate
      * @throws IOException when local files cannot be read
      */
     public JobResult run(JobRequest request, JobListener listener, Cancellation cancellation) throws IOException {
+        JobPipeline pipeline = JobPipeline.of(request.pipeline());
+        QualityGates gates = request.gates().overriddenBy(pipeline.gates());
         ModelFormat format = request.format() != null ? request.format() : FormatDetector.detect(request.modelFile());
-        ModelArtifact input = loadInput(request.modelFile(), format);
+        LoadedInput loaded = loadInput(request.modelFile(), format);
+        ModelArtifact input = loaded.artifact();
         JobData data = openData(request, input);
-        long start = System.nanoTime();
-        PipelineResult result;
-        try (PipelinePlan plan = PipelinePlan.create(request.pipeline(), format, catalog)) {
-            JobEnvironment environment = new JobEnvironment(request.jobId(), inference, data, scratchRoot, cancellation);
-            result = new PipelineRunner().run(plan, input, environment, listener);
+        if (data.evaluation().isPresent() && loaded.inputs() != null) {
+            Datasets.requireFits(data.evaluation().get(), loaded.inputs());
         }
-        long durationMs = (System.nanoTime() - start) / 1_000_000;
-        if (!(result.output() instanceof OnnxArtifact)) {
-            throw new InvalidInputException("pipeline '" + request.pipeline() + "' ends with a " + result.output().format()
+        ArtifactSummary inputSummary = measureInput(request, input);
+        long start = System.nanoTime();
+        if (pipeline.auto().isPresent()) {
+            RecipeSearch search = new RecipeSearch(RecipeSearch.RECIPES, catalog, inference, scratchRoot.resolve("auto"), parallelism, evaluation,
+                    request.jobId(), cancellation);
+            RecipeSearch.Outcome found = search.search(input, format, data, gates, pipeline.auto().get(),
+                    request.modelFile().getFileName().toString(), listener);
+            JobResult result = new JobResult(request, found.result().output().onnxModel(), inputSummary,
+                    found.result().steps(), found.evaluation(), found.candidates(), found.notes(), millisSince(start));
+            if (!found.passed()) {
+                throw new GateFailedException(result, "auto: no candidate passed the gates; the closest, " + found.pipeline()
+                        + ", failed " + firstFailure(found.evaluation()));
+            }
+            return result;
+        }
+        gates.requireCheckable(data.evaluation().isPresent(),
+                data.evaluation().flatMap(d -> d.labels()).isPresent());
+        PipelineResult ran;
+        try (PipelinePlan plan = PipelinePlan.create(pipeline.transforms(), format, catalog)) {
+            JobEnvironment environment = new JobEnvironment(request.jobId(), inference, data, scratchRoot, cancellation);
+            ran = new PipelineRunner().run(plan, input, environment, listener);
+        }
+        if (!(ran.output() instanceof OnnxArtifact)) {
+            throw new InvalidInputException("pipeline '" + request.pipeline() + "' ends with a " + ran.output().format()
                     + " model; it must end with ONNX");
         }
-        return new JobResult(request, result.output().onnxModel(), measureInput(request, input), result.steps(),
-                durationMs);
+        Evaluation evaluated = null;
+        if (data.evaluation().isPresent() || !gates.isEmpty()) {
+            listener.evaluationStarted();
+            Evaluator evaluator = new Evaluator(inference, evaluation, listener::evaluationProgress, cancellation);
+            Evaluation measured = evaluator.evaluate(ran.reference(), ran.output().onnxModel(),
+                    data.evaluation().orElse(null));
+            evaluated = measured.withGates(gates.check(measured));
+            listener.evaluationFinished(evaluated);
+        }
+        JobResult result = new JobResult(request, ran.output().onnxModel(), inputSummary, ran.steps(), evaluated, null,
+                List.of(), millisSince(start));
+        if (!result.passed()) {
+            throw new GateFailedException(result, firstFailure(evaluated));
+        }
+        return result;
+    }
+
+    private static long millisSince(long start) {
+        return (System.nanoTime() - start) / 1_000_000;
+    }
+
+    /** "gate NAME: DETAIL" of the first gate that failed. */
+    private static String firstFailure(Evaluation evaluation) {
+        return evaluation.gates().stream().filter(g -> !g.passed()).findFirst()
+                .map(g -> "gate " + g.gate() + ": " + g.detail()).orElse("no gate");
+    }
+
+    /** The input model, and for ONNX its inputs as ONNX Runtime sees them. */
+    private record LoadedInput(ModelArtifact artifact, List<TensorInfo> inputs) {
     }
 
     /**
      * Reads the input. An ONNX model must pass structural validation and load in ONNX Runtime before any
      * plugin sees it.
      */
-    private ModelArtifact loadInput(Path file, ModelFormat format) throws IOException {
+    private LoadedInput loadInput(Path file, ModelFormat format) throws IOException {
         if (!Files.isRegularFile(file)) {
             throw new InvalidInputException("model file not found: " + file);
         }
         if (!format.equals(ModelFormat.ONNX)) {
-            return ModelArtifact.file(file, format);
+            return new LoadedInput(ModelArtifact.file(file, format), null);
         }
         OnnxModel onnx = OnnxModel.load(file);
         ModelValidator.validate(onnx);
         SessionOptions loadOnly = SessionOptions.defaults().withOptimization(GraphOptimizationLevel.DISABLED);
         try (InferenceSession session = inference.open(onnx, loadOnly)) {
-            return ModelArtifact.onnx(onnx);
+            return new LoadedInput(ModelArtifact.onnx(onnx), session.inputs());
         } catch (InferenceException e) {
             throw new InvalidInputException("ONNX Runtime cannot load " + file + ": " + e.getMessage(), e);
         }

@@ -13,6 +13,9 @@ import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
 import io.micrometer.core.instrument.binder.system.UptimeMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.modelrefinery.api.event.Evaluation;
+import io.modelrefinery.api.event.GateResult;
+import io.modelrefinery.api.event.JobReport;
 import io.modelrefinery.api.event.StepRecord;
 
 import java.time.Duration;
@@ -23,8 +26,10 @@ import java.util.function.ToDoubleFunction;
  * The refinery's meters, under the Prometheus names of the public contract:
  * {@code refinery_jobs_total{outcome,pipeline}}, {@code refinery_job_duration_seconds{pipeline}},
  * {@code refinery_step_duration_seconds{transform,device}}, {@code refinery_model_bytes{side}},
- * {@code refinery_bytes_saved_total}, {@code refinery_plugins{state}}, plus JVM meters. Durations publish
- * histogram buckets, so dashboards can take percentiles across instances.
+ * {@code refinery_bytes_saved_total}, {@code refinery_plugins{state}}, plus JVM meters; and from evaluations
+ * {@code refinery_accuracy_drop}, {@code refinery_output_sqnr_db}, {@code refinery_latency_ratio} and
+ * {@code refinery_gate_checks_total{gate,result}}. Durations publish histogram buckets, so dashboards can
+ * take percentiles across instances.
  */
 public final class RefineryMetrics {
     private final MeterRegistry registry;
@@ -64,7 +69,8 @@ public final class RefineryMetrics {
     /**
      * Counts a finished job.
      *
-     * @param outcome {@code optimized}, {@code failed} or {@code duplicate} (an earlier outcome re-published)
+     * @param outcome {@code optimized}, {@code rejected} (failed a quality gate), {@code failed} or
+     *     {@code duplicate} (an earlier outcome re-published)
      */
     public void jobFinished(String outcome, String pipeline, Duration duration) {
         Counter.builder("refinery.jobs").description("Jobs by outcome and pipeline")
@@ -87,6 +93,32 @@ public final class RefineryMetrics {
         bytesOut.record(outputBytes);
         if (outputBytes < inputBytes) {
             bytesSaved.increment(inputBytes - outputBytes);
+        }
+    }
+
+    /** Records what a job's evaluation measured and how its gates went; nothing when it was not evaluated. */
+    public void evaluated(JobReport report) {
+        Evaluation e = report.evaluation();
+        if (e == null) {
+            return;
+        }
+        if (e.accuracyDrop() != null) {
+            DistributionSummary.builder("refinery.accuracy.drop").description("Accuracy lost by optimization, as a share")
+                    .register(registry).record(e.accuracyDrop());
+        }
+        if (e.sqnrDb() != null) {
+            DistributionSummary.builder("refinery.output.sqnr.db").baseUnit("db")
+                    .description("Signal-to-noise ratio of optimized outputs against the originals")
+                    .register(registry).record(e.sqnrDb());
+        }
+        if (e.latencyRatio() != null) {
+            DistributionSummary.builder("refinery.latency.ratio").description("Optimized over original median latency")
+                    .register(registry).record(e.latencyRatio());
+        }
+        for (GateResult gate : e.gates()) {
+            Counter.builder("refinery.gate.checks").description("Quality gate checks by gate and result")
+                    .tag("gate", gate.gate()).tag("result", gate.passed() ? "passed" : "failed")
+                    .register(registry).increment();
         }
     }
 

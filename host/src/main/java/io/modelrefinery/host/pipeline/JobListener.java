@@ -1,9 +1,14 @@
 package io.modelrefinery.host.pipeline;
 
+import io.modelrefinery.api.event.Candidate;
+import io.modelrefinery.api.event.Evaluation;
 import io.modelrefinery.api.event.StepRecord;
 import io.modelrefinery.api.plugin.TransformDescriptor;
 
-/** Follows a job's steps: the terminal, {@code GET /jobs/{id}} and metrics listen. Called on the job's thread. */
+/**
+ * Follows a job's steps, its evaluation and the candidates of {@code auto}: the terminal,
+ * {@code GET /jobs/{id}} and metrics listen. Called on the job's threads; implementations synchronize.
+ */
 public interface JobListener {
 
     default void stepStarted(int index, int count, TransformDescriptor descriptor) {
@@ -17,6 +22,20 @@ public interface JobListener {
 
     /** The step ended with {@code error}; the job ends too. */
     default void stepFailed(int index, RuntimeException error) {
+    }
+
+    /** The result is being compared with the original on evaluation samples. */
+    default void evaluationStarted() {
+    }
+
+    default void evaluationProgress(long done, long total, String what) {
+    }
+
+    default void evaluationFinished(Evaluation evaluation) {
+    }
+
+    /** The {@code auto} pipeline finished trying {@code candidate}, the {@code done}th of {@code total}. */
+    default void candidateFinished(int done, int total, Candidate candidate) {
     }
 
     /** A listener that ignores everything. */

@@ -41,7 +41,7 @@ public final class PipelineRunner {
      * @throws TransformCancelledException if the job was cancelled
      */
     /** Refuses a job lacking a dataset one of its steps requires, before any step runs. */
-    static void requireData(PipelinePlan plan, JobData data) {
+    public static void requireData(PipelinePlan plan, JobData data) {
         for (int i = 0; i < plan.steps().size(); i++) {
             TransformDescriptor descriptor = plan.steps().get(i).descriptor();
             for (DataRole role : descriptor.requiredData()) {
@@ -57,6 +57,7 @@ public final class PipelineRunner {
         requireData(plan, environment.data());
         List<StepRecord> records = new ArrayList<>();
         ModelArtifact current = input;
+        ModelArtifact reference = input instanceof OnnxArtifact ? input : null;
         int count = plan.steps().size();
         for (int i = 0; i < count; i++) {
             PlannedStep step = plan.steps().get(i);
@@ -93,8 +94,11 @@ public final class PipelineRunner {
             records.add(record);
             listener.stepFinished(index, record);
             current = result.output();
+            if (reference == null && current instanceof OnnxArtifact) {
+                reference = current;
+            }
         }
-        return new PipelineResult(current, records);
+        return new PipelineResult(current, records, reference == null ? null : reference.onnxModel());
     }
 
     /** Cancellation and bad input keep their kind (bad input names the step); anything else fails the step. */

@@ -5,6 +5,7 @@ import io.modelrefinery.api.event.ArtifactResolver;
 import io.modelrefinery.api.event.ArtifactSummary;
 import io.modelrefinery.api.event.EventTypes;
 import io.modelrefinery.api.event.JobReport;
+import io.modelrefinery.api.event.Candidate;
 import io.modelrefinery.api.event.ModelFailed;
 import io.modelrefinery.api.event.ModelRef;
 import io.modelrefinery.api.event.ModelRegistered;
@@ -22,6 +23,9 @@ import io.modelrefinery.host.event.OutcomeEvents;
 import io.modelrefinery.host.event.RegistryAdapters;
 import io.modelrefinery.host.files.Folders;
 import io.modelrefinery.host.job.JobRequest;
+import io.modelrefinery.host.eval.Evaluator;
+import io.modelrefinery.host.eval.QualityGates;
+import io.modelrefinery.host.job.GateFailedException;
 import io.modelrefinery.host.job.JobResult;
 import io.modelrefinery.host.job.JobRunner;
 import io.modelrefinery.host.kafka.EventTopics;
@@ -76,12 +80,19 @@ public final class JobService {
      * @param maxAttempts how many times a job runs when its failures are retriable
      * @param firstBackoff the wait before the first retry; doubled for each next one
      * @param workDir where jobs keep their temporary files
+     * @param gates quality gates of every job; gates a pipeline sets override them
+     * @param autoParallelism recipes the {@code auto} pipeline transforms at once
      */
-    public record Settings(PipelineSpec defaultPipeline, int maxAttempts, Duration firstBackoff, Path workDir) {
+    public record Settings(PipelineSpec defaultPipeline, int maxAttempts, Duration firstBackoff, Path workDir,
+                           QualityGates gates, int autoParallelism) {
         public Settings {
             if (maxAttempts < 1) {
                 throw new IllegalArgumentException("maxAttempts must be at least 1: " + maxAttempts);
             }
+            if (autoParallelism < 1) {
+                throw new IllegalArgumentException("autoParallelism must be at least 1: " + autoParallelism);
+            }
+            gates = gates == null ? QualityGates.none() : gates;
         }
     }
 
@@ -90,11 +101,18 @@ public final class JobService {
         private static final long serialVersionUID = 1L;
         final String stage;
         final boolean retriable;
+        final transient JobReport report;
 
         StageFailure(String stage, Throwable cause, boolean retriable) {
+            this(stage, cause, retriable, null);
+        }
+
+        /** @param report the rejected result's report, for stage {@code gate} */
+        StageFailure(String stage, Throwable cause, boolean retriable, JobReport report) {
             super(cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage(), cause);
             this.stage = stage;
             this.retriable = retriable;
+            this.report = report;
         }
     }
 
@@ -191,6 +209,7 @@ public final class JobService {
                 tracker.optimized(jobId, report);
                 metrics.jobFinished("optimized", pipeline.toString(), Duration.ofNanos(System.nanoTime() - start));
                 metrics.modelSizes(report.input().bytes(), report.output().bytes());
+                metrics.evaluated(report);
                 LOG.info("job {} optimized {} {}: {} -> {} bytes", jobId, registered.name(), registered.version(),
                         report.input().bytes(), report.output().bytes());
                 return;
@@ -204,7 +223,11 @@ public final class JobService {
                 }
                 LOG.warn("job {} failed at {}: {}", jobId, failure.stage, failure.getMessage());
                 fail(record, registered.model(), jobId, jobId, failure, pipeline.toString());
-                metrics.jobFinished("failed", pipeline.toString(), Duration.ofNanos(System.nanoTime() - start));
+                metrics.jobFinished(failure.stage.equals("gate") ? "rejected" : "failed", pipeline.toString(),
+                        Duration.ofNanos(System.nanoTime() - start));
+                if (failure.report != null) {
+                    metrics.evaluated(failure.report);
+                }
                 return;
             }
         }
@@ -233,10 +256,12 @@ public final class JobService {
             try {
                 JobRequest request = new JobRequest(jobId, registered.model(), uri.toString(), modelFile,
                         registered.format() == null ? null : new ModelFormat(registered.format()), pipeline,
-                        calibration, evaluation, training);
+                        calibration, evaluation, training, settings.gates());
                 JobRunner runner = new JobRunner(catalog, runtime.service(device.device(), jobDir.resolve("ort")),
-                        jobDir.resolve("steps"));
+                        jobDir.resolve("steps"), settings.autoParallelism(), Evaluator.Settings.defaults());
                 result = runner.run(request, new Progress(jobId), () -> cancelled);
+            } catch (GateFailedException e) {
+                throw new StageFailure("gate", e, false, rejectedReport(e.result(), jobDir));
             } catch (StepFailedException e) {
                 throw new StageFailure("step:" + e.transformId(), e, e.retriable());
             } catch (InvalidInputException e) {
@@ -257,6 +282,19 @@ public final class JobService {
             }
         } finally {
             Folders.deleteQuietly(jobDir);
+        }
+    }
+
+    /** The report of a result that failed a gate: measured, but not stored, so its output has no URI. */
+    private JobReport rejectedReport(JobResult rejected, Path jobDir) {
+        try {
+            Path file = Files.createDirectories(jobDir.resolve("rejected")).resolve(rejected.zipName());
+            rejected.output().save(file);
+            ArtifactSummary measured = ArtifactMeasurer.measure(file, rejected.output(), rejected.zipName());
+            return rejected.report(measured.withUri(null), device.note() == null ? List.of() : List.of(device.note()));
+        } catch (IOException e) {
+            LOG.warn("cannot measure the rejected result of {}: {}", rejected.request().jobId(), e.getMessage());
+            return null;
         }
     }
 
@@ -293,12 +331,17 @@ public final class JobService {
     /** Publishes {@code model.failed} and the original record on the dead-letter topic. */
     private void fail(ConsumerRecord<byte[], byte[]> record, ModelRef model, String jobId, String eventKey,
                       StageFailure failure, String pipeline) {
-        ModelFailed failed = new ModelFailed(jobId, model, failure.stage, failure.getMessage(), failure.retriable);
+        ModelFailed failed = new ModelFailed(jobId, model, failure.stage, failure.getMessage(), failure.retriable,
+                failure.report);
         CloudEvent event = OutcomeEvents.failed(failed, eventKey, clock.instant());
         if (jobId != null && !failure.retriable) {
             saveOutcome(jobId, event);
         }
         publishOrThrow(topics.failed(), model == null ? keyText(record) : model.name(), event);
+        if (failure.stage.equals("gate")) { // a judged result, not a record that needs attention
+            tracker.failed(jobId, failed);
+            return;
+        }
         List<Header> headers = new ArrayList<>();
         record.headers().forEach(headers::add);
         headers.add(header("refinery.errors.topic", record.topic()));
@@ -401,6 +444,23 @@ public final class JobService {
         @Override
         public void stepFinished(int index, StepRecord record) {
             metrics.stepFinished(record);
+        }
+
+        @Override
+        public void evaluationStarted() {
+            step = "evaluation";
+            tracker.step(jobId, step, null);
+        }
+
+        @Override
+        public void evaluationProgress(long done, long total, String what) {
+            stepProgress(0, done, total, what);
+        }
+
+        @Override
+        public void candidateFinished(int done, int total, Candidate candidate) {
+            step = "auto " + done + "/" + total;
+            tracker.step(jobId, step, candidate.pipeline() + ": " + candidate.outcome());
         }
     }
 }

@@ -119,7 +119,7 @@ public final class RefineryService implements AutoCloseable {
         publisher.bindMetrics(registry);
         tracker = new JobTracker(1000);
         jobs = new JobService(new JobService.Settings(config.defaultPipeline(), config.maxAttempts(),
-                config.firstBackoff(), work), plugins.registry(), plugins.registry()::resolvers, runtime, device, fetcher,
+                config.firstBackoff(), work, config.gates(), config.workers()), plugins.registry(), plugins.registry()::resolvers, runtime, device, fetcher,
                 store, outcomes, publisher, config.topics(), tracker, metrics, Clock.systemUTC());
 
         consumer = new RegisteredEventConsumer(kafka, instance + "-consumer", jobs::handle, config.workers(),

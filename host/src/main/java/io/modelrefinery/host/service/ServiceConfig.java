@@ -1,5 +1,6 @@
 package io.modelrefinery.host.service;
 
+import io.modelrefinery.host.eval.QualityGates;
 import io.modelrefinery.host.kafka.EventTopics;
 import io.modelrefinery.host.ort.DeviceRequest;
 import io.modelrefinery.host.pipeline.PipelineSpec;
@@ -36,13 +37,14 @@ import java.util.Set;
  * @param maxAttempts runs of a job whose failures are retriable
  * @param firstBackoff wait before the first retry, doubled each time
  * @param shutdownGrace how long running jobs may finish when the service stops
+ * @param gates quality gates of every job; gates a job's pipeline sets override them
  */
 public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRoots, Set<String> allowedHosts,
                             long maxArtifactBytes, String bootstrapServers, int kafkaPort, Short replicationFactor,
                             String httpHost, int httpPort, int workers, String groupId, EventTopics topics,
                             int partitions, Map<String, String> kafkaOverrides, PipelineSpec defaultPipeline,
                             DeviceRequest device, String mlflowSecret, int maxAttempts, Duration firstBackoff,
-                            Duration shutdownGrace) {
+                            Duration shutdownGrace, QualityGates gates) {
 
     public ServiceConfig {
         Objects.requireNonNull(dataDir, "dataDir");
@@ -53,6 +55,7 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
         Objects.requireNonNull(topics, "topics");
         Objects.requireNonNull(defaultPipeline, "defaultPipeline");
         Objects.requireNonNull(device, "device");
+        gates = gates == null ? QualityGates.none() : gates;
         require(workers >= 1, "workers must be at least 1, not " + workers);
         require(partitions >= 1, "partitions must be at least 1, not " + partitions);
         require(maxAttempts >= 1, "max attempts must be at least 1, not " + maxAttempts);
@@ -96,6 +99,7 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
         private int maxAttempts = 3;
         private Duration firstBackoff = Duration.ofSeconds(1);
         private Duration shutdownGrace = Duration.ofSeconds(30);
+        private QualityGates gates = QualityGates.none();
 
         private Builder(Path dataDir, Path pluginsDir) {
             this.dataDir = dataDir.toAbsolutePath().normalize();
@@ -187,6 +191,11 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
             return this;
         }
 
+        public Builder gates(QualityGates defaults) {
+            this.gates = defaults;
+            return this;
+        }
+
         /**
          * The configuration.
          *
@@ -196,7 +205,7 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
             return new ServiceConfig(dataDir, pluginsDir, artifactRoots, allowedHosts, maxArtifactBytes,
                     bootstrapServers, kafkaPort, replicationFactor, httpHost, httpPort, workers, groupId, topics,
                     partitions, kafkaOverrides, defaultPipeline, device, mlflowSecret, maxAttempts, firstBackoff,
-                    shutdownGrace);
+                    shutdownGrace, gates);
         }
     }
 }

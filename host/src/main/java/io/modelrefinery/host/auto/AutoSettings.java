@@ -1,0 +1,27 @@
+package io.modelrefinery.host.auto;
+
+import io.modelrefinery.api.plugin.ParamSpec;
+
+import java.util.List;
+
+/**
+ * The parameters of {@code auto(...)} besides its gates.
+ *
+ * @param objective what to minimize
+ * @param fallback whether a static quantization that fails a quality gate is retried with its most
+ *     sensitive layers left in float
+ */
+public record AutoSettings(Objective objective, boolean fallback) {
+    public static final ParamSpec<Objective> OBJECTIVE = ParamSpec.choice("objective", Objective.class)
+            .defaultValue(Objective.SIZE).doc("What to minimize among the candidates that pass the gates.").build();
+    public static final ParamSpec<Boolean> FALLBACK = ParamSpec.bool("fallback").defaultValue(true)
+            .doc("Retry a static quantization that fails a quality gate with its most sensitive layers in float.")
+            .build();
+
+    /** Every parameter of {@code auto} besides the gates. */
+    public static final List<ParamSpec<?>> PARAMS = List.of(OBJECTIVE, FALLBACK);
+
+    public static AutoSettings defaults() {
+        return new AutoSettings(OBJECTIVE.defaultValue(), FALLBACK.defaultValue());
+    }
+}

@@ -1,0 +1,123 @@
+package io.modelrefinery.host.auto;
+
+import io.modelrefinery.api.event.Evaluation;
+import io.modelrefinery.api.event.GateResult;
+import io.modelrefinery.api.onnx.GraphIndex;
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
+import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
+import io.modelrefinery.host.eval.QualityGates;
+import io.modelrefinery.host.pipeline.PipelineSpec;
+import io.modelrefinery.host.pipeline.StepSpec;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+
+/**
+ * The plan of a per-layer fallback for a static quantization that failed a quality gate: which layers
+ * may stay in float, how a recipe leaves them in float ({@code exclude-nodes}), and how much leaving one
+ * in float helped (the value of the gate that failed).
+ */
+final class LayerFallback {
+    static final String STATIC_QUANTIZATION = "quantize-static";
+    static final String EXCLUDE_NODES = "exclude-nodes";
+    /** Sensitivity is measured for at most this many layers, the ones with the most weights. */
+    static final int MAX_LAYERS = 16;
+    private static final Set<String> WEIGHTED_OPS = Set.of("Conv", "ConvTranspose", "MatMul", "Gemm");
+    /** Names that survive the pipeline syntax inside a list. */
+    private static final Pattern LISTABLE_NAME = Pattern.compile("[^,\\[\\]()=\\s]+");
+
+    private final PipelineSpec failed;
+    private final String gate;
+    private final OnnxModel reference;
+
+    LayerFallback(PipelineSpec failed, Evaluation evaluation, OnnxModel reference) {
+        this.failed = failed;
+        this.gate = firstQualityFailure(evaluation);
+        this.reference = reference;
+    }
+
+    /**
+     * Whether {@code spec} has a static quantization step that does not exclude nodes yet, and
+     * {@code evaluation} failed a gate that leaving layers in float can fix (not latency).
+     */
+    static boolean applies(PipelineSpec spec, Evaluation evaluation) {
+        boolean quantizesStatically = spec.steps().stream().anyMatch(s -> s.transformId().equals(STATIC_QUANTIZATION)
+                && !s.params().containsKey(EXCLUDE_NODES));
+        return quantizesStatically && evaluation != null && firstQualityFailure(evaluation) != null;
+    }
+
+    private static String firstQualityFailure(Evaluation evaluation) {
+        return evaluation.gates().stream().filter(g -> !g.passed())
+                .map(GateResult::gate).filter(g -> !g.equals(QualityGates.MAX_LATENCY_RATIO.name()))
+                .findFirst().orElse(null);
+    }
+
+    /** Named weighted layers of the original model, the largest first, at most {@link #MAX_LAYERS}. */
+    List<String> layers() {
+        GraphIndex index = GraphIndex.of(reference.graph());
+        Map<String, Long> weights = new LinkedHashMap<>();
+        for (NodeProto node : reference.graph().getNodeList()) {
+            if (WEIGHTED_OPS.contains(node.getOpType()) && LISTABLE_NAME.matcher(node.getName()).matches()) {
+                long count = 0;
+                for (String input : node.getInputList()) {
+                    count += index.initializer(input).map(LayerFallback::elements).orElse(0L);
+                }
+                if (count > 0) {
+                    weights.put(node.getName(), count);
+                }
+            }
+        }
+        return weights.entrySet().stream().sorted(Map.Entry.<String, Long>comparingByValue().reversed())
+                .limit(MAX_LAYERS).map(Map.Entry::getKey).toList();
+    }
+
+    private static long elements(TensorProto tensor) {
+        long n = 1;
+        for (long d : tensor.getDimsList()) {
+            n *= d;
+        }
+        return n;
+    }
+
+    /** The failed recipe with {@code layers} left in float by its static quantization step. */
+    PipelineSpec excluding(List<String> layers) {
+        List<StepSpec> steps = new ArrayList<>();
+        for (StepSpec step : failed.steps()) {
+            if (step.transformId().equals(STATIC_QUANTIZATION)) {
+                Map<String, String> params = new LinkedHashMap<>(step.params());
+                params.put(EXCLUDE_NODES, "[" + String.join(",", layers) + "]");
+                steps.add(new StepSpec(step.transformId(), params));
+            } else {
+                steps.add(step);
+            }
+        }
+        return PipelineSpec.of(steps);
+    }
+
+    /** How good {@code evaluation} is on the gate that failed: higher is better. */
+    double score(Evaluation evaluation) {
+        Double value = switch (gate) {
+            case "max-accuracy-drop" -> evaluation.accuracyAfter();
+            case "min-sqnr-db" -> evaluation.sqnrDb();
+            case "min-top1-agreement" -> evaluation.top1Agreement();
+            default -> throw new IllegalStateException("no fallback for gate " + gate);
+        };
+        return value == null ? Double.NEGATIVE_INFINITY : value;
+    }
+
+    /** {@code layers} ordered by {@code scores} (same order), the layer whose exclusion helped most first. */
+    static List<String> rank(List<String> layers, List<Double> scores) {
+        List<Integer> order = new ArrayList<>();
+        for (int i = 0; i < layers.size(); i++) {
+            order.add(i);
+        }
+        order.sort(Comparator.comparingDouble((Integer i) -> scores.get(i)).reversed());
+        return order.stream().map(layers::get).toList();
+    }
+}

@@ -1,0 +1,209 @@
+package io.modelrefinery.host.eval;
+
+import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.api.event.Evaluation;
+import io.modelrefinery.api.event.GateResult;
+import io.modelrefinery.api.plugin.InvalidParamException;
+import io.modelrefinery.api.plugin.ParamSpec;
+import io.modelrefinery.api.plugin.ParamValidator;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The bounds a result must stay within to be published as optimized. Each gate is off unless set; set
+ * ones are checked, in declaration order, against the result's {@link Evaluation}. Gates come from the
+ * service's or the CLI's {@code --gate NAME=VALUE}, from a trailing {@code gate(...)} step of a pipeline,
+ * and from the parameters of {@code auto(...)}; a later source overrides an earlier one gate by gate.
+ */
+public final class QualityGates {
+    public static final ParamSpec<Double> MAX_ACCURACY_DROP = ParamSpec.decimal("max-accuracy-drop").required()
+            .validator(ParamValidator.between(0.0, 1.0))
+            .doc("Largest accuracy loss allowed, as a share: 0.005 is half a point. Needs labelled evaluation samples.")
+            .build();
+    public static final ParamSpec<Double> MIN_SQNR_DB = ParamSpec.decimal("min-sqnr-db").required()
+            .doc("Smallest signal-to-noise ratio of the outputs against the original's, in dB. Needs evaluation samples.")
+            .build();
+    public static final ParamSpec<Double> MIN_TOP1_AGREEMENT = ParamSpec.decimal("min-top1-agreement").required()
+            .validator(ParamValidator.between(0.0, 1.0))
+            .doc("Smallest share of samples on which the result predicts the original's class. Needs evaluation samples.")
+            .build();
+    public static final ParamSpec<Double> MAX_LATENCY_RATIO = ParamSpec.decimal("max-latency-ratio").required()
+            .validator(ParamValidator.greaterThan(0.0))
+            .doc("Largest median latency of the result over the original's: 1.0 refuses any slowdown.")
+            .build();
+
+    /** Every gate, in the order they are checked and reported. */
+    public static final List<ParamSpec<Double>> ALL = List.of(MAX_ACCURACY_DROP, MIN_SQNR_DB, MIN_TOP1_AGREEMENT,
+            MAX_LATENCY_RATIO);
+
+    private static final QualityGates NONE = new QualityGates(Map.of());
+
+    private final Map<String, Double> limits;
+
+    private QualityGates(Map<String, Double> limits) {
+        this.limits = Collections.unmodifiableMap(new LinkedHashMap<>(limits));
+    }
+
+    public static QualityGates none() {
+        return NONE;
+    }
+
+    /**
+     * Parses gate settings as written ({@code name -> value}).
+     *
+     * @param where the source, for messages: {@code --gate}, {@code gate(...)}, {@code auto(...)}
+     * @throws InvalidParamException for an unknown gate or a refused value
+     */
+    public static QualityGates parse(Map<String, String> raw, String where) {
+        Map<String, Double> limits = new LinkedHashMap<>();
+        for (Map.Entry<String, String> e : raw.entrySet()) {
+            ParamSpec<Double> spec = spec(e.getKey()).orElseThrow(() -> new InvalidParamException("unknown gate '"
+                    + e.getKey() + "' in " + where + " (known: " + String.join(", ", ALL.stream().map(ParamSpec::name).toList())
+                    + ")"));
+            limits.put(spec.name(), spec.parse(e.getValue(), where));
+        }
+        return new QualityGates(ordered(limits));
+    }
+
+    /**
+     * Parses {@code NAME=VALUE} settings, as {@code --gate} takes them.
+     *
+     * @throws InvalidParamException for text without {@code =}, an unknown gate or a refused value
+     */
+    public static QualityGates parseAssignments(List<String> assignments, String where) {
+        Map<String, String> raw = new LinkedHashMap<>();
+        for (String assignment : assignments) {
+            int eq = assignment.indexOf('=');
+            if (eq <= 0 || eq == assignment.length() - 1) {
+                throw new InvalidParamException("invalid " + where + " '" + assignment + "': expected NAME=VALUE, such as "
+                        + "max-accuracy-drop=0.01");
+            }
+            raw.put(assignment.substring(0, eq).trim(), assignment.substring(eq + 1).trim());
+        }
+        return parse(raw, where);
+    }
+
+    public static Optional<ParamSpec<Double>> spec(String name) {
+        return ALL.stream().filter(s -> s.name().equals(name)).findFirst();
+    }
+
+    /** These gates, with each gate {@code other} sets taking its value from there. */
+    public QualityGates overriddenBy(QualityGates other) {
+        Map<String, Double> merged = new LinkedHashMap<>(limits);
+        merged.putAll(other.limits);
+        return new QualityGates(ordered(merged));
+    }
+
+    public boolean isEmpty() {
+        return limits.isEmpty();
+    }
+
+    public Map<String, Double> limits() {
+        return limits;
+    }
+
+    /** Whether a gate needs evaluation samples: all but the latency gate do. */
+    public boolean needsSamples() {
+        return limits.keySet().stream().anyMatch(name -> !name.equals(MAX_LATENCY_RATIO.name()));
+    }
+
+    /** Whether a gate needs labelled samples. */
+    public boolean needsLabels() {
+        return limits.containsKey(MAX_ACCURACY_DROP.name());
+    }
+
+    /**
+     * Refuses, before any work, gates that the job's evaluation samples cannot check.
+     *
+     * @param hasSamples whether the job has evaluation samples
+     * @param hasLabels whether they include labels
+     */
+    public void requireCheckable(boolean hasSamples, boolean hasLabels) {
+        for (String name : limits.keySet()) {
+            if (name.equals(MAX_LATENCY_RATIO.name())) {
+                continue;
+            }
+            if (!hasSamples) {
+                throw new InvalidInputException("gate " + name + " needs evaluation samples: give --eval FILE or the "
+                        + "event's evalUri");
+            }
+            if (name.equals(MAX_ACCURACY_DROP.name()) && !hasLabels) {
+                throw new InvalidInputException("gate " + name + " needs labelled evaluation samples: the evaluation "
+                        + "data has no 'labels' array");
+            }
+        }
+    }
+
+    /** Checks every set gate against {@code evaluation}. */
+    public List<GateResult> check(Evaluation evaluation) {
+        List<GateResult> results = new ArrayList<>();
+        limits.forEach((name, limit) -> results.add(check(name, limit, evaluation)));
+        return results;
+    }
+
+    private static GateResult check(String name, double limit, Evaluation e) {
+        return switch (name) {
+            case "max-accuracy-drop" -> {
+                double drop = value(e.accuracyDrop(), name);
+                yield new GateResult(name, limit, drop, drop <= limit, drop <= limit
+                        ? String.format(Locale.ROOT, "accuracy %.2f%% -> %.2f%%, drop %.2f points within %.2f",
+                                100 * e.accuracyBefore(), 100 * e.accuracyAfter(), 100 * drop, 100 * limit)
+                        : String.format(Locale.ROOT, "accuracy dropped %.2f points (%.2f%% -> %.2f%%), %.2f over the "
+                                + "limit of %.2f", 100 * drop, 100 * e.accuracyBefore(), 100 * e.accuracyAfter(),
+                                100 * (drop - limit), 100 * limit));
+            }
+            case "min-sqnr-db" -> {
+                double sqnr = value(e.sqnrDb(), name);
+                yield new GateResult(name, limit, sqnr, sqnr >= limit, sqnr >= limit
+                        ? String.format(Locale.ROOT, "SQNR %.1f dB, at least %.1f", sqnr, limit)
+                        : String.format(Locale.ROOT, "SQNR %.1f dB, %.1f dB under the minimum of %.1f", sqnr,
+                                limit - sqnr, limit));
+            }
+            case "min-top1-agreement" -> {
+                double agreement = value(e.top1Agreement(), name);
+                yield new GateResult(name, limit, agreement, agreement >= limit, agreement >= limit
+                        ? String.format(Locale.ROOT, "top-1 agreement %.2f%%, at least %.2f%%", 100 * agreement, 100 * limit)
+                        : String.format(Locale.ROOT, "top-1 agreement %.2f%%, %.2f points under the minimum of %.2f%%",
+                                100 * agreement, 100 * (limit - agreement), 100 * limit));
+            }
+            case "max-latency-ratio" -> {
+                double ratio = value(e.latencyRatio(), name);
+                yield new GateResult(name, limit, ratio, ratio <= limit, String.format(Locale.ROOT,
+                        "median latency %.3f ms -> %.3f ms, %.2fx the original's, %s %.2fx", e.latencyMsBefore(),
+                        e.latencyMsAfter(), ratio, ratio <= limit ? "within" : "over the limit of", limit));
+            }
+            default -> throw new IllegalStateException("unknown gate " + name);
+        };
+    }
+
+    private static double value(Double measured, String gate) {
+        if (measured == null) {
+            throw new IllegalStateException("gate " + gate + " was set but the evaluation did not measure its value");
+        }
+        return measured;
+    }
+
+    private static Map<String, Double> ordered(Map<String, Double> limits) {
+        Map<String, Double> ordered = new LinkedHashMap<>();
+        for (ParamSpec<Double> spec : ALL) {
+            if (limits.containsKey(spec.name())) {
+                ordered.put(spec.name(), limits.get(spec.name()));
+            }
+        }
+        return ordered;
+    }
+
+    /** {@code name=value} pairs, as written in pipelines and reports. */
+    @Override
+    public String toString() {
+        StringBuilder sb = new StringBuilder();
+        limits.forEach((k, v) -> sb.append(sb.length() == 0 ? "" : ",").append(k).append('=').append(v));
+        return sb.toString();
+    }
+}
