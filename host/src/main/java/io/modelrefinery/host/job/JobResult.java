@@ -5,6 +5,7 @@ import io.modelrefinery.api.event.JobReport;
 import io.modelrefinery.api.event.StepRecord;
 import io.modelrefinery.api.onnx.OnnxModel;
 
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -15,17 +16,21 @@ import java.util.List;
  * @param input measurements of the input model
  * @param steps what each step did
  * @param durationMs wall time of the pipeline
+ * @param notes what the host decided by itself while planning (a converter it added)
  */
 public record JobResult(JobRequest request, OnnxModel output, ArtifactSummary input, List<StepRecord> steps,
-                        long durationMs) {
+                        long durationMs, List<String> notes) {
     public JobResult {
         steps = List.copyOf(steps);
+        notes = List.copyOf(notes);
     }
 
-    /** The report, once the output is stored and measured. */
-    public JobReport report(ArtifactSummary storedOutput, List<String> notes) {
+    /** The report, once the output is stored and measured, with the planning notes before {@code moreNotes}. */
+    public JobReport report(ArtifactSummary storedOutput, List<String> moreNotes) {
+        List<String> all = new ArrayList<>(notes);
+        all.addAll(moreNotes);
         return new JobReport(request.jobId(), request.model(), request.pipeline().toString(), input, storedOutput,
-                steps, null, notes);
+                steps, null, all);
     }
 
     /** The name the model file gets inside the zip archive when measuring: the input's file name. */

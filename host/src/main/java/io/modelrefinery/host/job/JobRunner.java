@@ -64,9 +64,11 @@ public final class JobRunner {
         JobData data = openData(request, input);
         long start = System.nanoTime();
         PipelineResult result;
+        List<String> notes;
         try (PipelinePlan plan = PipelinePlan.create(request.pipeline(), format, catalog)) {
             JobEnvironment environment = new JobEnvironment(request.jobId(), inference, data, scratchRoot, cancellation);
             result = new PipelineRunner().run(plan, input, environment, listener);
+            notes = plan.notes();
         }
         long durationMs = (System.nanoTime() - start) / 1_000_000;
         if (!(result.output() instanceof OnnxArtifact)) {
@@ -74,7 +76,7 @@ public final class JobRunner {
                     + " model; it must end with ONNX");
         }
         return new JobResult(request, result.output().onnxModel(), measureInput(request, input), result.steps(),
-                durationMs);
+                durationMs, notes);
     }
 
     /**
