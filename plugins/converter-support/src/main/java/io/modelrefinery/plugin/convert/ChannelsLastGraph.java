@@ -425,7 +425,6 @@ public final class ChannelsLastGraph {
      */
     public Value reshape(Value x, long[] target, String hint) {
         long[] shape = target.clone();
-        long known = 1;
         int inferred = -1;
         for (int i = 0; i < shape.length; i++) {
             if (shape[i] == 0 && i < x.rank()) {
@@ -433,16 +432,23 @@ public final class ChannelsLastGraph {
             }
             if (target[i] == -1) {
                 inferred = i;
-            } else if (shape[i] >= 0) {
-                known *= shape[i];
             }
         }
         long total = product(x.shape, 0, x.rank());
         long perBatch = product(x.shape, 1, x.rank());
+        boolean batchKept = shape.length > 0 && x.rank() > 0 && (target[0] == 0 || shape[0] == x.dim(0));
         if (inferred >= 0) {
-            shape[inferred] = total >= 0 ? total / Math.max(1, known) : -1;
-            if (inferred == 0 && total < 0 && perBatch >= 0 && product(shape, 1, shape.length) == perBatch) {
+            shape[inferred] = 1;
+            long rest = product(shape, 0, shape.length);
+            long restPerBatch = product(shape, 1, shape.length);
+            if (total >= 0 && rest > 0) {
+                shape[inferred] = total / rest;
+            } else if (inferred > 0 && batchKept && perBatch >= 0 && restPerBatch > 0) {
+                shape[inferred] = perBatch / restPerBatch; // the batch may be unknown, what follows it is not
+            } else if (inferred == 0 && perBatch >= 0 && restPerBatch == perBatch) {
                 shape[0] = x.dim(0);
+            } else {
+                shape[inferred] = -1;
             }
         }
         if (shape.length == 2 && x.rank() > 2 && perBatch >= 0 && shape[1] == perBatch
@@ -490,14 +496,21 @@ public final class ChannelsLastGraph {
         Set<String> inputNames = new HashSet<>();
         inputs.forEach(i -> inputNames.add(i.getName()));
         for (Map.Entry<String, Value> output : outputs.entrySet()) {
+            String wanted = output.getKey();
             String value = output.getValue().name;
-            if (value.equals(output.getKey())) {
+            if (value.equals(wanted)) {
                 continue;
             }
+            if (inputNames.contains(wanted)) {
+                throw new InvalidInputException("output '" + wanted + "' has the name of an input");
+            }
+            if (names.contains(wanted)) { // another value took the name: it gets a fresh one
+                renames.put(wanted, fresh(wanted));
+            }
             if (inputNames.contains(value) || renames.containsKey(value) || isInitializer(value)) {
-                identities.add(OnnxHelper.node("Identity", List.of(value), List.of(output.getKey())));
+                identities.add(OnnxHelper.node("Identity", List.of(value), List.of(wanted)));
             } else {
-                renames.put(value, output.getKey());
+                renames.put(value, wanted);
             }
         }
         List<NodeProto> all = new ArrayList<>();
@@ -512,8 +525,9 @@ public final class ChannelsLastGraph {
         List<NodeProto> live = liveNodes(all, outputs.keySet());
         Set<String> read = new HashSet<>();
         live.forEach(n -> read.addAll(n.getInputList()));
-        List<TensorProto> used = initializers.stream().filter(t -> read.contains(t.getName())
-                || outputs.containsKey(t.getName())).toList();
+        List<TensorProto> used = initializers.stream()
+                .map(t -> renames.containsKey(t.getName()) ? t.toBuilder().setName(renames.get(t.getName())).build() : t)
+                .filter(t -> read.contains(t.getName()) || outputs.containsKey(t.getName())).toList();
         GraphProto graph = OnnxHelper.graph(graphName, live, inputs, outputInfos, used);
         return OnnxModel.of(OnnxHelper.model(graph, OPSET).toBuilder().setProducerName(producer).build());
     }
