@@ -73,6 +73,10 @@ class ConvertersIT {
         assertTrue(maxAbsDiff(sample, actual) < 2e-3);
     }
 
+    private String out() {
+        return dir.resolve("refused.onnx").toString();
+    }
+
     /** Bad input: exit code 2, and the last line on stderr (after the step's progress) names the problem. */
     private void assertRefused(String expectedError, String... args) throws Exception {
         Cli.Result result = Cli.run(dir, args);
@@ -87,16 +91,15 @@ class ConvertersIT {
     void aLambdaLayerIsRefusedWithItsPlace() throws Exception {
         assertRefused("error: step 1 'keras-to-onnx': layer 'double' (Lambda, layer 3 of 3): Lambda layers hold "
                 + "Python code, which is refused and never run", "optimize",
-                PLUGINS.resolve("keras/src/test/fixtures/lambda.h5").toString(), "-o", dir.resolve("x.onnx").toString());
+                PLUGINS.resolve("keras/src/test/fixtures/lambda.h5").toString(), "-o", out());
     }
 
     @Test
     void theFormatOptionOverridesWhatTheFileLooksLike() throws Exception {
         Path keras = PLUGINS.resolve("keras/src/test/fixtures/seed_cnn.keras");
 
-        assertRefused("error: not an ONNX model: " + keras, "optimize", keras.toString(), "-o", dir.resolve("x.onnx").toString(),
-                "--format", "onnx");
+        assertRefused("error: not an ONNX model: " + keras, "optimize", keras.toString(), "-o", out(), "--format", "onnx");
         assertRefused("error: step 1 'tflite-to-onnx': not a TFLite model: seed_cnn.keras lacks the TFL3 file "
-                + "identifier", "optimize", keras.toString(), "-o", dir.resolve("x.onnx").toString(), "--format", "tflite");
+                + "identifier", "optimize", keras.toString(), "-o", out(), "--format", "tflite");
     }
 }

@@ -39,7 +39,8 @@ import java.util.concurrent.Callable;
  * and stops.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = "Serves with an embedded broker, registers the sample model through Kafka, prints the outcome.")
+        description = "Serves with an embedded broker, registers the sample model (or --model) through Kafka, prints the "
+                + "outcome.")
 final class DemoCommand implements Callable<Integer> {
     private static final String SAMPLE = "seed_cnn_binary.onnx";
 
@@ -83,7 +84,9 @@ final class DemoCommand implements Callable<Integer> {
                 Files.copy(modelFile, model);
             }
             // The event names the format, as a registry would; the service picks the converter from it.
-            ModelRegistered registered = new ModelRegistered("seed-cnn", "1", model.toUri().toString(),
+            String name = modelFile == null ? "seed-cnn"
+                    : modelFile.getFileName().toString().replaceFirst("\\.[^.]*$", "");
+            ModelRegistered registered = new ModelRegistered(name, "1", model.toUri().toString(),
                     FormatDetector.detect(model).id(), pipeline, null, null, null, null, Map.of());
             String jobId = service.jobId(registered);
             KafkaSettings kafka = new KafkaSettings(service.bootstrapServers(), "refinery-demo-reader", config.topics(), 1,
