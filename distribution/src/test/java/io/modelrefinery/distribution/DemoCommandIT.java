@@ -30,4 +30,20 @@ class DemoCommandIT {
         assertFalse(result.stderr().contains("WARN"), result.stderr());
         assertFalse(result.stderr().contains("ERROR"), result.stderr());
     }
+
+    @Test
+    void aRegisteredKerasModelIsConvertedAndOptimizedInOneJob() throws Exception {
+        Path keras = Path.of(System.getProperty("refinery.root"), "plugins/keras/src/test/fixtures/seed_cnn.keras");
+
+        Cli.Result result = Cli.run(dir, "demo", "--model", keras.toString());
+
+        assertEquals(0, result.exitCode(), result.stderr());
+        JsonNode event = new ObjectMapper().readTree(result.stdout());
+        assertEquals("io.modelrefinery.model.optimized", event.get("type").asText());
+        assertEquals("seed_cnn:1", event.get("subject").asText());
+        assertEquals("keras-to-onnx", event.at("/data/steps/0/transform").asText());
+        assertEquals("fp16", event.at("/data/steps/1/transform").asText());
+        assertTrue(event.at("/data/output/bytes").asLong() < 0.6 * 14_760, event.toString());
+        assertFalse(result.stderr().contains("WARN"), result.stderr());
+    }
 }

@@ -44,6 +44,8 @@ class OptimizeCommandIT {
             "graph-optimize(level=basic)|1e-5",
             "fp16|2e-3",
             "graph-optimize(level=basic),fp16|2e-3",
+            "opset(target=13)|1e-5",
+            "opset,fp16|2e-3",
     })
     void optimizesTheSampleWithEachPluginAndTheResultStaysClose(String pipeline, double tolerance) throws Exception {
         Path out = dir.resolve("out.onnx");
@@ -97,6 +99,11 @@ class OptimizeCommandIT {
         assertEquals(0, result.exitCode(), result.stderr());
         assertTrue(result.stdout().contains("graph-optimize 1.0.0  optimizer, onnx -> onnx"), result.stdout());
         assertTrue(result.stdout().contains("fp16 1.0.0  compressor, onnx -> onnx"), result.stdout());
+        assertTrue(result.stdout().contains("keras-to-onnx 1.0.0  converter, keras -> onnx"), result.stdout());
+        assertTrue(result.stdout().contains("tflite-to-onnx 1.0.0  converter, tflite -> onnx"), result.stdout());
+        assertTrue(result.stdout().contains("opset 1.0.0  converter, onnx -> onnx"), result.stdout());
+        assertTrue(result.stdout().contains("target (int, default 26, [13, 26])"), result.stdout());
+        assertEquals(6, result.stdout().lines().filter(l -> l.endsWith("  active")).count(), result.stdout());
         assertTrue(result.stdout().contains("level (choice, default extended, basic, extended, all)"), result.stdout());
         assertTrue(result.stdout().contains("keep-io-types (boolean, default true)"), result.stdout());
         assertTrue(result.stdout().contains("quantize-static 1.0.0  compressor, onnx -> onnx"), result.stdout());
@@ -186,7 +193,7 @@ class OptimizeCommandIT {
     @Test
     void refusesAnUnknownTransform() throws Exception {
         assertRefused(TestModels.sampleCnnFile(), "graph-optimize,sharpen(amount=0.5)",
-                "unknown transform 'sharpen' (installed: fp16, graph-optimize, quantize-dynamic, quantize-static");
+                "unknown transform 'sharpen' (installed: fp16, graph-optimize, keras-to-onnx, opset, quantize-dynamic, ");
     }
 
     @Test

@@ -1,6 +1,7 @@
 package io.modelrefinery.host.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.event.EventTypes;
 import io.modelrefinery.api.event.ModelRegistered;
 import io.modelrefinery.host.event.CloudEvent;
@@ -11,6 +12,7 @@ import io.modelrefinery.host.files.Folders;
 import io.modelrefinery.host.kafka.EventTopics;
 import io.modelrefinery.host.kafka.KafkaSettings;
 import io.modelrefinery.host.kafka.OutcomePublisher;
+import io.modelrefinery.host.pipeline.FormatDetector;
 import io.modelrefinery.host.pipeline.PipelineSpec;
 import io.modelrefinery.host.service.RefineryService;
 import io.modelrefinery.host.service.ServiceConfig;
@@ -33,10 +35,12 @@ import java.util.concurrent.Callable;
 
 /**
  * {@code refinery demo}: the whole service in one command. Starts it with an embedded broker, registers
- * the bundled sample model through Kafka as a registry would, prints the outcome event, and stops.
+ * the bundled sample model (or {@code --model}) through Kafka as a registry would, prints the outcome event,
+ * and stops.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = "Serves with an embedded broker, registers the sample model through Kafka, prints the outcome.")
+        description = "Serves with an embedded broker, registers the sample model (or --model) through Kafka, prints the "
+                + "outcome.")
 final class DemoCommand implements Callable<Integer> {
     private static final String SAMPLE = "seed_cnn_binary.onnx";
 
@@ -50,6 +54,10 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--plugins-dir", paramLabel = "DIR", description = "Plugin jars. Default: plugins/ next to refinery.jar.")
     Path pluginsDir;
 
+    @Option(names = "--model", paramLabel = "FILE",
+            description = "A model to register instead of the sample: ONNX, Keras (.h5, .keras) or TFLite.")
+    Path modelFile;
+
     @Option(names = "--timeout", defaultValue = "120", description = "Seconds to wait for the outcome. Default: ${DEFAULT-VALUE}.")
     int timeoutSeconds;
 
@@ -58,17 +66,28 @@ final class DemoCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         PipelineSpec.parse(pipeline);
+        if (modelFile != null && !Files.isRegularFile(modelFile)) {
+            throw new InvalidInputException("model file not found: " + modelFile);
+        }
         Path data = Files.createTempDirectory("refinery-demo-");
         ServiceConfig config = ServiceConfig.builder(data, pluginsDir != null ? pluginsDir : HostPaths.defaultPluginsDir())
                 .kafkaPort(0).http("127.0.0.1", 0).topics(EventTopics.defaults(), 1).build();
         try (RefineryService service = RefineryService.start(config)) {
             err.println("service up: Kafka " + service.bootstrapServers() + ", HTTP port " + service.httpPort());
-            Path model = config.artifactRoots().get(0).resolve(SAMPLE);
-            try (InputStream in = DemoCommand.class.getResourceAsStream("samples/" + SAMPLE)) {
-                Files.copy(in, model);
+            Path model = config.artifactRoots().get(0).resolve(modelFile == null ? SAMPLE
+                    : modelFile.getFileName().toString());
+            if (modelFile == null) {
+                try (InputStream in = DemoCommand.class.getResourceAsStream("samples/" + SAMPLE)) {
+                    Files.copy(in, model);
+                }
+            } else {
+                Files.copy(modelFile, model);
             }
-            ModelRegistered registered = new ModelRegistered("seed-cnn", "1", model.toUri().toString(), "onnx", pipeline,
-                    null, null, null, null, Map.of());
+            // The event names the format, as a registry would; the service picks the converter from it.
+            String name = modelFile == null ? "seed-cnn"
+                    : modelFile.getFileName().toString().replaceFirst("\\.[^.]*$", "");
+            ModelRegistered registered = new ModelRegistered(name, "1", model.toUri().toString(),
+                    FormatDetector.detect(model).id(), pipeline, null, null, null, null, Map.of());
             String jobId = service.jobId(registered);
             KafkaSettings kafka = new KafkaSettings(service.bootstrapServers(), "refinery-demo-reader", config.topics(), 1,
                     Map.of());

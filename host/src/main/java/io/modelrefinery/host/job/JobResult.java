@@ -39,11 +39,11 @@ public record JobResult(JobRequest request, OnnxModel output, ArtifactSummary in
     /**
      * The report, once the output is stored and measured.
      *
-     * @param hostNotes what the caller decided, such as the device; listed before the job's own notes
+     * @param hostNotes what the caller decided, such as the device; listed after the job's own notes
      */
     public JobReport report(ArtifactSummary storedOutput, List<String> hostNotes) {
-        List<String> all = new ArrayList<>(hostNotes);
-        all.addAll(notes);
+        List<String> all = new ArrayList<>(notes);
+        all.addAll(hostNotes);
         return new JobReport(request.jobId(), request.model(), request.pipeline().toString(), input, storedOutput,
                 steps, evaluation, candidates, all);
     }

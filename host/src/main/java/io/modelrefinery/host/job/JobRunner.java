@@ -91,8 +91,8 @@ public final class JobRunner {
         ArtifactSummary inputSummary = measureInput(request, input);
         long start = System.nanoTime();
         if (pipeline.auto().isPresent()) {
-            RecipeSearch search = new RecipeSearch(RecipeSearch.RECIPES, catalog, inference, scratchRoot.resolve("auto"), parallelism, evaluation,
-                    request.jobId(), cancellation);
+            RecipeSearch search = new RecipeSearch(RecipeSearch.RECIPES, catalog, inference, scratchRoot.resolve("auto"),
+                    parallelism, evaluation, request.jobId(), cancellation);
             RecipeSearch.Outcome found = search.search(input, format, data, gates, pipeline.auto().get(),
                     request.modelFile().getFileName().toString(), listener);
             JobResult result = new JobResult(request, found.result().output().onnxModel(), inputSummary,
@@ -106,9 +106,11 @@ public final class JobRunner {
         gates.requireCheckable(data.evaluation().isPresent(),
                 data.evaluation().flatMap(d -> d.labels()).isPresent());
         PipelineResult ran;
+        List<String> notes;
         try (PipelinePlan plan = PipelinePlan.create(pipeline.transforms(), format, catalog)) {
             JobEnvironment environment = new JobEnvironment(request.jobId(), inference, data, scratchRoot, cancellation);
             ran = new PipelineRunner().run(plan, input, environment, listener);
+            notes = plan.notes();
         }
         if (!(ran.output() instanceof OnnxArtifact)) {
             throw new InvalidInputException("pipeline '" + request.pipeline() + "' ends with a " + ran.output().format()
@@ -124,7 +126,7 @@ public final class JobRunner {
             listener.evaluationFinished(evaluated);
         }
         JobResult result = new JobResult(request, ran.output().onnxModel(), inputSummary, ran.steps(), evaluated, null,
-                List.of(), millisSince(start));
+                notes, millisSince(start));
         if (!result.passed()) {
             throw new GateFailedException(result, firstFailure(evaluated));
         }

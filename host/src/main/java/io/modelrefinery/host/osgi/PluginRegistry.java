@@ -114,6 +114,18 @@ public final class PluginRegistry implements TransformCatalog, AutoCloseable {
         return offers().stream().map(o -> o.descriptor().id()).distinct().toList();
     }
 
+    /** The newest descriptor of each transform id on offer, sorted by id. */
+    @Override
+    public List<TransformDescriptor> descriptors() {
+        List<TransformDescriptor> newest = new ArrayList<>();
+        for (Offer offer : offers()) { // newest first within each id
+            if (newest.isEmpty() || !newest.get(newest.size() - 1).id().equals(offer.descriptor().id())) {
+                newest.add(offer.descriptor());
+            }
+        }
+        return newest;
+    }
+
     /** The descriptor of the newest transform with {@code id}. */
     public Optional<TransformDescriptor> descriptor(String id) {
         return newest(id).map(Tracked::descriptor);

@@ -24,6 +24,9 @@ public final class FormatDetector {
         if (head.length >= 8 && (head[0] & 0xff) == 0x89 && head[1] == 'H' && head[2] == 'D' && head[3] == 'F') {
             return ModelFormat.KERAS;
         }
+        if (head.length >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) {
+            return ModelFormat.KERAS; // a Keras 3 .keras archive
+        }
         if (head.length >= 8 && head[4] == 'T' && head[5] == 'F' && head[6] == 'L' && head[7] == '3') {
             return ModelFormat.TFLITE;
         }

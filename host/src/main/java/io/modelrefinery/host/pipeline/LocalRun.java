@@ -4,7 +4,6 @@ import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.plugin.Cancellation;
 import io.modelrefinery.api.plugin.ModelArtifact;
-import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.ModelTransform;
 import io.modelrefinery.host.ort.OrtRuntime;
 
@@ -44,12 +43,20 @@ public final class LocalRun {
 
     /** Plans and runs {@code pipeline} on {@code model}; temporary files go under {@code scratch}. */
     public PipelineResult run(String pipeline, OnnxModel model, Path scratch) {
+        return run(pipeline, ModelArtifact.onnx(model), scratch);
+    }
+
+    /**
+     * Plans and runs {@code pipeline} on a model in any format, a Keras or TFLite file for example, which
+     * goes through a converter first as in a job.
+     */
+    public PipelineResult run(String pipeline, ModelArtifact input, Path scratch) {
         PipelineSpec spec = PipelineSpec.parse(pipeline);
         JobEnvironment environment = new JobEnvironment(JobIds.of("local", "0", spec),
                 new OrtRuntime().service(device, scratch.resolve("ort")), data, scratch.resolve("jobs"),
                 Cancellation.never());
-        try (PipelinePlan plan = PipelinePlan.create(spec, ModelFormat.ONNX, catalog)) {
-            return new PipelineRunner().run(plan, ModelArtifact.onnx(model), environment, JobListener.none());
+        try (PipelinePlan plan = PipelinePlan.create(spec, input.format(), catalog)) {
+            return new PipelineRunner().run(plan, input, environment, JobListener.none());
         }
     }
 }

@@ -4,22 +4,28 @@ import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.Params;
 import io.modelrefinery.api.plugin.TransformDescriptor;
+import io.modelrefinery.api.plugin.TransformKind;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
 
 /**
  * A pipeline checked before any work: every transform exists, every parameter is valid, and each step
- * accepts the format the previous one produces. Holds the transforms for the job; close it when the
- * job ends.
+ * accepts the format the previous one produces. A model in a format the first step cannot read goes
+ * through a converter first, which the plan adds as an ordinary step. Holds the transforms for the job;
+ * close it when the job ends.
  */
 public final class PipelinePlan implements AutoCloseable {
     private final PipelineSpec spec;
     private final List<PlannedStep> steps;
+    private final List<String> notes;
 
-    private PipelinePlan(PipelineSpec spec, List<PlannedStep> steps) {
+    private PipelinePlan(PipelineSpec spec, List<PlannedStep> steps, List<String> notes) {
         this.spec = spec;
         this.steps = List.copyOf(steps);
+        this.notes = List.copyOf(notes);
     }
 
     /**
@@ -27,23 +33,30 @@ public final class PipelinePlan implements AutoCloseable {
      *
      * @throws UnknownTransformException if a step names no transform on offer
      * @throws io.modelrefinery.api.plugin.InvalidParamException for a bad parameter
-     * @throws InvalidInputException if a step cannot read what the step before it produces
+     * @throws InvalidInputException if a step cannot read what the step before it produces, or no
+     *     converter turns the model's format into one the first step reads
      */
     public static PipelinePlan create(PipelineSpec spec, ModelFormat inputFormat, TransformCatalog catalog) {
         List<PlannedStep> steps = new ArrayList<>();
+        List<String> notes = new ArrayList<>();
         List<TransformCatalog.Handle> held = new ArrayList<>();
         try {
             ModelFormat format = inputFormat;
             int index = 0;
             for (StepSpec step : spec.steps()) {
                 index++;
-                TransformCatalog.Handle handle = catalog.lease(step.transformId()).orElseThrow(() ->
-                        new UnknownTransformException("unknown transform '" + step.transformId() + "' (installed: "
-                                + (catalog.transformIds().isEmpty() ? "none" : String.join(", ", catalog.transformIds()))
-                                + ")"));
+                TransformCatalog.Handle handle = lease(catalog, step.transformId());
                 held.add(handle);
                 TransformDescriptor descriptor = handle.descriptor();
                 Params params = Params.parse(descriptor, step.params());
+                if (!descriptor.accepts(format) && index == 1) {
+                    TransformCatalog.Handle converter = lease(catalog, converterId(catalog, format, descriptor));
+                    held.add(converter);
+                    steps.add(new PlannedStep(converter, Params.parse(converter.descriptor(), Map.of())));
+                    notes.add("converted the " + format + " model with " + converter.descriptor().id() + " "
+                            + converter.descriptor().version() + " before the pipeline");
+                    format = converter.descriptor().outputFormat();
+                }
                 if (!descriptor.accepts(format)) {
                     throw new InvalidInputException("step " + index + " '" + descriptor.id() + "' reads "
                             + descriptor.inputFormats() + " models, but receives " + format);
@@ -51,19 +64,45 @@ public final class PipelinePlan implements AutoCloseable {
                 format = descriptor.outputFormat();
                 steps.add(new PlannedStep(handle, params));
             }
-            return new PipelinePlan(spec, steps);
+            return new PipelinePlan(spec, steps, notes);
         } catch (RuntimeException e) {
             held.forEach(TransformCatalog.Handle::close);
             throw e;
         }
     }
 
+    private static TransformCatalog.Handle lease(TransformCatalog catalog, String id) {
+        return catalog.lease(id).orElseThrow(() -> new UnknownTransformException("unknown transform '" + id
+                + "' (installed: " + installed(catalog) + ")"));
+    }
+
+    /** The converter from {@code format} to a format {@code first} reads; the first by id when several fit. */
+    private static String converterId(TransformCatalog catalog, ModelFormat format, TransformDescriptor first) {
+        return catalog.descriptors().stream()
+                .filter(d -> d.kind() == TransformKind.CONVERTER && d.accepts(format) && first.accepts(d.outputFormat()))
+                .map(TransformDescriptor::id)
+                .findFirst()
+                .orElseThrow(() -> new InvalidInputException("no converter from " + format + " to "
+                        + first.inputFormats().stream().map(ModelFormat::id).collect(Collectors.joining(" or "))
+                        + " installed (installed: " + installed(catalog) + ")"));
+    }
+
+    private static String installed(TransformCatalog catalog) {
+        return catalog.transformIds().isEmpty() ? "none" : String.join(", ", catalog.transformIds());
+    }
+
     public PipelineSpec spec() {
         return spec;
     }
 
+    /** The steps to run: the spec's, after the converter the plan added, if any. */
     public List<PlannedStep> steps() {
         return steps;
+    }
+
+    /** What the plan decided by itself (a converter it added), for the job report's notes. */
+    public List<String> notes() {
+        return notes;
     }
 
     @Override

@@ -3,6 +3,7 @@ package io.modelrefinery.host.pipeline;
 import io.modelrefinery.api.plugin.ModelTransform;
 import io.modelrefinery.api.plugin.TransformDescriptor;
 
+import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 
@@ -17,6 +18,9 @@ public interface TransformCatalog {
 
     /** The ids on offer, for error messages. */
     List<String> transformIds();
+
+    /** The descriptor of each transform on offer (the newest version of each id), sorted by id. */
+    List<TransformDescriptor> descriptors();
 
     /** A transform held for one job; close it when the job ends. */
     interface Handle extends AutoCloseable {
@@ -55,6 +59,12 @@ public interface TransformCatalog {
             @Override
             public List<String> transformIds() {
                 return all.stream().map(t -> t.descriptor().id()).sorted().toList();
+            }
+
+            @Override
+            public List<TransformDescriptor> descriptors() {
+                return all.stream().map(ModelTransform::descriptor)
+                        .sorted(Comparator.comparing(TransformDescriptor::id)).toList();
             }
         };
     }

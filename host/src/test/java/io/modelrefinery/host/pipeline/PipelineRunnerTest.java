@@ -122,8 +122,9 @@ class PipelineRunnerTest {
         assertEquals("invalid value -1.0 for parameter 'factor' of 'keep': must be in (0, inf)",
                 assertThrows(InvalidParamException.class, () -> PipelinePlan.create(PipelineSpec.parse("keep(factor=-1)"),
                         ModelFormat.ONNX, catalog)).getMessage());
-        assertEquals("step 1 'keep' reads [onnx] models, but receives keras", assertThrows(InvalidInputException.class,
-                () -> PipelinePlan.create(PipelineSpec.parse("keep"), ModelFormat.KERAS, catalog)).getMessage());
+        assertEquals("no converter from keras to onnx installed (installed: keep)",
+                assertThrows(InvalidInputException.class,
+                        () -> PipelinePlan.create(PipelineSpec.parse("keep"), ModelFormat.KERAS, catalog)).getMessage());
     }
 
     @Test

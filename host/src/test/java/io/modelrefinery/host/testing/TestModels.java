@@ -1,5 +1,8 @@
 package io.modelrefinery.host.testing;
 
+import io.modelrefinery.api.data.Dataset;
+import io.modelrefinery.api.data.DatasetReader;
+import io.modelrefinery.api.data.Datasets;
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
@@ -7,6 +10,7 @@ import io.modelrefinery.api.onnx.Tensor;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 
 import static io.modelrefinery.api.onnx.OnnxHelper.graph;
@@ -47,6 +51,26 @@ public final class TestModels {
                 List.of(valueInfo("y", DataType.FLOAT, -1, 3)),
                 List.of(Tensor.ofFloats(new long[] {4, 3}, w).toProto("w"),
                         Tensor.ofFloats(new long[] {3}, 0.5f, -0.5f, 1f).toProto("b"))), 17));
+    }
+
+    /** Every array of an {@code .npz} file whose arrays share their first dimension (a reference output file). */
+    public static Map<String, Tensor> arrays(Path npz) {
+        Dataset dataset = Datasets.open(npz, "array");
+        try (DatasetReader reader = dataset.open()) {
+            return reader.next(Math.toIntExact(dataset.size())).orElseThrow().arrays();
+        }
+    }
+
+    /** Largest absolute difference between two float arrays of the same length. */
+    public static double maxAbsDiff(float[] expected, float[] actual) {
+        if (expected.length != actual.length) {
+            throw new IllegalArgumentException(expected.length + " values against " + actual.length);
+        }
+        double max = 0;
+        for (int i = 0; i < expected.length; i++) {
+            max = Math.max(max, Math.abs((double) expected[i] - actual[i]));
+        }
+        return max;
     }
 
     /** Uniform random floats in [0, 1) of the given shape, from a fixed seed. */

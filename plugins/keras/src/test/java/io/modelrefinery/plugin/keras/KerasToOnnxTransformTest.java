@@ -1,0 +1,169 @@
+package io.modelrefinery.plugin.keras;
+
+import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.api.event.StepRecord;
+import io.modelrefinery.api.infer.Device;
+import io.modelrefinery.api.infer.InferenceSession;
+import io.modelrefinery.api.onnx.OnnxHelper;
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
+import io.modelrefinery.api.onnx.proto.Onnx.ValueInfoProto;
+import io.modelrefinery.api.plugin.ModelArtifact;
+import io.modelrefinery.api.plugin.ModelFormat;
+import io.modelrefinery.host.ort.OrtRuntime;
+import io.modelrefinery.host.pipeline.LocalRun;
+import io.modelrefinery.host.pipeline.PipelineResult;
+import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.plugin.fp16.Fp16Transform;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static io.modelrefinery.host.testing.TestModels.maxAbsDiff;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Keras fixtures (written by src/test/fixtures/make_keras_fixtures.py) converted and run in ONNX Runtime. */
+class KerasToOnnxTransformTest {
+    private static final Path FIXTURES = TestModels.root().resolve("plugins/keras/src/test/fixtures");
+
+    @TempDir
+    Path dir;
+
+    private OnnxModel convert(String fixture) {
+        return run("keras-to-onnx", fixture).output().onnxModel();
+    }
+
+    private PipelineResult run(String pipeline, String fixture) {
+        return LocalRun.of(new KerasToOnnxTransform(), new Fp16Transform())
+                .run(pipeline, ModelArtifact.file(FIXTURES.resolve(fixture), ModelFormat.KERAS), dir);
+    }
+
+    private Map<String, Tensor> predict(OnnxModel model, Map<String, Tensor> feeds) {
+        try (InferenceSession session = new OrtRuntime().service(Device.CPU, dir).open(model)) {
+            return session.run(feeds);
+        }
+    }
+
+    private static List<String> opTypes(OnnxModel model) {
+        return model.graph().getNodeList().stream().map(NodeProto::getOpType).toList();
+    }
+
+    private static long[] shape(ValueInfoProto info) {
+        return OnnxHelper.shape(info).orElseThrow();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"seed_cnn.h5", "seed_cnn.keras"})
+    void theSeedCnnMatchesItsReferenceAndTheOnnxSampleWithoutATranspose(String fixture) throws Exception {
+        Map<String, Tensor> reference = TestModels.arrays(FIXTURES.resolve("seed_cnn_reference.npz"));
+        Tensor images = reference.get("input");
+
+        OnnxModel model = convert(fixture);
+        float[] actual = predict(model, Map.of("input", images)).get("output").toFloatArray();
+
+        assertEquals(List.of("Reshape", "Conv", "Relu", "MaxPool", "Conv", "Relu", "MaxPool", "Flatten", "Gemm",
+                "Sigmoid"), opTypes(model));
+        assertArrayEquals(new long[] {-1, 28, 28}, shape(model.graph().getInput(0)));
+        assertEquals("output", model.graph().getOutput(0).getName());
+        assertArrayEquals(new long[] {-1, 1}, shape(model.graph().getOutput(0)));
+        double vsReference = maxAbsDiff(reference.get("output").toFloatArray(), actual);
+        assertTrue(vsReference < 1e-4, "max difference to the NumPy reference " + vsReference);
+        float[] sample = predict(TestModels.sampleCnn(), Map.of("input", images)).get("output").toFloatArray();
+        assertTrue(maxAbsDiff(sample, actual) < 1e-5, "max difference to the ONNX sample " + maxAbsDiff(sample, actual));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"zoo.keras", "zoo_legacy.h5"})
+    void everySupportedLayerKindMatchesTheReference(String fixture) {
+        Map<String, Tensor> reference = TestModels.arrays(FIXTURES.resolve("zoo_reference.npz"));
+
+        PipelineResult result = run("keras-to-onnx", fixture);
+        OnnxModel model = result.output().onnxModel();
+        Map<String, Tensor> outputs = predict(model, Map.of("image", reference.get("image")));
+
+        for (String output : List.of("probabilities", "score_elu")) {
+            double diff = maxAbsDiff(reference.get(output).toFloatArray(), outputs.get(output).toFloatArray());
+            assertTrue(diff < 1e-4, output + ": max difference to the NumPy reference " + diff);
+        }
+        assertArrayEquals(new long[] {-1, 12, 12, 3}, shape(model.graph().getInput(0)));
+        assertEquals(List.of("probabilities", "score_elu"),
+                model.graph().getOutputList().stream().map(ValueInfoProto::getName).toList());
+        // The input goes channels-first once; the flatten before the dense layers costs nothing.
+        assertEquals(1, opTypes(model).stream().filter(op -> op.equals("Transpose")).count(), opTypes(model).toString());
+        assertEquals(27.0, result.steps().get(0).metrics().get("layers")); // all but the input
+    }
+
+    @Test
+    void aKerasModelGoesThroughTheConverterBeforeTheCompressor() {
+        Map<String, Tensor> reference = TestModels.arrays(FIXTURES.resolve("seed_cnn_reference.npz"));
+
+        PipelineResult result = run("fp16", "seed_cnn.keras");
+        float[] actual = predict(result.output().onnxModel(), Map.of("input", reference.get("input")))
+                .get("output").toFloatArray();
+
+        assertEquals(List.of("keras-to-onnx", "fp16"), result.steps().stream().map(StepRecord::transform).toList());
+        assertTrue(maxAbsDiff(reference.get("output").toFloatArray(), actual) < 2e-3);
+    }
+
+    private String refusal(String fixture) {
+        return assertThrows(InvalidInputException.class, () -> convert(fixture)).getMessage();
+    }
+
+    @Test
+    void lambdaLayersAreRefusedWithTheirPlace() {
+        assertEquals("step 1 'keras-to-onnx': layer 'double' (Lambda, layer 3 of 3): Lambda layers hold Python code, "
+                + "which is refused and never run; rebuild the model with built-in layers", refusal("lambda.h5"));
+    }
+
+    @Test
+    void customClassesAreRefused() {
+        assertEquals("step 1 'keras-to-onnx': layer 'dense' (Dense, layer 2 of 2): custom Dense class "
+                + "('my_package>ScaledDense') is refused: custom objects are Python code, which is never run",
+                refusal("custom_layer.keras"));
+    }
+
+    @Test
+    void unknownLayersAreRefusedWithTheirPlace() {
+        assertEquals("step 1 'keras-to-onnx': layer 'lstm' (LSTM, layer 2 of 2): unsupported layer class LSTM",
+                refusal("lstm.keras"));
+    }
+
+    @Test
+    void filesThatAreNoKerasModelAreRefused() throws Exception {
+        Path text = Files.writeString(dir.resolve("model.h5"), "not a model");
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> LocalRun.of(new KerasToOnnxTransform())
+                .run("keras-to-onnx", ModelArtifact.file(text, ModelFormat.KERAS), dir));
+
+        assertEquals("step 1 'keras-to-onnx': not a Keras model: model.h5 is neither an HDF5 file (.h5) nor a Keras "
+                + "archive (.keras)", e.getMessage());
+    }
+
+    @Test
+    void snakeCaseFollowsKeras() {
+        assertEquals("conv2d", KerasConverter.snakeCase("Conv2D"));
+        assertEquals("depthwise_conv2d", KerasConverter.snakeCase("DepthwiseConv2D"));
+        assertEquals("batch_normalization", KerasConverter.snakeCase("BatchNormalization"));
+        assertEquals("global_average_pooling2d", KerasConverter.snakeCase("GlobalAveragePooling2D"));
+        assertEquals("re_lu", KerasConverter.snakeCase("ReLU"));
+    }
+
+    @Test
+    void jsonReadsWhatPythonWrites() {
+        Object json = Json.parse("{\"a\": [1, -2.5e3, NaN, -Infinity, null, true], \"b\\u00e9\": \"x\\ny\"}", "test");
+
+        assertEquals(Map.of("a", java.util.Arrays.asList(1L, -2500.0, Double.NaN, Double.NEGATIVE_INFINITY, null, true),
+                "b\u00e9", "x\ny"), json);
+        assertEquals("test is not valid JSON: expected ':' at character 6",
+                assertThrows(InvalidInputException.class, () -> Json.parse("{\"a\" 1}", "test")).getMessage());
+    }
+}

@@ -1,0 +1,495 @@
+package io.modelrefinery.plugin.tflite;
+
+import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.api.onnx.DataType;
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.plugin.Cancellation;
+import io.modelrefinery.plugin.convert.ChannelsLastGraph;
+import io.modelrefinery.plugin.convert.ChannelsLastGraph.Padding;
+import io.modelrefinery.plugin.convert.ChannelsLastGraph.Value;
+import io.modelrefinery.plugin.convert.TensorLayouts;
+import io.modelrefinery.plugin.convert.Weight;
+import io.modelrefinery.plugin.tflite.TfliteTables.Buffer;
+import io.modelrefinery.plugin.tflite.TfliteTables.Model;
+import io.modelrefinery.plugin.tflite.TfliteTables.Operator;
+import io.modelrefinery.plugin.tflite.TfliteTables.Options;
+import io.modelrefinery.plugin.tflite.TfliteTables.QuantizationParameters;
+import io.modelrefinery.plugin.tflite.TfliteTables.SubGraph;
+import io.modelrefinery.plugin.tflite.TfliteTables.TensorTable;
+
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+
+import static io.modelrefinery.api.onnx.OnnxHelper.attr;
+import static io.modelrefinery.plugin.tflite.TfliteTables.OptionFields.*;
+
+/**
+ * Converts the main subgraph of a TensorFlow Lite model, operator by operator, into an ONNX graph whose
+ * inputs and outputs keep TFLite's shapes and types. Quantized tensors keep their numbers: a quantized
+ * activation becomes a QuantizeLinear/DequantizeLinear pair after the float operator that computes it,
+ * a quantized weight an int8 initializer behind a DequantizeLinear, per-axis scales included.
+ */
+final class TfliteConverter {
+    private final Model model;
+    private final SubGraph subgraph;
+    private final Cancellation cancellation;
+    private final ChannelsLastGraph graph = new ChannelsLastGraph();
+    /** Activations by tensor index, as float values. */
+    private final Map<Integer, Value> values = new HashMap<>();
+    /** Constants computed from constants (a DEQUANTIZE of float16 weights). */
+    private final Map<Integer, Weight> derivedConstants = new HashMap<>();
+    private int operatorIndex;
+
+    private TfliteConverter(Model model, Cancellation cancellation) {
+        this.model = model;
+        this.subgraph = model.subgraph(0);
+        this.cancellation = cancellation;
+    }
+
+    /** The converted model and what the conversion did. */
+    record Result(OnnxModel model, int operators, int quantizedTensors, int layoutChanges) {
+    }
+
+    static Result convert(ByteBuffer file, Cancellation cancellation) {
+        Model model = Model.root(file);
+        if (model.subgraphCount() == 0) {
+            throw new InvalidInputException("the TFLite model has no subgraph");
+        }
+        return new TfliteConverter(model, cancellation).run();
+    }
+
+    private Result run() {
+        int[] outputs = subgraph.outputs();
+        for (int output : outputs) {
+            graph.reserve(tensorName(output));
+        }
+        for (int input : subgraph.inputs()) {
+            values.put(input, graphInput(input));
+        }
+        int count = subgraph.operatorCount();
+        for (operatorIndex = 0; operatorIndex < count; operatorIndex++) {
+            cancellation.throwIfCancelled();
+            Operator op = subgraph.operator(operatorIndex);
+            int code = builtinCode(op);
+            try {
+                convert(code, op);
+            } catch (InvalidInputException e) {
+                throw new InvalidInputException("operator " + (operatorIndex + 1) + " of " + count + " ("
+                        + BuiltinOperators.name(code) + outputNote(op) + "): " + e.getMessage(), e);
+            }
+        }
+        int quantized = 0;
+        for (int i = 0; i < subgraph.tensorCount(); i++) {
+            quantized += quantization(i) != null && !isConstant(i) ? 1 : 0;
+        }
+        for (int output : outputs) {
+            graph.output(graphOutput(output), tensorName(output));
+        }
+        return new Result(graph.build("main", "model-refinery tflite-to-onnx"), count, quantized, graph.layoutChanges());
+    }
+
+    private String outputNote(Operator op) {
+        int[] outs = op.outputs();
+        return outs.length == 0 ? "" : ", output '" + tensorName(outs[0]) + "'";
+    }
+
+    private int builtinCode(Operator op) {
+        long index = op.opcodeIndex();
+        if (index >= model.operatorCodeCount()) {
+            throw new InvalidInputException("operator " + (operatorIndex + 1) + " names operator code " + index
+                    + ", the model has " + model.operatorCodeCount());
+        }
+        return model.operatorCode((int) index).builtinCode();
+    }
+
+    // ---------------------------------------------------------------- operators
+
+    private void convert(int code, Operator op) {
+        int[] in = op.inputs();
+        int[] out = op.outputs();
+        if (out.length != 1) {
+            throw new InvalidInputException("operators with " + out.length + " outputs are not supported");
+        }
+        String name = tensorName(out[0]);
+        Options o = op.options(new Options());
+        Value y = switch (code) {
+            case BuiltinOperators.CONV_2D -> conv(in, o, name);
+            case BuiltinOperators.DEPTHWISE_CONV_2D -> depthwiseConv(in, o, name);
+            case BuiltinOperators.FULLY_CONNECTED -> fullyConnected(in, o, name, out[0]);
+            case BuiltinOperators.MAX_POOL_2D, BuiltinOperators.AVERAGE_POOL_2D -> fused(graph.pool(
+                    code == BuiltinOperators.MAX_POOL_2D ? "MaxPool" : "AveragePool", value(in[0]),
+                    new int[] {int32(o, POOL_FILTER_H, 0), int32(o, POOL_FILTER_W, 0)},
+                    new int[] {int32(o, POOL_STRIDE_H, 1), int32(o, POOL_STRIDE_W, 1)}, padding(o, POOL_PADDING), name),
+                    int8(o, POOL_ACTIVATION), name);
+            case BuiltinOperators.MEAN -> graph.mean(value(in[0]), intConstant(in[1]), bool(o, REDUCER_KEEP_DIMS), name);
+            case BuiltinOperators.RESHAPE -> graph.reshape(value(in[0]), in.length > 1 && in[1] >= 0
+                    ? Arrays.stream(intConstant(in[1])).asLongStream().toArray()
+                    : Arrays.stream(o == null ? new int[0] : o.ints(RESHAPE_NEW_SHAPE)).asLongStream().toArray(), name);
+            case BuiltinOperators.SOFTMAX -> softmax(in, o, name);
+            case BuiltinOperators.LOGISTIC -> graph.unary("Sigmoid", value(in[0]), name);
+            case BuiltinOperators.TANH -> graph.unary("Tanh", value(in[0]), name);
+            case BuiltinOperators.RELU -> graph.unary("Relu", value(in[0]), name);
+            case BuiltinOperators.RELU6 -> graph.clip(value(in[0]), 0f, 6f, name);
+            case BuiltinOperators.RELU_N1_TO_1 -> graph.clip(value(in[0]), -1f, 1f, name);
+            case BuiltinOperators.HARD_SWISH -> graph.unary("HardSwish", value(in[0]), name);
+            case BuiltinOperators.LEAKY_RELU -> graph.unary("LeakyRelu", value(in[0]), name,
+                    attr("alpha", o == null ? 0f : o.float32(LEAKY_RELU_ALPHA, 0f)));
+            case BuiltinOperators.ADD -> fused(arithmetic("Add", in, name), int8(o, ARITHMETIC_ACTIVATION), name);
+            case BuiltinOperators.SUB -> fused(arithmetic("Sub", in, name), int8(o, ARITHMETIC_ACTIVATION), name);
+            case BuiltinOperators.MUL -> fused(arithmetic("Mul", in, name), int8(o, ARITHMETIC_ACTIVATION), name);
+            case BuiltinOperators.CONCATENATION -> fused(graph.concat(Arrays.stream(in).mapToObj(this::value).toList(),
+                    int32(o, CONCATENATION_AXIS, 0), name), int8(o, CONCATENATION_ACTIVATION), name);
+            case BuiltinOperators.PAD, BuiltinOperators.PADV2 -> pad(in, name);
+            case BuiltinOperators.QUANTIZE -> value(in[0]); // the quantization follows below, from the output tensor
+            case BuiltinOperators.DEQUANTIZE -> dequantize(in[0], out[0]);
+            case BuiltinOperators.CUSTOM -> throw new InvalidInputException("custom operator '"
+                    + model.operatorCode((int) op.opcodeIndex()).customCode() + "' is not supported");
+            default -> throw new InvalidInputException("unsupported operator " + BuiltinOperators.name(code));
+        };
+        if (y == null) {
+            return; // a constant folded at conversion time
+        }
+        checkShape(y, out[0]);
+        values.put(out[0], quantizeActivation(y, out[0], name));
+    }
+
+    private Value conv(int[] in, Options o, String name) {
+        Value x = value(in[0]);
+        Weight filter = constant(in[1]); // [out, kh, kw, in / groups]
+        long[] f = filter.data().shape();
+        if (f.length != 4) {
+            throw new InvalidInputException("filter must have 4 dimensions, has " + Arrays.toString(f));
+        }
+        int groups = x.dim(3) > 0 && f[3] > 0 ? (int) (x.dim(3) / f[3]) : 1;
+        Weight kernel = transposed(filter, new int[] {0, 3, 1, 2}, 0);
+        Value y = graph.conv(x, kernel, optionalConstant(in, 2),
+                new int[] {int32(o, CONV_STRIDE_H, 1), int32(o, CONV_STRIDE_W, 1)},
+                new int[] {int32(o, CONV_DILATION_H, 1), int32(o, CONV_DILATION_W, 1)},
+                padding(o, CONV_PADDING), groups, name);
+        return fused(y, int8(o, CONV_ACTIVATION), name);
+    }
+
+    private Value depthwiseConv(int[] in, Options o, String name) {
+        Value x = value(in[0]);
+        Weight filter = constant(in[1]); // [1, kh, kw, in * multiplier]
+        long[] f = filter.data().shape();
+        if (f.length != 4 || f[0] != 1) {
+            throw new InvalidInputException("depthwise filter must be [1, kh, kw, c], is " + Arrays.toString(f));
+        }
+        Weight kernel = transposed(filter, new int[] {3, 0, 1, 2}, 3); // [in * multiplier, 1, kh, kw]
+        Value y = graph.conv(x, kernel, optionalConstant(in, 2),
+                new int[] {int32(o, DEPTHWISE_STRIDE_H, 1), int32(o, DEPTHWISE_STRIDE_W, 1)},
+                new int[] {int32(o, DEPTHWISE_DILATION_H, 1), int32(o, DEPTHWISE_DILATION_W, 1)},
+                padding(o, DEPTHWISE_PADDING), (int) x.dim(3), name);
+        return fused(y, int8(o, DEPTHWISE_ACTIVATION), name);
+    }
+
+    private Value fullyConnected(int[] in, Options o, String name, int output) {
+        if (int8(o, FULLY_CONNECTED_WEIGHTS_FORMAT) != 0) {
+            throw new InvalidInputException("shuffled weights are not supported");
+        }
+        Value x = value(in[0]);
+        Weight weights = constant(in[1]); // [out, in]
+        long features = weights.data().dim(1);
+        if (!bool(o, FULLY_CONNECTED_KEEP_NUM_DIMS) && x.rank() != 2) {
+            x = graph.reshape(x, new long[] {-1, features}, name + "_input");
+        }
+        Value y = graph.dense(x, transposed(weights, new int[] {1, 0}, 0), optionalConstant(in, 2), name);
+        return fused(y, int8(o, FULLY_CONNECTED_ACTIVATION), name);
+    }
+
+    private Value softmax(int[] in, Options o, String name) {
+        Value x = value(in[0]);
+        float beta = o == null ? 1f : o.float32(SOFTMAX_BETA, 0f);
+        if (beta != 1f) {
+            x = graph.binary("Mul", x, Weight.of(Tensor.scalar(beta)), false, name + "_beta");
+        }
+        return graph.softmax(x, -1, name);
+    }
+
+    /** ADD, SUB or MUL: of two activations, or of an activation and a constant on either side. */
+    private Value arithmetic(String opType, int[] in, String name) {
+        boolean firstConstant = isConstant(in[0]);
+        boolean secondConstant = isConstant(in[1]);
+        if (firstConstant && secondConstant) {
+            throw new InvalidInputException("both operands are constants");
+        }
+        if (secondConstant) {
+            return graph.binary(opType, value(in[0]), constant(in[1]), false, name);
+        }
+        if (firstConstant) {
+            return graph.binary(opType, value(in[1]), constant(in[0]), true, name);
+        }
+        return graph.binary(opType, value(in[0]), value(in[1]), name);
+    }
+
+    private Value pad(int[] in, String name) {
+        Value x = value(in[0]);
+        int[] flat = intConstant(in[1]);
+        if (flat.length != 2 * x.rank()) {
+            throw new InvalidInputException("paddings for " + flat.length / 2 + " axes of a " + x.rank() + "-D tensor");
+        }
+        long[][] pads = new long[x.rank()][];
+        for (int a = 0; a < x.rank(); a++) {
+            pads[a] = new long[] {flat[2 * a], flat[2 * a + 1]};
+        }
+        float fill = 0f; // a quantized tensor pads with its zero point: 0 as a float
+        if (in.length > 2 && in[2] >= 0) {
+            fill = floatValue(constant(in[2]));
+        }
+        return graph.pad(x, pads, fill, name);
+    }
+
+    /** DEQUANTIZE of a constant (float16 or int8 weights) stays a constant; of an activation, it is the activation. */
+    private Value dequantize(int input, int output) {
+        if (isConstant(input)) {
+            Weight w = constant(input);
+            derivedConstants.put(output, w.quantization() == null
+                    ? Weight.of(Tensor.fromDoubles(DataType.FLOAT, w.data().shape(), w.data().toDoubleArray())) : w);
+            return null;
+        }
+        return value(input);
+    }
+
+    private Value fused(Value y, byte activation, String name) {
+        return switch (activation) {
+            case 0 -> y;
+            case 1 -> graph.unary("Relu", y, name + "_relu");
+            case 2 -> graph.clip(y, -1f, 1f, name + "_relu_n1_to_1");
+            case 3 -> graph.clip(y, 0f, 6f, name + "_relu6");
+            case 4 -> graph.unary("Tanh", y, name + "_tanh");
+            default -> throw new InvalidInputException("fused activation " + activation + " is not supported");
+        };
+    }
+
+    // ---------------------------------------------------------------- tensors
+
+    private Value graphInput(int index) {
+        TensorTable t = subgraph.tensor(index);
+        DataType type = dataType(t.type(), index);
+        int[] signature = t.shapeSignature();
+        long[] shape = Arrays.stream(signature.length > 0 ? signature : t.shape()).asLongStream().toArray();
+        Value input = graph.input(tensorName(index), type, shape);
+        Weight.Quantization q = quantization(index);
+        if (q != null) {
+            return graph.dequantize(input, q, tensorName(index) + "_dequantized");
+        }
+        if (type != DataType.FLOAT) {
+            throw new InvalidInputException("input '" + tensorName(index) + "' is " + type + " without quantization");
+        }
+        return input;
+    }
+
+    private Value graphOutput(int index) {
+        Value v = values.get(index);
+        if (v == null) {
+            throw new InvalidInputException("output '" + tensorName(index) + "' is computed by no operator");
+        }
+        Weight.Quantization q = quantization(index);
+        if (q == null) {
+            return v;
+        }
+        return graph.quantize(v, q, dataType(subgraph.tensor(index).type(), index), tensorName(index) + "_quantized");
+    }
+
+    /** After a float operator, a quantized output tensor keeps its quantization's rounding. */
+    private Value quantizeActivation(Value y, int index, String name) {
+        Weight.Quantization q = quantization(index);
+        if (q == null) {
+            return y;
+        }
+        DataType type = dataType(subgraph.tensor(index).type(), index);
+        if (type != DataType.INT8 && type != DataType.UINT8) {
+            throw new InvalidInputException("tensor '" + name + "' is quantized to " + type
+                    + "; only int8 and uint8 activations are supported");
+        }
+        return graph.fakeQuantize(y, q, type, name + "_q");
+    }
+
+    private Value value(int index) {
+        if (index < 0) {
+            throw new InvalidInputException("a required input is missing");
+        }
+        Value v = values.get(index);
+        if (v == null) {
+            if (isConstant(index)) {
+                throw new InvalidInputException("constant '" + tensorName(index) + "' where an activation is expected");
+            }
+            throw new InvalidInputException("tensor '" + tensorName(index) + "' is read before any operator computes it");
+        }
+        return v;
+    }
+
+    private boolean isConstant(int index) {
+        if (derivedConstants.containsKey(index)) {
+            return true;
+        }
+        long buffer = subgraph.tensor(index).buffer();
+        return buffer > 0 && buffer < model.bufferCount() && model.buffer((int) buffer).data().remaining() > 0;
+    }
+
+    private Weight optionalConstant(int[] in, int position) {
+        return in.length > position && in[position] >= 0 ? constant(in[position]) : null;
+    }
+
+    /** A constant tensor with its quantization, in TFLite's layout. */
+    private Weight constant(int index) {
+        Weight derived = derivedConstants.get(index);
+        if (derived != null) {
+            return derived;
+        }
+        TensorTable t = subgraph.tensor(index);
+        if (t.isSparse()) {
+            throw new InvalidInputException("sparse tensor '" + tensorName(index) + "' is not supported");
+        }
+        long bufferIndex = t.buffer();
+        if (bufferIndex <= 0 || bufferIndex >= model.bufferCount()) {
+            throw new InvalidInputException("tensor '" + tensorName(index) + "' should be a constant but has no data");
+        }
+        Buffer buffer = model.buffer((int) bufferIndex);
+        if (buffer.offset() > 1) {
+            throw new InvalidInputException("tensor '" + tensorName(index) + "' keeps its data outside the flatbuffer "
+                    + "(models above 2 GB), which is not supported");
+        }
+        DataType type = dataType(t.type(), index);
+        long[] shape = Arrays.stream(t.shape()).asLongStream().toArray();
+        ByteBuffer data = buffer.data();
+        long expected = type.byteSize(elements(shape));
+        if (data.remaining() != expected) {
+            throw new InvalidInputException("constant '" + tensorName(index) + "' has " + data.remaining()
+                    + " bytes, its type and shape need " + expected);
+        }
+        byte[] bytes = new byte[data.remaining()];
+        data.get(bytes);
+        return new Weight(Tensor.of(type, shape, bytes), quantization(index));
+    }
+
+    private int[] intConstant(int index) {
+        Tensor t = constant(index).data();
+        if (t.type() != DataType.INT32 && t.type() != DataType.INT64) {
+            throw new InvalidInputException("'" + tensorName(index) + "' should hold integers, holds " + t.type());
+        }
+        return Arrays.stream(t.toLongArray()).mapToInt(Math::toIntExact).toArray();
+    }
+
+    private static float floatValue(Weight w) {
+        double[] values = w.data().toDoubleArray();
+        if (values.length != 1) {
+            throw new InvalidInputException("expected one value, got " + values.length);
+        }
+        Weight.Quantization q = w.quantization();
+        return q == null ? (float) values[0]
+                : (float) ((values[0] - q.zeroPoint().toDoubleArray()[0]) * q.scale().toDoubleArray()[0]);
+    }
+
+    /** The tensor's quantization as ONNX needs it, or null for a float tensor. */
+    private Weight.Quantization quantization(int index) {
+        TensorTable t = subgraph.tensor(index);
+        QuantizationParameters q = t.quantization();
+        if (q == null || q.scale().length == 0) {
+            return null;
+        }
+        if (q.hasCustomDetails()) {
+            throw new InvalidInputException("tensor '" + tensorName(index) + "' uses custom quantization");
+        }
+        DataType type = dataType(t.type(), index);
+        if (type.kind() != DataType.Kind.SIGNED && type.kind() != DataType.Kind.UNSIGNED) {
+            return null; // a float tensor may carry the ranges it was calibrated with; it is not quantized
+        }
+        float[] scale = q.scale();
+        long[] zeroPoint = q.zeroPoint();
+        if (zeroPoint.length == 0) {
+            zeroPoint = new long[scale.length];
+        }
+        if (zeroPoint.length != scale.length) {
+            throw new InvalidInputException("tensor '" + tensorName(index) + "' has " + scale.length + " scales and "
+                    + zeroPoint.length + " zero points");
+        }
+        long[] dims = {scale.length};
+        Tensor zero = Tensor.fromDoubles(type, dims, Arrays.stream(zeroPoint).asDoubleStream().toArray());
+        return new Weight.Quantization(Tensor.ofFloats(dims, scale), zero, q.quantizedDimension());
+    }
+
+    /** A constant in ONNX's layout: its data transposed, a per-axis quantization following its axis. */
+    private static Weight transposed(Weight w, int[] perm, int quantizedAxis) {
+        Tensor data = TensorLayouts.transpose(w.data(), perm);
+        Weight.Quantization q = w.quantization();
+        if (q != null && q.perAxis()) {
+            if (q.axis() != quantizedAxis) {
+                throw new InvalidInputException("weights quantized along axis " + q.axis() + " are not supported");
+            }
+            int moved = 0;
+            while (perm[moved] != quantizedAxis) {
+                moved++;
+            }
+            q = new Weight.Quantization(q.scale(), q.zeroPoint(), moved);
+        }
+        return new Weight(data, q);
+    }
+
+    private void checkShape(Value y, int index) {
+        int[] declared = subgraph.tensor(index).shape();
+        long[] computed = y.shape();
+        boolean matches = declared.length == computed.length;
+        for (int i = 0; matches && i < declared.length; i++) {
+            boolean batch = i == 0;
+            matches = computed[i] < 0 || declared[i] == computed[i] || batch;
+        }
+        if (!matches) {
+            throw new InvalidInputException("computes shape " + Arrays.toString(computed) + " but the model declares "
+                    + Arrays.toString(declared));
+        }
+    }
+
+    private String tensorName(int index) {
+        if (index < 0 || index >= subgraph.tensorCount()) {
+            throw new InvalidInputException("tensor index " + index + " is out of range (the model has "
+                    + subgraph.tensorCount() + " tensors)");
+        }
+        String name = subgraph.tensor(index).name();
+        return name == null || name.isEmpty() ? "tensor_" + index : name;
+    }
+
+    private DataType dataType(byte tfliteType, int index) {
+        return switch (tfliteType) {
+            case 0 -> DataType.FLOAT;
+            case 1 -> DataType.FLOAT16;
+            case 2 -> DataType.INT32;
+            case 3 -> DataType.UINT8;
+            case 4 -> DataType.INT64;
+            case 6 -> DataType.BOOL;
+            case 7 -> DataType.INT16;
+            case 9 -> DataType.INT8;
+            case 10 -> DataType.DOUBLE;
+            default -> throw new InvalidInputException("tensor '" + tensorName(index) + "' has TFLite type "
+                    + tfliteType + ", which is not supported");
+        };
+    }
+
+    private static long elements(long[] shape) {
+        long n = 1;
+        for (long d : shape) {
+            n *= d;
+        }
+        return n;
+    }
+
+    private static int int32(Options o, int field, int defaultValue) {
+        return o == null ? defaultValue : o.int32(field, defaultValue);
+    }
+
+    private static byte int8(Options o, int field) {
+        return o == null ? 0 : o.int8(field, (byte) 0);
+    }
+
+    private static boolean bool(Options o, int field) {
+        return o != null && o.bool(field, false);
+    }
+
+    private static Padding padding(Options o, int field) {
+        return int8(o, field) == 1 ? Padding.VALID : Padding.SAME; // enum Padding { SAME, VALID }
+    }
+}
