@@ -156,7 +156,8 @@ public final class ParamSpec<T> {
             value = parser.apply(raw);
         } catch (RuntimeException e) {
             throw new InvalidParamException("invalid value '" + raw + "' for parameter '" + name + "' of '"
-                    + transformId + "': expected " + expected() + (e.getMessage() == null ? "" : " (" + e.getMessage() + ")"));
+                    + transformId + "': expected " + expected()
+                    + (e.getMessage() == null || type == Type.CHOICE ? "" : " (" + e.getMessage() + ")"));
         }
         validate(value, transformId);
         return value;

@@ -70,6 +70,8 @@ public final class RecipeSearch {
             "prune(sparsity=0.7,method=reconstruct),quantize-dynamic",
             "prune(sparsity=0.8,method=reconstruct),quantize-dynamic");
 
+    private static final String PASSED = "passed every gate";
+
     /** Gates of a search that sets none, with labelled samples. */
     static final String DEFAULT_LABELLED_GATES = "max-accuracy-drop=0.01,max-latency-ratio=1.5";
     /** Gates of a search that sets none, without labels. */
@@ -194,7 +196,8 @@ public final class RecipeSearch {
         if (passed) {
             pick = passing.get(0);
             pick.outcome = "chosen";
-            pick.reason = why(pick, passing, objective, search.referenceSize, trials.size());
+            String detail = PASSED.equals(pick.reason) ? "" : "; " + pick.reason;
+            pick.reason = why(pick, passing, objective, search.referenceSize, trials.size()) + detail;
             notes.add("auto chose " + pick.spec + ": " + pick.reason);
         } else {
             pick = trials.stream().filter(t -> "rejected".equals(t.outcome)).sorted(order).findFirst()
@@ -386,7 +389,7 @@ public final class RecipeSearch {
             trial.evaluation = measured.withGates(gates.check(measured));
             Optional<GateResult> failed = trial.evaluation.gates().stream().filter(g -> !g.passed()).findFirst();
             trial.outcome = failed.isPresent() ? "rejected" : "passed";
-            trial.reason = failed.map(g -> g.gate() + ": " + g.detail()).orElse("passed every gate");
+            trial.reason = failed.map(g -> g.gate() + ": " + g.detail()).orElse(PASSED);
         }
 
         /** The trial's result with its output model read back from disk. */
@@ -439,7 +442,7 @@ public final class RecipeSearch {
             }
             if (trial.evaluated()) {
                 trial.reason = (trial.outcome.equals("passed") ? "" : trial.reason + "; ") + "the " + k
-                        + " most sensitive of " + layers.size() + " layers left in float";
+                        + " most sensitive of " + layers.size() + " layers left in float: " + bySensitivity.subList(0, k);
             }
             search.announce(trial);
             tried.add(trial);

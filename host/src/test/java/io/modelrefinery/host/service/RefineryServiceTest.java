@@ -42,6 +42,7 @@ import java.util.Optional;
 import java.util.UUID;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -195,6 +196,30 @@ class RefineryServiceTest {
             assertTrue(headers.get("refinery.errors.exception.class.name").endsWith("MalformedEventException"));
             assertEquals("junk", new String(junk.key(), StandardCharsets.UTF_8));
         }
+    }
+
+    @Test
+    void aResultFailingItsGateIsPublishedAsFailedWithItsNumbersAndNotStored() throws Exception {
+        String uri = inbox.resolve("seed_cnn_binary.onnx").toUri().toString();
+        String jobId = register("cnn-gated", "1", uri, "test-versioned,gate(max-latency-ratio=0.001)");
+
+        CloudEvent outcome = awaitOutcome(jobId);
+
+        assertEquals(EventTypes.MODEL_FAILED, outcome.type());
+        JsonNode data = outcome.data();
+        assertEquals("gate", data.get("stage").asText());
+        assertFalse(data.get("retriable").asBoolean());
+        assertTrue(data.get("error").asText().startsWith("gate max-latency-ratio: median latency "), data.toString());
+        JsonNode gate = data.at("/report/evaluation/gates/0");
+        assertEquals("max-latency-ratio", gate.get("gate").asText());
+        assertFalse(gate.get("passed").asBoolean());
+        assertTrue(data.at("/report/output/uri").isNull(), "a rejected result is not stored");
+        assertTrue(data.at("/report/output/bytes").asLong() > 14_000, "measured though not stored");
+        String metrics = get("/metrics").body();
+        assertTrue(metrics.contains("refinery_jobs_total{outcome=\"rejected\",pipeline=\"test-versioned,gate(max-latency-ratio=0.001)\"}"),
+                metrics);
+        assertTrue(metrics.contains("refinery_gate_checks_total{gate=\"max-latency-ratio\",result=\"failed\"}"));
+        assertTrue(metrics.contains("refinery_latency_ratio_count"));
     }
 
     @Test

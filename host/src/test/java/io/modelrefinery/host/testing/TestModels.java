@@ -4,14 +4,18 @@ import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.data.DatasetReader;
 import io.modelrefinery.api.data.Datasets;
 import io.modelrefinery.api.onnx.DataType;
+import io.modelrefinery.api.onnx.GraphEditor;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
 
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.function.DoubleUnaryOperator;
+import java.util.function.Predicate;
 
 import static io.modelrefinery.api.onnx.OnnxHelper.graph;
 import static io.modelrefinery.api.onnx.OnnxHelper.model;
@@ -35,6 +39,28 @@ public final class TestModels {
 
     public static OnnxModel sampleCnn() throws IOException {
         return OnnxModel.load(sampleCnnFile());
+    }
+
+    /** {@code model} with each value of every float initializer whose name passes {@code which} mapped by {@code f}. */
+    public static OnnxModel mapWeights(OnnxModel model, Predicate<String> which, DoubleUnaryOperator f) {
+        GraphEditor editor = GraphEditor.of(model.graph());
+        for (TensorProto init : model.graph().getInitializerList()) {
+            if (which.test(init.getName()) && init.getDataType() == DataType.FLOAT.code()) {
+                Tensor t = model.tensor(init);
+                double[] values = t.toDoubleArray();
+                for (int i = 0; i < values.length; i++) {
+                    values[i] = f.applyAsDouble(values[i]);
+                }
+                editor.putInitializer(Tensor.fromDoubles(DataType.FLOAT, t.shape(), values).toProto(init.getName()));
+            }
+        }
+        return model.withGraph(editor.build());
+    }
+
+    /** {@code value} as a float with all but {@code bits} of its 23 mantissa bits cleared: a lossy, well-zipping weight. */
+    public static double keepMantissaBits(double value, int bits) {
+        int raw = Float.floatToRawIntBits((float) value);
+        return Float.intBitsToFloat(raw & (0xFFFFFFFF << (23 - bits)));
     }
 
     /** y = relu(x W + b), x [n,4], W [4,3]. */

@@ -1,0 +1,189 @@
+package io.modelrefinery.host.job;
+
+import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.api.event.Evaluation;
+import io.modelrefinery.api.event.GateResult;
+import io.modelrefinery.api.event.ModelRef;
+import io.modelrefinery.api.infer.Device;
+import io.modelrefinery.api.onnx.DataType;
+import io.modelrefinery.api.onnx.GraphEditor;
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
+import io.modelrefinery.api.plugin.Cancellation;
+import io.modelrefinery.api.plugin.ModelArtifact;
+import io.modelrefinery.api.plugin.ModelFormat;
+import io.modelrefinery.api.plugin.ModelTransform;
+import io.modelrefinery.api.plugin.ParamSpec;
+import io.modelrefinery.api.plugin.Params;
+import io.modelrefinery.api.plugin.TransformContext;
+import io.modelrefinery.api.plugin.TransformDescriptor;
+import io.modelrefinery.api.plugin.TransformKind;
+import io.modelrefinery.api.plugin.TransformResult;
+import io.modelrefinery.host.eval.Evaluator;
+import io.modelrefinery.host.eval.QualityGates;
+import io.modelrefinery.host.ort.OrtRuntime;
+import io.modelrefinery.host.pipeline.JobListener;
+import io.modelrefinery.host.pipeline.PipelineSpec;
+import io.modelrefinery.host.pipeline.TransformCatalog;
+import io.modelrefinery.host.testing.FashionMnist;
+import io.modelrefinery.host.testing.TestModels;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.UnaryOperator;
+
+import static io.modelrefinery.api.onnx.OnnxHelper.node;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The job around the pipeline: evaluation after it, and gates deciding whether the result may be published. */
+class JobRunnerTest {
+    @TempDir
+    static Path dir;
+    private static Path evaluation;
+    private final List<String> ran = new ArrayList<>();
+
+    static final ParamSpec<Double> SHIFT = ParamSpec.decimal("shift").defaultValue(0.0)
+            .doc("Added to the dense layer's bias: moves the decision threshold, costing accuracy.").build();
+
+    @BeforeAll
+    static void data() {
+        if (FashionMnist.available()) {
+            evaluation = FashionMnist.binary(FashionMnist.Split.TEST, 600).writeNpz(dir.resolve("eval.npz"));
+        }
+    }
+
+    private ModelTransform transform(String id, UnaryOperator<OnnxModel> change) {
+        TransformDescriptor descriptor = TransformDescriptor.builder(id).version("1.0.0").kind(TransformKind.COMPRESSOR)
+                .accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test").param(SHIFT).build();
+        return new ModelTransform() {
+            @Override
+            public TransformDescriptor descriptor() {
+                return descriptor;
+            }
+
+            @Override
+            public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
+                ran.add(id);
+                double shift = params.get(SHIFT);
+                OnnxModel changed = change.apply(input.onnxModel());
+                return TransformResult.of(shift == 0 ? changed
+                        : TestModels.mapWeights(changed, "fc.bias"::equals, b -> b + shift));
+            }
+        };
+    }
+
+    /**
+     * The sample computing the same output, plus ten 784x784 matrix products whose result is multiplied by
+     * zero: as accurate, and many times slower.
+     */
+    private static OnnxModel slowedDown(OnnxModel model) {
+        GraphEditor editor = GraphEditor.of(model.graph());
+        NodeProto sigmoid = model.graph().getNodeList().stream().filter(n -> n.getOpType().equals("Sigmoid")).findFirst()
+                .orElseThrow();
+        editor.replaceNode(sigmoid, sigmoid.toBuilder().setOutput(0, "probability").build());
+        float[] w = new float[784 * 784];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (i % 7) * 1e-3f;
+        }
+        editor.putInitializer(Tensor.ofFloats(new long[] {784, 784}, w).toProto("slow.w"));
+        editor.putInitializer(Tensor.ofLongs(new long[] {2}, -1, 784).toProto("slow.shape"));
+        editor.putInitializer(Tensor.scalar(0f).toProto("slow.zero"));
+        editor.addNode(node("Reshape", List.of("input", "slow.shape"), List.of("slow.0")));
+        for (int i = 0; i < 10; i++) {
+            editor.addNode(node("MatMul", List.of("slow." + i, "slow.w"), List.of("slow." + (i + 1))));
+        }
+        editor.addNode(node("ReduceSum", List.of("slow.10"), List.of("slow.sum")));
+        editor.addNode(node("Mul", List.of("slow.sum", "slow.zero"), List.of("slow.nothing")));
+        editor.addNode(node("Add", List.of("probability", "slow.nothing"), List.of("output")));
+        return model.withGraph(editor.build());
+    }
+
+    private JobResult run(String pipeline, QualityGates gates, Path eval) throws Exception {
+        Path model = dir.resolve("seed_cnn_binary.onnx");
+        TestModels.sampleCnn().save(model);
+        JobRequest request = new JobRequest("job-test", new ModelRef("seed", "1"), model.toUri().toString(), model, null,
+                PipelineSpec.parse(pipeline), null, eval, null, gates);
+        TransformCatalog catalog = TransformCatalog.of(transform("keep", m -> m), transform("slow", JobRunnerTest::slowedDown));
+        JobRunner runner = new JobRunner(catalog, new OrtRuntime().service(Device.CPU, dir.resolve("ort")),
+                dir.resolve("scratch"), 1, new Evaluator.Settings(64, 0, 30, 3));
+        return runner.run(request, JobListener.none(), Cancellation.never());
+    }
+
+    private static QualityGates gates(String... settings) {
+        return QualityGates.parseAssignments(List.of(settings), "--gate");
+    }
+
+    @Test
+    void aResultWithinItsGatesIsReportedWithItsEvaluation() throws Exception {
+        FashionMnist.assumeAvailable();
+
+        JobResult result = run("keep", gates("max-accuracy-drop=0.005", "min-sqnr-db=60"), evaluation);
+
+        Evaluation e = result.evaluation();
+        assertTrue(result.passed());
+        assertEquals(600, e.samples());
+        assertEquals(e.accuracyBefore(), e.accuracyAfter());
+        assertEquals(List.of(true, true), e.gates().stream().map(GateResult::passed).toList());
+        assertEquals(e, result.report(null, List.of()).evaluation());
+    }
+
+    @Test
+    void aResultThatLosesAccuracyIsRejectedSayingByHowMuch() throws Exception {
+        FashionMnist.assumeAvailable();
+
+        GateFailedException rejected = assertThrows(GateFailedException.class,
+                () -> run("keep(shift=3)", gates("max-accuracy-drop=0.005"), evaluation));
+
+        assertTrue(rejected.getMessage().startsWith("gate max-accuracy-drop: accuracy dropped "), rejected.getMessage());
+        assertTrue(rejected.getMessage().contains(" over the limit of 0.50"), rejected.getMessage());
+        Evaluation e = rejected.result().evaluation();
+        assertFalse(e.passed());
+        assertTrue(e.accuracyDrop() > 0.005, "drop " + e.accuracyDrop());
+    }
+
+    @Test
+    void aSlowerModelIsRejectedUnderALatencyGate() throws Exception {
+        GateFailedException rejected = assertThrows(GateFailedException.class,
+                () -> run("slow", gates("max-latency-ratio=1.5"), null));
+
+        assertTrue(rejected.getMessage().startsWith("gate max-latency-ratio: median latency "), rejected.getMessage());
+        Evaluation e = rejected.result().evaluation();
+        assertTrue(e.latencyRatio() > 1.5, "ratio " + e.latencyRatio());
+        assertEquals(0, e.samples(), "timed on generated inputs");
+
+        JobResult ungated = run("slow", QualityGates.none(), null);
+        assertNull(ungated.evaluation(), "no samples and no gates: nothing to evaluate");
+        assertTrue(ungated.passed());
+    }
+
+    @Test
+    void aGateStepInThePipelineOverridesTheConfiguredGate() throws Exception {
+        FashionMnist.assumeAvailable();
+
+        JobResult result = run("keep(shift=3),gate(max-accuracy-drop=0.5)", gates("max-accuracy-drop=0.001"),
+                evaluation);
+
+        assertEquals(0.5, result.evaluation().gates().get(0).limit());
+        assertTrue(result.passed());
+        assertEquals("keep(shift=3),gate(max-accuracy-drop=0.5)", result.report(null, List.of()).pipeline());
+    }
+
+    @Test
+    void gatesTheJobCannotCheckAreRefusedBeforeAnyStepRuns() {
+        InvalidInputException refused = assertThrows(InvalidInputException.class,
+                () -> run("keep", gates("min-sqnr-db=30"), null));
+
+        assertEquals("gate min-sqnr-db needs evaluation samples: give --eval FILE or the event's evalUri",
+                refused.getMessage());
+        assertEquals(List.of(), ran);
+    }
+}
