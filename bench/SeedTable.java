@@ -1,0 +1,89 @@
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.modelrefinery.host.files.Folders;
+import io.modelrefinery.host.testing.FashionMnist;
+
+import java.io.File;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The seed article's table, reproduced on the sample model: each recipe runs as a user runs it, one
+ * {@code refinery optimize} command with the Fashion-MNIST test images as evaluation data, and the row
+ * comes from the command's report. Beside it: the article's own numbers (TensorFlow Lite, QuickDraw) and
+ * ONNX Runtime's Python tool on the same model (docs/benchmarks.md, reference figures).
+ *
+ * Run: bench/seed-table.sh
+ */
+public class SeedTable {
+    /** recipe label, pipeline, the article's row, ONNX Runtime's row */
+    private static final String[][] ROWS = {
+            {"baseline", "", "14,303 B, 98.52%", "13,251 B, 95.20%"},
+            {"dynamic quantization", "quantize-dynamic", "7,483 B, 98.53%", "4,803 B, 95.15%"},
+            {"pruning 80%, no training", "prune(sparsity=0.8,method=reconstruct)", "", "4,200 B, 60.60% (magnitude)"},
+            {"pruning 80%, then quantization", "prune(sparsity=0.8,method=reconstruct),quantize-dynamic", "3,996 B, 98.40% (retrained)",
+                    "2,801 B, 96.40% (fine-tuned)"},
+            {"auto, max-accuracy-drop=0.005", "auto(max-accuracy-drop=0.005)", "", ""},
+    };
+
+    public static void main(String[] args) throws Exception {
+        Path work = Files.createTempDirectory("refinery-seed-table-");
+        try {
+            Path test = FashionMnist.binary(FashionMnist.Split.TEST, Integer.MAX_VALUE).writeNpz(work.resolve("test.npz"));
+            Path calibration = FashionMnist.binary(FashionMnist.Split.TRAIN, 200).writeNpz(work.resolve("calibration.npz"));
+            Path model = Path.of("samples/seed_cnn_binary.onnx");
+            System.out.println("| recipe | pipeline | bytes | zipped bytes | accuracy | zipped vs baseline | accuracy change | "
+                    + "seconds | seed article (zip, accuracy) | ONNX Runtime tool (zip, accuracy) |");
+            System.out.println("|---|---|---|---|---|---|---|---|---|---|");
+            for (String[] row : ROWS) {
+                Path report = work.resolve("report.json");
+                Files.deleteIfExists(report);
+                List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                        "-jar", "dist/refinery.jar", "optimize", model.toString(), "-o", work.resolve("out.onnx").toString(),
+                        "--pipeline", row[1].isEmpty() ? "graph-optimize(level=basic)" : row[1], "--eval", test.toString(),
+                        "--calibration", calibration.toString(), "--device", "cpu", "--report", report.toString()));
+                long start = System.nanoTime();
+                Process process = new ProcessBuilder(command).redirectErrorStream(true)
+                        .redirectOutput(work.resolve("log.txt").toFile()).start();
+                int exit = process.waitFor();
+                double seconds = (System.nanoTime() - start) / 1e9;
+                if (exit != 0) {
+                    System.out.printf(Locale.ROOT, "| %s | `%s` | failed: %s | | | | | | %s | %s |%n", row[0], row[1],
+                            lastLine(work.resolve("log.txt")), row[2], row[3]);
+                    continue;
+                }
+                JsonNode r = new ObjectMapper().readTree(report.toFile());
+                JsonNode in = r.get("input");
+                JsonNode out = row[1].isEmpty() ? in : r.get("output");
+                JsonNode e = r.get("evaluation");
+                double before = e.get("accuracyBefore").asDouble();
+                double after = row[1].isEmpty() ? before : e.get("accuracyAfter").asDouble();
+                String pipeline = row[1].startsWith("auto") ? row[1] + " chose `" + chosen(r) + "`" : "`" + row[1] + "`";
+                System.out.printf(Locale.ROOT, "| %s | %s | %,d | %,d | %.2f%% | %.2fx (%+.1f%%) | %+.2f points | %.1f | %s | %s |%n",
+                        row[0], row[1].isEmpty() ? "(input)" : pipeline, out.get("bytes").asLong(), out.get("gzipBytes").asLong(),
+                        100 * after, (double) out.get("gzipBytes").asLong() / in.get("gzipBytes").asLong(),
+                        100.0 * (out.get("gzipBytes").asLong() - in.get("gzipBytes").asLong()) / in.get("gzipBytes").asLong(),
+                        100 * (after - before), seconds, row[2], row[3]);
+            }
+        } finally {
+            Folders.deleteQuietly(work);
+        }
+    }
+
+    private static String chosen(JsonNode report) {
+        for (JsonNode c : report.get("candidates")) {
+            if (c.get("outcome").asText().equals("chosen")) {
+                return c.get("pipeline").asText();
+            }
+        }
+        return "?";
+    }
+
+    private static String lastLine(Path log) throws Exception {
+        List<String> lines = Files.readAllLines(log);
+        return lines.isEmpty() ? "" : lines.get(lines.size() - 1).replace('|', '/');
+    }
+}
