@@ -25,6 +25,7 @@ import io.modelrefinery.host.pipeline.PipelinePlan;
 import io.modelrefinery.host.pipeline.PipelineResult;
 import io.modelrefinery.host.pipeline.PipelineRunner;
 import io.modelrefinery.host.pipeline.PipelineSpec;
+import io.modelrefinery.host.pipeline.StepLimits;
 import io.modelrefinery.host.pipeline.TransformCatalog;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -83,6 +84,7 @@ public final class RecipeSearch {
     private final Path scratchRoot;
     private final int parallelism;
     private final Evaluator.Settings evaluation;
+    private final StepLimits limits;
     private final String jobId;
     private final Cancellation cancellation;
 
@@ -90,9 +92,11 @@ public final class RecipeSearch {
      * @param recipes the recipes to try, {@link #RECIPES} in the service
      * @param scratchRoot a folder for candidates' files, emptied by the caller
      * @param parallelism recipes transformed at once
+     * @param limits how long each step of each recipe may run
      */
     public RecipeSearch(List<String> recipes, TransformCatalog catalog, InferenceService inference, Path scratchRoot,
-                        int parallelism, Evaluator.Settings evaluation, String jobId, Cancellation cancellation) {
+                        int parallelism, Evaluator.Settings evaluation, StepLimits limits, String jobId,
+                        Cancellation cancellation) {
         if (parallelism < 1) {
             throw new IllegalArgumentException("parallelism must be at least 1: " + parallelism);
         }
@@ -102,6 +106,7 @@ public final class RecipeSearch {
         this.scratchRoot = scratchRoot;
         this.parallelism = parallelism;
         this.evaluation = evaluation;
+        this.limits = limits;
         this.jobId = jobId;
         this.cancellation = cancellation;
     }
@@ -322,7 +327,8 @@ public final class RecipeSearch {
             try (PipelinePlan plan = PipelinePlan.create(trial.spec, format, catalog)) {
                 PipelineRunner.requireData(plan, data);
                 Files.createDirectories(dir);
-                JobEnvironment environment = new JobEnvironment(jobId, inference, data, dir.resolve("steps"), cancellation);
+                JobEnvironment environment = new JobEnvironment(jobId, inference, data, dir.resolve("steps"), cancellation,
+                        limits);
                 PipelineResult result = new PipelineRunner().run(plan, input, environment, JobListener.none());
                 if (!(result.output() instanceof OnnxArtifact)) {
                     throw new InvalidInputException("it ends with a " + result.output().format() + " model");

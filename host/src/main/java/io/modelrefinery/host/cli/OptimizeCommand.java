@@ -7,9 +7,10 @@ import io.modelrefinery.api.event.ModelRef;
 import io.modelrefinery.api.plugin.Cancellation;
 import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.host.eval.ArtifactMeasurer;
-import io.modelrefinery.host.files.Folders;
 import io.modelrefinery.host.eval.Evaluator;
 import io.modelrefinery.host.eval.QualityGates;
+import io.modelrefinery.host.event.EventJson;
+import io.modelrefinery.host.files.Folders;
 import io.modelrefinery.host.job.GateFailedException;
 import io.modelrefinery.host.job.JobRequest;
 import io.modelrefinery.host.job.JobResult;
@@ -20,7 +21,7 @@ import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.osgi.PluginFramework;
 import io.modelrefinery.host.pipeline.JobIds;
 import io.modelrefinery.host.pipeline.PipelineSpec;
-import io.modelrefinery.host.event.EventJson;
+import io.modelrefinery.host.pipeline.StepLimits;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -30,6 +31,7 @@ import picocli.CommandLine.Spec;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -81,6 +83,10 @@ final class OptimizeCommand implements Callable<Integer> {
             + "max-accuracy-drop=0.005, min-sqnr-db=30, min-top1-agreement=0.99 or max-latency-ratio=1.2 (repeatable).")
     List<String> gateSettings = new ArrayList<>();
 
+    @Option(names = "--step-timeout", paramLabel = "DURATION", defaultValue = "0", converter = DurationConverter.class,
+            description = "How long one pipeline step may run before the command fails (90s, 30m, 2h; default 0: no limit).")
+    Duration stepTimeout;
+
     @Option(names = "--workers", paramLabel = "N", defaultValue = "1",
             description = "Recipes the auto pipeline transforms at once (default: ${DEFAULT-VALUE}).")
     int workers;
@@ -104,8 +110,9 @@ final class OptimizeCommand implements Callable<Integer> {
                     model.toAbsolutePath().toUri().toString(), model, modelFormat, pipelineSpec, calibration, evaluation,
                     training, gates);
             JobRunner runner = new JobRunner(plugins.registry(),
-                    runtime.service(deviceChoice.device(), work.resolve("scratch")), work.resolve("jobs"), workers,
-                    Evaluator.Settings.defaults());
+                    runtime.service(deviceChoice.device(), work.resolve("scratch")), work.resolve("jobs"),
+                    new JobRunner.Settings(workers, Evaluator.Settings.defaults(), StepLimits.of(stepTimeout),
+                            JobRunner.Settings.heapShare(1)));
             List<String> hostNotes = deviceChoice.note() == null ? List.of() : List.of(deviceChoice.note());
             JobResult result;
             try {

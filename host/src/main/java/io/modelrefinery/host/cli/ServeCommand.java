@@ -106,6 +106,11 @@ final class ServeCommand implements Callable<Integer> {
             description = "File holding the MLflow webhook secret (or set $" + MLFLOW_SECRET_ENV + "); without one POST /webhooks/mlflow is off.")
     Path mlflowSecretFile;
 
+    @Option(names = "--step-timeout", paramLabel = "DURATION", defaultValue = "30m", converter = DurationConverter.class,
+            description = "How long one pipeline step may run before the job fails (90s, 30m, 2h; 0 for no limit). "
+                    + "Default: ${DEFAULT-VALUE}.")
+    Duration stepTimeout;
+
     @Option(names = "--gate", paramLabel = "NAME=VALUE", description = "A quality gate every job's result must pass, "
             + "such as max-accuracy-drop=0.005 (repeatable; a pipeline's own gates override it).")
     List<String> gateSettings = new ArrayList<>();
@@ -146,6 +151,7 @@ final class ServeCommand implements Callable<Integer> {
                     .retries(retries + 1, Duration.ofSeconds(1))
                     .mlflowSecret(mlflowSecret())
                     .gates(QualityGates.parseAssignments(gateSettings, "--gate"))
+                    .stepTimeout(stepTimeout)
                     .build();
         } catch (IllegalArgumentException e) {
             throw new InvalidInputException(e.getMessage(), e);

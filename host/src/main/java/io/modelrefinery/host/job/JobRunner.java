@@ -29,12 +29,14 @@ import io.modelrefinery.host.pipeline.JobListener;
 import io.modelrefinery.host.pipeline.PipelinePlan;
 import io.modelrefinery.host.pipeline.PipelineResult;
 import io.modelrefinery.host.pipeline.PipelineRunner;
+import io.modelrefinery.host.pipeline.StepLimits;
 import io.modelrefinery.host.pipeline.TransformCatalog;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Objects;
 
 /**
  * Runs one job on local files: reads and checks the input model, opens the datasets, plans and runs the
@@ -44,8 +46,42 @@ public final class JobRunner {
     private final TransformCatalog catalog;
     private final InferenceService inference;
     private final Path scratchRoot;
-    private final int parallelism;
-    private final Evaluator.Settings evaluation;
+    private final Settings settings;
+
+    /**
+     * How jobs run.
+     *
+     * @param autoParallelism recipes the {@code auto} pipeline transforms at once
+     * @param evaluation how results are evaluated
+     * @param limits how long each step may run
+     * @param memoryBudget heap one job may use, in bytes: a model whose estimated need is larger is refused
+     *     before any work; 0 for no check
+     */
+    public record Settings(int autoParallelism, Evaluator.Settings evaluation, StepLimits limits, long memoryBudget) {
+        /** Heap a job needs per byte of model: the parsed model, a transformed copy, its serialization, slack. */
+        public static final int MEMORY_PER_MODEL_BYTE = 4;
+
+        public Settings {
+            if (autoParallelism < 1) {
+                throw new IllegalArgumentException("autoParallelism must be at least 1: " + autoParallelism);
+            }
+            Objects.requireNonNull(evaluation, "evaluation");
+            Objects.requireNonNull(limits, "limits");
+            if (memoryBudget < 0) {
+                throw new IllegalArgumentException("memoryBudget must not be negative: " + memoryBudget);
+            }
+        }
+
+        /** One recipe at a time, default evaluation, no step time limit, no memory check. */
+        public static Settings defaults() {
+            return new Settings(1, Evaluator.Settings.defaults(), StepLimits.none(), 0);
+        }
+
+        /** 80% of this JVM's maximum heap shared by {@code jobsAtOnce} jobs. */
+        public static long heapShare(int jobsAtOnce) {
+            return (long) (Runtime.getRuntime().maxMemory() * 0.8 / Math.max(1, jobsAtOnce));
+        }
+    }
 
     /**
      * @param catalog where transforms come from
@@ -53,20 +89,14 @@ public final class JobRunner {
      * @param scratchRoot a folder for the job's temporary files
      */
     public JobRunner(TransformCatalog catalog, InferenceService inference, Path scratchRoot) {
-        this(catalog, inference, scratchRoot, 1, Evaluator.Settings.defaults());
+        this(catalog, inference, scratchRoot, Settings.defaults());
     }
 
-    /**
-     * @param parallelism recipes the {@code auto} pipeline transforms at once
-     * @param evaluation how results are evaluated
-     */
-    public JobRunner(TransformCatalog catalog, InferenceService inference, Path scratchRoot, int parallelism,
-                     Evaluator.Settings evaluation) {
+    public JobRunner(TransformCatalog catalog, InferenceService inference, Path scratchRoot, Settings settings) {
         this.catalog = catalog;
         this.inference = inference;
         this.scratchRoot = scratchRoot;
-        this.parallelism = parallelism;
-        this.evaluation = evaluation;
+        this.settings = settings;
     }
 
     /**
@@ -82,7 +112,11 @@ public final class JobRunner {
         JobPipeline pipeline = JobPipeline.of(request.pipeline());
         QualityGates gates = request.gates().overriddenBy(pipeline.gates());
         ModelFormat format = request.format() != null ? request.format() : FormatDetector.detect(request.modelFile());
+        requireMemory(request.modelFile(), Files.isRegularFile(request.modelFile()) ? Files.size(request.modelFile()) : 0);
         LoadedInput loaded = loadInput(request.modelFile(), format);
+        if (loaded.artifact() instanceof OnnxArtifact onnx && onnx.onnxModel().hasExternalData()) {
+            requireMemory(request.modelFile(), onnx.onnxModel().tensorBytes());
+        }
         ModelArtifact input = loaded.artifact();
         JobData data = openData(request, input);
         if (data.evaluation().isPresent() && loaded.inputs() != null) {
@@ -92,7 +126,7 @@ public final class JobRunner {
         long start = System.nanoTime();
         if (pipeline.auto().isPresent()) {
             RecipeSearch search = new RecipeSearch(RecipeSearch.RECIPES, catalog, inference, scratchRoot.resolve("auto"),
-                    parallelism, evaluation, request.jobId(), cancellation);
+                    settings.autoParallelism(), settings.evaluation(), settings.limits(), request.jobId(), cancellation);
             RecipeSearch.Outcome found = search.search(input, format, data, gates, pipeline.auto().get(),
                     request.modelFile().getFileName().toString(), listener);
             JobResult result = new JobResult(request, found.result().output().onnxModel(), inputSummary,
@@ -108,7 +142,8 @@ public final class JobRunner {
         PipelineResult ran;
         List<String> notes;
         try (PipelinePlan plan = PipelinePlan.create(pipeline.transforms(), format, catalog)) {
-            JobEnvironment environment = new JobEnvironment(request.jobId(), inference, data, scratchRoot, cancellation);
+            JobEnvironment environment = new JobEnvironment(request.jobId(), inference, data, scratchRoot, cancellation,
+                    settings.limits());
             ran = new PipelineRunner().run(plan, input, environment, listener);
             notes = plan.notes();
         }
@@ -119,7 +154,7 @@ public final class JobRunner {
         Evaluation evaluated = null;
         if (data.evaluation().isPresent() || !gates.isEmpty()) {
             listener.evaluationStarted();
-            Evaluator evaluator = new Evaluator(inference, evaluation, listener::evaluationProgress, cancellation);
+            Evaluator evaluator = new Evaluator(inference, settings.evaluation(), listener::evaluationProgress, cancellation);
             Evaluation measured = evaluator.evaluate(ran.reference(), ran.output().onnxModel(),
                     data.evaluation().orElse(null));
             evaluated = measured.withGates(gates.check(measured));
@@ -131,6 +166,24 @@ public final class JobRunner {
             throw new GateFailedException(result, firstFailure(evaluated));
         }
         return result;
+    }
+
+    /** Refuses a model whose estimated heap need exceeds what one job may use, before any work. */
+    private void requireMemory(Path model, long modelBytes) {
+        long need = modelBytes * Settings.MEMORY_PER_MODEL_BYTE;
+        if (settings.memoryBudget() > 0 && need > settings.memoryBudget()) {
+            throw new JobTooLargeException(model.getFileName() + " needs an estimated " + size(need) + " of memory ("
+                    + Settings.MEMORY_PER_MODEL_BYTE + " x its " + size(modelBytes) + "), more than the " + size(settings.memoryBudget())
+                    + " one job may use here: give the JVM more heap (-Xmx) or run fewer jobs at once");
+        }
+    }
+
+    private static String size(long bytes) {
+        if (bytes < 1L << 20) {
+            return String.format(java.util.Locale.ROOT, "%.0f KiB", bytes / 1024.0);
+        }
+        return String.format(java.util.Locale.ROOT, bytes >= 1L << 30 ? "%.1f GiB" : "%.1f MiB",
+                bytes / (double) (bytes >= 1L << 30 ? 1L << 30 : 1L << 20));
     }
 
     private static long millisSince(long start) {

@@ -23,7 +23,16 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.time.Duration;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Runs a planned pipeline: each step on the previous step's output, timed, its output checked, its
@@ -32,14 +41,6 @@ import java.util.List;
 public final class PipelineRunner {
     private static final Logger LOG = LoggerFactory.getLogger(PipelineRunner.class);
 
-    /**
-     * Runs every step of {@code plan} on {@code input}.
-     *
-     * @throws InvalidInputException if the input or data cannot be processed (message names the step)
-     * @throws StepFailedException if a step fails otherwise, or produces a model that is not valid ONNX
-     *     or that ONNX Runtime cannot load
-     * @throws TransformCancelledException if the job was cancelled
-     */
     /** Refuses a job lacking a dataset one of its steps requires, before any step runs. */
     public static void requireData(PipelinePlan plan, JobData data) {
         for (int i = 0; i < plan.steps().size(); i++) {
@@ -53,6 +54,14 @@ public final class PipelineRunner {
         }
     }
 
+    /**
+     * Runs every step of {@code plan} on {@code input}.
+     *
+     * @throws InvalidInputException if the input or data cannot be processed (message names the step)
+     * @throws StepFailedException if a step fails otherwise, or produces a model that is not valid ONNX
+     *     or that ONNX Runtime cannot load
+     * @throws TransformCancelledException if the job was cancelled
+     */
     public PipelineResult run(PipelinePlan plan, ModelArtifact input, JobEnvironment environment, JobListener listener) {
         requireData(plan, environment.data());
         List<StepRecord> records = new ArrayList<>();
@@ -66,19 +75,24 @@ public final class PipelineRunner {
             environment.cancellation().throwIfCancelled();
             listener.stepStarted(index, count, descriptor);
             Path scratch = createScratch(environment.scratchRoot(), index, descriptor.id());
+            AtomicBoolean expired = new AtomicBoolean();
             StepContext context = new StepContext(environment, descriptor.id(),
-                    (done, total, what) -> listener.stepProgress(index, done, total, what), scratch);
+                    (done, total, what) -> listener.stepProgress(index, done, total, what), scratch,
+                    () -> expired.get() || environment.cancellation().isCancelled());
             MDC.put("job", environment.jobId());
             MDC.put("step", descriptor.id());
             long start = System.nanoTime();
             TransformResult result;
             try {
-                result = step.handle().transform().apply(context, current, step.params());
+                ModelArtifact stepInput = current;
+                Callable<TransformResult> work = () -> step.handle().transform().apply(context, stepInput, step.params());
+                result = environment.limits().limited() ? within(environment.limits(), expired, work, index, descriptor)
+                        : work.call();
                 if (result == null) {
                     throw new IllegalStateException("the transform returned no result");
                 }
                 checkOutput(result.output(), descriptor, environment);
-            } catch (RuntimeException | LinkageError | OutOfMemoryError e) {
+            } catch (Exception | LinkageError | OutOfMemoryError e) {
                 RuntimeException failure = classify(index, descriptor, e);
                 listener.stepFailed(index, failure);
                 throw failure;
@@ -99,6 +113,61 @@ public final class PipelineRunner {
             }
         }
         return new PipelineResult(current, records, reference == null ? null : reference.onnxModel());
+    }
+
+    /**
+     * Runs {@code work} on its own thread for at most the step's time limit. When the time is up, sets
+     * {@code expired} (the step's cancellation) and interrupts the thread, waits the grace period, and
+     * fails the step either way; a step still running then is left behind on its daemon thread.
+     */
+    private static TransformResult within(StepLimits limits, AtomicBoolean expired, Callable<TransformResult> work,
+                                          int index, TransformDescriptor descriptor) throws Exception {
+        Map<String, String> mdc = MDC.getCopyOfContextMap();
+        FutureTask<TransformResult> task = new FutureTask<>(() -> {
+            if (mdc != null) {
+                MDC.setContextMap(mdc);
+            }
+            return work.call();
+        });
+        Thread thread = new Thread(task, "refinery-step-" + descriptor.id());
+        thread.setDaemon(true);
+        thread.start();
+        try {
+            return task.get(limits.timeout().toNanos(), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException timedOut) {
+            expired.set(true);
+            thread.interrupt();
+            try {
+                task.get(limits.grace().toNanos(), TimeUnit.NANOSECONDS);
+            } catch (TimeoutException stillRunning) {
+                LOG.warn("step {} '{}' ignored its cancellation for {} after its time limit; its thread is abandoned",
+                        index, descriptor.id(), limits.grace());
+            } catch (ExecutionException | CancellationException ended) {
+                // it stopped, as asked
+            }
+            Duration limit = limits.timeout();
+            throw new StepTimeoutException("it ran longer than its time limit of "
+                    + (limit.toMillis() < 1000 ? limit.toMillis() + " ms" : limit.toSeconds() + " s"));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            expired.set(true);
+            thread.interrupt();
+            throw new TransformCancelledException();
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof Exception cause) {
+                throw cause;
+            }
+            throw (Error) e.getCause();
+        }
+    }
+
+    /** A step that outlived its time limit: not retriable, the same input would take as long again. */
+    static final class StepTimeoutException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        StepTimeoutException(String message) {
+            super(message);
+        }
     }
 
     /** Cancellation and bad input keep their kind (bad input names the step); anything else fails the step. */

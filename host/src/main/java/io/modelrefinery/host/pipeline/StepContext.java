@@ -17,9 +17,13 @@ final class StepContext implements TransformContext {
     private final Progress progress;
     private final Path scratchDirectory;
     private final Logger logger;
+    private final Cancellation cancellation;
 
-    StepContext(JobEnvironment environment, String transformId, Progress progress, Path scratchDirectory) {
+    /** @param cancellation the job's cancellation, and the step's time limit */
+    StepContext(JobEnvironment environment, String transformId, Progress progress, Path scratchDirectory,
+                Cancellation cancellation) {
         this.environment = environment;
+        this.cancellation = cancellation;
         this.progress = progress;
         this.scratchDirectory = scratchDirectory;
         this.logger = LoggerFactory.getLogger("io.modelrefinery.transform." + transformId);
@@ -52,7 +56,7 @@ final class StepContext implements TransformContext {
 
     @Override
     public Cancellation cancellation() {
-        return environment.cancellation();
+        return cancellation;
     }
 
     @Override

@@ -23,7 +23,6 @@ import io.modelrefinery.host.event.OutcomeEvents;
 import io.modelrefinery.host.event.RegistryAdapters;
 import io.modelrefinery.host.files.Folders;
 import io.modelrefinery.host.job.JobRequest;
-import io.modelrefinery.host.eval.Evaluator;
 import io.modelrefinery.host.eval.QualityGates;
 import io.modelrefinery.host.job.GateFailedException;
 import io.modelrefinery.host.job.JobResult;
@@ -81,18 +80,16 @@ public final class JobService {
      * @param firstBackoff the wait before the first retry; doubled for each next one
      * @param workDir where jobs keep their temporary files
      * @param gates quality gates of every job; gates a pipeline sets override them
-     * @param autoParallelism recipes the {@code auto} pipeline transforms at once
+     * @param runner how each job runs: {@code auto}'s parallelism, evaluation, step time limits
      */
     public record Settings(PipelineSpec defaultPipeline, int maxAttempts, Duration firstBackoff, Path workDir,
-                           QualityGates gates, int autoParallelism) {
+                           QualityGates gates, JobRunner.Settings runner) {
         public Settings {
             if (maxAttempts < 1) {
                 throw new IllegalArgumentException("maxAttempts must be at least 1: " + maxAttempts);
             }
-            if (autoParallelism < 1) {
-                throw new IllegalArgumentException("autoParallelism must be at least 1: " + autoParallelism);
-            }
             gates = gates == null ? QualityGates.none() : gates;
+            runner = runner == null ? JobRunner.Settings.defaults() : runner;
         }
     }
 
@@ -258,7 +255,7 @@ public final class JobService {
                         registered.format() == null ? null : new ModelFormat(registered.format()), pipeline,
                         calibration, evaluation, training, settings.gates());
                 JobRunner runner = new JobRunner(catalog, runtime.service(device.device(), jobDir.resolve("ort")),
-                        jobDir.resolve("steps"), settings.autoParallelism(), Evaluator.Settings.defaults());
+                        jobDir.resolve("steps"), settings.runner());
                 result = runner.run(request, new Progress(jobId), () -> cancelled);
             } catch (GateFailedException e) {
                 throw new StageFailure("gate", e, false, rejectedReport(e.result(), jobDir));

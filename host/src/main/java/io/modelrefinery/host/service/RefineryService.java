@@ -5,9 +5,11 @@ import io.modelrefinery.api.event.ModelRegistered;
 import io.modelrefinery.host.artifact.ArtifactFetcher;
 import io.modelrefinery.host.artifact.ArtifactPolicy;
 import io.modelrefinery.host.artifact.ArtifactStore;
+import io.modelrefinery.host.eval.Evaluator;
 import io.modelrefinery.host.event.MlflowWebhook;
 import io.modelrefinery.host.files.Folders;
 import io.modelrefinery.host.http.HttpApi;
+import io.modelrefinery.host.job.JobRunner;
 import io.modelrefinery.host.kafka.EmbeddedKafkaBroker;
 import io.modelrefinery.host.kafka.KafkaSettings;
 import io.modelrefinery.host.kafka.OutcomePublisher;
@@ -18,6 +20,7 @@ import io.modelrefinery.host.ort.DeviceChoice;
 import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.osgi.PluginFramework;
 import io.modelrefinery.host.osgi.PluginInfo;
+import io.modelrefinery.host.pipeline.StepLimits;
 import io.vertx.core.Vertx;
 import org.apache.kafka.clients.admin.Admin;
 import org.slf4j.Logger;
@@ -119,7 +122,9 @@ public final class RefineryService implements AutoCloseable {
         publisher.bindMetrics(registry);
         tracker = new JobTracker(1000);
         jobs = new JobService(new JobService.Settings(config.defaultPipeline(), config.maxAttempts(),
-                config.firstBackoff(), work, config.gates(), config.workers()), plugins.registry(), plugins.registry()::resolvers, runtime, device, fetcher,
+                config.firstBackoff(), work, config.gates(), new JobRunner.Settings(config.workers(),
+                Evaluator.Settings.defaults(), StepLimits.of(config.stepTimeout()),
+                JobRunner.Settings.heapShare(config.workers()))), plugins.registry(), plugins.registry()::resolvers, runtime, device, fetcher,
                 store, outcomes, publisher, config.topics(), tracker, metrics, Clock.systemUTC());
 
         consumer = new RegisteredEventConsumer(kafka, instance + "-consumer", jobs::handle, config.workers(),

@@ -38,13 +38,14 @@ import java.util.Set;
  * @param firstBackoff wait before the first retry, doubled each time
  * @param shutdownGrace how long running jobs may finish when the service stops
  * @param gates quality gates of every job; gates a job's pipeline sets override them
+ * @param stepTimeout how long one pipeline step may run; {@link Duration#ZERO} for no limit
  */
 public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRoots, Set<String> allowedHosts,
                             long maxArtifactBytes, String bootstrapServers, int kafkaPort, Short replicationFactor,
                             String httpHost, int httpPort, int workers, String groupId, EventTopics topics,
                             int partitions, Map<String, String> kafkaOverrides, PipelineSpec defaultPipeline,
                             DeviceRequest device, String mlflowSecret, int maxAttempts, Duration firstBackoff,
-                            Duration shutdownGrace, QualityGates gates) {
+                            Duration shutdownGrace, QualityGates gates, Duration stepTimeout) {
 
     public ServiceConfig {
         Objects.requireNonNull(dataDir, "dataDir");
@@ -56,6 +57,8 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
         Objects.requireNonNull(defaultPipeline, "defaultPipeline");
         Objects.requireNonNull(device, "device");
         gates = gates == null ? QualityGates.none() : gates;
+        Objects.requireNonNull(stepTimeout, "stepTimeout");
+        require(!stepTimeout.isNegative(), "the step timeout must not be negative, not " + stepTimeout);
         require(workers >= 1, "workers must be at least 1, not " + workers);
         require(partitions >= 1, "partitions must be at least 1, not " + partitions);
         require(maxAttempts >= 1, "max attempts must be at least 1, not " + maxAttempts);
@@ -100,6 +103,7 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
         private Duration firstBackoff = Duration.ofSeconds(1);
         private Duration shutdownGrace = Duration.ofSeconds(30);
         private QualityGates gates = QualityGates.none();
+        private Duration stepTimeout = Duration.ofMinutes(30);
 
         private Builder(Path dataDir, Path pluginsDir) {
             this.dataDir = dataDir.toAbsolutePath().normalize();
@@ -191,6 +195,11 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
             return this;
         }
 
+        public Builder stepTimeout(Duration timeout) {
+            this.stepTimeout = timeout;
+            return this;
+        }
+
         public Builder gates(QualityGates defaults) {
             this.gates = defaults;
             return this;
@@ -205,7 +214,7 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
             return new ServiceConfig(dataDir, pluginsDir, artifactRoots, allowedHosts, maxArtifactBytes,
                     bootstrapServers, kafkaPort, replicationFactor, httpHost, httpPort, workers, groupId, topics,
                     partitions, kafkaOverrides, defaultPipeline, device, mlflowSecret, maxAttempts, firstBackoff,
-                    shutdownGrace, gates);
+                    shutdownGrace, gates, stepTimeout);
         }
     }
 }

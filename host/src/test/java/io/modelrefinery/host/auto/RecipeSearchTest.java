@@ -21,6 +21,7 @@ import io.modelrefinery.host.eval.QualityGates;
 import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.pipeline.JobData;
 import io.modelrefinery.host.pipeline.JobListener;
+import io.modelrefinery.host.pipeline.StepLimits;
 import io.modelrefinery.host.pipeline.TransformCatalog;
 import io.modelrefinery.host.testing.FashionMnist;
 import io.modelrefinery.host.testing.TestModels;
@@ -105,7 +106,7 @@ class RecipeSearchTest {
     private static RecipeSearch.Outcome search(List<String> recipes, String gates, JobData jobData, List<Candidate> seen) {
         RecipeSearch search = new RecipeSearch(recipes, TransformCatalog.of(ROUND, CALIBRATED, FAKE_STATIC),
                 new OrtRuntime().service(Device.CPU, dir.resolve("ort")), dir.resolve("auto-" + System.nanoTime()), 2,
-                new Evaluator.Settings(64, 0, 10, 2), "job-test", Cancellation.never());
+                new Evaluator.Settings(64, 0, 10, 2), StepLimits.none(), "job-test", Cancellation.never());
         QualityGates gateSet = gates.isEmpty() ? QualityGates.none()
                 : QualityGates.parseAssignments(List.of(gates.split(",")), "auto(...)");
         return search.search(ModelArtifact.onnx(sample), ModelFormat.ONNX, jobData, gateSet, AutoSettings.defaults(),

@@ -36,6 +36,7 @@ import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.pipeline.JobData;
 import io.modelrefinery.host.pipeline.JobListener;
 import io.modelrefinery.host.pipeline.PipelineSpec;
+import io.modelrefinery.host.pipeline.StepLimits;
 import io.modelrefinery.host.pipeline.TransformCatalog;
 import io.modelrefinery.host.testing.TestModels;
 import org.junit.jupiter.api.BeforeAll;
@@ -118,7 +119,7 @@ class EventSchemasTest {
                 model, null, PipelineSpec.parse(pipeline), null, evaluation, null,
                 QualityGates.parseAssignments(List.of(gates), "--gate"));
         return new JobRunner(TransformCatalog.of(KEEP), new OrtRuntime().service(Device.CPU, dir.resolve("ort")),
-                dir.resolve("scratch"), 1, new Evaluator.Settings(16, 0, 5, 1))
+                dir.resolve("scratch"), new JobRunner.Settings(1, new Evaluator.Settings(16, 0, 5, 1), StepLimits.none(), 0))
                 .run(request, JobListener.none(), Cancellation.never());
     }
 
@@ -141,7 +142,7 @@ class EventSchemasTest {
     void autoCandidatesMatchTheOptimizedSchema() throws Exception {
         RecipeSearch search = new RecipeSearch(List.of("keep", "absent"), TransformCatalog.of(KEEP),
                 new OrtRuntime().service(Device.CPU, dir.resolve("ort")), dir.resolve("auto"), 1,
-                new Evaluator.Settings(16, 0, 5, 1), "job-0123456789abcdef", Cancellation.never());
+                new Evaluator.Settings(16, 0, 5, 1), StepLimits.none(), "job-0123456789abcdef", Cancellation.never());
         RecipeSearch.Outcome outcome = search.search(ModelArtifact.onnx(TestModels.sampleCnn()), ModelFormat.ONNX,
                 new JobData(null, Datasets.open(evaluation, "input"), null),
                 QualityGates.parseAssignments(List.of("max-accuracy-drop=0.01"), "auto"), AutoSettings.defaults(),

@@ -25,6 +25,7 @@ import io.modelrefinery.host.eval.QualityGates;
 import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.pipeline.JobListener;
 import io.modelrefinery.host.pipeline.PipelineSpec;
+import io.modelrefinery.host.pipeline.StepLimits;
 import io.modelrefinery.host.pipeline.TransformCatalog;
 import io.modelrefinery.host.testing.FashionMnist;
 import io.modelrefinery.host.testing.TestModels;
@@ -108,13 +109,17 @@ class JobRunnerTest {
     }
 
     private JobResult run(String pipeline, QualityGates gates, Path eval) throws Exception {
+        return run(pipeline, gates, eval, 0);
+    }
+
+    private JobResult run(String pipeline, QualityGates gates, Path eval, long memoryBudget) throws Exception {
         Path model = dir.resolve("seed_cnn_binary.onnx");
         TestModels.sampleCnn().save(model);
         JobRequest request = new JobRequest("job-test", new ModelRef("seed", "1"), model.toUri().toString(), model, null,
                 PipelineSpec.parse(pipeline), null, eval, null, gates);
         TransformCatalog catalog = TransformCatalog.of(transform("keep", m -> m), transform("slow", JobRunnerTest::slowedDown));
         JobRunner runner = new JobRunner(catalog, new OrtRuntime().service(Device.CPU, dir.resolve("ort")),
-                dir.resolve("scratch"), 1, new Evaluator.Settings(64, 0, 30, 3));
+                dir.resolve("scratch"), new JobRunner.Settings(1, new Evaluator.Settings(64, 0, 30, 3), StepLimits.none(), memoryBudget));
         return runner.run(request, JobListener.none(), Cancellation.never());
     }
 
@@ -175,6 +180,17 @@ class JobRunnerTest {
         assertEquals(0.5, result.evaluation().gates().get(0).limit());
         assertTrue(result.passed());
         assertEquals("keep(shift=3),gate(max-accuracy-drop=0.5)", result.report(null, List.of()).pipeline());
+    }
+
+    @Test
+    void aModelTooLargeForTheJobsMemoryIsRefusedBeforeAnyWork() throws Exception {
+        JobTooLargeException refused = assertThrows(JobTooLargeException.class,
+                () -> run("keep", QualityGates.none(), null, 40_000));
+
+        assertEquals("seed_cnn_binary.onnx needs an estimated 58 KiB of memory (4 x its 14 KiB), more than the 39 KiB "
+                + "one job may use here: give the JVM more heap (-Xmx) or run fewer jobs at once", refused.getMessage());
+        assertEquals(List.of(), ran);
+        assertTrue(run("keep", QualityGates.none(), null, 100_000).passed(), "within the budget it runs");
     }
 
     @Test

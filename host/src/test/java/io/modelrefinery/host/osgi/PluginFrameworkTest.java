@@ -132,6 +132,24 @@ class PluginFrameworkTest {
     }
 
     @Test
+    void aJobWhosePluginIsDeletedMidJobFinishesAndTheHostKeepsServing() throws Exception {
+        TestBundles.drop(plugins, "versioned.jar", TestBundles.versioned("1.0.0", Map.of()));
+        await("version 1.0.0 is offered", () -> offeredVersion().equals(Optional.of("1.0.0")));
+        Path gate = dir.resolve("gate-delete");
+
+        CompletableFuture<String> job = CompletableFuture.supplyAsync(() -> runJob(ID + "(gate=" + gate + ")"));
+        Thread.sleep(200); // the job holds the transform and waits at the gate
+        Files.delete(plugins.resolve("versioned.jar"));
+        await("the transform is withdrawn", () -> offeredVersion().isEmpty());
+        Files.createFile(gate);
+
+        assertEquals("1.0.0", job.get(30, TimeUnit.SECONDS));
+        TestBundles.drop(plugins, "versioned.jar", TestBundles.versioned("1.1.0", Map.of()));
+        await("a new jar is taken up", () -> offeredVersion().equals(Optional.of("1.1.0")));
+        assertEquals("1.1.0", runJob(ID));
+    }
+
+    @Test
     void unresolvableAndInvalidJarsAreReportedAndTheHostKeepsServing() throws Exception {
         TestBundles.drop(plugins, "versioned.jar", TestBundles.versioned("1.0.0", Map.of()));
         byte[] missingImport = TestBundles.versioned("3.0.0", Map.of(

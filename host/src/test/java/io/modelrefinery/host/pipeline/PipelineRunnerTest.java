@@ -1,10 +1,12 @@
 package io.modelrefinery.host.pipeline;
 
+import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.data.Datasets;
 import io.modelrefinery.api.event.StepRecord;
-import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.plugin.Cancellation;
 import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.InvalidParamException;
 import io.modelrefinery.api.plugin.ModelArtifact;
@@ -18,15 +20,18 @@ import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.api.plugin.TransformException;
 import io.modelrefinery.api.plugin.TransformKind;
 import io.modelrefinery.api.plugin.TransformResult;
+import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.testing.TestModels;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.BiFunction;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -111,6 +116,50 @@ class PipelineRunnerTest {
         LocalRun.of(first, tune).data(new JobData(null, null, Datasets.open(samples, "input")))
                 .run("first,tune", TestModels.mlp(), dir);
         assertEquals(List.of("first", "tune"), ran);
+    }
+
+    @Test
+    void aStepPastItsTimeLimitFailsAndFreesTheJobEvenWhenItIgnoresCancellation() throws Exception {
+        AtomicBoolean release = new AtomicBoolean();
+        AtomicBoolean stillSpinning = new AtomicBoolean();
+        ModelTransform spin = transform("spin", (c, m) -> {
+            stillSpinning.set(true);
+            while (!release.get()) {
+                Thread.onSpinWait(); // ignores cancellation and interrupts: the worst case
+            }
+            stillSpinning.set(false);
+            return TransformResult.of(m);
+        });
+        JobEnvironment limited = new JobEnvironment("job-limits", new OrtRuntime().service(Device.CPU, dir.resolve("ort")),
+                JobData.none(), dir.resolve("scratch"), Cancellation.never(),
+                new StepLimits(Duration.ofMillis(300), Duration.ofMillis(200)));
+
+        long start = System.nanoTime();
+        try (PipelinePlan plan = PipelinePlan.create(PipelineSpec.parse("spin"), ModelFormat.ONNX, TransformCatalog.of(spin))) {
+            StepFailedException failed = assertThrows(StepFailedException.class, () -> new PipelineRunner().run(plan,
+                    ModelArtifact.onnx(TestModels.mlp()), limited, JobListener.none()));
+            assertEquals("step 1 'spin' failed: it ran longer than its time limit of 300 ms", failed.getMessage());
+            assertFalse(failed.retriable());
+            assertTrue(stillSpinning.get(), "the step ignored its cancellation and was left behind on its own thread");
+        } finally {
+            release.set(true);
+        }
+        assertTrue((System.nanoTime() - start) / 1e9 < 5, "the job ended after the limit and the grace period");
+
+        ModelTransform polite = transform("polite", (c, m) -> {
+            while (true) {
+                c.cancellation().throwIfCancelled();
+                Thread.onSpinWait();
+            }
+        });
+        try (PipelinePlan plan = PipelinePlan.create(PipelineSpec.parse("polite"), ModelFormat.ONNX,
+                TransformCatalog.of(polite))) {
+            assertEquals("step 1 'polite' failed: it ran longer than its time limit of 300 ms",
+                    assertThrows(StepFailedException.class, () -> new PipelineRunner().run(plan,
+                            ModelArtifact.onnx(TestModels.mlp()), limited, JobListener.none())).getMessage());
+        }
+        PipelineResult quick = LocalRun.of(KEEP).run("keep", TestModels.mlp(), dir);
+        assertEquals(1, quick.steps().size(), "the runner serves the next job");
     }
 
     @Test

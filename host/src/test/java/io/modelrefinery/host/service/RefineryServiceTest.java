@@ -69,7 +69,7 @@ class RefineryServiceTest {
         ServiceConfig config = ServiceConfig.builder(dir.resolve("data"), plugins)
                 .kafkaPort(0).http("127.0.0.1", 0).workers(2).topics(EventTopics.defaults(), 2)
                 .defaultPipeline(PipelineSpec.parse("test-versioned"))
-                .retries(2, Duration.ofMillis(50)).mlflowSecret(SECRET).build();
+                .retries(2, Duration.ofMillis(50)).mlflowSecret(SECRET).stepTimeout(Duration.ofSeconds(3)).build();
         service = RefineryService.start(config);
         topics = config.topics();
         inbox = config.artifactRoots().get(0);
@@ -220,6 +220,20 @@ class RefineryServiceTest {
                 metrics);
         assertTrue(metrics.contains("refinery_gate_checks_total{gate=\"max-latency-ratio\",result=\"failed\"}"));
         assertTrue(metrics.contains("refinery_latency_ratio_count"));
+    }
+
+    @Test
+    void aStepThatHangsFailsAtItsTimeLimitAndTheWorkerTakesTheNextJob() throws Exception {
+        String uri = inbox.resolve("seed_cnn_binary.onnx").toUri().toString();
+        String hanging = register("cnn-hang", "1", uri, "test-versioned(sleep-ms=600000)");
+        String next = register("cnn-hang", "2", uri, null);
+
+        CloudEvent failed = awaitOutcome(hanging);
+        assertEquals("step:test-versioned", failed.data().get("stage").asText());
+        assertEquals("step 1 'test-versioned' failed: it ran longer than its time limit of 3 s",
+                failed.data().get("error").asText());
+        assertFalse(failed.data().get("retriable").asBoolean());
+        assertEquals(EventTypes.MODEL_OPTIMIZED, awaitOutcome(next).type());
     }
 
     @Test
