@@ -20,7 +20,10 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.Optional;
@@ -62,6 +65,39 @@ public final class ArtifactStore {
 
     public Path root() {
         return root;
+    }
+
+    /**
+     * Deletes temporary files and folders that writers left behind when they were killed mid-write: the
+     * hidden {@code .<name>.tmp-<uuid>} entries not modified for {@code olderThan} (a live writer keeps
+     * touching its file; another process sharing the root may be writing one right now).
+     *
+     * @return how many were deleted
+     */
+    public int removeAbandonedTemporaries(Duration olderThan) throws IOException {
+        if (!Files.isDirectory(root)) {
+            return 0;
+        }
+        Instant cutoff = Instant.now().minus(olderThan);
+        List<Path> abandoned;
+        try (Stream<Path> all = Files.walk(root)) {
+            abandoned = all.filter(p -> p.getFileName().toString().startsWith(".")
+                            && p.getFileName().toString().contains(".tmp-"))
+                    .filter(p -> {
+                        try {
+                            return Files.getLastModifiedTime(p).toInstant().isBefore(cutoff);
+                        } catch (IOException e) {
+                            return false; // gone already
+                        }
+                    }).toList();
+        }
+        for (Path p : abandoned) {
+            Folders.deleteQuietly(p);
+        }
+        if (!abandoned.isEmpty()) {
+            LOG.info("removed {} temporary files left in the artifact store by interrupted writes", abandoned.size());
+        }
+        return abandoned.size();
     }
 
     /**

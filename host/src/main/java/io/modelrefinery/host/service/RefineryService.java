@@ -114,6 +114,7 @@ public final class RefineryService implements AutoCloseable {
         ArtifactFetcher fetcher = new ArtifactFetcher(new ArtifactPolicy(config.artifactRoots(), config.allowedHosts(),
                 config.maxArtifactBytes(), Duration.ofSeconds(10), Duration.ofMinutes(10), false));
         ArtifactStore store = new ArtifactStore(data.resolve("artifacts"));
+        store.removeAbandonedTemporaries(Duration.ofMinutes(10));
         OutcomeStore outcomes = new OutcomeStore(data.resolve("outcomes"));
         String instance = "refinery-" + UUID.randomUUID().toString().substring(0, 8);
 

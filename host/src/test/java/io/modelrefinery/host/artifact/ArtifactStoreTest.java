@@ -26,6 +26,7 @@ import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -191,5 +192,22 @@ class ArtifactStoreTest {
         assertEquals(ArtifactMeasurer.sha256(a), ArtifactMeasurer.sha256(b), "same .onnx file");
         assertNotEquals(first.sha256(), second.sha256());
         assertArrayEquals(weights, Files.readAllBytes(second.path().resolveSibling("m.onnx.data")));
+    }
+
+    @Test
+    void removesOnlyTemporariesAbandonedLongEnoughAgo() throws IOException {
+        ArtifactStore store = new ArtifactStore(dir.resolve("store"));
+        Path folder = Files.createDirectories(dir.resolve("store/sha256/ab"));
+        Path abandoned = Files.writeString(folder.resolve(".abc.onnx.tmp-1"), "half");
+        Files.setLastModifiedTime(abandoned, java.nio.file.attribute.FileTime.from(
+                java.time.Instant.now().minus(java.time.Duration.ofHours(2))));
+        Path live = Files.writeString(folder.resolve(".abd.onnx.tmp-2"), "being written");
+        Path stored = Files.writeString(folder.resolve("abe.onnx"), "whole");
+
+        assertEquals(1, store.removeAbandonedTemporaries(java.time.Duration.ofMinutes(10)));
+
+        assertFalse(Files.exists(abandoned));
+        assertTrue(Files.exists(live), "a writer may still be busy with it");
+        assertTrue(Files.exists(stored));
     }
 }
