@@ -3,6 +3,7 @@ package io.modelrefinery.host.cli;
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.host.eval.QualityGates;
 import io.modelrefinery.host.kafka.EventTopics;
+import io.modelrefinery.host.osgi.PluginAllowList;
 import io.modelrefinery.host.ort.DeviceRequest;
 import io.modelrefinery.host.pipeline.PipelineSpec;
 import io.modelrefinery.host.service.RefineryService;
@@ -111,6 +112,10 @@ final class ServeCommand implements Callable<Integer> {
                     + "Default: ${DEFAULT-VALUE}.")
     Duration stepTimeout;
 
+    @Option(names = "--plugin-allow-list", paramLabel = "FILE", description = "Load only the plugin jars this file "
+            + "names, one 'SYMBOLIC-NAME SHA256' per line; others stay inert (state refused).")
+    Path pluginAllowList;
+
     @Option(names = "--gate", paramLabel = "NAME=VALUE", description = "A quality gate every job's result must pass, "
             + "such as max-accuracy-drop=0.005 (repeatable; a pipeline's own gates override it).")
     List<String> gateSettings = new ArrayList<>();
@@ -152,6 +157,7 @@ final class ServeCommand implements Callable<Integer> {
                     .mlflowSecret(mlflowSecret())
                     .gates(QualityGates.parseAssignments(gateSettings, "--gate"))
                     .stepTimeout(stepTimeout)
+                    .pluginAllowList(pluginAllowList == null ? PluginAllowList.all() : PluginAllowList.read(pluginAllowList))
                     .build();
         } catch (IllegalArgumentException e) {
             throw new InvalidInputException(e.getMessage(), e);

@@ -5,6 +5,11 @@ import org.osgi.framework.Bundle;
 import org.osgi.framework.BundleContext;
 import org.osgi.framework.BundleException;
 import org.osgi.framework.Constants;
+import org.osgi.framework.hooks.resolver.ResolverHook;
+import org.osgi.framework.hooks.resolver.ResolverHookFactory;
+import org.osgi.framework.wiring.BundleCapability;
+import org.osgi.framework.wiring.BundleRequirement;
+import org.osgi.framework.wiring.BundleRevision;
 import org.osgi.framework.launch.Framework;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -15,6 +20,7 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -50,12 +56,19 @@ public final class PluginFramework implements AutoCloseable {
      * @param pluginsDir the folder FileInstall watches; created if missing
      * @param cacheDir the framework's storage, emptied at start
      * @param pollInterval how often FileInstall looks at the folder
+     * @param allowList which plugin jars may load
      */
-    public record Config(Path pluginsDir, Path cacheDir, Duration pollInterval) {
+    public record Config(Path pluginsDir, Path cacheDir, Duration pollInterval, PluginAllowList allowList) {
         public Config {
             Objects.requireNonNull(pluginsDir, "pluginsDir");
             Objects.requireNonNull(cacheDir, "cacheDir");
             Objects.requireNonNull(pollInterval, "pollInterval");
+            Objects.requireNonNull(allowList, "allowList");
+        }
+
+        /** Every plugin jar in the folder may load. */
+        public Config(Path pluginsDir, Path cacheDir, Duration pollInterval) {
+            this(pluginsDir, cacheDir, pollInterval, PluginAllowList.all());
         }
     }
 
@@ -106,7 +119,35 @@ public final class PluginFramework implements AutoCloseable {
                     bundle.start();
                 }
             }
-            PluginRegistry registry = new PluginRegistry(context, pluginsDir);
+            if (config.allowList().restricts()) {
+                // A refused bundle stays installed, but none of its requirements (package imports, the
+                // component extender) can be met, so it never resolves and none of its code runs. Failing it
+                // this way, rather than dropping it from the resolvable set, leaves other bundles resolving
+                // in the same round untouched.
+                ResolverHook hook = new ResolverHook() {
+                    @Override
+                    public void filterResolvable(Collection<BundleRevision> candidates) {
+                    }
+
+                    @Override
+                    public void filterSingletonCollisions(BundleCapability singleton,
+                                                          Collection<BundleCapability> collisionCandidates) {
+                    }
+
+                    @Override
+                    public void filterMatches(BundleRequirement requirement, Collection<BundleCapability> candidates) {
+                        if (config.allowList().refusal(requirement.getRevision().getBundle()).isPresent()) {
+                            candidates.clear();
+                        }
+                    }
+
+                    @Override
+                    public void end() {
+                    }
+                };
+                context.registerService(ResolverHookFactory.class, triggers -> hook, null);
+            }
+            PluginRegistry registry = new PluginRegistry(context, pluginsDir, config.allowList());
             registry.open();
             framework.start();
             // FileInstall last: by now the registry tracks services, so no plugin goes unseen.

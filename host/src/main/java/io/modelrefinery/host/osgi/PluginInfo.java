@@ -26,7 +26,9 @@ public record PluginInfo(String file, String symbolicName, String bundleVersion,
         /** Resolved but not started, or started without registering its transforms yet. */
         STARTING,
         /** Not a usable bundle at all: not a jar, or no bundle headers. */
-        INVALID
+        INVALID,
+        /** A bundle that the configured plugin allow-list does not name with this jar's digest: never resolved. */
+        REFUSED
     }
 
     public PluginInfo {

@@ -60,7 +60,10 @@ public final class PluginRegistry implements TransformCatalog, AutoCloseable {
     public record Offer(TransformDescriptor descriptor, String bundle) {
     }
 
-    PluginRegistry(BundleContext context, Path pluginsDir) {
+    private final PluginAllowList allowList;
+
+    PluginRegistry(BundleContext context, Path pluginsDir, PluginAllowList allowList) {
+        this.allowList = allowList;
         this.context = context;
         this.pluginsDir = pluginsDir;
         this.tracker = new ServiceTracker<>(context, ModelTransform.class, new Customizer());
@@ -183,6 +186,10 @@ public final class PluginRegistry implements TransformCatalog, AutoCloseable {
         String name = bundle.getSymbolicName();
         String version = bundle.getVersion().toString();
         if (bundle.getState() == Bundle.INSTALLED) {
+            Optional<String> refusal = allowList.refusal(bundle);
+            if (refusal.isPresent()) {
+                return new PluginInfo(file, name, version, PluginInfo.State.REFUSED, List.of(), refusal.get());
+            }
             List<String> missing = BundleDiagnostics.missingImports(context, bundle);
             String problem = missing.isEmpty() ? "not resolved yet" : "missing import " + String.join(", ", missing);
             return new PluginInfo(file, name, version,

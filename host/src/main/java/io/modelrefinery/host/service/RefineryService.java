@@ -93,7 +93,7 @@ public final class RefineryService implements AutoCloseable {
         }
 
         plugins = PluginFramework.start(new PluginFramework.Config(config.pluginsDir(), data.resolve("felix"),
-                Duration.ofSeconds(1)));
+                Duration.ofSeconds(1), config.pluginAllowList()));
         started.push(plugins);
         plugins.registry().awaitSettled(Duration.ofSeconds(30));
 

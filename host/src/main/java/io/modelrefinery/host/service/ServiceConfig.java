@@ -3,6 +3,7 @@ package io.modelrefinery.host.service;
 import io.modelrefinery.host.eval.QualityGates;
 import io.modelrefinery.host.kafka.EventTopics;
 import io.modelrefinery.host.ort.DeviceRequest;
+import io.modelrefinery.host.osgi.PluginAllowList;
 import io.modelrefinery.host.pipeline.PipelineSpec;
 
 import java.nio.file.Path;
@@ -39,13 +40,15 @@ import java.util.Set;
  * @param shutdownGrace how long running jobs may finish when the service stops
  * @param gates quality gates of every job; gates a job's pipeline sets override them
  * @param stepTimeout how long one pipeline step may run; {@link Duration#ZERO} for no limit
+ * @param pluginAllowList which plugin jars may load
  */
 public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRoots, Set<String> allowedHosts,
                             long maxArtifactBytes, String bootstrapServers, int kafkaPort, Short replicationFactor,
                             String httpHost, int httpPort, int workers, String groupId, EventTopics topics,
                             int partitions, Map<String, String> kafkaOverrides, PipelineSpec defaultPipeline,
                             DeviceRequest device, String mlflowSecret, int maxAttempts, Duration firstBackoff,
-                            Duration shutdownGrace, QualityGates gates, Duration stepTimeout) {
+                            Duration shutdownGrace, QualityGates gates, Duration stepTimeout,
+                            PluginAllowList pluginAllowList) {
 
     public ServiceConfig {
         Objects.requireNonNull(dataDir, "dataDir");
@@ -58,6 +61,7 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
         Objects.requireNonNull(device, "device");
         gates = gates == null ? QualityGates.none() : gates;
         Objects.requireNonNull(stepTimeout, "stepTimeout");
+        pluginAllowList = pluginAllowList == null ? PluginAllowList.all() : pluginAllowList;
         require(!stepTimeout.isNegative(), "the step timeout must not be negative, not " + stepTimeout);
         require(workers >= 1, "workers must be at least 1, not " + workers);
         require(partitions >= 1, "partitions must be at least 1, not " + partitions);
@@ -104,6 +108,7 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
         private Duration shutdownGrace = Duration.ofSeconds(30);
         private QualityGates gates = QualityGates.none();
         private Duration stepTimeout = Duration.ofMinutes(30);
+        private PluginAllowList pluginAllowList = PluginAllowList.all();
 
         private Builder(Path dataDir, Path pluginsDir) {
             this.dataDir = dataDir.toAbsolutePath().normalize();
@@ -195,6 +200,11 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
             return this;
         }
 
+        public Builder pluginAllowList(PluginAllowList allowList) {
+            this.pluginAllowList = allowList;
+            return this;
+        }
+
         public Builder stepTimeout(Duration timeout) {
             this.stepTimeout = timeout;
             return this;
@@ -214,7 +224,7 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
             return new ServiceConfig(dataDir, pluginsDir, artifactRoots, allowedHosts, maxArtifactBytes,
                     bootstrapServers, kafkaPort, replicationFactor, httpHost, httpPort, workers, groupId, topics,
                     partitions, kafkaOverrides, defaultPipeline, device, mlflowSecret, maxAttempts, firstBackoff,
-                    shutdownGrace, gates, stepTimeout);
+                    shutdownGrace, gates, stepTimeout, pluginAllowList);
         }
     }
 }

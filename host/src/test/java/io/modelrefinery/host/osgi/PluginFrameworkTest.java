@@ -23,7 +23,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
 import java.time.Duration;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -32,6 +34,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -122,7 +125,7 @@ class PluginFrameworkTest {
         Path gate = dir.resolve("gate");
 
         CompletableFuture<String> job = CompletableFuture.supplyAsync(() -> runJob(ID + "(gate=" + gate + ")"));
-        Thread.sleep(200); // the job has leased version 1.0.0 and waits at the gate
+        await("the job holds version 1.0.0 and waits at the gate", () -> Files.exists(Path.of(gate + ".waiting")));
         TestBundles.drop(plugins, "versioned.jar", TestBundles.versioned("2.0.0", Map.of()));
         await("version 2.0.0 replaces it", () -> offeredVersion().equals(Optional.of("2.0.0")));
         Files.createFile(gate);
@@ -138,7 +141,7 @@ class PluginFrameworkTest {
         Path gate = dir.resolve("gate-delete");
 
         CompletableFuture<String> job = CompletableFuture.supplyAsync(() -> runJob(ID + "(gate=" + gate + ")"));
-        Thread.sleep(200); // the job holds the transform and waits at the gate
+        await("the job holds the transform and waits at the gate", () -> Files.exists(Path.of(gate + ".waiting")));
         Files.delete(plugins.resolve("versioned.jar"));
         await("the transform is withdrawn", () -> offeredVersion().isEmpty());
         Files.createFile(gate);
@@ -147,6 +150,40 @@ class PluginFrameworkTest {
         TestBundles.drop(plugins, "versioned.jar", TestBundles.versioned("1.1.0", Map.of()));
         await("a new jar is taken up", () -> offeredVersion().equals(Optional.of("1.1.0")));
         assertEquals("1.1.0", runJob(ID));
+    }
+
+    @Test
+    void withAnAllowListOnlyListedJarsWithTheirExactDigestLoad() throws Exception {
+        byte[] listed = TestBundles.versioned("1.0.0", Map.of());
+        byte[] altered = TestBundles.versioned("1.0.1", Map.of());
+        Path allowList = Files.writeString(dir.resolve("allow.txt"), "# reviewed plugins\n"
+                + "test.versioned " + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(listed)) + "\n");
+        Path restricted = Files.createDirectories(dir.resolve("restricted"));
+        try (PluginFramework guarded = PluginFramework.start(new PluginFramework.Config(restricted, dir.resolve("cache2"),
+                Duration.ofMillis(50), PluginAllowList.read(allowList)))) {
+            TestBundles.drop(restricted, "reviewed.jar", listed);
+            TestBundles.drop(restricted, "altered.jar", altered);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (guarded.registry().plugins().stream().anyMatch(p -> p.state() == PluginInfo.State.STARTING)
+                    && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+
+            Map<String, PluginInfo> byFile = new java.util.HashMap<>();
+            guarded.registry().plugins().forEach(p -> byFile.put(p.file(), p));
+            assertEquals(PluginInfo.State.ACTIVE, byFile.get("reviewed.jar").state(), byFile.toString());
+            assertEquals(PluginInfo.State.REFUSED, byFile.get("altered.jar").state());
+            assertTrue(byFile.get("altered.jar").problem().startsWith("not on the plugin allow-list: test.versioned with SHA-256 "),
+                    byFile.get("altered.jar").problem());
+            assertEquals(Optional.of("1.0.0"), guarded.registry().descriptor(ID).map(d -> d.version()),
+                    "the altered jar's newer version is never offered");
+        }
+        assertEquals("plugin allow-list not found: " + dir.resolve("missing.txt"), assertThrows(
+                io.modelrefinery.api.InvalidInputException.class,
+                () -> PluginAllowList.read(dir.resolve("missing.txt"))).getMessage());
+        Path bad = Files.writeString(dir.resolve("bad.txt"), "test.versioned not-a-digest\n");
+        assertEquals(bad + " line 1: expected SYMBOLIC-NAME SHA256, found 'test.versioned not-a-digest'", assertThrows(
+                io.modelrefinery.api.InvalidInputException.class, () -> PluginAllowList.read(bad)).getMessage());
     }
 
     @Test

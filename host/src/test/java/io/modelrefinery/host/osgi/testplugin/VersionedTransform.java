@@ -77,6 +77,11 @@ public final class VersionedTransform implements ModelTransform {
         }
         String gate = params.get(GATE);
         if (!gate.isEmpty()) {
+            try {
+                Files.createFile(Path.of(gate + ".waiting")); // tells the test the job holds this version now
+            } catch (java.io.IOException e) {
+                throw TransformException.fatal("cannot mark the gate: " + e.getMessage());
+            }
             long deadline = System.nanoTime() + 60_000_000_000L;
             while (!Files.exists(Path.of(gate))) {
                 if (System.nanoTime() > deadline) {
