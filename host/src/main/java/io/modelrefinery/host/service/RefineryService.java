@@ -17,6 +17,7 @@ import io.modelrefinery.host.kafka.RegisteredEventConsumer;
 import io.modelrefinery.host.kafka.Topics;
 import io.modelrefinery.host.metrics.RefineryMetrics;
 import io.modelrefinery.host.ort.DeviceChoice;
+import io.modelrefinery.host.ort.IsolatedProbe;
 import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.osgi.PluginFramework;
 import io.modelrefinery.host.osgi.PluginInfo;
@@ -125,7 +126,9 @@ public final class RefineryService implements AutoCloseable {
         jobs = new JobService(new JobService.Settings(config.defaultPipeline(), config.maxAttempts(),
                 config.firstBackoff(), work, config.gates(), new JobRunner.Settings(config.workers(),
                 Evaluator.Settings.defaults(), StepLimits.of(config.stepTimeout()),
-                JobRunner.Settings.heapShare(config.workers()))), plugins.registry(), plugins.registry()::resolvers, runtime, device, fetcher,
+                JobRunner.Settings.heapShare(config.workers()),
+                config.isolateUntrustedModels() ? new IsolatedProbe(IsolatedProbe.Limits.defaults()) : null)),
+                plugins.registry(), plugins.registry()::resolvers, runtime, device, fetcher,
                 store, outcomes, publisher, config.topics(), tracker, metrics, Clock.systemUTC());
 
         consumer = new RegisteredEventConsumer(kafka, instance + "-consumer", jobs::handle, config.workers(),
