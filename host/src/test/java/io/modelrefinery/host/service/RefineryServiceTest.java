@@ -196,6 +196,11 @@ class RefineryServiceTest {
             assertTrue(headers.get("refinery.errors.exception.class.name").endsWith("MalformedEventException"));
             assertEquals("junk", new String(junk.key(), StandardCharsets.UTF_8));
         }
+        String metrics = get("/metrics").body(); // counted before the dead letter is sent
+        assertTrue(metrics.contains("refinery_job_failures_total{pipeline=\"unknown\",stage=\"parse\"} 2.0"), metrics);
+        assertTrue(metrics.contains("refinery_job_failures_total{pipeline=\"test-versioned\",stage=\"fetch\"} 1.0"));
+        assertTrue(metrics.contains("refinery_job_failures_total{pipeline=\"test-versioned(fail-with=boom)\",stage=\"step:test-versioned\"} 1.0"),
+                metrics);
     }
 
     @Test
