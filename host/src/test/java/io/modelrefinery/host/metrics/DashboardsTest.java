@@ -10,6 +10,9 @@ import io.modelrefinery.api.event.GateResult;
 import io.modelrefinery.api.event.JobReport;
 import io.modelrefinery.api.event.ModelRef;
 import io.modelrefinery.api.event.StepRecord;
+import io.modelrefinery.host.kafka.ConsumerGroupLag;
+import io.modelrefinery.host.kafka.EventTopics;
+import io.modelrefinery.host.kafka.KafkaSettings;
 import io.modelrefinery.host.testing.TestModels;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -36,10 +39,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Every metric a Grafana dashboard of {@code dashboards/} queries is one the host exports, under the
- * labels the panel filters on: the meters are recorded through {@link RefineryMetrics} and a real Kafka
- * consumer's client metrics, scraped as Prometheus text, and compared with the metric names and label
- * matchers of every panel expression. ({@code bench/dashboards.sh} runs the same expressions against a
- * real Prometheus scraping a running service.)
+ * labels the panel filters on: the meters are recorded through {@link RefineryMetrics}, a real Kafka
+ * consumer's client metrics and the consumer group lag gauge, scraped as Prometheus text, and compared
+ * with the metric names and label matchers of every panel expression. ({@code bench/dashboards.sh} runs
+ * the same expressions against a real Prometheus scraping a running service.)
  */
 class DashboardsTest {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -91,8 +94,11 @@ class DashboardsTest {
                 ConsumerConfig.GROUP_ID_CONFIG, "dashboards-test",
                 ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class,
                 ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class));
-             KafkaClientMetrics kafka = new KafkaClientMetrics(consumer)) {
+             KafkaClientMetrics kafka = new KafkaClientMetrics(consumer);
+             ConsumerGroupLag groupLag = new ConsumerGroupLag(new KafkaSettings("127.0.0.1:9", "dashboards-test",
+                     EventTopics.defaults(), 1, Map.of()), "dashboards-test-lag")) {
             kafka.bindTo(registry);
+            groupLag.bindMetrics(registry);
             return registry.scrape();
         }
     }

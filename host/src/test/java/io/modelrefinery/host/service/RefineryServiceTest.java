@@ -147,6 +147,7 @@ class RefineryServiceTest {
         assertTrue(metrics.contains("refinery_model_bytes_count{side=\"in\"}"));
         assertTrue(metrics.contains("refinery_plugins{state=\"active\"} 1.0"), metrics);
         assertTrue(metrics.contains("kafka_consumer_fetch_manager_records_lag_max"), "consumer lag is exported");
+        assertTrue(metrics.contains("refinery_consumer_group_lag{group="), "the group's lag is exported");
         assertTrue(metrics.contains("jvm_memory_used_bytes"));
     }
 
