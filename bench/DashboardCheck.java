@@ -18,10 +18,11 @@ import java.util.regex.Pattern;
 
 /**
  * Runs every PromQL expression of every panel of the given Grafana dashboards against a Prometheus
- * server's HTTP API (instant queries at the current time) and fails when any expression is refused or
- * returns no series. Template variables take their "All" value ({@code .*}); Grafana's interval
- * variables take fixed windows that cover several scrapes. Each {@code label_values(METRIC, LABEL)}
- * variable query must find at least one value.
+ * server's HTTP API (instant queries at the current time) and fails when any expression is refused,
+ * returns no series, or returns only NaN (a rate or quantile over a window in which nothing happened).
+ * Template variables take their "All" value ({@code .*}); Grafana's interval variables take fixed windows
+ * ({@code $__rate_interval} 2m) that cover the feed. Each {@code label_values(METRIC, LABEL)} variable query
+ * must find at least one value.
  *
  * Run: java -cp dist/refinery.jar bench/DashboardCheck.java PROMETHEUS_URL DASHBOARD.json...
  */
@@ -30,7 +31,7 @@ public class DashboardCheck {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
-    record Checked(String dashboard, String panel, String expr, int series, String sample, String error) { }
+    record Checked(String dashboard, String panel, String expr, int series, int finite, String sample, String error) { }
 
     public static void main(String[] args) throws Exception {
         if (args.length < 2) {
@@ -51,7 +52,7 @@ public class DashboardCheck {
                         : variable.path("query").asText();
                 Matcher m = LABEL_VALUES.matcher(definition);
                 if (!m.matches()) {
-                    results.add(new Checked(name, "$" + variable.path("name").asText(), definition, 0, "",
+                    results.add(new Checked(name, "$" + variable.path("name").asText(), definition, 0, 0, "",
                             "only label_values(METRIC, LABEL) variable queries are checked"));
                     continue;
                 }
@@ -71,13 +72,15 @@ public class DashboardCheck {
             }
         }
         int failed = 0;
-        System.out.println("| dashboard | panel (query) | series | a value | result |");
-        System.out.println("|---|---|---|---|---|");
+        System.out.println("| dashboard | panel (query) | series | finite | a value | result |");
+        System.out.println("|---|---|---|---|---|---|");
         for (Checked c : results) {
-            boolean ok = c.error() == null && c.series() > 0;
+            boolean ok = c.error() == null && c.series() > 0 && c.finite() > 0;
             failed += ok ? 0 : 1;
-            System.out.printf(Locale.ROOT, "| %s | %s | %d | %s | %s |%n", c.dashboard(), c.panel(), c.series(), c.sample(),
-                    ok ? "ok" : c.error() != null ? "ERROR " + c.error() : "NO SERIES: " + c.expr());
+            System.out.printf(Locale.ROOT, "| %s | %s | %d | %d | %s | %s |%n", c.dashboard(), c.panel(), c.series(),
+                    c.finite(), c.sample(),
+                    ok ? "ok" : c.error() != null ? "ERROR " + c.error()
+                            : (c.series() == 0 ? "NO SERIES: " : "ONLY NaN: ") + c.expr());
         }
         System.out.printf(Locale.ROOT, "%d expressions checked, %d failed%n", results.size(), failed);
         System.exit(failed == 0 ? 0 : 1);
@@ -95,7 +98,7 @@ public class DashboardCheck {
 
     /** Grafana's variables as the dashboard's defaults would expand them. */
     static String substitute(String expr) {
-        return expr.replace("$__rate_interval", "1m").replace("$__interval", "15s").replace("$__range", "5m")
+        return expr.replace("$__rate_interval", "2m").replace("$__interval", "15s").replace("$__range", "5m")
                 .replace("${instance}", ".*").replace("$instance", ".*")
                 .replace("${pipeline}", ".*").replace("$pipeline", ".*");
     }
@@ -107,34 +110,42 @@ public class DashboardCheck {
                     HttpResponse.BodyHandlers.ofString());
             JsonNode body = JSON.readTree(response.body());
             if (!"success".equals(body.path("status").asText())) {
-                return new Checked(dashboard, panel, expr, 0, "",
+                return new Checked(dashboard, panel, expr, 0, 0, "",
                         body.path("errorType").asText() + ": " + body.path("error").asText());
             }
             JsonNode result = body.path("data").path("result");
             int series = 0;
+            int finite = 0;
             String sample = "";
             for (JsonNode r : result) {
                 if (label == null || r.path("metric").hasNonNull(label)) {
                     series++;
-                    sample = sample.isEmpty() ? sampleOf(r, label) : sample;
+                    if (label != null || Double.isFinite(number(r.path("value").path(1).asText("NaN")))) {
+                        finite++;
+                        sample = sample.isEmpty() ? sampleOf(r, label) : sample;
+                    }
                 }
             }
-            return new Checked(dashboard, panel, expr, series, sample, null);
+            return new Checked(dashboard, panel, expr, series, finite, sample, null);
         } catch (Exception e) {
-            return new Checked(dashboard, panel, expr, 0, "", e.getClass().getSimpleName() + ": " + e.getMessage());
+            return new Checked(dashboard, panel, expr, 0, 0, "", e.getClass().getSimpleName() + ": " + e.getMessage());
         }
     }
 
-    /** The label value of a variable query, or the number of a panel query, shortened. */
+    /** The label value of a variable query, or a finite number of a panel query, shortened. */
     private static String sampleOf(JsonNode series, String label) {
         if (label != null) {
             return series.path("metric").path(label).asText();
         }
-        String v = series.path("value").path(1).asText();
-        try {
-            return String.format(Locale.ROOT, "%.4g", Double.parseDouble(v));
-        } catch (NumberFormatException e) {
-            return v;
-        }
+        return String.format(Locale.ROOT, "%.4g", number(series.path("value").path(1).asText()));
+    }
+
+    /** A sample value as Prometheus writes it: a decimal number, NaN, +Inf or -Inf. */
+    private static double number(String value) {
+        return switch (value) {
+            case "+Inf" -> Double.POSITIVE_INFINITY;
+            case "-Inf" -> Double.NEGATIVE_INFINITY;
+            default -> Double.parseDouble(value);
+        };
     }
 }

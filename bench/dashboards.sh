@@ -4,7 +4,8 @@
 # or fail a quality gate; Debian's prometheus scrapes both every 2 s; then every panel expression and
 # variable query of dashboards/*.json runs through Prometheus's HTTP API and must return series.
 # `promtool check config` runs on the generated config and on deploy/prometheus/prometheus.yml.
-# Usage: bench/dashboards.sh [EVENTS]   (EVENTS optimizing registrations, default 24; installs prometheus with apt)
+# Usage: bench/dashboards.sh [EVENTS]   (EVENTS optimizing registrations 1.5 s apart, default 24, plus one failing
+# registration per four; installs prometheus with apt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events=${1:-24}
@@ -77,14 +78,23 @@ register() { # NAME VERSION URI PIPELINE
 }
 model="file://$work/inbox/seed.onnx"
 pipelines=(fp16 graph-optimize quantize-dynamic)
+expected=0
+# Spread over time, so that Prometheus sees every counter rise after its first scrape (rate() and
+# increase() ignore a series' first value). Every fourth step also registers one that fails: a missing
+# file (stage fetch), an unknown transform (stage pipeline), a result over its quality gate (stage gate).
 for i in $(seq "$events"); do
   register "cnn-$i" "1" "$model" "${pipelines[$((i % 3))]}"
+  expected=$((expected + 1))
+  if [ $((i % 4)) -eq 0 ]; then
+    case $(( (i / 4) % 3 )) in
+      1) register "ghost-$i" 1 "file://$work/inbox/missing.onnx" fp16 ;;
+      2) register "cnn-unknown-$i" 1 "$model" no-such-transform ;;
+      0) register "cnn-gated-$i" 1 "$model" "fp16,gate(max-latency-ratio=0.001)" ;;
+    esac
+    expected=$((expected + 1))
+  fi
+  sleep "${INTERVAL:-1.5}"
 done
-# Failures for the failure panels: a missing file (fetch), an unknown transform (pipeline), a failed gate.
-register ghost 1 "file://$work/inbox/missing.onnx" fp16
-register cnn-unknown 1 "$model" no-such-transform
-register cnn-gated 1 "$model" "fp16,gate(max-latency-ratio=0.001)"
-expected=$((events + 3))
 
 query() { curl -sf "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$1"; }
 value() { query "$1" | sed -n 's/.*"value":\[[^,]*,"\([0-9.]*\)"\].*/\1/p'; } # one-series result, as an integer
