@@ -188,6 +188,8 @@ class DeploymentFilesTest {
         }
         assertTrue(services.at("/kafka/image").asText().startsWith("apache/kafka:"), "the official image");
         assertEquals("broker,controller", services.at("/kafka/environment/KAFKA_PROCESS_ROLES").asText(), "KRaft");
+        String logDirs = services.at("/kafka/environment/KAFKA_LOG_DIRS").asText();
+        assertTrue(services.at("/kafka/volumes").toString().contains(":" + logDirs + "\""), "the broker's data is a volume");
 
         JsonNode refinery = services.get("refinery");
         assertEquals("deploy/Dockerfile", refinery.at("/build/dockerfile").asText());
