@@ -10,6 +10,7 @@ import io.modelrefinery.host.event.MlflowWebhook;
 import io.modelrefinery.host.files.Folders;
 import io.modelrefinery.host.http.HttpApi;
 import io.modelrefinery.host.job.JobRunner;
+import io.modelrefinery.host.kafka.ConsumerGroupLag;
 import io.modelrefinery.host.kafka.EmbeddedKafkaBroker;
 import io.modelrefinery.host.kafka.KafkaSettings;
 import io.modelrefinery.host.kafka.OutcomePublisher;
@@ -47,6 +48,8 @@ import java.util.stream.Collectors;
  */
 public final class RefineryService implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(RefineryService.class);
+    /** How often the consumer group's lag is asked of the broker for {@code refinery_consumer_group_lag}. */
+    private static final Duration GROUP_LAG_INTERVAL = Duration.ofSeconds(10);
 
     private final ServiceConfig config;
     private final Deque<AutoCloseable> started = new ArrayDeque<>();
@@ -136,6 +139,10 @@ public final class RefineryService implements AutoCloseable {
         consumer.bindMetrics(registry);
         consumer.start();
         started.push(consumer);
+        ConsumerGroupLag groupLag = new ConsumerGroupLag(kafka, instance + "-lag");
+        started.push(groupLag);
+        groupLag.bindMetrics(registry);
+        groupLag.start(GROUP_LAG_INTERVAL);
 
         Vertx vertx = Vertx.vertx();
         started.push(() -> vertx.close().await(10, TimeUnit.SECONDS));
