@@ -57,9 +57,9 @@ public final class PruneTransform implements ModelTransform {
             .doc("unstructured; N:M (N weights kept of every M consecutive along the reduction axis, as "
                     + "sparse tensor cores expect: input channels for convolutions); channel (whole output "
                     + "channels removed, with the next layer's inputs).").build();
-    static final ParamSpec<Scope> SCOPE = ParamSpec.choice("scope", Scope.class).defaultValue(Scope.GLOBAL)
-            .doc("global: one magnitude threshold over all pruned layers; layer: the same sparsity in each. "
-                    + "Channel pruning is always per layer.").build();
+    static final ParamSpec<Scope> SCOPE = ParamSpec.choice("scope", Scope.class).defaultValue(Scope.LAYER)
+            .doc("layer: the same sparsity in each layer; global: one magnitude threshold over all pruned "
+                    + "layers, so that layers of small weights lose more. Channel pruning is always per layer.").build();
     static final ParamSpec<List<String>> LAYER_SPARSITY = ParamSpec.list("layer-sparsity").defaultValue(List.of())
             .validator(ParamValidator.eachMatches(".+=(0(\\.[0-9]+)?|\\.[0-9]+)", "NAME=SPARSITY with SPARSITY in [0, 1)"))
             .doc("Per-layer sparsity overriding sparsity, by node or weight name: [/c2/Conv=0.9,fc.weight=0.7].")
@@ -136,9 +136,9 @@ public final class PruneTransform implements ModelTransform {
         List<String> skip = params.get(SKIP);
         for (String name : concat(overrides.keySet(), only, skip)) {
             if (all.stream().noneMatch(l -> l.named(name))) {
-                throw new InvalidInputException("layer '" + name + "' is not a prunable " + String.join(", ", opTypes)
-                        + " layer of the model (prunable: " + String.join(", ", all.stream().map(WeightLayer::name)
-                        .toList()) + ")");
+                throw new InvalidInputException("layer '" + name + "' is not a " + String.join(", ", params.get(OP_TYPES))
+                        + " layer with a constant weight (prunable: " + String.join(", ", all.stream()
+                        .map(WeightLayer::name).toList()) + ")");
             }
         }
         if (pattern.nOfM() && !overrides.isEmpty()) {
@@ -520,7 +520,6 @@ public final class PruneTransform implements ModelTransform {
         if (inputs != null) {
             // refit every layer whose inputs or outputs changed, in graph order, on the pruned model's inputs
             List<WeightLayer> dense = WeightLayer.find(model, Set.of("Conv", "Gemm", "MatMul"));
-            boolean first = true;
             for (WeightLayer original : dense) {
                 if (!readers.contains(original.weightName) && !keptRows.containsKey(original.weightName)) {
                     continue;
@@ -532,7 +531,6 @@ public final class PruneTransform implements ModelTransform {
                 }
                 current = reconstruct(current, model, original, layer, null, 0, inputs, damp, false,
                         keptRows.get(original.weightName));
-                first = false;
             }
         }
         TransformResult result = TransformResult.of(current)

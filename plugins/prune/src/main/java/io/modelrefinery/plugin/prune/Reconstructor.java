@@ -109,14 +109,8 @@ final class Reconstructor {
         for (int r = 0; r < rows; r++) {
             w[r] = start[r].clone();
         }
-        for (int i = 0; i < prunable; i++) {
-            if (h[i][i] == 0) { // an input that never fires: its weights do nothing on these samples
-                hd[i][i] = 1;
-                for (int r = 0; r < rows; r++) {
-                    w[r][i] = 0;
-                }
-            }
-        }
+        // An input that never fires on these samples has only the damping on its diagonal: its weights
+        // stay as they are through the refit and, costing nothing here, are the first pruned.
         double lambda = Math.max(damp * mean, 1e-12);
         double[][] u = null;
         for (int attempt = 0; attempt < 6 && u == null; attempt++, lambda *= 10) {
