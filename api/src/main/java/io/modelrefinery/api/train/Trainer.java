@@ -116,6 +116,9 @@ public final class Trainer {
         this.batchSize = b.batchSize;
         this.shuffleWindow = b.shuffleWindow;
         this.seed = b.seed;
+        if (b.targets == null && b.graph.targets().containsKey(Loss.SOFT_TARGET)) {
+            throw new IllegalStateException("the loss " + b.graph.loss() + " needs soft targets: give a TargetProvider");
+        }
         this.targets = b.targets != null ? b.targets : labelTargets(b.graph);
         this.listeners = List.copyOf(b.listeners);
         this.cancellation = b.cancellation;
@@ -127,16 +130,17 @@ public final class Trainer {
     }
 
     /**
-     * The default targets: every hard target from the batch's labels (one-hot for multi-class heads).
+     * The hard targets from the batch's labels (one-hot for multi-class heads); soft targets are left to
+     * the caller. The default provider.
      *
-     * @throws InvalidDataException when a batch has no labels, or the loss needs soft targets
+     * @throws InvalidDataException when a batch has no labels
      */
     public static TargetProvider labelTargets(TrainingGraph graph) {
         return batch -> {
             Map<String, Tensor> out = new LinkedHashMap<>();
             for (var e : graph.targets().entrySet()) {
                 if (e.getKey().equals(Loss.SOFT_TARGET)) {
-                    throw new IllegalStateException("the loss " + graph.loss() + " needs soft targets: give a TargetProvider");
+                    continue;
                 }
                 Tensor labels = batch.labels().orElseThrow(() -> new InvalidDataException(
                         "training data has no '" + Dataset.LABELS + "' array"));
@@ -267,8 +271,8 @@ public final class Trainer {
         }
     }
 
-    /** Samples whose predicted class (from the logits) equals the label. */
-    static long correct(Tensor logits, Tensor labels, Head head) {
+    /** Samples whose predicted class (from the logits) equals the label (a class id, 0/1, or one-hot row). */
+    public static long correct(Tensor logits, Tensor labels, Head head) {
         float[] z = logits.toFloatArray();
         double[] y = labels.toDoubleArray();
         int n = (int) logits.dim(0);
