@@ -5,6 +5,7 @@ import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.infer.GraphOptimizationLevel;
 import io.modelrefinery.api.infer.InferenceException;
+import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.infer.SessionOptions;
 import io.modelrefinery.api.onnx.ModelValidator;
@@ -96,7 +97,7 @@ public final class PipelineRunner {
                 if (result == null) {
                     throw new IllegalStateException("the transform returned no result");
                 }
-                checkOutput(result.output(), descriptor, environment);
+                checkOutput(result.output(), descriptor, environment.inference());
             } catch (Exception | LinkageError | OutOfMemoryError e) {
                 RuntimeException failure = classify(index, descriptor, e);
                 listener.stepFailed(index, failure);
@@ -189,8 +190,11 @@ public final class PipelineRunner {
     /**
      * A transform must produce the format it declares, and an ONNX output must pass structural
      * validation and load in ONNX Runtime: a broken model is the step's failure, not the next one's.
+     * Public for the plugin test kit, which holds plugins to the same check.
+     *
+     * @throws IllegalStateException saying what is wrong with the output
      */
-    private static void checkOutput(ModelArtifact output, TransformDescriptor descriptor, JobEnvironment environment) {
+    public static void checkOutput(ModelArtifact output, TransformDescriptor descriptor, InferenceService inference) {
         if (!output.format().equals(descriptor.outputFormat())) {
             throw new IllegalStateException("it produced a " + output.format() + " model but declares "
                     + descriptor.outputFormat());
@@ -205,7 +209,7 @@ public final class PipelineRunner {
             throw new IllegalStateException("it produced an invalid model: " + e.getMessage(), e);
         }
         SessionOptions loadOnly = SessionOptions.defaults().withOptimization(GraphOptimizationLevel.DISABLED);
-        try (InferenceSession session = environment.inference().open(model, loadOnly)) {
+        try (InferenceSession session = inference.open(model, loadOnly)) {
             LOG.debug("output of {} loads in ONNX Runtime with {} inputs", descriptor.id(), session.inputs().size());
         } catch (InferenceException e) {
             throw new IllegalStateException("it produced a model ONNX Runtime cannot load: " + e.getMessage(), e);

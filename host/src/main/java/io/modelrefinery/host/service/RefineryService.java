@@ -22,6 +22,7 @@ import io.modelrefinery.host.ort.IsolatedProbe;
 import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.osgi.PluginFramework;
 import io.modelrefinery.host.osgi.PluginInfo;
+import io.modelrefinery.host.osgi.PluginInstaller;
 import io.modelrefinery.host.pipeline.StepLimits;
 import io.vertx.core.Vertx;
 import org.apache.kafka.clients.admin.Admin;
@@ -148,10 +149,23 @@ public final class RefineryService implements AutoCloseable {
         started.push(() -> vertx.close().await(10, TimeUnit.SECONDS));
         http = new HttpApi(new HttpApi.Settings(config.httpHost(), config.httpPort(), plugins.registry(), tracker,
                 publisher, config.topics().registered(), jobs::jobId, registry, this::health,
-                config.mlflowSecret() == null ? null : new MlflowWebhook(config.mlflowSecret()), Clock.systemUTC()));
+                config.mlflowSecret() == null ? null : new MlflowWebhook(config.mlflowSecret()), Clock.systemUTC(),
+                new PluginInstaller(plugins.registry(), Duration.ofSeconds(20)), config.apiToken()));
+        if (config.apiToken() == null && !isLoopback(config.httpHost())) {
+            LOG.warn("the HTTP API listens on {} without an API token: anyone who reaches it can register models and "
+                    + "install plugins; configure one (serve --api-token-file FILE or $REFINERY_API_TOKEN)", config.httpHost());
+        }
         vertx.deployVerticle(http).await(30, TimeUnit.SECONDS);
         LOG.info("refinery {} serving: Kafka {}, HTTP port {}, {} workers, device {}", instance, bootstrapServers,
                 http.port(), config.workers(), device.device().id());
+    }
+
+    private static boolean isLoopback(String host) {
+        try {
+            return java.net.InetAddress.getByName(host).isLoopbackAddress();
+        } catch (java.net.UnknownHostException e) {
+            return false;
+        }
     }
 
     /** Ready when the consumer polls in its group and every plugin jar has settled. */
