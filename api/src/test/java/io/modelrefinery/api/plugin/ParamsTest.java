@@ -76,4 +76,20 @@ class ParamsTest {
         assertEquals(-1, Integer.signum(TransformDescriptor.compareVersions("2.0.0-rc1", "2.0.0")));
         assertEquals(0, TransformDescriptor.compareVersions("1.0.0", "1.0.0"));
     }
+
+    @Test
+    void dataRequiredForOneParameterValueOnly() {
+        TransformDescriptor d = TransformDescriptor.builder("conditional").version("1.0.0").kind(TransformKind.COMPRESSOR)
+                .accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("For tests.").param(METHOD)
+                .requires(DataRole.EVALUATION).requiresWhen(DataRole.CALIBRATION, METHOD, Method.ENTROPY).build();
+
+        assertEquals(java.util.Set.of(DataRole.EVALUATION), d.requiredData());
+        assertEquals(java.util.Set.of(DataRole.EVALUATION), d.requiredData(Params.defaults(d)));
+        assertEquals(java.util.Set.of(DataRole.EVALUATION, DataRole.CALIBRATION),
+                d.requiredData(Params.parse(d, Map.of("method", "entropy"))));
+        assertEquals("calibration when method=entropy", d.conditionalData().get(0).toString());
+        assertThrows(IllegalStateException.class, () -> TransformDescriptor.builder("undeclared").version("1.0.0")
+                .kind(TransformKind.COMPRESSOR).accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("x")
+                .requiresWhen(DataRole.CALIBRATION, METHOD, Method.ENTROPY).build());
+    }
 }

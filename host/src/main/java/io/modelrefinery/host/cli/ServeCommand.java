@@ -119,6 +119,11 @@ final class ServeCommand implements Callable<Integer> {
                     + "Default: ${DEFAULT-VALUE}.")
     Duration stepTimeout;
 
+    @Option(names = "--isolate-untrusted-models", description = "Open each registered model in a child process "
+            + "(capped heap, address space and time) before this one touches it: a model that crashes ONNX Runtime's "
+            + "native code then fails its job instead of the service.")
+    boolean isolateUntrustedModels;
+
     @Option(names = "--plugin-allow-list", paramLabel = "FILE", description = "Load only the plugin jars this file "
             + "names, one 'SYMBOLIC-NAME SHA256' per line; others stay inert (state refused).")
     Path pluginAllowList;
@@ -165,6 +170,7 @@ final class ServeCommand implements Callable<Integer> {
                     .apiToken(apiToken())
                     .gates(QualityGates.parseAssignments(gateSettings, "--gate"))
                     .stepTimeout(stepTimeout)
+                    .isolateUntrustedModels(isolateUntrustedModels)
                     .pluginAllowList(pluginAllowList == null ? PluginAllowList.all() : PluginAllowList.read(pluginAllowList))
                     .build();
         } catch (IllegalArgumentException e) {

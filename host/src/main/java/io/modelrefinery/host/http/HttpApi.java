@@ -240,6 +240,8 @@ public final class HttpApi extends VerticleBase {
         t.put("produces", d.outputFormat().toString());
         t.put("summary", d.summary());
         t.put("requires", d.requiredData().stream().map(DataRole::label).toList());
+        t.put("requiresWhen", d.conditionalData().stream().map(r -> Map.of("data", r.role().label(),
+                "param", r.param().name(), "condition", r.condition())).toList());
         List<Map<String, Object>> params = new ArrayList<>();
         for (ParamSpec<?> spec : d.params()) {
             Map<String, Object> param = new LinkedHashMap<>();

@@ -45,11 +45,16 @@ public final class PipelineRunner {
     /** Refuses a job lacking a dataset one of its steps requires, before any step runs. */
     public static void requireData(PipelinePlan plan, JobData data) {
         for (int i = 0; i < plan.steps().size(); i++) {
-            TransformDescriptor descriptor = plan.steps().get(i).descriptor();
-            for (DataRole role : descriptor.requiredData()) {
+            PlannedStep step = plan.steps().get(i);
+            TransformDescriptor descriptor = step.descriptor();
+            for (DataRole role : descriptor.requiredData(step.params())) {
                 if (!data.has(role)) {
+                    String condition = descriptor.requiredData().contains(role) ? "" : descriptor.conditionalData().stream()
+                            .filter(r -> r.role() == role && r.appliesTo(step.params()))
+                            .map(r -> " with " + r.condition()).findFirst().orElse("");
                     throw new InvalidInputException("step " + (i + 1) + " '" + descriptor.id() + "' needs " + role.label()
-                            + " samples: give " + JobData.optionFor(role) + " FILE or the event's " + JobData.eventFieldFor(role));
+                            + " samples" + condition + ": give " + JobData.optionFor(role) + " FILE or the event's "
+                            + JobData.eventFieldFor(role));
                 }
             }
         }

@@ -10,6 +10,7 @@ import io.modelrefinery.host.event.MlflowWebhook;
 import io.modelrefinery.host.files.Folders;
 import io.modelrefinery.host.http.HttpApi;
 import io.modelrefinery.host.job.JobRunner;
+import io.modelrefinery.host.kafka.ConsumerGroupLag;
 import io.modelrefinery.host.kafka.EmbeddedKafkaBroker;
 import io.modelrefinery.host.kafka.KafkaSettings;
 import io.modelrefinery.host.kafka.OutcomePublisher;
@@ -17,6 +18,7 @@ import io.modelrefinery.host.kafka.RegisteredEventConsumer;
 import io.modelrefinery.host.kafka.Topics;
 import io.modelrefinery.host.metrics.RefineryMetrics;
 import io.modelrefinery.host.ort.DeviceChoice;
+import io.modelrefinery.host.ort.IsolatedProbe;
 import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.osgi.PluginFramework;
 import io.modelrefinery.host.osgi.PluginInfo;
@@ -47,6 +49,8 @@ import java.util.stream.Collectors;
  */
 public final class RefineryService implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(RefineryService.class);
+    /** How often the consumer group's lag is asked of the broker for {@code refinery_consumer_group_lag}. */
+    private static final Duration GROUP_LAG_INTERVAL = Duration.ofSeconds(10);
 
     private final ServiceConfig config;
     private final Deque<AutoCloseable> started = new ArrayDeque<>();
@@ -126,7 +130,9 @@ public final class RefineryService implements AutoCloseable {
         jobs = new JobService(new JobService.Settings(config.defaultPipeline(), config.maxAttempts(),
                 config.firstBackoff(), work, config.gates(), new JobRunner.Settings(config.workers(),
                 Evaluator.Settings.defaults(), StepLimits.of(config.stepTimeout()),
-                JobRunner.Settings.heapShare(config.workers()))), plugins.registry(), plugins.registry()::resolvers, runtime, device, fetcher,
+                JobRunner.Settings.heapShare(config.workers()),
+                config.isolateUntrustedModels() ? new IsolatedProbe(IsolatedProbe.Limits.defaults()) : null)),
+                plugins.registry(), plugins.registry()::resolvers, runtime, device, fetcher,
                 store, outcomes, publisher, config.topics(), tracker, metrics, Clock.systemUTC());
 
         consumer = new RegisteredEventConsumer(kafka, instance + "-consumer", jobs::handle, config.workers(),
@@ -134,6 +140,10 @@ public final class RefineryService implements AutoCloseable {
         consumer.bindMetrics(registry);
         consumer.start();
         started.push(consumer);
+        ConsumerGroupLag groupLag = new ConsumerGroupLag(kafka, instance + "-lag");
+        started.push(groupLag);
+        groupLag.bindMetrics(registry);
+        groupLag.start(GROUP_LAG_INTERVAL);
 
         Vertx vertx = Vertx.vertx();
         started.push(() -> vertx.close().await(10, TimeUnit.SECONDS));

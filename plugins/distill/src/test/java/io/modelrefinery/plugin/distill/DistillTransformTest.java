@@ -1,0 +1,141 @@
+package io.modelrefinery.plugin.distill;
+
+import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.api.data.Datasets;
+import io.modelrefinery.api.infer.Device;
+import io.modelrefinery.api.infer.InferenceService;
+import io.modelrefinery.api.infer.InferenceSession;
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
+import io.modelrefinery.host.ort.OrtRuntime;
+import io.modelrefinery.host.pipeline.JobData;
+import io.modelrefinery.host.pipeline.LocalRun;
+import io.modelrefinery.host.pipeline.PipelineResult;
+import io.modelrefinery.host.testing.FashionMnist;
+import io.modelrefinery.host.testing.TestModels;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The sample CNN distilled into a half-width student on Fashion-MNIST, through the host's pipeline runner. */
+class DistillTransformTest {
+    @TempDir
+    static Path dir;
+    private static FashionMnist.Samples test;
+    private static JobData data;
+    private static InferenceService inference;
+
+    @BeforeAll
+    static void data() {
+        FashionMnist.assumeAvailable();
+        test = FashionMnist.binary(FashionMnist.Split.TEST, 1000);
+        Path train = FashionMnist.binary(FashionMnist.Split.TRAIN, 3000).writeNpz(dir.resolve("train.npz"));
+        Path eval = test.writeNpz(dir.resolve("eval.npz"));
+        data = new JobData(null, Datasets.open(eval, "input"), Datasets.open(train, "input"));
+        inference = new OrtRuntime().service(Device.CPU, dir.resolve("ort"));
+    }
+
+    private static double accuracy(OnnxModel model) {
+        float[] p;
+        try (InferenceSession session = inference.open(model)) {
+            p = session.run(Map.of("input", test.images())).get("output").toFloatArray();
+        }
+        long[] labels = test.labels().toLongArray();
+        int correct = 0;
+        for (int i = 0; i < labels.length; i++) {
+            correct += (p[i] >= 0.5f ? 1 : 0) == labels[i] ? 1 : 0;
+        }
+        return (double) correct / labels.length;
+    }
+
+    private static Map<String, long[]> shapes(OnnxModel model) {
+        Map<String, long[]> out = new LinkedHashMap<>();
+        for (TensorProto t : model.graph().getInitializerList()) {
+            out.put(t.getName(), t.getDimsList().stream().mapToLong(Long::longValue).toArray());
+        }
+        return out;
+    }
+
+    @Test
+    void halfWidthStudentLearnsTheTask() throws Exception {
+        PipelineResult result = LocalRun.of(new DistillTransform()).data(data)
+                .run("distill(student-width=0.5,epochs=2,seed=3)", TestModels.sampleCnn(), dir);
+        OnnxModel student = result.output().onnxModel();
+
+        Map<String, long[]> shapes = shapes(student);
+        assertEquals(List.of(6L, 1L, 3L, 3L), List.of(box(shapes.get("c1.weight"))));
+        assertEquals(List.of(12L, 6L, 3L, 3L), List.of(box(shapes.get("c2.weight"))));
+        assertEquals(List.of(1L, 300L), List.of(box(shapes.get("fc.weight"))));
+        Map<String, Double> metrics = result.steps().get(0).metrics();
+        assertEquals(3337, metrics.get("teacher-params"));
+        assertEquals(student.parameterCount(), metrics.get("student-params"));
+        assertTrue(student.parameterCount() < 3337 / 2, "student params " + student.parameterCount());
+        // A fresh student learns the task from 3,000 images in 2 epochs (teacher: 95.2% on the full test set).
+        double accuracy = accuracy(student);
+        assertTrue(accuracy > 0.9, "student accuracy " + accuracy);
+        assertEquals(accuracy, metrics.get("student-accuracy"), 1e-9);
+        assertTrue(metrics.get("epoch-2-loss") < metrics.get("epoch-1-loss"), metrics.toString());
+        assertTrue(metrics.get("train-samples-per-second") > 0);
+    }
+
+    @Test
+    void sameSeedSameStudent() throws Exception {
+        OnnxModel teacher = TestModels.sampleCnn();
+        Map<String, io.modelrefinery.api.onnx.TensorInfo> types = inference.valueTypes(teacher);
+        OnnxModel a = Students.narrowed(teacher, types, 0.25, 9);
+        OnnxModel b = Students.narrowed(teacher, types, 0.25, 9);
+        OnnxModel c = Students.narrowed(teacher, types, 0.25, 10);
+        assertEquals(a.proto(), b.proto());
+        assertTrue(!a.proto().equals(c.proto()));
+        assertEquals(List.of(3L, 1L, 3L, 3L), List.of(box(shapes(a).get("c1.weight"))));
+        // The student runs: every narrowed shape fits its neighbours.
+        try (InferenceSession s = inference.open(a)) {
+            Tensor out = s.run(Map.of("input", Tensor.ofFloats(new long[] {1, 28, 28}, new float[784]))).get("output");
+            assertEquals(1, out.elementCount());
+        }
+    }
+
+    @Test
+    void distillWithoutTrainingDataIsRefusedBeforeWork() {
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> LocalRun.of(new DistillTransform())
+                .run("distill", TestModels.sampleCnn(), dir));
+        assertTrue(e.getMessage().contains("--train"), e.getMessage());
+    }
+
+    @Test
+    void aLayerWithoutGradientRuleIsNamed() throws Exception {
+        // Erf between the first convolution and the rest: no rule, so training cannot start.
+        OnnxModel teacher = TestModels.sampleCnn();
+        var editor = io.modelrefinery.api.onnx.GraphEditor.of(teacher.graph());
+        var relu = teacher.graph().getNodeList().stream().filter(n -> n.getOpType().equals("Relu")).findFirst().orElseThrow();
+        editor.replaceNode(relu, relu.toBuilder().setOpType("Erf").build());
+        OnnxModel broken = teacher.withGraph(editor.build());
+        // Full width: nothing to narrow, so the training graph meets the operator.
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> LocalRun.of(new DistillTransform())
+                .data(data).run("distill(epochs=1,student-width=1)", broken, dir));
+        assertTrue(e.getMessage().contains("no gradient rule for operator Erf (Erf node '/Relu')"), e.getMessage());
+        // Narrowed: the student builder names the operator it cannot follow.
+        InvalidInputException narrowing = assertThrows(InvalidInputException.class, () -> LocalRun.of(new DistillTransform())
+                .data(data).run("distill(epochs=1)", broken, dir));
+        assertTrue(narrowing.getMessage().endsWith("cannot narrow through Erf node '/Relu'; give a student model"),
+                narrowing.getMessage());
+    }
+
+    private static Long[] box(long[] values) {
+        Long[] out = new Long[values.length];
+        for (int i = 0; i < values.length; i++) {
+            out[i] = values[i];
+        }
+        return out;
+    }
+}
