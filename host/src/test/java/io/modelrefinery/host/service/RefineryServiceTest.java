@@ -277,7 +277,12 @@ class RefineryServiceTest {
 
     @Test
     void healthAndPluginsDescribeTheInstance() throws Exception {
+        // DOWN until the consumer has joined its group, which takes a few seconds on a busy machine.
         HttpResponse<String> health = get("/health");
+        for (long deadline = System.nanoTime() + WAIT.toNanos(); health.statusCode() != 200 && System.nanoTime() < deadline; ) {
+            Thread.sleep(200);
+            health = get("/health");
+        }
         JsonNode plugins = JSON.readTree(get("/plugins").body());
 
         assertEquals(200, health.statusCode(), health.body());
