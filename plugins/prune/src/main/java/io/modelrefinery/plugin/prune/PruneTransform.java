@@ -226,6 +226,7 @@ public final class PruneTransform implements ModelTransform {
         OnnxModel current = model;
         boolean first = true;
         int done = 0;
+        List<String> byMagnitude = new ArrayList<>();
         for (WeightLayer layer : layers) {
             context.cancellation().throwIfCancelled();
             double[][][] m = matrices.get(layer.weightName);
@@ -233,14 +234,13 @@ public final class PruneTransform implements ModelTransform {
             if (!pattern.nOfM() && count == 0) {
                 continue;
             }
-            if (inputs != null && InputRows.supported(layer)) {
+            if (inputs != null && reconstructible(layer)) {
                 current = reconstruct(current, model, layer, layer, pattern, count, inputs, params.get(DAMP), first,
                         null);
                 first = false;
             } else {
                 if (inputs != null) {
-                    context.logger().info("{}: reconstruction does not handle this convolution; pruned by magnitude",
-                            layer.name());
+                    byMagnitude.add(layer.name());
                 }
                 magnitude(m, pattern, count);
                 current = current.withGraph(GraphEditor.of(current.graph())
@@ -258,10 +258,26 @@ public final class PruneTransform implements ModelTransform {
             total += w.length;
         }
         context.logger().info("pruned {} layers to {} zeros of {} weights", layers.size(), zeros, total);
-        return TransformResult.of(current)
+        TransformResult result = TransformResult.of(current)
                 .withMetric("sparsity", total == 0 ? 0 : (double) zeros / total)
                 .withMetric("pruned-layers", layers.size())
                 .withMetric("pruned-weights", zeros);
+        if (!byMagnitude.isEmpty()) {
+            result = result.withNote("pruned by magnitude, not reconstructed (reconstruction takes Gemm, MatMul and "
+                    + "1-D or 2-D convolutions with fewer than " + MAX_COLUMNS + " inputs per output): "
+                    + String.join(", ", byMagnitude));
+        }
+        return result;
+    }
+
+    /**
+     * Largest reduction size reconstructed: the statistics take about ten {@code K x K} double matrices
+     * (320 MiB at this size) and the factorizations {@code K^3} time.
+     */
+    static final int MAX_COLUMNS = 2048;
+
+    private static boolean reconstructible(WeightLayer layer) {
+        return InputRows.supported(layer) && layer.columns + 1 <= MAX_COLUMNS;
     }
 
     /**
@@ -526,7 +542,7 @@ public final class PruneTransform implements ModelTransform {
                 }
                 WeightLayer layer = WeightLayer.find(current, Set.of(original.node.getOpType())).stream()
                         .filter(l -> l.weightName.equals(original.weightName)).findFirst().orElseThrow();
-                if (!InputRows.supported(layer) || layer.groups != 1) {
+                if (!reconstructible(layer) || layer.groups != 1) {
                     continue;
                 }
                 current = reconstruct(current, model, original, layer, null, 0, inputs, damp, false,
