@@ -174,7 +174,7 @@ public final class PruneTransform implements ModelTransform {
                 params.get(MAX_SAMPLES), context.cancellation());
         TransformResult result;
         if (pattern.channel()) {
-            result = channels(context, model, layers, params.get(SPARSITY), overrides, inputs, params.get(DAMP));
+            result = channels(context, model, layers, params.get(SPARSITY), overrides, only, inputs, params.get(DAMP));
         } else {
             result = weights(context, model, layers, pattern, params, overrides, inputs);
         }
@@ -493,7 +493,8 @@ public final class PruneTransform implements ModelTransform {
     // ------------------------------------------------------------------ channels
 
     private TransformResult channels(TransformContext context, OnnxModel model, List<WeightLayer> layers,
-                                     double sparsity, Map<String, Double> overrides, LayerInputs inputs, double damp) {
+                                     double sparsity, Map<String, Double> overrides, List<String> named,
+                                     LayerInputs inputs, double damp) {
         Map<String, TensorInfo> types = context.inference().valueTypes(model);
         OnnxModel current = model;
         List<String> kept = new ArrayList<>();
@@ -512,7 +513,7 @@ public final class PruneTransform implements ModelTransform {
             ChannelPruner pruner = new ChannelPruner(current, types);
             Object plan = pruner.plan(layer);
             if (plan instanceof String reason) {
-                if (overrides.keySet().stream().anyMatch(layer::named)) {
+                if (overrides.keySet().stream().anyMatch(layer::named) || named.stream().anyMatch(layer::named)) {
                     throw new InvalidInputException("cannot remove channels of layer '" + layer.name() + "': " + reason);
                 }
                 kept.add(layer.name() + " (" + reason + ")");
