@@ -3,7 +3,6 @@ package io.modelrefinery.plugin.prune;
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.onnx.GraphEditor;
-import io.modelrefinery.api.onnx.GraphIndex;
 import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
@@ -177,6 +176,10 @@ public final class PruneTransform implements ModelTransform {
             result = channels(context, model, layers, params.get(SPARSITY), overrides, only, inputs, params.get(DAMP));
         } else {
             result = weights(context, model, layers, pattern, params, overrides, inputs);
+        }
+        if (all.isEmpty()) {
+            result = result.withNote("nothing to prune: no " + String.join(", ", params.get(OP_TYPES))
+                    + " layer with a constant float weight");
         }
         if (!dense.isEmpty()) {
             result = result.withNote("left dense, reduction size not a multiple of " + pattern.m() + ": "

@@ -157,4 +157,18 @@ class GeneratedModelPruningTest {
         assertEquals("pruned by magnitude, not reconstructed (reconstruction takes Gemm, MatMul and 1-D or 2-D "
                 + "convolutions with fewer than 2048 inputs per output): y_MatMul", large.steps().get(0).notes().get(0));
     }
+
+    @Test
+    void aModelWithNothingToPruneComesBackWithTheReason() {
+        OnnxModel relu = OnnxModel.of(OnnxHelper.model(OnnxHelper.graph("relu",
+                List.of(node("Relu", List.of("x"), List.of("y"))),
+                List.of(OnnxHelper.valueInfo("x", DataType.FLOAT, -1, 4)),
+                List.of(OnnxHelper.valueInfo("y", DataType.FLOAT, -1, 4)), List.of()), 17));
+
+        var result = LocalRun.of(new PruneTransform()).run("prune(sparsity=0.8)", relu, dir);
+
+        assertEquals(0.0, result.steps().get(0).metrics().get("sparsity"));
+        assertEquals(List.of("nothing to prune: no Conv, Gemm, MatMul layer with a constant float weight"),
+                result.steps().get(0).notes());
+    }
 }
