@@ -22,6 +22,7 @@ import static io.modelrefinery.api.onnx.OnnxHelper.attr;
 import static io.modelrefinery.api.onnx.OnnxHelper.node;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Layouts the sample model lacks: a MatMul weight [K, N], BatchNormalization between convolutions. */
 class GeneratedModelPruningTest {
@@ -170,5 +171,54 @@ class GeneratedModelPruningTest {
         assertEquals(0.0, result.steps().get(0).metrics().get("sparsity"));
         assertEquals(List.of("nothing to prune: no Conv, Gemm, MatMul layer with a constant float weight"),
                 result.steps().get(0).notes());
+    }
+
+    private static double error(OnnxModel reference, OnnxModel model, Tensor x, Path dir) {
+        var inference = new OrtRuntime().service(Device.CPU, dir.resolve("ort"));
+        float[] a;
+        float[] b;
+        try (InferenceSession s1 = inference.open(reference); InferenceSession s2 = inference.open(model)) {
+            String input = s1.inputs().get(0).name();
+            String output = s1.outputs().get(0).name();
+            a = s1.run(Map.of(input, x)).get(output).toFloatArray();
+            b = s2.run(Map.of(input, x)).get(output).toFloatArray();
+        }
+        double e = 0;
+        for (int i = 0; i < a.length; i++) {
+            e += (a[i] - b[i]) * (a[i] - b[i]);
+        }
+        return e / a.length;
+    }
+
+    @Test
+    void onAMobileNetShapedNetworkReconstructionErrsFarLessThanMagnitude() throws Exception {
+        // MobileNetV2's blocks: 1x1 expansion, 3x3 depthwise, 1x1 projection, ReLU6 as Clip, residual adds
+        OnnxModel net = io.modelrefinery.host.testing.ConvNets.mobileNet(5, 0.35, 16, 2, 10);
+        Path file = dir.resolve("images.npz");
+        io.modelrefinery.api.data.Datasets.writeNpz(file, Map.of("input", TestModels.randomImages(1, 16, 3, 16, 16)));
+        var data = new io.modelrefinery.host.pipeline.JobData(io.modelrefinery.api.data.Datasets.open(file, "input"),
+                null, null);
+        Tensor held = TestModels.randomImages(2, 16, 3, 16, 16);
+
+        double reconstructed = error(net, LocalRun.of(new PruneTransform()).data(data)
+                .run("prune(sparsity=0.6,method=reconstruct)", net, dir).output().onnxModel(), held, dir);
+        double magnitude = error(net, LocalRun.of(new PruneTransform())
+                .run("prune(sparsity=0.6)", net, dir).output().onnxModel(), held, dir);
+        assertTrue(reconstructed < 0.2 * magnitude, "reconstruct " + reconstructed + " vs magnitude " + magnitude);
+
+        // channel pruning reaches through the depthwise convolutions: expansion layers lose channels
+        var channels = LocalRun.of(new PruneTransform()).data(data)
+                .run("prune(sparsity=0.25,pattern=channel,method=reconstruct)", net, dir);
+        OnnxModel small = channels.output().onnxModel();
+        long[] expansion = net.initializer("conv5.w").orElseThrow().shape();
+        assertArrayEquals(new long[] {expansion[0] - Math.round(0.25 * expansion[0]), expansion[1], 1, 1},
+                small.initializer("conv5.w").orElseThrow().shape());
+        assertEquals(small.initializer("conv5.w").orElseThrow().dim(0), small.initializer("conv6.w").orElseThrow().dim(0),
+                "the depthwise convolution after it lost the same channels");
+        assertTrue(small.parameterCount() < net.parameterCount());
+        double channelError = error(net, small, held, dir);
+        double channelMagnitude = error(net, LocalRun.of(new PruneTransform())
+                .run("prune(sparsity=0.25,pattern=channel)", net, dir).output().onnxModel(), held, dir);
+        assertTrue(channelError < channelMagnitude, "channels: reconstruct " + channelError + " vs " + channelMagnitude);
     }
 }
