@@ -17,6 +17,7 @@ import io.modelrefinery.host.pipeline.LocalRun;
 import io.modelrefinery.host.pipeline.PipelineResult;
 import io.modelrefinery.host.testing.TestModels;
 import io.modelrefinery.plugin.quantize.QuantizeDynamicTransform;
+import io.modelrefinery.plugin.quantize.QuantizeStaticTransform;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -55,8 +56,8 @@ class PruneTransformTest {
     }
 
     private static PipelineResult run(String pipeline) {
-        return LocalRun.of(new PruneTransform(), new QuantizeDynamicTransform()).data(calibration)
-                .run(pipeline, sample, dir);
+        return LocalRun.of(new PruneTransform(), new QuantizeDynamicTransform(), new QuantizeStaticTransform())
+                .data(calibration).run(pipeline, sample, dir);
     }
 
     private static float[] weights(OnnxModel model, String name) {
@@ -249,6 +250,16 @@ class PruneTransformTest {
             assertTrue(measured >= 0.8 && measured < 0.85, quantize + ": measured sparsity " + measured);
             assertEquals(2, result.steps().size());
         }
+    }
+
+    @Test
+    void channelPrunedModelsQuantizeStatically() {
+        PipelineResult result = run("prune(sparsity=0.5,pattern=channel,method=reconstruct),quantize-static");
+        OnnxModel out = result.output().onnxModel();
+
+        assertTrue(result.steps().get(1).metrics().get("quantized-nodes") >= 3, result.steps().get(1).metrics().toString());
+        assertEquals(12, out.initializer("c2.weight_quantized").orElseThrow().dim(0));
+        assertEquals(5, predict(out, TestModels.randomImages(4, 5, 28, 28)).length);
     }
 
     @Test
