@@ -138,13 +138,14 @@ public final class ConformanceChecks {
                 fail("'" + id + "' does not accept case " + c + "'s format " + c.format() + " (accepts "
                         + d.inputFormats() + ")");
             }
+            Params params = null;
             try {
-                Params.parse(d, c.params());
+                params = Params.parse(d, c.params());
             } catch (InvalidParamException e) {
                 fail("'" + id + "' refuses the parameters of case " + c + ": " + e.getMessage()
                         + (d.params().stream().anyMatch(ParamSpec::required) ? " (override cases() to set required parameters)" : ""));
             }
-            for (DataRole role : d.requiredData()) {
+            for (DataRole role : d.requiredData(params)) {
                 if (!c.has(role)) {
                     fail("'" + id + "' requires " + role.label() + " data; case " + c + " brings none: use withData");
                 }

@@ -73,6 +73,34 @@ class MainTest {
     }
 
     @Test
+    void aMissingOrEmptyApiTokenFileIsBadInputAndNothingStarts() throws Exception {
+        Path empty = Files.writeString(dir.resolve("token"), "\n");
+        Run missing = run("serve", "--data-dir", dir.resolve("data").toString(), "--api-token-file",
+                dir.resolve("none").toString());
+        Run blank = run("serve", "--data-dir", dir.resolve("data").toString(), "--api-token-file", empty.toString());
+
+        assertEquals(ExitCode.BAD_INPUT, missing.exitCode());
+        assertEquals("error: API token file not found: " + dir.resolve("none") + "\n", missing.err());
+        assertEquals(ExitCode.BAD_INPUT, blank.exitCode());
+        assertEquals("error: API token file " + empty + ": the API token is empty\n", blank.err());
+        assertFalse(Files.exists(dir.resolve("data")), "refused before anything started");
+    }
+
+    @Test
+    void serveBindsTheLoopbackAddressByDefaultAndReadsTheTokenFile() throws Exception {
+        Path token = Files.writeString(dir.resolve("token"), "abc-123\n");
+        ServeCommand serve = new ServeCommand();
+        new picocli.CommandLine(serve).setCaseInsensitiveEnumValuesAllowed(true).parseArgs("--api-token-file", token.toString());
+
+        io.modelrefinery.host.service.ServiceConfig config = serve.config();
+
+        assertEquals("127.0.0.1", config.httpHost());
+        assertTrue(config.apiToken().accepts("Bearer abc-123"));
+        assertFalse(config.apiToken().accepts("Bearer abc-12"));
+        assertFalse(config.toString().contains("abc-123"), config.toString());
+    }
+
+    @Test
     void aMissingPluginsFolderIsBadInput() {
         Run r = run("plugins", "--plugins-dir", dir.resolve("none").toString());
 

@@ -11,6 +11,7 @@ import io.modelrefinery.host.event.CloudEventCodec;
 import io.modelrefinery.host.http.ApiToken;
 import io.modelrefinery.host.kafka.EventTopics;
 import io.modelrefinery.host.osgi.TestBundles;
+import io.modelrefinery.host.osgi.brokenactivation.ThrowingConstructorTransform;
 import io.modelrefinery.host.osgi.brokenplugin.ThrowingDescriptorTransform;
 import io.modelrefinery.host.pipeline.PipelineSpec;
 import io.modelrefinery.host.testing.TestModels;
@@ -237,6 +238,13 @@ class PluginManagementHttpTest {
                 "a failed plugin has settled: it does not hold the instance back");
         assertTrue(service.metrics().scrape().contains("refinery_plugins{state=\"failed\"} 1.0"));
         assertEquals(200, delete("broken.jar", "Bearer " + TOKEN).statusCode());
+
+        HttpResponse<String> unbuildable = put("unbuildable.jar", TestBundles.bundle("test.unbuildable", "1.0.0",
+                ThrowingConstructorTransform.class, Map.of()), "Bearer " + TOKEN);
+        JsonNode failed = JSON.readTree(unbuildable.body());
+        assertEquals("failed", failed.get("state").asText(), unbuildable.body());
+        assertEquals("its transform component failed to activate (the log has the cause)", failed.get("problem").asText());
+        assertEquals(200, delete("test.unbuildable", "Bearer " + TOKEN).statusCode());
     }
 
     @Test

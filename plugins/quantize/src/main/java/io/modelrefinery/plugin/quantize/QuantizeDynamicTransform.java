@@ -62,6 +62,7 @@ public final class QuantizeDynamicTransform implements ModelTransform {
     public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
         OnnxModel model = input.onnxModel();
         Map<String, TensorInfo> types = context.inference().valueTypes(model);
+        context.cancellation().throwIfCancelled();
         DynamicQuantizer quantizer = new DynamicQuantizer(model, types, new DynamicQuantizer.Settings(
                 params.get(WEIGHT_TYPE) == WeightType.INT8 ? QuantType.INT8 : QuantType.UINT8,
                 params.get(PER_CHANNEL), params.get(REDUCE_RANGE), params.get(CONV),
