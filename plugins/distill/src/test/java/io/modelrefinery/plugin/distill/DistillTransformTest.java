@@ -106,6 +106,41 @@ class DistillTransformTest {
     }
 
     @Test
+    void narrowsAndTrainsAMobileNetWithDepthwiseConvolutionsResidualsAndReLU6() throws Exception {
+        OnnxModel teacher = io.modelrefinery.host.testing.ConvNets.smallMobileNet(4);
+        java.util.Random random = new java.util.Random(2);
+        float[] images = new float[48 * 3 * 32 * 32];
+        for (int i = 0; i < images.length; i++) {
+            images[i] = (float) random.nextGaussian();
+        }
+        long[] labels = new long[48];
+        for (int i = 0; i < labels.length; i++) {
+            labels[i] = random.nextInt(10);
+        }
+        Path file = dir.resolve("mobilenet-train.npz");
+        Map<String, Tensor> arrays = new LinkedHashMap<>();
+        arrays.put("input", Tensor.ofFloats(new long[] {48, 3, 32, 32}, images));
+        arrays.put("labels", Tensor.ofLongs(new long[] {48}, labels));
+        Datasets.writeNpz(file, arrays);
+
+        PipelineResult result = LocalRun.of(new DistillTransform())
+                .data(new JobData(null, null, Datasets.open(file, "input")))
+                .run("distill(epochs=1,batch-size=16)", teacher, dir);
+
+        OnnxModel student = result.output().onnxModel();
+        Map<String, Double> metrics = result.steps().get(0).metrics();
+        assertTrue(student.parameterCount() < 0.4 * teacher.parameterCount(),
+                student.parameterCount() + " of " + teacher.parameterCount());
+        assertEquals(3, metrics.get("train-steps"));
+        assertTrue(Double.isFinite(metrics.get("epoch-1-loss")), metrics.toString());
+        try (InferenceSession s = inference.open(student)) {
+            Tensor p = s.run(Map.of("input", Tensor.ofFloats(new long[] {1, 3, 32, 32}, new float[3 * 32 * 32])))
+                    .get("probabilities");
+            assertEquals(10, p.elementCount());
+        }
+    }
+
+    @Test
     void distillWithoutTrainingDataIsRefusedBeforeWork() {
         InvalidInputException e = assertThrows(InvalidInputException.class, () -> LocalRun.of(new DistillTransform())
                 .run("distill", TestModels.sampleCnn(), dir));
