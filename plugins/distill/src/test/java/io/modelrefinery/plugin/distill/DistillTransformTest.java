@@ -141,6 +141,24 @@ class DistillTransformTest {
     }
 
     @Test
+    void divergenceFailsTheStepInsteadOfReturningAModel() throws Exception {
+        // Pixels near the float maximum overflow the convolutions: the first loss is not finite.
+        float[] images = new float[8 * 28 * 28];
+        java.util.Arrays.fill(images, 3e38f);
+        Path file = dir.resolve("overflow.npz");
+        Map<String, Tensor> arrays = new LinkedHashMap<>();
+        arrays.put("input", Tensor.ofFloats(new long[] {8, 28, 28}, images));
+        arrays.put("labels", Tensor.ofLongs(new long[] {8}, 0, 1, 0, 1, 0, 1, 0, 1));
+        Datasets.writeNpz(file, arrays);
+
+        RuntimeException e = assertThrows(RuntimeException.class, () -> LocalRun.of(new DistillTransform())
+                .data(new JobData(null, null, Datasets.open(file, "input")))
+                .run("distill(epochs=1,student-width=1)", TestModels.sampleCnn(), dir));
+        assertTrue(e.getMessage().contains("training diverged: the loss is NaN at epoch 1, step 1"), e.getMessage());
+        assertTrue(e.getMessage().endsWith("; lower the learning rate"), e.getMessage());
+    }
+
+    @Test
     void distillWithoutTrainingDataIsRefusedBeforeWork() {
         InvalidInputException e = assertThrows(InvalidInputException.class, () -> LocalRun.of(new DistillTransform())
                 .run("distill", TestModels.sampleCnn(), dir));
