@@ -16,7 +16,9 @@ import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -52,7 +54,13 @@ public class LoadSoak {
                 long maxLag = 0;
                 long peakHeap = 0;
                 long nextSample = start;
+                // Heap after a full collection at each quarter of the run: a leak grows with events, a bounded
+                // cache (the last 1,000 jobs kept for GET /jobs) stops growing once full.
+                List<String> checkpoints = new ArrayList<>();
                 for (int i = 0; i < events; i++) {
+                    if (i > 0 && i % Math.max(1, events / 4) == 0) {
+                        checkpoints.add(String.format(Locale.ROOT, "| %d | %.1f MiB |", i, heapAfterGc() / 1048576.0));
+                    }
                     long due = start + (long) (i * 1e9 / rate);
                     while (System.nanoTime() < due) {
                         Thread.sleep(1);
@@ -75,6 +83,12 @@ public class LoadSoak {
                         events, pipeline, events / publishSeconds, events / totalSeconds, maxLag,
                         totalSeconds - publishSeconds, heapBefore / 1048576.0, heapAfter / 1048576.0,
                         (heapAfter - heapBefore) / 1048576.0, peakHeap / 1048576.0);
+                System.out.println();
+                System.out.println("| events published | heap after GC |");
+                System.out.println("|---|---|");
+                System.out.printf(Locale.ROOT, "| 0 | %.1f MiB |%n", heapBefore / 1048576.0);
+                checkpoints.forEach(System.out::println);
+                System.out.printf(Locale.ROOT, "| %d (drained) | %.1f MiB |%n", events, heapAfter / 1048576.0);
             }
         } finally {
             Folders.deleteQuietly(work);

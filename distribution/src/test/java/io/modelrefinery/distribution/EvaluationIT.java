@@ -102,7 +102,7 @@ class EvaluationIT {
         assertEquals(1, chosen);
         assertTrue(json.at("/evaluation/accuracyBefore").asDouble() - json.at("/evaluation/accuracyAfter").asDouble()
                 <= 0.005, json.get("evaluation").toString());
-        assertTrue(json.at("/output/gzipBytes").asLong() <= 0.34 * 13_251, json.get("output").toString());
+        assertTrue(json.at("/output/gzipBytes").asLong() <= 0.30 * 13_251, json.get("output").toString());
         assertTrue(json.get("notes").toString().contains("auto chose "), json.get("notes").toString());
         assertTrue(result.stderr().contains("[auto 1/"), result.stderr());
     }

@@ -15,6 +15,8 @@ public interface Progress {
      * Reports a milestone that deserves a line of its own, such as a finished training epoch with its
      * loss and accuracy: never throttled on the terminal, and the job's progress until the next update.
      * The default forwards it as an update without counts.
+     *
+     * @since 1.2
      */
     default void milestone(String what) {
         update(0, 0, what);

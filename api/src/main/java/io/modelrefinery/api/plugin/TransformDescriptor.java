@@ -28,6 +28,7 @@ public final class TransformDescriptor {
     private final String summary;
     private final List<ParamSpec<?>> params;
     private final Set<DataRole> requiredData;
+    private final List<DataRequirement> conditionalData;
 
     private TransformDescriptor(Builder b) {
         this.id = b.id;
@@ -38,6 +39,7 @@ public final class TransformDescriptor {
         this.summary = b.summary;
         this.params = List.copyOf(b.params);
         this.requiredData = b.requiredData.isEmpty() ? Set.of() : Collections.unmodifiableSet(EnumSet.copyOf(b.requiredData));
+        this.conditionalData = List.copyOf(b.conditionalData);
     }
 
     public static Builder builder(String id) {
@@ -84,6 +86,36 @@ public final class TransformDescriptor {
         return requiredData;
     }
 
+    /**
+     * Datasets needed only for some parameter values, such as calibration samples for
+     * {@code prune(method=reconstruct)}; empty for most transforms.
+     *
+     * @since 1.2
+     */
+    public List<DataRequirement> conditionalData() {
+        return conditionalData;
+    }
+
+    /**
+     * Datasets a job must bring for this transform with {@code values}: {@link #requiredData()} and every
+     * {@link #conditionalData()} entry that applies to them. The host checks them before any step runs.
+     *
+     * @since 1.2
+     */
+    public Set<DataRole> requiredData(Params values) {
+        if (conditionalData.isEmpty()) {
+            return requiredData;
+        }
+        Set<DataRole> roles = EnumSet.noneOf(DataRole.class);
+        roles.addAll(requiredData);
+        for (DataRequirement requirement : conditionalData) {
+            if (requirement.appliesTo(values)) {
+                roles.add(requirement.role());
+            }
+        }
+        return Collections.unmodifiableSet(roles);
+    }
+
     public Optional<ParamSpec<?>> param(String name) {
         for (ParamSpec<?> spec : params) {
             if (spec.name().equals(name)) {
@@ -127,6 +159,52 @@ public final class TransformDescriptor {
         return id + " " + version;
     }
 
+    /**
+     * A dataset needed when one parameter has one value.
+     *
+     * @since 1.2
+     */
+    public static final class DataRequirement {
+        private final DataRole role;
+        private final ParamSpec<?> param;
+        private final Object value;
+
+        private DataRequirement(DataRole role, ParamSpec<?> param, Object value) {
+            this.role = role;
+            this.param = param;
+            this.value = value;
+        }
+
+        public DataRole role() {
+            return role;
+        }
+
+        /** The parameter whose value decides. */
+        public ParamSpec<?> param() {
+            return param;
+        }
+
+        /** The condition as written in a pipeline: {@code method=reconstruct}. */
+        public String condition() {
+            return param.name() + "=" + render(param, value);
+        }
+
+        /** Whether {@code values} set the parameter to the value that needs the dataset. */
+        public boolean appliesTo(Params values) {
+            return Objects.equals(values.get(param), value);
+        }
+
+        @SuppressWarnings("unchecked")
+        private static <T> Object render(ParamSpec<T> spec, Object value) {
+            return spec.render((T) value);
+        }
+
+        @Override
+        public String toString() {
+            return role.label() + " when " + condition();
+        }
+    }
+
     /** Builds a descriptor; id, version, kind, input and output formats and a summary are required. */
     public static final class Builder {
         private final String id;
@@ -137,6 +215,7 @@ public final class TransformDescriptor {
         private String summary;
         private final List<ParamSpec<?>> params = new ArrayList<>();
         private final Set<DataRole> requiredData = EnumSet.noneOf(DataRole.class);
+        private final List<DataRequirement> conditionalData = new ArrayList<>();
 
         private Builder(String id) {
             if (id == null || !ID.matcher(id).matches()) {
@@ -177,6 +256,18 @@ public final class TransformDescriptor {
             return this;
         }
 
+        /**
+         * A dataset the transform needs only when {@code param} (declared with {@link #param}) is set to
+         * {@code value}, such as calibration samples for {@code prune(method=reconstruct)}.
+         *
+         * @since 1.2
+         */
+        public <T> Builder requiresWhen(DataRole role, ParamSpec<T> param, T value) {
+            conditionalData.add(new DataRequirement(Objects.requireNonNull(role, "role"),
+                    Objects.requireNonNull(param, "param"), Objects.requireNonNull(value, "value")));
+            return this;
+        }
+
         public Builder param(ParamSpec<?> spec) {
             for (ParamSpec<?> existing : params) {
                 if (existing.name().equals(spec.name())) {
@@ -206,6 +297,12 @@ public final class TransformDescriptor {
             }
             if (!missing.isEmpty()) {
                 throw new IllegalStateException("descriptor of '" + id + "' is missing " + missing);
+            }
+            for (DataRequirement requirement : conditionalData) {
+                if (!params.contains(requirement.param())) {
+                    throw new IllegalStateException("descriptor of '" + id + "' requires data when '"
+                            + requirement.param().name() + "' is set, a parameter it does not declare");
+                }
             }
             return new TransformDescriptor(this);
         }

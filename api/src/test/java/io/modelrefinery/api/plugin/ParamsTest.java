@@ -46,8 +46,8 @@ class ParamsTest {
                 message(Map.of("bits", "4", "sparsity", "1.5")));
         assertEquals("invalid value 'many' for parameter 'bits' of 'test-transform': expected an integer "
                 + "(For input string: \"many\")", message(Map.of("bits", "many")));
-        assertEquals("invalid value 'kl' for parameter 'method' of 'test-transform': expected one of min-max, entropy "
-                + "(not one of [min-max, entropy])", message(Map.of("bits", "4", "method", "kl")));
+        assertEquals("invalid value 'kl' for parameter 'method' of 'test-transform': expected one of min-max, entropy",
+                message(Map.of("bits", "4", "method", "kl")));
         assertEquals("unknown parameter 'sparsty' for 'test-transform' (known: [sparsity, bits, per-channel, method, "
                 + "exclude])", message(Map.of("bits", "4", "sparsty", "0.2")));
         assertEquals("missing parameter 'bits' for 'test-transform': Bits per weight.", message(Map.of()));
@@ -75,5 +75,21 @@ class ParamsTest {
         assertEquals(-1, Integer.signum(TransformDescriptor.compareVersions("1.9.0", "1.10.0")));
         assertEquals(-1, Integer.signum(TransformDescriptor.compareVersions("2.0.0-rc1", "2.0.0")));
         assertEquals(0, TransformDescriptor.compareVersions("1.0.0", "1.0.0"));
+    }
+
+    @Test
+    void dataRequiredForOneParameterValueOnly() {
+        TransformDescriptor d = TransformDescriptor.builder("conditional").version("1.0.0").kind(TransformKind.COMPRESSOR)
+                .accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("For tests.").param(METHOD)
+                .requires(DataRole.EVALUATION).requiresWhen(DataRole.CALIBRATION, METHOD, Method.ENTROPY).build();
+
+        assertEquals(java.util.Set.of(DataRole.EVALUATION), d.requiredData());
+        assertEquals(java.util.Set.of(DataRole.EVALUATION), d.requiredData(Params.defaults(d)));
+        assertEquals(java.util.Set.of(DataRole.EVALUATION, DataRole.CALIBRATION),
+                d.requiredData(Params.parse(d, Map.of("method", "entropy"))));
+        assertEquals("calibration when method=entropy", d.conditionalData().get(0).toString());
+        assertThrows(IllegalStateException.class, () -> TransformDescriptor.builder("undeclared").version("1.0.0")
+                .kind(TransformKind.COMPRESSOR).accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("x")
+                .requiresWhen(DataRole.CALIBRATION, METHOD, Method.ENTROPY).build());
     }
 }

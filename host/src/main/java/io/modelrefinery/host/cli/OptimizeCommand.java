@@ -17,6 +17,7 @@ import io.modelrefinery.host.job.JobResult;
 import io.modelrefinery.host.job.JobRunner;
 import io.modelrefinery.host.ort.DeviceChoice;
 import io.modelrefinery.host.ort.DeviceRequest;
+import io.modelrefinery.host.ort.IsolatedProbe;
 import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.osgi.PluginFramework;
 import io.modelrefinery.host.pipeline.JobIds;
@@ -87,6 +88,10 @@ final class OptimizeCommand implements Callable<Integer> {
             description = "How long one pipeline step may run before the command fails (90s, 30m, 2h; default 0: no limit).")
     Duration stepTimeout;
 
+    @Option(names = "--isolate", description = "Open the model in a separate process first, so that a model that "
+            + "crashes ONNX Runtime's native code is refused instead of ending this command.")
+    boolean isolate;
+
     @Option(names = "--workers", paramLabel = "N", defaultValue = "1",
             description = "Recipes the auto pipeline transforms at once (default: ${DEFAULT-VALUE}).")
     int workers;
@@ -112,7 +117,7 @@ final class OptimizeCommand implements Callable<Integer> {
             JobRunner runner = new JobRunner(plugins.registry(),
                     runtime.service(deviceChoice.device(), work.resolve("scratch")), work.resolve("jobs"),
                     new JobRunner.Settings(workers, Evaluator.Settings.defaults(), StepLimits.of(stepTimeout),
-                            JobRunner.Settings.heapShare(1)));
+                            JobRunner.Settings.heapShare(1), isolate ? new IsolatedProbe(IsolatedProbe.Limits.defaults()) : null));
             List<String> hostNotes = deviceChoice.note() == null ? List.of() : List.of(deviceChoice.note());
             JobResult result;
             try {

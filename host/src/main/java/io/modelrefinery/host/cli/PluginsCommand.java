@@ -59,6 +59,10 @@ final class PluginsCommand implements Callable<Integer> {
                 out.println("    requires " + String.join(", ", d.requiredData().stream()
                         .map(role -> role.label() + " samples (" + JobData.optionFor(role) + ")").toList()));
             }
+            for (TransformDescriptor.DataRequirement r : d.conditionalData()) {
+                out.println("    requires " + r.role().label() + " samples (" + JobData.optionFor(r.role()) + ") with "
+                        + r.condition());
+            }
             for (ParamSpec<?> p : d.params()) {
                 String dflt = p.required() ? "required" : "default " + p.renderedDefault();
                 String valid = p.validValues().isEmpty() ? "" : ", " + p.validValues();

@@ -2,6 +2,7 @@ package io.modelrefinery.host.cli;
 
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.host.eval.QualityGates;
+import io.modelrefinery.host.http.ApiToken;
 import io.modelrefinery.host.kafka.EventTopics;
 import io.modelrefinery.host.osgi.PluginAllowList;
 import io.modelrefinery.host.ort.DeviceRequest;
@@ -31,6 +32,7 @@ import java.util.concurrent.CountDownLatch;
         description = "Optimizes every model registered on Kafka; HTTP API and metrics alongside.")
 final class ServeCommand implements Callable<Integer> {
     static final String MLFLOW_SECRET_ENV = "REFINERY_MLFLOW_SECRET";
+    static final String API_TOKEN_ENV = "REFINERY_API_TOKEN";
 
     @Spec
     CommandSpec spec;
@@ -107,10 +109,20 @@ final class ServeCommand implements Callable<Integer> {
             description = "File holding the MLflow webhook secret (or set $" + MLFLOW_SECRET_ENV + "); without one POST /webhooks/mlflow is off.")
     Path mlflowSecretFile;
 
+    @Option(names = "--api-token-file", paramLabel = "FILE",
+            description = "File holding the bearer token that POST /models, PUT and DELETE /plugins require (or set $"
+                    + API_TOKEN_ENV + "). Configure one whenever others can reach the HTTP port.")
+    Path apiTokenFile;
+
     @Option(names = "--step-timeout", paramLabel = "DURATION", defaultValue = "30m", converter = DurationConverter.class,
             description = "How long one pipeline step may run before the job fails (90s, 30m, 2h; 0 for no limit). "
                     + "Default: ${DEFAULT-VALUE}.")
     Duration stepTimeout;
+
+    @Option(names = "--isolate-untrusted-models", description = "Open each registered model in a child process "
+            + "(capped heap, address space and time) before this one touches it: a model that crashes ONNX Runtime's "
+            + "native code then fails its job instead of the service.")
+    boolean isolateUntrustedModels;
 
     @Option(names = "--plugin-allow-list", paramLabel = "FILE", description = "Load only the plugin jars this file "
             + "names, one 'SYMBOLIC-NAME SHA256' per line; others stay inert (state refused).")
@@ -155,12 +167,37 @@ final class ServeCommand implements Callable<Integer> {
                     .device(device)
                     .retries(retries + 1, Duration.ofSeconds(1))
                     .mlflowSecret(mlflowSecret())
+                    .apiToken(apiToken())
                     .gates(QualityGates.parseAssignments(gateSettings, "--gate"))
                     .stepTimeout(stepTimeout)
+                    .isolateUntrustedModels(isolateUntrustedModels)
                     .pluginAllowList(pluginAllowList == null ? PluginAllowList.all() : PluginAllowList.read(pluginAllowList))
                     .build();
         } catch (IllegalArgumentException e) {
             throw new InvalidInputException(e.getMessage(), e);
+        }
+    }
+
+    /** The token from the file, else from the environment; {@code null} when neither is set. */
+    private ApiToken apiToken() throws IOException {
+        if (apiTokenFile != null) {
+            if (!Files.isRegularFile(apiTokenFile)) {
+                throw new InvalidInputException("API token file not found: " + apiTokenFile);
+            }
+            try {
+                return ApiToken.of(Files.readString(apiTokenFile, StandardCharsets.UTF_8));
+            } catch (IllegalArgumentException e) {
+                throw new InvalidInputException("API token file " + apiTokenFile + ": " + e.getMessage());
+            }
+        }
+        String fromEnv = System.getenv(API_TOKEN_ENV);
+        if (fromEnv == null || fromEnv.isBlank()) {
+            return null;
+        }
+        try {
+            return ApiToken.of(fromEnv);
+        } catch (IllegalArgumentException e) {
+            throw new InvalidInputException("$" + API_TOKEN_ENV + ": " + e.getMessage());
         }
     }
 

@@ -2,7 +2,9 @@ package io.modelrefinery.host.eval;
 
 import io.modelrefinery.api.event.ArtifactSummary;
 import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.api.onnx.proto.Onnx.StringStringEntryProto;
 import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
 
@@ -15,6 +17,7 @@ import java.nio.file.Path;
 import java.security.DigestInputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -97,8 +100,13 @@ public final class ArtifactMeasurer {
         return total;
     }
 
-    /** Share of exactly-zero values among the weights: initializers of rank 2 and more. */
+    /**
+     * Share of zero values among the weights: initializers of rank 2 and more. A quantized weight counts
+     * as zero where it equals its zero point (the integer that dequantizes to 0), read from the node that
+     * consumes it: DequantizeLinear, MatMulInteger, ConvInteger, QLinearConv or QLinearMatMul.
+     */
     static double sparsity(OnnxModel model) {
+        Map<String, ZeroPoint> zeroPoints = zeroPoints(model);
         long zeros = 0;
         long total = 0;
         for (TensorProto init : model.graph().getInitializerList()) {
@@ -109,15 +117,71 @@ public final class ArtifactMeasurer {
             if (!t.type().isNumeric()) {
                 continue;
             }
+            ZeroPoint zp = zeroPoints.get(init.getName());
             long n = t.elementCount();
-            for (long i = 0; i < n; i++) {
-                if (t.getDouble(i) == 0) {
-                    zeros++;
+            if (zp == null) {
+                for (long i = 0; i < n; i++) {
+                    if (t.getDouble(i) == 0) {
+                        zeros++;
+                    }
+                }
+            } else {
+                long[] shape = t.shape();
+                int axis = zp.axis < 0 ? zp.axis + shape.length : zp.axis;
+                long inner = 1;
+                for (int d = axis + 1; d < shape.length; d++) {
+                    inner *= shape[d];
+                }
+                boolean perAxis = zp.values.length > 1 && axis >= 0 && axis < shape.length
+                        && shape[axis] == zp.values.length;
+                for (long i = 0; i < n; i++) {
+                    double zero = perAxis ? zp.values[(int) ((i / inner) % shape[axis])] : zp.values[0];
+                    if (t.getDouble(i) == zero) {
+                        zeros++;
+                    }
                 }
             }
             total += n;
         }
         return total == 0 ? 0 : (double) zeros / total;
+    }
+
+    /** The zero point of a quantized weight: one value, or one per index of {@code axis}. */
+    private record ZeroPoint(double[] values, int axis) {
+    }
+
+    /** Quantized weight initializers and their zero points, from the nodes that dequantize them. */
+    private static Map<String, ZeroPoint> zeroPoints(OnnxModel model) {
+        Map<String, TensorProto> initializers = new HashMap<>();
+        for (TensorProto init : model.graph().getInitializerList()) {
+            initializers.put(init.getName(), init);
+        }
+        Map<String, ZeroPoint> out = new HashMap<>();
+        for (NodeProto node : model.graph().getNodeList()) {
+            // {weight input, zero point input, axis of a per-channel zero point}
+            int[] slots = switch (node.getOpType()) {
+                case "DequantizeLinear" -> new int[] {0, 2, (int) OnnxHelper.getInt(node, "axis", 1)};
+                case "MatMulInteger" -> new int[] {1, 3, -1}; // per column of B [K, N]
+                case "ConvInteger" -> new int[] {1, 3, 0}; // per output channel
+                case "QLinearConv" -> new int[] {3, 5, 0};
+                case "QLinearMatMul" -> new int[] {3, 5, -1};
+                default -> null;
+            };
+            if (slots == null || node.getInputCount() <= slots[0]) {
+                continue;
+            }
+            String weight = node.getInput(slots[0]);
+            if (!initializers.containsKey(weight)) {
+                continue;
+            }
+            String zpName = node.getInputCount() > slots[1] ? node.getInput(slots[1]) : "";
+            TensorProto zp = initializers.get(zpName);
+            double[] values = zp == null ? new double[] {0} : model.tensor(zp).toDoubleArray();
+            if (values.length > 0) {
+                out.put(weight, new ZeroPoint(values, slots[2]));
+            }
+        }
+        return out;
     }
 
     private static final class CountingOutputStream extends OutputStream {

@@ -225,7 +225,7 @@ public final class Evaluator {
     }
 
     /** One input of each model input's shape (dynamic dimensions as 1), random values in [0, 1). */
-    static Map<String, Tensor> generatedInputs(List<TensorInfo> inputs) {
+    public static Map<String, Tensor> generatedInputs(List<TensorInfo> inputs) {
         Random random = new Random(7);
         Map<String, Tensor> feeds = new LinkedHashMap<>();
         for (TensorInfo input : inputs) {

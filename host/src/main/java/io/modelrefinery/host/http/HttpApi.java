@@ -14,6 +14,7 @@ import io.modelrefinery.host.event.RegistryAdapters;
 import io.modelrefinery.host.event.WebhookRejectedException;
 import io.modelrefinery.host.kafka.OutcomePublisher;
 import io.modelrefinery.host.osgi.PluginInfo;
+import io.modelrefinery.host.osgi.PluginInstaller;
 import io.modelrefinery.host.osgi.PluginRegistry;
 import io.modelrefinery.host.service.JobTracker;
 import io.vertx.core.Future;
@@ -23,6 +24,7 @@ import io.vertx.core.http.HttpServer;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
+import io.vertx.ext.web.handler.SecurityPolicyHandler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -37,14 +39,23 @@ import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
- * The HTTP API: {@code GET /health}, {@code GET /plugins}, {@code POST /models}, {@code GET /jobs},
- * {@code GET /jobs/{id}}, {@code GET /metrics}, {@code POST /webhooks/mlflow}. Handlers only read
- * in-memory state or hand events to Kafka asynchronously: nothing here blocks the event loop.
+ * The HTTP API: {@code GET /health}, {@code GET /plugins}, {@code PUT /plugins/{file}},
+ * {@code DELETE /plugins/{id}}, {@code POST /models}, {@code GET /jobs}, {@code GET /jobs/{id}},
+ * {@code GET /metrics}, {@code POST /webhooks/mlflow}. Handlers read in-memory state or hand events to
+ * Kafka asynchronously; plugin uploads and removals, which touch files and wait for the plugin framework,
+ * run on worker threads: nothing here blocks the event loop.
+ *
+ * <p>With an {@link ApiToken} configured, the endpoints that change something ({@code POST /models},
+ * {@code PUT} and {@code DELETE /plugins}) answer 401 unless the request carries
+ * {@code Authorization: Bearer <token>}; the check runs before the request body is read. The MLflow webhook
+ * has its own signature check instead.
  */
 public final class HttpApi extends VerticleBase {
     private static final Logger LOG = LoggerFactory.getLogger(HttpApi.class);
     /** Registration events are small; anything larger is refused before it is read. */
     private static final long MAX_BODY_BYTES = 256 * 1024;
+    /** The largest plugin jar accepted by {@code PUT /plugins/{file}}. */
+    private static final long MAX_PLUGIN_BYTES = 128L * 1024 * 1024;
 
     /**
      * Whether the instance can take work.
@@ -69,10 +80,13 @@ public final class HttpApi extends VerticleBase {
      * @param health the health checks
      * @param mlflow MLflow webhook verification, or {@code null} when no secret is configured
      * @param clock time for events and webhook checks
+     * @param installer adds and removes plugin jars
+     * @param apiToken the token mutating endpoints require, or {@code null} to leave them open
      */
     public record Settings(String host, int port, PluginRegistry plugins, JobTracker jobs, OutcomePublisher publisher,
                            String registeredTopic, Function<ModelRegistered, String> jobIdOf,
-                           PrometheusMeterRegistry metrics, Supplier<Health> health, MlflowWebhook mlflow, Clock clock) {
+                           PrometheusMeterRegistry metrics, Supplier<Health> health, MlflowWebhook mlflow, Clock clock,
+                           PluginInstaller installer, ApiToken apiToken) {
     }
 
     private final Settings settings;
@@ -95,7 +109,8 @@ public final class HttpApi extends VerticleBase {
                 LOG.error("{} {} failed", ctx.request().method(), ctx.request().path(), ctx.failure());
             }
             error(ctx, ctx.statusCode() > 0 ? ctx.statusCode() : 500, ctx.statusCode() == 413
-                    ? "request body larger than " + MAX_BODY_BYTES + " bytes" : "internal error");
+                    ? "request body larger than " + (ctx.request().path().startsWith("/plugins/") ? MAX_PLUGIN_BYTES
+                    : MAX_BODY_BYTES) + " bytes" : "internal error");
         });
         router.get("/health").handler(this::health);
         router.get("/plugins").handler(this::plugins);
@@ -104,7 +119,12 @@ public final class HttpApi extends VerticleBase {
         router.get("/metrics").handler(ctx -> ctx.response()
                 .putHeader("content-type", "text/plain; version=0.0.4; charset=utf-8")
                 .end(settings.metrics().scrape()));
-        router.post("/models").handler(BodyHandler.create().setBodyLimit(MAX_BODY_BYTES)).handler(this::registerModel);
+        TokenGuard guard = new TokenGuard();
+        router.put("/plugins/:file").handler(guard)
+                .handler(BodyHandler.create().setBodyLimit(MAX_PLUGIN_BYTES)).handler(this::uploadPlugin);
+        router.delete("/plugins/:id").handler(guard).handler(this::removePlugin);
+        router.post("/models").handler(guard)
+                .handler(BodyHandler.create().setBodyLimit(MAX_BODY_BYTES)).handler(this::registerModel);
         router.post("/webhooks/mlflow").handler(BodyHandler.create().setBodyLimit(MAX_BODY_BYTES))
                 .handler(this::mlflowWebhook);
         return vertx.createHttpServer()
@@ -121,23 +141,94 @@ public final class HttpApi extends VerticleBase {
         json(ctx, health.up() ? 200 : 503, Map.of("status", health.up() ? "UP" : "DOWN", "checks", health.checks()));
     }
 
+    /**
+     * Lets the request through when no token is configured or it carries the right one; else answers 401.
+     * A security-policy handler to Vert.x Web, so that it runs before the body handler: an unauthorized
+     * request's body is never read. Neither the expected nor the presented token is ever logged.
+     */
+    private final class TokenGuard implements SecurityPolicyHandler {
+        @Override
+        public void handle(RoutingContext ctx) {
+            ApiToken token = settings.apiToken();
+            String authorization = ctx.request().getHeader("Authorization");
+            if (token == null || token.accepts(authorization)) {
+                ctx.next();
+                return;
+            }
+            String why = authorization == null ? "no Authorization header" : "wrong bearer token";
+            LOG.warn("{} {} from {} refused: {}", ctx.request().method(), ctx.request().path(),
+                    ctx.request().remoteAddress(), why);
+            ctx.response().putHeader("WWW-Authenticate", "Bearer realm=\"model-refinery\"");
+            error(ctx, 401, authorization == null ? "this endpoint needs 'Authorization: Bearer <token>'" : why);
+        }
+    }
+
     private void plugins(RoutingContext ctx) {
         List<Map<String, Object>> out = new ArrayList<>();
         for (PluginInfo plugin : settings.plugins().plugins()) {
-            Map<String, Object> p = new LinkedHashMap<>();
-            p.put("file", plugin.file());
-            p.put("bundle", plugin.symbolicName());
-            p.put("version", plugin.bundleVersion());
-            p.put("state", plugin.state().name().toLowerCase(Locale.ROOT));
-            p.put("problem", plugin.problem());
-            List<Map<String, Object>> transforms = new ArrayList<>();
-            for (TransformDescriptor d : plugin.transforms()) {
-                transforms.add(describe(d));
-            }
-            p.put("transforms", transforms);
-            out.add(p);
+            out.add(describe(plugin));
         }
         json(ctx, 200, out);
+    }
+
+    private static Map<String, Object> describe(PluginInfo plugin) {
+        Map<String, Object> p = new LinkedHashMap<>();
+        p.put("file", plugin.file());
+        p.put("bundle", plugin.symbolicName());
+        p.put("version", plugin.bundleVersion());
+        p.put("state", plugin.state().name().toLowerCase(Locale.ROOT));
+        p.put("problem", plugin.problem());
+        List<Map<String, Object>> transforms = new ArrayList<>();
+        for (TransformDescriptor d : plugin.transforms()) {
+            transforms.add(describe(d));
+        }
+        p.put("transforms", transforms);
+        return p;
+    }
+
+    /** {@code PUT /plugins/{file}}: 201 with the new plugin's state (200 when it replaced one), or why not. */
+    private void uploadPlugin(RoutingContext ctx) {
+        String file = ctx.pathParam("file");
+        byte[] jar = ctx.body().buffer() == null ? new byte[0] : ctx.body().buffer().getBytes();
+        vertx.executeBlocking(() -> settings.installer().install(file, jar), false).onComplete(done -> {
+            if (done.succeeded()) {
+                PluginInstaller.Installed installed = done.result();
+                LOG.info("plugin {} uploaded ({} bytes): {}", file, jar.length, installed.plugin().state());
+                json(ctx, installed.replaced() ? 200 : 201, describe(installed.plugin()));
+            } else {
+                pluginFailure(ctx, "upload of " + file, done.cause());
+            }
+        });
+    }
+
+    /** {@code DELETE /plugins/{id}}, by file name or bundle symbolic name: 200 with what was removed, or 404. */
+    private void removePlugin(RoutingContext ctx) {
+        String id = ctx.pathParam("id");
+        vertx.executeBlocking(() -> settings.installer().remove(id), false).onComplete(done -> {
+            if (done.failed()) {
+                pluginFailure(ctx, "removal of " + id, done.cause());
+            } else if (done.result().isEmpty()) {
+                error(ctx, 404, "no plugin jar named '" + id + "' (file name or bundle symbolic name)");
+            } else {
+                LOG.info("plugin {} removed", done.result().get().file());
+                Map<String, Object> body = describe(done.result().get());
+                body.put("state", "removed");
+                json(ctx, 200, body);
+            }
+        });
+    }
+
+    private static void pluginFailure(RoutingContext ctx, String what, Throwable failure) {
+        if (failure instanceof PluginInstaller.RefusedException) {
+            error(ctx, 422, failure.getMessage());
+        } else if (failure instanceof PluginInstaller.ConflictException) {
+            error(ctx, 409, failure.getMessage());
+        } else if (failure instanceof InvalidInputException) {
+            error(ctx, 400, failure.getMessage());
+        } else {
+            LOG.error("{} failed", what, failure);
+            error(ctx, 500, what + " failed: " + failure.getMessage());
+        }
     }
 
     static Map<String, Object> describe(TransformDescriptor d) {
@@ -149,6 +240,8 @@ public final class HttpApi extends VerticleBase {
         t.put("produces", d.outputFormat().toString());
         t.put("summary", d.summary());
         t.put("requires", d.requiredData().stream().map(DataRole::label).toList());
+        t.put("requiresWhen", d.conditionalData().stream().map(r -> Map.of("data", r.role().label(),
+                "param", r.param().name(), "condition", r.condition())).toList());
         List<Map<String, Object>> params = new ArrayList<>();
         for (ParamSpec<?> spec : d.params()) {
             Map<String, Object> param = new LinkedHashMap<>();

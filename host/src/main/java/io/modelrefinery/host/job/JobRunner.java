@@ -22,6 +22,7 @@ import io.modelrefinery.host.auto.RecipeSearch;
 import io.modelrefinery.host.eval.ArtifactMeasurer;
 import io.modelrefinery.host.eval.Evaluator;
 import io.modelrefinery.host.eval.QualityGates;
+import io.modelrefinery.host.ort.IsolatedProbe;
 import io.modelrefinery.host.pipeline.FormatDetector;
 import io.modelrefinery.host.pipeline.JobData;
 import io.modelrefinery.host.pipeline.JobEnvironment;
@@ -56,8 +57,11 @@ public final class JobRunner {
      * @param limits how long each step may run
      * @param memoryBudget heap one job may use, in bytes: a model whose estimated need is larger is refused
      *     before any work; 0 for no check
+     * @param untrustedModelProbe when set, every input ONNX model is first opened and run in a child process
+     *     ({@code serve --isolate-untrusted-models}); {@code null} opens it in this process directly
      */
-    public record Settings(int autoParallelism, Evaluator.Settings evaluation, StepLimits limits, long memoryBudget) {
+    public record Settings(int autoParallelism, Evaluator.Settings evaluation, StepLimits limits, long memoryBudget,
+                           IsolatedProbe untrustedModelProbe) {
         /** Heap a job needs per byte of model: the parsed model, a transformed copy, its serialization, slack. */
         public static final int MEMORY_PER_MODEL_BYTE = 4;
 
@@ -74,7 +78,7 @@ public final class JobRunner {
 
         /** One recipe at a time, default evaluation, no step time limit, no memory check. */
         public static Settings defaults() {
-            return new Settings(1, Evaluator.Settings.defaults(), StepLimits.none(), 0);
+            return new Settings(1, Evaluator.Settings.defaults(), StepLimits.none(), 0, null);
         }
 
         /** 80% of this JVM's maximum heap shared by {@code jobsAtOnce} jobs. */
@@ -213,6 +217,9 @@ public final class JobRunner {
         }
         OnnxModel onnx = OnnxModel.load(file);
         ModelValidator.validate(onnx);
+        if (settings.untrustedModelProbe() != null) {
+            settings.untrustedModelProbe().check(file);
+        }
         SessionOptions loadOnly = SessionOptions.defaults().withOptimization(GraphOptimizationLevel.DISABLED);
         try (InferenceSession session = inference.open(onnx, loadOnly)) {
             return new LoadedInput(ModelArtifact.onnx(onnx), session.inputs());

@@ -28,7 +28,8 @@ import java.util.function.ToDoubleFunction;
  * The refinery's meters, under the Prometheus names of the public contract:
  * {@code refinery_jobs_total{outcome,pipeline}}, {@code refinery_job_duration_seconds{pipeline}},
  * {@code refinery_step_duration_seconds{transform,device}}, {@code refinery_model_bytes{side}},
- * {@code refinery_bytes_saved_total}, {@code refinery_plugins{state}}, plus JVM meters; and from evaluations
+ * {@code refinery_bytes_saved_total}, {@code refinery_plugins{state}},
+ * {@code refinery_job_failures_total{stage,pipeline}}, plus JVM meters; and from evaluations
  * {@code refinery_accuracy_drop}, {@code refinery_output_sqnr_db}, {@code refinery_latency_ratio} and
  * {@code refinery_gate_checks_total{gate,result}}. Durations publish histogram buckets, so dashboards can
  * take percentiles across instances.
@@ -81,6 +82,16 @@ public final class RefineryMetrics {
             Timer.builder("refinery.job.duration").description("Wall time of jobs, fetch to stored output")
                     .tag("pipeline", pipeline).publishPercentileHistogram().register(registry).record(duration);
         }
+    }
+
+    /**
+     * Counts a job that ended in {@code model.failed}, by the stage it failed in: {@code parse}, {@code resolve},
+     * {@code fetch}, {@code pipeline}, {@code step:TRANSFORM}, {@code gate} or {@code store}. Retried attempts
+     * are not counted; only the final failure is.
+     */
+    public void jobFailed(String stage, String pipeline) {
+        Counter.builder("refinery.job.failures").description("Failed jobs by the stage they failed in")
+                .tag("stage", stage).tag("pipeline", pipeline).register(registry).increment();
     }
 
     public void stepFinished(StepRecord step) {

@@ -91,7 +91,15 @@ public final class OrtInferenceService implements InferenceService {
             Path out = folder.resolve("optimized.onnx");
             try (OrtSession.SessionOptions ortOptions = ortOptions(level, 0, device)) {
                 ortOptions.setOptimizedModelFilePath(out.toString());
-                createSession(model, ortOptions).close();
+                if (model.hasExternalData()) {
+                    // Staged next to the output: ONNX Runtime's optimized model refers to the weights it did not
+                    // change in the staged side file, by a path relative to its own folder.
+                    Path staged = folder.resolve("model.onnx");
+                    model.save(staged, SaveOptions.external());
+                    environment.createSession(staged.toString(), ortOptions).close();
+                } else {
+                    createSession(model, ortOptions).close();
+                }
             }
             // Read it fully: the folder is deleted below, so nothing may stay mapped from it.
             return OnnxModel.load(out).inlined();

@@ -95,7 +95,22 @@ public final class PluginAllowList {
         } catch (IOException | RuntimeException e) {
             return Optional.of("not on the plugin allow-list: cannot read its jar to check its digest");
         }
-        return allowed.contains(digest) ? Optional.empty()
-                : Optional.of("not on the plugin allow-list: " + name + " with SHA-256 " + digest + " is not listed");
+        return refusal(name, digest);
+    }
+
+    /**
+     * Why a jar with this symbolic name and SHA-256 digest may not load, or empty when it may: the check
+     * an upload goes through before it is written to the plugins folder.
+     */
+    public Optional<String> refusal(String symbolicName, String sha256) {
+        if (digests == null) {
+            return Optional.empty();
+        }
+        List<String> allowed = digests.get(symbolicName);
+        if (allowed == null) {
+            return Optional.of("not on the plugin allow-list: symbolic name " + symbolicName);
+        }
+        return allowed.contains(sha256) ? Optional.empty()
+                : Optional.of("not on the plugin allow-list: " + symbolicName + " with SHA-256 " + sha256 + " is not listed");
     }
 }

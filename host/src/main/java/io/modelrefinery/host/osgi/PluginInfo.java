@@ -27,6 +27,8 @@ public record PluginInfo(String file, String symbolicName, String bundleVersion,
         STARTING,
         /** Not a usable bundle at all: not a jar, or no bundle headers. */
         INVALID,
+        /** Started, but its transform could not be used: its component failed to activate or its descriptor threw. */
+        FAILED,
         /** A bundle that the configured plugin allow-list does not name with this jar's digest: never resolved. */
         REFUSED
     }

@@ -61,6 +61,9 @@ public final class PluginRegistry implements TransformCatalog, AutoCloseable {
     }
 
     private final PluginAllowList allowList;
+    private final ApiCompatibility api = ApiCompatibility.host();
+    /** Why a bundle revision's transform could not be used, by {@link #revisionKey}: shown as state failed. */
+    private final Map<String, String> failures = new java.util.concurrent.ConcurrentHashMap<>();
 
     PluginRegistry(BundleContext context, Path pluginsDir, PluginAllowList allowList) {
         this.allowList = allowList;
@@ -191,7 +194,8 @@ public final class PluginRegistry implements TransformCatalog, AutoCloseable {
                 return new PluginInfo(file, name, version, PluginInfo.State.REFUSED, List.of(), refusal.get());
             }
             List<String> missing = BundleDiagnostics.missingImports(context, bundle);
-            String problem = missing.isEmpty() ? "not resolved yet" : "missing import " + String.join(", ", missing);
+            String problem = missing.isEmpty() ? "not resolved yet" : api.problem(bundle.getHeaders().get("Import-Package"))
+                    .orElse("missing import " + String.join(", ", missing));
             return new PluginInfo(file, name, version,
                     missing.isEmpty() ? PluginInfo.State.STARTING : PluginInfo.State.UNRESOLVED, List.of(), problem);
         }
@@ -203,6 +207,10 @@ public final class PluginRegistry implements TransformCatalog, AutoCloseable {
         }
         boolean active = bundle.getState() == Bundle.ACTIVE
                 && (!transforms.isEmpty() || bundle.getHeaders().get("Service-Component") == null);
+        String failure = failures.get(revisionKey(bundle));
+        if (!active && failure != null && bundle.getState() == Bundle.ACTIVE) {
+            return new PluginInfo(file, name, version, PluginInfo.State.FAILED, transforms, failure);
+        }
         return new PluginInfo(file, name, version, active ? PluginInfo.State.ACTIVE : PluginInfo.State.STARTING,
                 transforms, active ? null : "bundle is " + stateName(bundle.getState()));
     }
@@ -239,8 +247,26 @@ public final class PluginRegistry implements TransformCatalog, AutoCloseable {
         }
     }
 
+    /** The folder FileInstall watches. */
+    Path pluginsDir() {
+        return pluginsDir;
+    }
+
+    ApiCompatibility api() {
+        return api;
+    }
+
+    PluginAllowList allowList() {
+        return allowList;
+    }
+
+    /** One installed content of a bundle: an update gives the same bundle a new key. */
+    private static String revisionKey(Bundle bundle) {
+        return bundle.getBundleId() + "@" + bundle.getLastModified();
+    }
+
     /** The bundle FileInstall installed from {@code jar}: its location is the jar's normalized file URI. */
-    private Bundle bundleFor(Path jar) {
+    Bundle bundleFor(Path jar) {
         String location = jar.toFile().toURI().normalize().toString();
         for (Bundle b : context.getBundles()) {
             if (location.equals(b.getLocation())) {
@@ -306,6 +332,10 @@ public final class PluginRegistry implements TransformCatalog, AutoCloseable {
             Bundle bundle = reference.getBundle();
             ModelTransform service = context.getService(reference);
             if (service == null) {
+                if (bundle != null && bundle.getState() == Bundle.ACTIVE) {
+                    // Declarative Services hands out nothing when the component's constructor or activation threw.
+                    failures.put(revisionKey(bundle), "its transform component failed to activate (the log has the cause)");
+                }
                 return null;
             }
             try {
@@ -316,6 +346,7 @@ public final class PluginRegistry implements TransformCatalog, AutoCloseable {
                 return new Tracked(reference, descriptor);
             } catch (RuntimeException | LinkageError e) {
                 LOG.error("{}: transform refused, its descriptor failed: {}", bundle.getSymbolicName(), e.toString());
+                failures.put(revisionKey(bundle), "its transform's descriptor failed: " + e);
                 context.ungetService(reference);
                 return null;
             }

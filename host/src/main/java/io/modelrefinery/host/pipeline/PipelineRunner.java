@@ -5,6 +5,7 @@ import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.infer.GraphOptimizationLevel;
 import io.modelrefinery.api.infer.InferenceException;
+import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.infer.SessionOptions;
 import io.modelrefinery.api.onnx.ModelValidator;
@@ -45,11 +46,16 @@ public final class PipelineRunner {
     /** Refuses a job lacking a dataset one of its steps requires, before any step runs. */
     public static void requireData(PipelinePlan plan, JobData data) {
         for (int i = 0; i < plan.steps().size(); i++) {
-            TransformDescriptor descriptor = plan.steps().get(i).descriptor();
-            for (DataRole role : descriptor.requiredData()) {
+            PlannedStep step = plan.steps().get(i);
+            TransformDescriptor descriptor = step.descriptor();
+            for (DataRole role : descriptor.requiredData(step.params())) {
                 if (!data.has(role)) {
+                    String condition = descriptor.requiredData().contains(role) ? "" : descriptor.conditionalData().stream()
+                            .filter(r -> r.role() == role && r.appliesTo(step.params()))
+                            .map(r -> " with " + r.condition()).findFirst().orElse("");
                     throw new InvalidInputException("step " + (i + 1) + " '" + descriptor.id() + "' needs " + role.label()
-                            + " samples: give " + JobData.optionFor(role) + " FILE or the event's " + JobData.eventFieldFor(role));
+                            + " samples" + condition + ": give " + JobData.optionFor(role) + " FILE or the event's "
+                            + JobData.eventFieldFor(role));
                 }
             }
         }
@@ -101,7 +107,7 @@ public final class PipelineRunner {
                 if (result == null) {
                     throw new IllegalStateException("the transform returned no result");
                 }
-                checkOutput(result.output(), descriptor, environment);
+                checkOutput(result.output(), descriptor, environment.inference());
             } catch (Exception | LinkageError | OutOfMemoryError e) {
                 RuntimeException failure = classify(index, descriptor, e);
                 listener.stepFailed(index, failure);
@@ -194,8 +200,11 @@ public final class PipelineRunner {
     /**
      * A transform must produce the format it declares, and an ONNX output must pass structural
      * validation and load in ONNX Runtime: a broken model is the step's failure, not the next one's.
+     * Public for the plugin test kit, which holds plugins to the same check.
+     *
+     * @throws IllegalStateException saying what is wrong with the output
      */
-    private static void checkOutput(ModelArtifact output, TransformDescriptor descriptor, JobEnvironment environment) {
+    public static void checkOutput(ModelArtifact output, TransformDescriptor descriptor, InferenceService inference) {
         if (!output.format().equals(descriptor.outputFormat())) {
             throw new IllegalStateException("it produced a " + output.format() + " model but declares "
                     + descriptor.outputFormat());
@@ -210,7 +219,7 @@ public final class PipelineRunner {
             throw new IllegalStateException("it produced an invalid model: " + e.getMessage(), e);
         }
         SessionOptions loadOnly = SessionOptions.defaults().withOptimization(GraphOptimizationLevel.DISABLED);
-        try (InferenceSession session = environment.inference().open(model, loadOnly)) {
+        try (InferenceSession session = inference.open(model, loadOnly)) {
             LOG.debug("output of {} loads in ONNX Runtime with {} inputs", descriptor.id(), session.inputs().size());
         } catch (InferenceException e) {
             throw new IllegalStateException("it produced a model ONNX Runtime cannot load: " + e.getMessage(), e);

@@ -335,6 +335,7 @@ public final class JobService {
             saveOutcome(jobId, event);
         }
         publishOrThrow(topics.failed(), model == null ? keyText(record) : model.name(), event);
+        metrics.jobFailed(failure.stage, pipeline == null ? "unknown" : pipeline);
         if (failure.stage.equals("gate")) { // a judged result, not a record that needs attention
             tracker.failed(jobId, failed);
             return;

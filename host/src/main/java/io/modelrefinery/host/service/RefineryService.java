@@ -10,6 +10,7 @@ import io.modelrefinery.host.event.MlflowWebhook;
 import io.modelrefinery.host.files.Folders;
 import io.modelrefinery.host.http.HttpApi;
 import io.modelrefinery.host.job.JobRunner;
+import io.modelrefinery.host.kafka.ConsumerGroupLag;
 import io.modelrefinery.host.kafka.EmbeddedKafkaBroker;
 import io.modelrefinery.host.kafka.KafkaSettings;
 import io.modelrefinery.host.kafka.OutcomePublisher;
@@ -17,9 +18,11 @@ import io.modelrefinery.host.kafka.RegisteredEventConsumer;
 import io.modelrefinery.host.kafka.Topics;
 import io.modelrefinery.host.metrics.RefineryMetrics;
 import io.modelrefinery.host.ort.DeviceChoice;
+import io.modelrefinery.host.ort.IsolatedProbe;
 import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.osgi.PluginFramework;
 import io.modelrefinery.host.osgi.PluginInfo;
+import io.modelrefinery.host.osgi.PluginInstaller;
 import io.modelrefinery.host.pipeline.StepLimits;
 import io.vertx.core.Vertx;
 import org.apache.kafka.clients.admin.Admin;
@@ -46,6 +49,8 @@ import java.util.stream.Collectors;
  */
 public final class RefineryService implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(RefineryService.class);
+    /** How often the consumer group's lag is asked of the broker for {@code refinery_consumer_group_lag}. */
+    private static final Duration GROUP_LAG_INTERVAL = Duration.ofSeconds(10);
 
     private final ServiceConfig config;
     private final Deque<AutoCloseable> started = new ArrayDeque<>();
@@ -125,7 +130,9 @@ public final class RefineryService implements AutoCloseable {
         jobs = new JobService(new JobService.Settings(config.defaultPipeline(), config.maxAttempts(),
                 config.firstBackoff(), work, config.gates(), new JobRunner.Settings(config.workers(),
                 Evaluator.Settings.defaults(), StepLimits.of(config.stepTimeout()),
-                JobRunner.Settings.heapShare(config.workers()))), plugins.registry(), plugins.registry()::resolvers, runtime, device, fetcher,
+                JobRunner.Settings.heapShare(config.workers()),
+                config.isolateUntrustedModels() ? new IsolatedProbe(IsolatedProbe.Limits.defaults()) : null)),
+                plugins.registry(), plugins.registry()::resolvers, runtime, device, fetcher,
                 store, outcomes, publisher, config.topics(), tracker, metrics, Clock.systemUTC());
 
         consumer = new RegisteredEventConsumer(kafka, instance + "-consumer", jobs::handle, config.workers(),
@@ -133,15 +140,32 @@ public final class RefineryService implements AutoCloseable {
         consumer.bindMetrics(registry);
         consumer.start();
         started.push(consumer);
+        ConsumerGroupLag groupLag = new ConsumerGroupLag(kafka, instance + "-lag");
+        started.push(groupLag);
+        groupLag.bindMetrics(registry);
+        groupLag.start(GROUP_LAG_INTERVAL);
 
         Vertx vertx = Vertx.vertx();
         started.push(() -> vertx.close().await(10, TimeUnit.SECONDS));
         http = new HttpApi(new HttpApi.Settings(config.httpHost(), config.httpPort(), plugins.registry(), tracker,
                 publisher, config.topics().registered(), jobs::jobId, registry, this::health,
-                config.mlflowSecret() == null ? null : new MlflowWebhook(config.mlflowSecret()), Clock.systemUTC()));
+                config.mlflowSecret() == null ? null : new MlflowWebhook(config.mlflowSecret()), Clock.systemUTC(),
+                new PluginInstaller(plugins.registry(), Duration.ofSeconds(20)), config.apiToken()));
+        if (config.apiToken() == null && !isLoopback(config.httpHost())) {
+            LOG.warn("the HTTP API listens on {} without an API token: anyone who reaches it can register models and "
+                    + "install plugins; configure one (serve --api-token-file FILE or $REFINERY_API_TOKEN)", config.httpHost());
+        }
         vertx.deployVerticle(http).await(30, TimeUnit.SECONDS);
         LOG.info("refinery {} serving: Kafka {}, HTTP port {}, {} workers, device {}", instance, bootstrapServers,
                 http.port(), config.workers(), device.device().id());
+    }
+
+    private static boolean isLoopback(String host) {
+        try {
+            return java.net.InetAddress.getByName(host).isLoopbackAddress();
+        } catch (java.net.UnknownHostException e) {
+            return false;
+        }
     }
 
     /** Ready when the consumer polls in its group and every plugin jar has settled. */

@@ -1,6 +1,7 @@
 package io.modelrefinery.host.service;
 
 import io.modelrefinery.host.eval.QualityGates;
+import io.modelrefinery.host.http.ApiToken;
 import io.modelrefinery.host.kafka.EventTopics;
 import io.modelrefinery.host.ort.DeviceRequest;
 import io.modelrefinery.host.osgi.PluginAllowList;
@@ -41,6 +42,8 @@ import java.util.Set;
  * @param gates quality gates of every job; gates a job's pipeline sets override them
  * @param stepTimeout how long one pipeline step may run; {@link Duration#ZERO} for no limit
  * @param pluginAllowList which plugin jars may load
+ * @param isolateUntrustedModels whether each registered model is first opened in a child process
+ * @param apiToken the bearer token the HTTP API's mutating endpoints require; {@code null} leaves them open
  */
 public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRoots, Set<String> allowedHosts,
                             long maxArtifactBytes, String bootstrapServers, int kafkaPort, Short replicationFactor,
@@ -48,7 +51,8 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
                             int partitions, Map<String, String> kafkaOverrides, PipelineSpec defaultPipeline,
                             DeviceRequest device, String mlflowSecret, int maxAttempts, Duration firstBackoff,
                             Duration shutdownGrace, QualityGates gates, Duration stepTimeout,
-                            PluginAllowList pluginAllowList) {
+                            PluginAllowList pluginAllowList, boolean isolateUntrustedModels,
+                            ApiToken apiToken) {
 
     public ServiceConfig {
         Objects.requireNonNull(dataDir, "dataDir");
@@ -109,6 +113,8 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
         private QualityGates gates = QualityGates.none();
         private Duration stepTimeout = Duration.ofMinutes(30);
         private PluginAllowList pluginAllowList = PluginAllowList.all();
+        private boolean isolateUntrustedModels;
+        private ApiToken apiToken;
 
         private Builder(Path dataDir, Path pluginsDir) {
             this.dataDir = dataDir.toAbsolutePath().normalize();
@@ -200,8 +206,19 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
             return this;
         }
 
+        public Builder isolateUntrustedModels(boolean isolate) {
+            this.isolateUntrustedModels = isolate;
+            return this;
+        }
+
         public Builder pluginAllowList(PluginAllowList allowList) {
             this.pluginAllowList = allowList;
+            return this;
+        }
+
+        /** Requires {@code Authorization: Bearer <token>} on mutating HTTP endpoints; {@code null} leaves them open. */
+        public Builder apiToken(ApiToken token) {
+            this.apiToken = token;
             return this;
         }
 
@@ -224,7 +241,7 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
             return new ServiceConfig(dataDir, pluginsDir, artifactRoots, allowedHosts, maxArtifactBytes,
                     bootstrapServers, kafkaPort, replicationFactor, httpHost, httpPort, workers, groupId, topics,
                     partitions, kafkaOverrides, defaultPipeline, device, mlflowSecret, maxAttempts, firstBackoff,
-                    shutdownGrace, gates, stepTimeout, pluginAllowList);
+                    shutdownGrace, gates, stepTimeout, pluginAllowList, isolateUntrustedModels, apiToken);
         }
     }
 }

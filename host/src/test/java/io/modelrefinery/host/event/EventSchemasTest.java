@@ -119,7 +119,7 @@ class EventSchemasTest {
                 model, null, PipelineSpec.parse(pipeline), null, evaluation, null,
                 QualityGates.parseAssignments(List.of(gates), "--gate"));
         return new JobRunner(TransformCatalog.of(KEEP), new OrtRuntime().service(Device.CPU, dir.resolve("ort")),
-                dir.resolve("scratch"), new JobRunner.Settings(1, new Evaluator.Settings(16, 0, 5, 1), StepLimits.none(), 0))
+                dir.resolve("scratch"), new JobRunner.Settings(1, new Evaluator.Settings(16, 0, 5, 1), StepLimits.none(), 0, null))
                 .run(request, JobListener.none(), Cancellation.never());
     }
 

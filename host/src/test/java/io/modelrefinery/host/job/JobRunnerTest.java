@@ -22,6 +22,7 @@ import io.modelrefinery.api.plugin.TransformKind;
 import io.modelrefinery.api.plugin.TransformResult;
 import io.modelrefinery.host.eval.Evaluator;
 import io.modelrefinery.host.eval.QualityGates;
+import io.modelrefinery.host.ort.IsolatedProbe;
 import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.pipeline.JobListener;
 import io.modelrefinery.host.pipeline.PipelineSpec;
@@ -113,13 +114,18 @@ class JobRunnerTest {
     }
 
     private JobResult run(String pipeline, QualityGates gates, Path eval, long memoryBudget) throws Exception {
+        return run(TestModels.sampleCnn(), pipeline, gates, eval, memoryBudget, null);
+    }
+
+    private JobResult run(OnnxModel input, String pipeline, QualityGates gates, Path eval, long memoryBudget,
+                          IsolatedProbe probe) throws Exception {
         Path model = dir.resolve("seed_cnn_binary.onnx");
-        TestModels.sampleCnn().save(model);
+        input.save(model);
         JobRequest request = new JobRequest("job-test", new ModelRef("seed", "1"), model.toUri().toString(), model, null,
                 PipelineSpec.parse(pipeline), null, eval, null, gates);
         TransformCatalog catalog = TransformCatalog.of(transform("keep", m -> m), transform("slow", JobRunnerTest::slowedDown));
         JobRunner runner = new JobRunner(catalog, new OrtRuntime().service(Device.CPU, dir.resolve("ort")),
-                dir.resolve("scratch"), new JobRunner.Settings(1, new Evaluator.Settings(64, 0, 30, 3), StepLimits.none(), memoryBudget));
+                dir.resolve("scratch"), new JobRunner.Settings(1, new Evaluator.Settings(64, 0, 30, 3), StepLimits.none(), memoryBudget, probe));
         return runner.run(request, JobListener.none(), Cancellation.never());
     }
 
@@ -191,6 +197,25 @@ class JobRunnerTest {
                 + "one job may use here: give the JVM more heap (-Xmx) or run fewer jobs at once", refused.getMessage());
         assertEquals(List.of(), ran);
         assertTrue(run("keep", QualityGates.none(), null, 100_000).passed(), "within the budget it runs");
+    }
+
+    @Test
+    void withIsolationAModelOnnxRuntimeRefusesIsRefusedByTheChildBeforeAnyWork() throws Exception {
+        IsolatedProbe probe = new IsolatedProbe(IsolatedProbe.Limits.defaults());
+        assertTrue(run(TestModels.sampleCnn(), "keep", QualityGates.none(), null, 0, probe).passed());
+        ran.clear();
+
+        OnnxModel model = TestModels.sampleCnn();
+        NodeProto first = model.graph().getNode(0);
+        OnnxModel unknownOp = model.withGraph(GraphEditor.of(model.graph())
+                .replaceNode(first, first.toBuilder().setOpType("NoSuchOp").build()).build());
+        InvalidInputException refused = assertThrows(InvalidInputException.class,
+                () -> run(unknownOp, "keep", QualityGates.none(), null, 0, probe));
+
+        assertTrue(refused.getMessage().startsWith("ONNX Runtime could not safely open seed_cnn_binary.onnx in an "
+                + "isolated probe: "), refused.getMessage());
+        assertTrue(refused.getMessage().contains("NoSuchOp"), refused.getMessage());
+        assertEquals(List.of(), ran);
     }
 
     @Test

@@ -97,6 +97,24 @@ class OrtRuntimeTest {
     }
 
     @Test
+    void optimizesAModelWhoseWeightsAreExternalData() throws Exception {
+        Path file = dir.resolve("external/cnn.onnx");
+        java.nio.file.Files.createDirectories(file.getParent());
+        TestModels.sampleCnn().save(file, io.modelrefinery.api.onnx.SaveOptions.external());
+        OnnxModel model = OnnxModel.load(file);
+
+        OnnxModel optimized = cpu().optimize(model, GraphOptimizationLevel.EXTENDED);
+
+        assertTrue(model.hasExternalData());
+        assertTrue(!optimized.hasExternalData(), "the result holds its weights itself");
+        Tensor images = TestModels.randomImages(2, 4, 28, 28);
+        try (InferenceSession a = cpu().open(model); InferenceSession b = cpu().open(optimized)) {
+            assertArrayEquals(a.run(Map.of("input", images)).get("output").toFloatArray(),
+                    b.run(Map.of("input", images)).get("output").toFloatArray(), 1e-6f);
+        }
+    }
+
+    @Test
     void reportsWhatOnnxRuntimeRefusesOnOneLine() {
         OnnxModel broken = OnnxModel.of(TestModels.mlp().proto().toBuilder()
                 .setGraph(TestModels.mlp().graph().toBuilder().setNode(0,

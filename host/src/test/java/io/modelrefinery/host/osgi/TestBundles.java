@@ -21,13 +21,32 @@ public final class TestBundles {
 
     /** The test plugin as a bundle of {@code version}, with optional extra manifest headers. */
     public static byte[] versioned(String version, Map<String, String> extraHeaders) throws Exception {
+        return bundle("test.versioned", version, VersionedTransform.class, extraHeaders);
+    }
+
+    /**
+     * The test plugin built as a plugin for another api major version would be: it imports the api packages
+     * in {@code [major.0,major+1)}.
+     */
+    public static byte[] forApiMajor(int major) throws Exception {
+        return bundle("test.versioned", "1.0.0", VersionedTransform.class, Map.of(Constants.IMPORT_PACKAGE,
+                "io.modelrefinery.api.*;version=\"[" + major + ".0," + (major + 1) + ")\",*"));
+    }
+
+    /**
+     * A bundle of every class in {@code packageOf}'s package, with its Declarative Services components.
+     *
+     * @param extraHeaders bnd instructions or manifest headers to add or override
+     */
+    public static byte[] bundle(String symbolicName, String version, Class<?> packageOf, Map<String, String> extraHeaders)
+            throws Exception {
         try (Builder builder = new Builder()) {
-            builder.setProperty(Constants.BUNDLE_SYMBOLICNAME, "test.versioned");
+            builder.setProperty(Constants.BUNDLE_SYMBOLICNAME, symbolicName);
             builder.setProperty(Constants.BUNDLE_VERSION, version);
-            builder.setProperty(Constants.PRIVATE_PACKAGE, VersionedTransform.class.getPackageName());
+            builder.setProperty(Constants.PRIVATE_PACKAGE, packageOf.getPackageName());
             builder.setProperty(Constants.DSANNOTATIONS, "*");
             extraHeaders.forEach(builder::setProperty);
-            builder.addClasspath(codeSource(VersionedTransform.class));
+            builder.addClasspath(codeSource(packageOf));
             builder.addClasspath(codeSource(ModelTransform.class));
             Jar jar = builder.build();
             if (!builder.isOk()) {

@@ -147,6 +147,7 @@ class RefineryServiceTest {
         assertTrue(metrics.contains("refinery_model_bytes_count{side=\"in\"}"));
         assertTrue(metrics.contains("refinery_plugins{state=\"active\"} 1.0"), metrics);
         assertTrue(metrics.contains("kafka_consumer_fetch_manager_records_lag_max"), "consumer lag is exported");
+        assertTrue(metrics.contains("refinery_consumer_group_lag{group="), "the group's lag is exported");
         assertTrue(metrics.contains("jvm_memory_used_bytes"));
     }
 
@@ -196,6 +197,11 @@ class RefineryServiceTest {
             assertTrue(headers.get("refinery.errors.exception.class.name").endsWith("MalformedEventException"));
             assertEquals("junk", new String(junk.key(), StandardCharsets.UTF_8));
         }
+        String metrics = get("/metrics").body(); // counted before the dead letter is sent
+        assertTrue(metrics.contains("refinery_job_failures_total{pipeline=\"unknown\",stage=\"parse\"} 2.0"), metrics);
+        assertTrue(metrics.contains("refinery_job_failures_total{pipeline=\"test-versioned\",stage=\"fetch\"} 1.0"));
+        assertTrue(metrics.contains("refinery_job_failures_total{pipeline=\"test-versioned(fail-with=boom)\",stage=\"step:test-versioned\"} 1.0"),
+                metrics);
     }
 
     @Test

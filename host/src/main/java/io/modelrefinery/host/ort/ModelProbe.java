@@ -1,0 +1,47 @@
+package io.modelrefinery.host.ort;
+
+import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.api.infer.Device;
+import io.modelrefinery.api.infer.InferenceService;
+import io.modelrefinery.api.infer.InferenceSession;
+import io.modelrefinery.api.onnx.ModelValidator;
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.host.eval.Evaluator;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * The program an {@link IsolatedProbe} runs in a child JVM: reads and validates a model, opens an ONNX
+ * Runtime session on it and runs it once on generated inputs. Exit code 0 when all of that works, 2 with
+ * one line on stderr when the model is refused, 4 when something else fails; anything worse (a native
+ * crash; running out of memory, which the JVM reports as 3; running out of time) ends the child, not the host.
+ */
+public final class ModelProbe {
+    private ModelProbe() {
+    }
+
+    public static void main(String[] args) {
+        if (args.length != 1) {
+            System.err.println("usage: ModelProbe MODEL.onnx");
+            System.exit(2);
+        }
+        try {
+            Path model = Path.of(args[0]);
+            OnnxModel onnx = OnnxModel.load(model);
+            ModelValidator.validate(onnx);
+            Path scratch = Files.createTempDirectory("refinery-probe-");
+            InferenceService inference = new OrtRuntime().service(Device.CPU, scratch);
+            try (InferenceSession session = inference.open(onnx)) {
+                session.run(Evaluator.generatedInputs(session.inputs()));
+            }
+            System.exit(0);
+        } catch (InvalidInputException e) {
+            System.err.println(e.getMessage());
+            System.exit(2);
+        } catch (Exception e) {
+            System.err.println(e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage().lines().findFirst().orElse(""));
+            System.exit(4);
+        }
+    }
+}

@@ -1,0 +1,83 @@
+package io.modelrefinery.host.ort;
+
+import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.host.testing.TestModels;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+/** Whatever happens to a model in the child process, the host gets one clear refusal and keeps running. */
+class IsolatedProbeTest {
+    private static final IsolatedProbe.Limits LIMITS = new IsolatedProbe.Limits(64L << 20, 8L << 30, Duration.ofSeconds(20));
+
+    @TempDir
+    Path dir;
+
+    /** Aborts itself with SIGABRT, as ONNX Runtime's native code does when one of its checks fails on a hostile model. */
+    public static final class NativeCrash {
+        public static void main(String[] args) throws Exception {
+            new ProcessBuilder("kill", "-ABRT", Long.toString(ProcessHandle.current().pid())).start().waitFor();
+            Thread.sleep(Long.MAX_VALUE);
+        }
+    }
+
+    public static final class Hang {
+        public static void main(String[] args) throws Exception {
+            Thread.sleep(Long.MAX_VALUE);
+        }
+    }
+
+    public static final class MemoryHog {
+        public static void main(String[] args) {
+            List<long[]> hoard = new ArrayList<>();
+            while (true) {
+                hoard.add(new long[1 << 20]);
+            }
+        }
+    }
+
+    private InvalidInputException refusal(Class<?> program, Path model, Duration timeout) {
+        IsolatedProbe probe = new IsolatedProbe(new IsolatedProbe.Limits(LIMITS.heapBytes(), LIMITS.addressSpaceBytes(),
+                timeout), program.getName());
+        return assertThrows(InvalidInputException.class, () -> probe.check(model));
+    }
+
+    @Test
+    void aSoundModelPassesAndADamagedOneIsRefusedWithTheValidatorsReason() throws Exception {
+        new IsolatedProbe(LIMITS).check(TestModels.sampleCnnFile());
+
+        byte[] bytes = Files.readAllBytes(TestModels.sampleCnnFile());
+        Path truncated = Files.write(dir.resolve("truncated.onnx"), Arrays.copyOf(bytes, 900));
+        InvalidInputException refused = assertThrows(InvalidInputException.class,
+                () -> new IsolatedProbe(LIMITS).check(truncated));
+        assertEquals("ONNX Runtime could not safely open truncated.onnx in an isolated probe: not an ONNX model: "
+                + truncated.toAbsolutePath() + " (While parsing a protocol message, the input ended unexpectedly in the "
+                + "middle of a field.  This could mean either that the input has been truncated or that an embedded "
+                + "message misreported its own length.)", refused.getMessage());
+    }
+
+    @Test
+    void aNativeCrashEndsTheChildNotTheHost() {
+        InvalidInputException refused = refusal(NativeCrash.class, TestModels.sampleCnnFile(), Duration.ofSeconds(30));
+
+        assertEquals("ONNX Runtime could not safely open seed_cnn_binary.onnx in an isolated probe: the process died of "
+                + "signal 6", refused.getMessage());
+    }
+
+    @Test
+    void runningOutOfTimeOrMemoryIsARefusalToo() {
+        assertEquals("ONNX Runtime could not safely open seed_cnn_binary.onnx in an isolated probe: it did not finish "
+                + "within 2 s", refusal(Hang.class, TestModels.sampleCnnFile(), Duration.ofSeconds(2)).getMessage());
+        assertEquals("ONNX Runtime could not safely open seed_cnn_binary.onnx in an isolated probe: it ran out of its "
+                + "64 MiB of heap", refusal(MemoryHog.class, TestModels.sampleCnnFile(), Duration.ofSeconds(30)).getMessage());
+    }
+}

@@ -1,0 +1,23 @@
+package io.modelrefinery.plugin.graphoptimize;
+
+import io.modelrefinery.api.plugin.ModelTransform;
+import io.modelrefinery.testkit.ConformanceCase;
+import io.modelrefinery.testkit.ConformanceModels;
+import io.modelrefinery.testkit.TransformConformanceTest;
+
+import java.util.List;
+import java.util.Map;
+
+/** graph-optimize against the plugin conformance rules, at its default level and at the basic one. */
+class GraphOptimizeConformanceTest extends TransformConformanceTest {
+    @Override
+    protected ModelTransform transform() {
+        return new GraphOptimizeTransform();
+    }
+
+    @Override
+    protected List<ConformanceCase> cases() {
+        return List.of(ConformanceCase.onnx("sample-cnn", ConformanceModels.sampleCnn()),
+                ConformanceCase.onnx("mlp-basic", ConformanceModels.mlp()).withParams(Map.of("level", "basic")));
+    }
+}

@@ -1,0 +1,122 @@
+package io.modelrefinery.plugin.prune;
+
+import io.modelrefinery.api.data.Batch;
+import io.modelrefinery.api.data.Dataset;
+import io.modelrefinery.api.data.DatasetReader;
+import io.modelrefinery.api.data.Datasets;
+import io.modelrefinery.api.data.InvalidDataException;
+import io.modelrefinery.api.infer.GraphOptimizationLevel;
+import io.modelrefinery.api.infer.InferenceService;
+import io.modelrefinery.api.infer.InferenceSession;
+import io.modelrefinery.api.infer.SessionOptions;
+import io.modelrefinery.api.onnx.DataType;
+import io.modelrefinery.api.onnx.GraphEditor;
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.onnx.TensorInfo;
+import io.modelrefinery.api.plugin.Cancellation;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * Streams calibration samples through two models at once, the original and the one being pruned, and
+ * hands each batch's values of one tensor in both to a sink: a layer's input as the dense model sees it
+ * and as the pruned model so far sees it. The tensors become graph outputs of a copy of each model, read
+ * from ONNX Runtime sessions with graph optimization off (so every value keeps its name). Memory depends
+ * on the batch, never on the number of samples.
+ */
+final class LayerInputs {
+    /** Receives one batch of the tensor: as the original model computes it, and as the pruned one does. */
+    @FunctionalInterface
+    interface Sink {
+        void accept(Tensor dense, Tensor pruned);
+    }
+
+    private final InferenceService inference;
+    private final Dataset data;
+    private final int batchSize;
+    private final long maxSamples;
+    private final Cancellation cancellation;
+    private long samples;
+
+    LayerInputs(InferenceService inference, Dataset data, int batchSize, long maxSamples, Cancellation cancellation) {
+        this.inference = inference;
+        this.data = data;
+        this.batchSize = batchSize;
+        this.maxSamples = maxSamples;
+        this.cancellation = cancellation;
+    }
+
+    /** Samples read by the last pass. */
+    long samples() {
+        return samples;
+    }
+
+    /**
+     * One pass over the samples.
+     *
+     * @param pruned the model being pruned, or {@code null} when it still computes {@code denseValue} as the
+     *     original does (then the sink gets the same tensor twice)
+     * @throws InvalidDataException if the samples do not fit the model, are empty or hold NaN or infinity
+     */
+    void stream(OnnxModel dense, String denseValue, OnnxModel pruned, String prunedValue, Sink sink) {
+        SessionOptions options = SessionOptions.defaults().withOptimization(GraphOptimizationLevel.DISABLED);
+        try (InferenceSession denseSession = inference.open(withOutput(dense, denseValue), options);
+             InferenceSession prunedSession = pruned == null ? null : inference.open(withOutput(pruned, prunedValue),
+                     options)) {
+            Datasets.requireFits(data, denseSession.inputs());
+            long total = maxSamples > 0 ? Math.min(maxSamples, data.size()) : data.size();
+            if (total == 0) {
+                throw new InvalidDataException(data.source() + " has no samples to calibrate with");
+            }
+            long done = 0;
+            try (DatasetReader reader = data.open()) {
+                while (done < total) {
+                    cancellation.throwIfCancelled();
+                    Optional<Batch> next = reader.next((int) Math.min(batchSize, total - done));
+                    if (next.isEmpty()) {
+                        break;
+                    }
+                    Map<String, Tensor> feeds = new LinkedHashMap<>();
+                    for (TensorInfo input : denseSession.inputs()) {
+                        Tensor t = next.get().get(input.name());
+                        requireFinite(t, input.name(), done);
+                        feeds.put(input.name(), t);
+                    }
+                    Tensor d = value(denseSession, feeds, denseValue);
+                    Tensor p = prunedSession == null ? d : value(prunedSession, feeds, prunedValue);
+                    sink.accept(d, p);
+                    done += next.get().size();
+                }
+            }
+            samples = done;
+        }
+    }
+
+    private static Tensor value(InferenceSession session, Map<String, Tensor> feeds, String name) {
+        Tensor fed = feeds.get(name);
+        return fed != null ? fed : session.run(feeds, List.of(name)).get(name);
+    }
+
+    private static OnnxModel withOutput(OnnxModel model, String value) {
+        boolean input = model.graph().getInputList().stream().anyMatch(v -> v.getName().equals(value));
+        return input ? model : model.withGraph(GraphEditor.of(model.graph()).addOutput(value).build());
+    }
+
+    private void requireFinite(Tensor t, String name, long offset) {
+        if (t.type() != DataType.FLOAT) {
+            return;
+        }
+        float[] values = t.toFloatArray();
+        long perSample = Math.max(1, values.length / Math.max(1, t.dim(0)));
+        for (int i = 0; i < values.length; i++) {
+            if (!Float.isFinite(values[i])) {
+                throw new InvalidDataException(data.source() + ": array '" + name + "' holds " + values[i]
+                        + " in sample " + (offset + i / perSample));
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+package com.example.refinery.roundweights;
+
+import io.modelrefinery.api.infer.Device;
+import io.modelrefinery.api.infer.InferenceSession;
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
+import io.modelrefinery.host.ort.OrtRuntime;
+import io.modelrefinery.host.pipeline.LocalRun;
+import io.modelrefinery.host.pipeline.PipelineResult;
+import io.modelrefinery.testkit.ConformanceModels;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** What the transform does, run through the host's real pipeline runner and ONNX Runtime. */
+class RoundWeightsTransformTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void roundsToTheNearestValueWithThatManySignificantBits() {
+        assertEquals(1.5f, RoundWeightsTransform.round(1.4f, 2)); // 1.4 = 1.0110011..b: nearest with 2 bits is 1.1b
+        assertEquals(-1.5f, RoundWeightsTransform.round(-1.4f, 2));
+        assertEquals(2.0f, RoundWeightsTransform.round(1.8f, 2), "a carry moves into the exponent");
+        assertEquals(1.0f, RoundWeightsTransform.round(1.2f, 1));
+        assertEquals(0.1f, RoundWeightsTransform.round(0.1f, 24), "24 bits keep every float32");
+        assertEquals(Float.MAX_VALUE, RoundWeightsTransform.round(Float.MAX_VALUE, 24));
+        assertTrue(Float.isFinite(RoundWeightsTransform.round(Float.MAX_VALUE, 8)), "never rounds up to infinity");
+        assertTrue(Float.isNaN(RoundWeightsTransform.round(Float.NaN, 8)));
+        Random random = new Random(7);
+        for (int i = 0; i < 10_000; i++) {
+            float v = (float) random.nextGaussian();
+            float r = RoundWeightsTransform.round(v, 8);
+            assertTrue(Math.abs(r - v) <= Math.ulp(v) * (1 << 15), v + " -> " + r);
+        }
+    }
+
+    @Test
+    void theRoundedSampleModelZipsSmallerAndStillAgreesWithTheOriginal() throws Exception {
+        OnnxModel model = ConformanceModels.sampleCnn();
+
+        PipelineResult result = LocalRun.of(new RoundWeightsTransform())
+                .run("round-weights(bits=8,exclude=[c1.bias])", model, dir);
+        OnnxModel rounded = result.output().onnxModel();
+
+        assertEquals("round-weights", result.steps().get(0).transform());
+        for (TensorProto init : rounded.graph().getInitializerList()) {
+            float[] values = rounded.tensor(init).toFloatArray();
+            float[] original = model.initializer(init.getName()).orElseThrow().toFloatArray();
+            for (int i = 0; i < values.length; i++) {
+                int lowBits = Float.floatToRawIntBits(values[i]) & 0xFFFF;
+                if (init.getName().equals("c1.bias")) {
+                    assertEquals(original[i], values[i], "excluded initializers stay exact");
+                } else {
+                    assertEquals(0, lowBits, init.getName() + "[" + i + "] keeps only 8 significant bits");
+                }
+            }
+        }
+        assertTrue(zipped(rounded) < 0.8 * zipped(model), zipped(rounded) + " vs " + zipped(model));
+        Tensor images = images(32);
+        float[] before = run(model, images);
+        float[] after = run(rounded, images);
+        for (int i = 0; i < before.length; i++) {
+            assertEquals(before[i], after[i], 0.02, "sample " + i);
+        }
+    }
+
+    @Test
+    void unknownOrOutOfRangeParametersAreRefusedBeforeAnyWork() {
+        var refused = org.junit.jupiter.api.Assertions.assertThrows(io.modelrefinery.api.InvalidInputException.class,
+                () -> LocalRun.of(new RoundWeightsTransform()).run("round-weights(bits=30)", ConformanceModels.mlp(), dir));
+        assertTrue(refused.getMessage().contains("bits"), refused.getMessage());
+    }
+
+    private static long zipped(OnnxModel model) throws Exception {
+        var bytes = new java.io.ByteArrayOutputStream();
+        try (var zip = new java.util.zip.ZipOutputStream(bytes)) {
+            zip.putNextEntry(new java.util.zip.ZipEntry("model.onnx"));
+            zip.write(model.toByteArray());
+        }
+        return bytes.size();
+    }
+
+    private static Tensor images(int n) {
+        Random random = new Random(11);
+        float[] pixels = new float[n * 28 * 28];
+        for (int i = 0; i < pixels.length; i++) {
+            pixels[i] = random.nextFloat();
+        }
+        return Tensor.ofFloats(new long[] {n, 28, 28}, pixels);
+    }
+
+    private float[] run(OnnxModel model, Tensor input) {
+        try (InferenceSession session = new OrtRuntime().service(Device.CPU, dir.resolve("ort")).open(model)) {
+            return session.run(Map.of("input", input)).get("output").toFloatArray();
+        }
+    }
+}
