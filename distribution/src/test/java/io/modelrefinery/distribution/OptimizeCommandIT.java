@@ -103,7 +103,13 @@ class OptimizeCommandIT {
         assertTrue(result.stdout().contains("tflite-to-onnx 1.0.0  converter, tflite -> onnx"), result.stdout());
         assertTrue(result.stdout().contains("opset 1.0.0  converter, onnx -> onnx"), result.stdout());
         assertTrue(result.stdout().contains("target (int, default 26, [13, 26])"), result.stdout());
-        assertEquals(6, result.stdout().lines().filter(l -> l.endsWith("  active")).count(), result.stdout());
+        assertTrue(result.stdout().contains("distill 1.0.0  compressor, onnx -> onnx"), result.stdout());
+        assertTrue(result.stdout().contains("requires training samples (--train)"), result.stdout());
+        long bundled;
+        try (Stream<Path> jars = Files.list(Cli.dist().resolve("plugins"))) {
+            bundled = jars.filter(p -> p.toString().endsWith(".jar")).count();
+        }
+        assertEquals(bundled, result.stdout().lines().filter(l -> l.endsWith("  active")).count(), result.stdout());
         assertTrue(result.stdout().contains("level (choice, default extended, basic, extended, all)"), result.stdout());
         assertTrue(result.stdout().contains("keep-io-types (boolean, default true)"), result.stdout());
         assertTrue(result.stdout().contains("quantize-static 1.0.0  compressor, onnx -> onnx"), result.stdout());

@@ -154,6 +154,11 @@ class GradientCheckTest {
                         .node("Flatten", List.of("t"), "f").node("MatMul", List.of("f", "w"), "m")
                         .node("Constant", List.of(), "s", attr("value", Tensor.ofLongs(new long[] {3}, -1, 2, 2).toProto("s")))
                         .node("Reshape", List.of("m", "s"), "y")),
+                Arguments.of("Unsqueeze Identity Neg Dropout Squeeze", new Net(2, 3).weight("w", 3)
+                        .node("Constant", List.of(), "axes", attr("value", Tensor.ofLongs(new long[] {1}, 1).toProto("axes")))
+                        .node("Mul", List.of("x", "w"), "m").node("Unsqueeze", List.of("m", "axes"), "u")
+                        .node("Identity", List.of("u"), "i").node("Neg", List.of("i"), "n")
+                        .node("Dropout", List.of("n"), "d").node("Squeeze", List.of("d", "axes"), "y")),
                 Arguments.of("BatchNormalization folded", batchNorm()),
                 Arguments.of("BatchNormalization batch statistics", batchNorm()),
                 Arguments.of("Concat", new Net(2, 2, 4, 4).weight("w", 3, 2, 1, 1).weight("s", 1, 2, 1, 1)
