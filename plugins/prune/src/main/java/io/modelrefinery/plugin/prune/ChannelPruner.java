@@ -80,7 +80,7 @@ final class ChannelPruner {
                         Set<String> values, boolean channelsFirst) {
         values.add(value);
         if (index.isGraphOutput(value)) {
-            return "its output " + value + " is a graph output";
+            return "its output reaches the graph output '" + value + "'";
         }
         for (NodeProto node : index.consumers(value)) {
             String op = node.getOpType();

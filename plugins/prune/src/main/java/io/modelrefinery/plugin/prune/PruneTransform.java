@@ -174,7 +174,7 @@ public final class PruneTransform implements ModelTransform {
                 params.get(MAX_SAMPLES), context.cancellation());
         TransformResult result;
         if (pattern.channel()) {
-            result = channels(context, model, layers, params.get(SPARSITY), overrides, inputs, params.get(DAMP));
+            result = channels(context, model, layers, params.get(SPARSITY), overrides, only, inputs, params.get(DAMP));
         } else {
             result = weights(context, model, layers, pattern, params, overrides, inputs);
         }
@@ -226,6 +226,7 @@ public final class PruneTransform implements ModelTransform {
         OnnxModel current = model;
         boolean first = true;
         int done = 0;
+        List<String> byMagnitude = new ArrayList<>();
         for (WeightLayer layer : layers) {
             context.cancellation().throwIfCancelled();
             double[][][] m = matrices.get(layer.weightName);
@@ -233,14 +234,13 @@ public final class PruneTransform implements ModelTransform {
             if (!pattern.nOfM() && count == 0) {
                 continue;
             }
-            if (inputs != null && InputRows.supported(layer)) {
+            if (inputs != null && reconstructible(layer)) {
                 current = reconstruct(current, model, layer, layer, pattern, count, inputs, params.get(DAMP), first,
                         null);
                 first = false;
             } else {
                 if (inputs != null) {
-                    context.logger().info("{}: reconstruction does not handle this convolution; pruned by magnitude",
-                            layer.name());
+                    byMagnitude.add(layer.name());
                 }
                 magnitude(m, pattern, count);
                 current = current.withGraph(GraphEditor.of(current.graph())
@@ -258,10 +258,26 @@ public final class PruneTransform implements ModelTransform {
             total += w.length;
         }
         context.logger().info("pruned {} layers to {} zeros of {} weights", layers.size(), zeros, total);
-        return TransformResult.of(current)
+        TransformResult result = TransformResult.of(current)
                 .withMetric("sparsity", total == 0 ? 0 : (double) zeros / total)
                 .withMetric("pruned-layers", layers.size())
                 .withMetric("pruned-weights", zeros);
+        if (!byMagnitude.isEmpty()) {
+            result = result.withNote("pruned by magnitude, not reconstructed (reconstruction takes Gemm, MatMul and "
+                    + "1-D or 2-D convolutions with fewer than " + MAX_COLUMNS + " inputs per output): "
+                    + String.join(", ", byMagnitude));
+        }
+        return result;
+    }
+
+    /**
+     * Largest reduction size reconstructed: the statistics take about ten {@code K x K} double matrices
+     * (320 MiB at this size) and the factorizations {@code K^3} time.
+     */
+    static final int MAX_COLUMNS = 2048;
+
+    private static boolean reconstructible(WeightLayer layer) {
+        return InputRows.supported(layer) && layer.columns + 1 <= MAX_COLUMNS;
     }
 
     /**
@@ -477,7 +493,8 @@ public final class PruneTransform implements ModelTransform {
     // ------------------------------------------------------------------ channels
 
     private TransformResult channels(TransformContext context, OnnxModel model, List<WeightLayer> layers,
-                                     double sparsity, Map<String, Double> overrides, LayerInputs inputs, double damp) {
+                                     double sparsity, Map<String, Double> overrides, List<String> named,
+                                     LayerInputs inputs, double damp) {
         Map<String, TensorInfo> types = context.inference().valueTypes(model);
         OnnxModel current = model;
         List<String> kept = new ArrayList<>();
@@ -496,7 +513,7 @@ public final class PruneTransform implements ModelTransform {
             ChannelPruner pruner = new ChannelPruner(current, types);
             Object plan = pruner.plan(layer);
             if (plan instanceof String reason) {
-                if (overrides.keySet().stream().anyMatch(layer::named)) {
+                if (overrides.keySet().stream().anyMatch(layer::named) || named.stream().anyMatch(layer::named)) {
                     throw new InvalidInputException("cannot remove channels of layer '" + layer.name() + "': " + reason);
                 }
                 kept.add(layer.name() + " (" + reason + ")");
@@ -526,7 +543,7 @@ public final class PruneTransform implements ModelTransform {
                 }
                 WeightLayer layer = WeightLayer.find(current, Set.of(original.node.getOpType())).stream()
                         .filter(l -> l.weightName.equals(original.weightName)).findFirst().orElseThrow();
-                if (!InputRows.supported(layer) || layer.groups != 1) {
+                if (!reconstructible(layer) || layer.groups != 1) {
                     continue;
                 }
                 current = reconstruct(current, model, original, layer, null, 0, inputs, damp, false,

@@ -266,6 +266,9 @@ class PruneTransformTest {
         assertEquals("step 1 'prune': pruning would remove every weight of layer '/c1/Conv': lower its sparsity, "
                 + "skip it, or use scope=layer", assertThrows(InvalidInputException.class,
                 () -> run("prune(layer-sparsity=[c1.weight=0.999])")).getMessage());
+        assertEquals("step 1 'prune': cannot remove channels of layer '/fc/Gemm': its output reaches the graph output 'output'",
+                assertThrows(InvalidInputException.class, () -> run("prune(pattern=channel,layers=[fc.weight])"))
+                        .getMessage());
         assertEquals("step 1 'prune': pattern 4:4 keeps every weight: N must be below M",
                 assertThrows(InvalidInputException.class, () -> run("prune(pattern=4:4)")).getMessage());
     }
