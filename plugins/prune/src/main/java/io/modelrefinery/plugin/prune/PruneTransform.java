@@ -2,6 +2,9 @@ package io.modelrefinery.plugin.prune;
 
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.data.Dataset;
+import io.modelrefinery.api.data.Datasets;
+import io.modelrefinery.api.data.InvalidDataException;
+import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.GraphEditor;
 import io.modelrefinery.api.onnx.GraphIndex;
 import io.modelrefinery.api.onnx.OnnxHelper;
@@ -20,8 +23,6 @@ import io.modelrefinery.api.plugin.TransformContext;
 import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.api.plugin.TransformKind;
 import io.modelrefinery.api.plugin.TransformResult;
-import io.modelrefinery.api.data.Datasets;
-import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.train.Loss;
 import io.modelrefinery.api.train.Optimizer;
 import io.modelrefinery.api.train.Trainer;
@@ -449,7 +450,7 @@ public final class PruneTransform implements ModelTransform {
             Datasets.requireFits(data, session.inputs());
         }
         if (data.labels().isEmpty()) {
-            throw new io.modelrefinery.api.data.InvalidDataException("training data " + data.source()
+            throw new InvalidDataException("training data " + data.source()
                     + " has no 'labels' array; " + step + " trains on labels");
         }
         TrainingGraph graph = TrainingGraph.build(model, context.inference().valueTypes(model), Loss.crossEntropy(),
