@@ -3,7 +3,8 @@
 # the embedded broker, the second joining its consumer group) are fed registrations, some of which fail
 # or fail a quality gate; Debian's prometheus scrapes both every 2 s; then every panel expression and
 # variable query of dashboards/*.json runs through Prometheus's HTTP API and must return series.
-# `promtool check config` runs on the generated config and on deploy/prometheus/prometheus.yml.
+# `promtool check config` runs on the generated config and on deploy/prometheus/prometheus.yml, and
+# `promtool test rules` on the alerting rules' unit tests; the rules must evaluate on the live data too.
 # Usage: bench/dashboards.sh [EVENTS]   (EVENTS optimizing registrations 1.5 s apart, default 24, plus one failing
 # registration per four; installs prometheus with apt)
 set -euo pipefail
@@ -59,6 +60,8 @@ cat >"$work/prometheus.yml" <<EOF
 global:
   scrape_interval: 2s
   evaluation_interval: 2s
+rule_files:
+  - $(pwd)/deploy/prometheus/alerts.yml
 scrape_configs:
   - job_name: refinery
     metrics_path: /metrics
@@ -67,6 +70,7 @@ scrape_configs:
 EOF
 promtool check config "$work/prometheus.yml"
 promtool check config deploy/prometheus/prometheus.yml
+(cd deploy/prometheus && promtool test rules alerts.test.yml)
 prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
   --web.listen-address="127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
 pids+=($!)
@@ -114,5 +118,11 @@ duplicates=$(value 'sum(refinery_jobs_total{outcome="duplicate"}) or vector(0)')
 echo "jobs: $done_jobs of $expected registrations, instances that worked: $working, duplicates: $duplicates"
 status=0
 [ "$done_jobs" = "$expected" ] && [ "$working" = 2 ] && [ "$duplicates" = 0 ] || status=1
+# The alerting rules evaluate on live data without errors.
+rules=$(curl -sf "http://127.0.0.1:$prom_port/api/v1/rules")
+rules_ok=$(grep -o '"health":"ok"' <<<"$rules" | wc -l)
+rules_total=$(grep -o '"health":"[a-z]*"' <<<"$rules" | wc -l)
+echo "alerting rules evaluated: $rules_ok of $rules_total healthy"
+[ "$rules_total" -gt 0 ] && [ "$rules_ok" = "$rules_total" ] || status=1
 java -cp dist/refinery.jar bench/DashboardCheck.java "http://127.0.0.1:$prom_port" dashboards/*.json || status=1
 exit $status

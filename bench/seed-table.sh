@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The seed article's size/accuracy table on the sample model: baseline, dynamic quantization, pruning,
-# pruning then quantization, and auto, each as one `refinery optimize` command scored on the 2,000
-# Fashion-MNIST test images of classes 5 and 7. Installs the dataset-fashion-mnist Debian package when it
+# pruning then quantization (reconstructed, and while fine-tuning), and auto (without and with training
+# data), each as one `refinery optimize` command scored on the 2,000 Fashion-MNIST test images of classes
+# 5 and 7. Installs the dataset-fashion-mnist Debian package when it
 # is missing (needs root). Usage: mvn -B install -DskipTests && bench/seed-table.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -100,6 +100,14 @@ class EvaluationIT {
             chosen += c.get("outcome").asText().equals("chosen") ? 1 : 0;
         }
         assertEquals(1, chosen);
+        JsonNode finetune = null;
+        for (JsonNode c : candidates) {
+            finetune = c.get("pipeline").asText().contains("finetune=") ? c : finetune;
+        }
+        assertTrue(finetune != null, candidates.toString());
+        assertEquals("skipped", finetune.get("outcome").asText(), finetune.toString());
+        assertEquals("step 1 'prune' needs training samples with finetune>0: give --train FILE or the event's trainUri",
+                finetune.get("reason").asText());
         assertTrue(json.at("/evaluation/accuracyBefore").asDouble() - json.at("/evaluation/accuracyAfter").asDouble()
                 <= 0.005, json.get("evaluation").toString());
         assertTrue(json.at("/output/gzipBytes").asLong() <= 0.30 * 13_251, json.get("output").toString());

@@ -103,7 +103,17 @@ class OptimizeCommandIT {
         assertTrue(result.stdout().contains("tflite-to-onnx 1.0.0  converter, tflite -> onnx"), result.stdout());
         assertTrue(result.stdout().contains("opset 1.0.0  converter, onnx -> onnx"), result.stdout());
         assertTrue(result.stdout().contains("target (int, default 26, [13, 26])"), result.stdout());
-        assertEquals(6, result.stdout().lines().filter(l -> l.endsWith("  active")).count(), result.stdout());
+        assertTrue(result.stdout().contains("distill 1.0.0  compressor, onnx -> onnx"), result.stdout());
+        assertTrue(result.stdout().contains("requires training samples (--train)"), result.stdout());
+        long bundled;
+        try (Stream<Path> jars = Files.list(Cli.dist().resolve("plugins"))) {
+            bundled = jars.filter(p -> p.toString().endsWith(".jar")).count();
+        }
+        assertEquals(bundled, result.stdout().lines().filter(l -> l.endsWith("  active")).count(), result.stdout());
+        assertTrue(result.stdout().contains("prune 1.0.0  compressor, onnx -> onnx"), result.stdout());
+        assertTrue(result.stdout().contains("clip 1.0.0  compressor, onnx -> onnx"), result.stdout());
+        assertTrue(result.stdout().contains("requires calibration samples (--calibration) with method=reconstruct"),
+                result.stdout());
         assertTrue(result.stdout().contains("level (choice, default extended, basic, extended, all)"), result.stdout());
         assertTrue(result.stdout().contains("keep-io-types (boolean, default true)"), result.stdout());
         assertTrue(result.stdout().contains("quantize-static 1.0.0  compressor, onnx -> onnx"), result.stdout());
@@ -153,6 +163,29 @@ class OptimizeCommandIT {
         assertFalse(Files.exists(out));
     }
 
+    @Test
+    void prunesWithReconstructionThenQuantizesAndReportsTheSparsity() throws Exception {
+        assertRefused(TestModels.sampleCnnFile(), "prune(method=reconstruct)",
+                "step 1 'prune' needs calibration samples with method=reconstruct: give --calibration FILE");
+        Path calibration = dir.resolve("calibration.npz");
+        Datasets.writeNpz(calibration, Map.of("input", TestModels.randomImages(8, 32, 28, 28)));
+        Path out = dir.resolve("pruned.onnx");
+        Path report = dir.resolve("report.json");
+
+        Cli.Result result = Cli.run(dir, "optimize", TestModels.sampleCnnFile().toString(), "-o", out.toString(),
+                "--pipeline", "prune(sparsity=0.8,method=reconstruct),quantize-dynamic", "--calibration",
+                calibration.toString(), "--report", report.toString());
+
+        assertEquals(0, result.exitCode(), result.stderr());
+        JsonNode json = new ObjectMapper().readTree(report.toFile());
+        assertEquals(0.8, json.at("/steps/0/metrics/sparsity").asDouble(), 1e-3, json.toString());
+        assertEquals(32.0, json.at("/steps/0/metrics/calibration-samples").asDouble(), json.toString());
+        double sparsity = json.at("/output/sparsity").asDouble();
+        assertTrue(sparsity >= 0.8 && sparsity < 0.85, "zeros kept through quantization: " + sparsity);
+        assertTrue(json.at("/output/gzipBytes").asLong() < 0.25 * 13_251, json.get("output").toString());
+        assertEquals(1, predict(out, TestModels.randomImages(9, 1, 28, 28)).length);
+    }
+
     /** Bad input: exit code 2, one line on stderr naming the problem, nothing on stdout or at the output path. */
     private void assertRefused(Path model, String pipeline, String expectedError) throws Exception {
         Path out = dir.resolve("refused.onnx");
@@ -193,7 +226,7 @@ class OptimizeCommandIT {
     @Test
     void refusesAnUnknownTransform() throws Exception {
         assertRefused(TestModels.sampleCnnFile(), "graph-optimize,sharpen(amount=0.5)",
-                "unknown transform 'sharpen' (installed: fp16, graph-optimize, keras-to-onnx, opset, quantize-dynamic, ");
+                "unknown transform 'sharpen' (installed: clip, distill, fp16, graph-optimize, keras-to-onnx, opset, prune, quantize-dynamic, ");
     }
 
     @Test

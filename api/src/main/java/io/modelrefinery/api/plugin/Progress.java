@@ -11,6 +11,17 @@ public interface Progress {
      */
     void update(long done, long total, String what);
 
+    /**
+     * Reports a milestone that deserves a line of its own, such as a finished training epoch with its
+     * loss and accuracy: never throttled on the terminal, and the job's progress until the next update.
+     * The default forwards it as an update without counts.
+     *
+     * @since 1.2
+     */
+    default void milestone(String what) {
+        update(0, 0, what);
+    }
+
     /** Progress that goes nowhere. */
     static Progress none() {
         return (done, total, what) -> { };

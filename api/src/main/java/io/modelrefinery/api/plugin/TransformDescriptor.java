@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -167,12 +168,14 @@ public final class TransformDescriptor {
     public static final class DataRequirement {
         private final DataRole role;
         private final ParamSpec<?> param;
-        private final Object value;
+        private final Predicate<Object> test;
+        private final String condition;
 
-        private DataRequirement(DataRole role, ParamSpec<?> param, Object value) {
+        private DataRequirement(DataRole role, ParamSpec<?> param, Predicate<Object> test, String condition) {
             this.role = role;
             this.param = param;
-            this.value = value;
+            this.test = test;
+            this.condition = condition;
         }
 
         public DataRole role() {
@@ -184,14 +187,14 @@ public final class TransformDescriptor {
             return param;
         }
 
-        /** The condition as written in a pipeline: {@code method=reconstruct}. */
+        /** The condition as written in a pipeline: {@code method=reconstruct}, or {@code finetune>0}. */
         public String condition() {
-            return param.name() + "=" + render(param, value);
+            return condition;
         }
 
-        /** Whether {@code values} set the parameter to the value that needs the dataset. */
+        /** Whether {@code values} set the parameter to a value that needs the dataset. */
         public boolean appliesTo(Params values) {
-            return Objects.equals(values.get(param), value);
+            return test.test(values.get(param));
         }
 
         @SuppressWarnings("unchecked")
@@ -263,8 +266,28 @@ public final class TransformDescriptor {
          * @since 1.2
          */
         public <T> Builder requiresWhen(DataRole role, ParamSpec<T> param, T value) {
+            Objects.requireNonNull(value, "value");
             conditionalData.add(new DataRequirement(Objects.requireNonNull(role, "role"),
-                    Objects.requireNonNull(param, "param"), Objects.requireNonNull(value, "value")));
+                    Objects.requireNonNull(param, "param"), v -> Objects.equals(v, value),
+                    param.name() + "=" + DataRequirement.render(param, value)));
+            return this;
+        }
+
+        /**
+         * A dataset the transform needs only when {@code param}'s value passes {@code test}, such as
+         * training samples for {@code prune(finetune=EPOCHS)} with more than 0 epochs.
+         *
+         * @param condition the test as users read it in messages: {@code finetune>0}
+         * @since 1.3
+         */
+        @SuppressWarnings("unchecked")
+        public <T> Builder requiresWhen(DataRole role, ParamSpec<T> param, Predicate<? super T> test, String condition) {
+            Objects.requireNonNull(test, "test");
+            if (condition == null || condition.isBlank()) {
+                throw new IllegalArgumentException("a data requirement needs its condition in words");
+            }
+            conditionalData.add(new DataRequirement(Objects.requireNonNull(role, "role"),
+                    Objects.requireNonNull(param, "param"), v -> ((Predicate<Object>) test).test(v), condition));
             return this;
         }
 

@@ -100,7 +100,9 @@ final class ConvRules {
                     attr("dilations", g.dilations()), attr("pads", g.pads()), attr("group", group),
                     attr("output_padding", g.outputPadding(c))));
         }
-        if (c.needsGradient(1)) {
+        if (c.needsGradient(1) && group > 1 && ws[1] == 1) {
+            c.setInputGradient(1, depthwiseWeightGradient(c, x, dy, g, ws, group));
+        } else if (c.needsGradient(1)) {
             long outPerGroup = ws[0] / group;
             long inPerGroup = ws[1];
             List<String> parts = new ArrayList<>();
@@ -142,6 +144,34 @@ final class ConvRules {
             z = c.emit("Slice", List.of(z, c.longs(starts), c.longs(g.kernel()), c.longs(axes)));
         }
         return c.emit("Transpose", z, attr("perm", perm));
+    }
+
+    /**
+     * Depthwise convolutions (one input channel per group) in one node: with X as [1, C*N, H, W] (channel c,
+     * sample n at c*N + n) and dY as weights [M, N, OH, OW], a convolution of C groups sums over the samples
+     * for every output channel at once.
+     */
+    private static String depthwiseWeightGradient(GradientContext c, String x, String dy, Window g, long[] ws, long group) {
+        int rank = ws.length;
+        long[] perm = swapFirstTwo(rank);
+        long[] flat = new long[rank];
+        flat[0] = 1;
+        flat[1] = -1;
+        for (int i = 2; i < rank; i++) {
+            flat[i] = g.in()[i - 2];
+        }
+        String xt = c.emit("Reshape", c.emit("Transpose", x, attr("perm", perm)), c.longs(flat));
+        String dyt = c.emit("Transpose", dy, attr("perm", perm));
+        String z = c.emit("Conv", xt, dyt, attr("strides", g.dilations()), attr("dilations", g.strides()),
+                attr("pads", g.pads()), attr("group", group));
+        int n = g.spatial();
+        long[] starts = new long[n];
+        long[] axes = new long[n];
+        for (int i = 0; i < n; i++) {
+            axes[i] = i + 2;
+        }
+        z = c.emit("Slice", List.of(z, c.longs(starts), c.longs(g.kernel()), c.longs(axes)));
+        return c.emit("Reshape", z, c.longs(ws));
     }
 
     static void maxPool(GradientContext c) {

@@ -18,7 +18,7 @@ import static io.modelrefinery.api.onnx.OnnxHelper.attr;
  * {@link #with} adds or replaces a rule. Immutable and thread-safe.
  *
  * <p>Built-in: Conv (input gradient by ConvTranspose, weight gradient by a convolution of the input with
- * the output gradient), Gemm, MatMul, Add, Sub, Mul, Div, Neg, Relu,
+ * the output gradient), Gemm, MatMul, Add, Sub, Mul, Div, Neg, Relu, Clip,
  * LeakyRelu, Sigmoid, Tanh, Softmax, LogSoftmax, MaxPool, AveragePool, GlobalAveragePool, Flatten,
  * Reshape, Squeeze, Unsqueeze, Transpose, Identity, Dropout, BatchNormalization (batch or running
  * statistics) and Concat. Everything emitted is a standard ONNX operator, so any ONNX Runtime build runs it.
@@ -41,6 +41,7 @@ public final class GradientRules {
         r.put("Identity", c -> c.setInputGradient(0, c.outputGradient(0)));
         r.put("Dropout", only(0, c -> c.setInputGradient(0, c.outputGradient(0))));
         r.put("Relu", GradientRules::relu);
+        r.put("Clip", only(0, GradientRules::clip));
         r.put("LeakyRelu", GradientRules::leakyRelu);
         r.put("Sigmoid", c -> {
             String y = c.output(0);
@@ -153,6 +154,21 @@ public final class GradientRules {
     private static void relu(GradientContext c) {
         String positive = c.emit("Greater", c.output(0), c.scalar(0f));
         c.setInputGradient(0, c.emit("Where", List.of(positive, c.outputGradient(0), c.scalar(0f))));
+    }
+
+    /** The gradient passes where the input lies strictly inside the bounds (inputs 1 and 2, each optional). */
+    private static void clip(GradientContext c) {
+        String x = c.input(0);
+        String inside = null;
+        if (c.node().getInputCount() > 1 && !c.input(1).isEmpty()) {
+            inside = c.emit("Greater", x, c.input(1));
+        }
+        if (c.node().getInputCount() > 2 && !c.input(2).isEmpty()) {
+            String below = c.emit("Less", x, c.input(2));
+            inside = inside == null ? below : c.emit("And", inside, below);
+        }
+        c.setInputGradient(0, inside == null ? c.outputGradient(0)
+                : c.emit("Where", List.of(inside, c.outputGradient(0), c.scalar(0f))));
     }
 
     private static void leakyRelu(GradientContext c) {

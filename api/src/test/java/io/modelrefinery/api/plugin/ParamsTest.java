@@ -92,4 +92,18 @@ class ParamsTest {
                 .kind(TransformKind.COMPRESSOR).accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("x")
                 .requiresWhen(DataRole.CALIBRATION, METHOD, Method.ENTROPY).build());
     }
+
+    @Test
+    void dataRequiredForParameterValuesThatPassATest() {
+        ParamSpec<Integer> epochs = ParamSpec.integer("finetune").defaultValue(0).doc("Epochs.").build();
+        TransformDescriptor d = TransformDescriptor.builder("conditional").version("1.0.0").kind(TransformKind.COMPRESSOR)
+                .accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("For tests.").param(epochs)
+                .requiresWhen(DataRole.TRAINING, epochs, e -> e > 0, "finetune>0").build();
+
+        assertEquals(java.util.Set.of(), d.requiredData(Params.defaults(d)));
+        assertEquals(java.util.Set.of(DataRole.TRAINING), d.requiredData(Params.parse(d, Map.of("finetune", "2"))));
+        assertEquals("training when finetune>0", d.conditionalData().get(0).toString());
+        assertThrows(IllegalArgumentException.class, () -> TransformDescriptor.builder("blank").version("1.0.0")
+                .requiresWhen(DataRole.TRAINING, epochs, e -> e > 0, " "));
+    }
 }

@@ -58,7 +58,7 @@ public final class RecipeSearch {
 
     /**
      * The recipes tried, in order. A recipe whose transform is not installed, or that needs data the job
-     * lacks, is listed as skipped.
+     * lacks, is listed as skipped: pruning while fine-tuning runs only for jobs with training data.
      */
     public static final List<String> RECIPES = List.of(
             "graph-optimize",
@@ -69,7 +69,8 @@ public final class RecipeSearch {
             "quantize-static(method=percentile)",
             "prune(sparsity=0.5,method=reconstruct),quantize-dynamic",
             "prune(sparsity=0.7,method=reconstruct),quantize-dynamic",
-            "prune(sparsity=0.8,method=reconstruct),quantize-dynamic");
+            "prune(sparsity=0.8,method=reconstruct),quantize-dynamic",
+            "prune(sparsity=0.8,initial-sparsity=0.5,finetune=2),quantize-dynamic");
 
     private static final String PASSED = "passed every gate";
 

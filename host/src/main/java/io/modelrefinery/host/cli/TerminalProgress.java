@@ -110,6 +110,22 @@ final class TerminalProgress implements JobListener {
     }
 
     @Override
+    public synchronized void stepMilestone(int index, String what) {
+        String line = prefix + ": " + what;
+        if (interactive) {
+            err.println("\r\033[K" + line);
+        } else {
+            if (lineOpen) {
+                err.println();
+            }
+            err.println(line);
+        }
+        lineOpen = false;
+        lastUpdate = System.nanoTime();
+        err.flush();
+    }
+
+    @Override
     public synchronized void stepFailed(int index, RuntimeException error) {
         err.println(interactive ? "\r\033[K" + prefix + " failed" : (lineOpen ? " failed" : prefix + " failed"));
         lineOpen = false;

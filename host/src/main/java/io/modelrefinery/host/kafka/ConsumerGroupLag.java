@@ -62,9 +62,13 @@ public final class ConsumerGroupLag implements AutoCloseable {
                 .tag("group", groupId).tag("topic", topic).register(registry);
     }
 
-    /** Measures now and then every {@code interval}. */
+    /**
+     * Measures every {@code interval}, the first time one interval from now: by then the service's consumer
+     * has joined its group. (Asking for the group's offsets while the consumer first looks for its
+     * coordinator makes the broker create its offsets topic twice over, and log a warning about it.)
+     */
     public void start(Duration interval) {
-        scheduler.scheduleWithFixedDelay(this::refresh, 0, interval.toMillis(), TimeUnit.MILLISECONDS);
+        scheduler.scheduleWithFixedDelay(this::refresh, interval.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     /** The last measurement; NaN before the first one and after one failed. */

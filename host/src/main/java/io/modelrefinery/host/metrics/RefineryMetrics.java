@@ -17,9 +17,11 @@ import io.modelrefinery.api.event.Evaluation;
 import io.modelrefinery.api.event.GateResult;
 import io.modelrefinery.api.event.JobReport;
 import io.modelrefinery.api.event.StepRecord;
+import io.modelrefinery.api.train.TrainingMetrics;
 
 import java.time.Duration;
 import java.util.Locale;
+import java.util.Map;
 import java.util.function.ToDoubleFunction;
 
 /**
@@ -96,6 +98,37 @@ public final class RefineryMetrics {
         Timer.builder("refinery.step.duration").description("Wall time of pipeline steps")
                 .tag("transform", step.transform()).tag("device", step.device())
                 .publishPercentileHistogram().register(registry).record(Duration.ofMillis(step.durationMs()));
+        training(step);
+    }
+
+    /** A step that trained (its metrics say so, see {@link TrainingMetrics}): throughput, epochs, last epoch's loss and accuracy. */
+    private void training(StepRecord step) {
+        Map<String, Double> m = step.metrics();
+        Double epochs = m.get(TrainingMetrics.EPOCHS);
+        if (epochs == null || epochs < 1) {
+            return;
+        }
+        String transform = step.transform();
+        Counter.builder("refinery.training.epochs").description("Training epochs run by steps that train")
+                .tag("transform", transform).register(registry).increment(epochs);
+        Double rate = m.get(TrainingMetrics.SAMPLES_PER_SECOND);
+        if (rate != null) {
+            DistributionSummary.builder("refinery.training.samples.per.second")
+                    .description("Training throughput of a step: forward, backward and optimizer step")
+                    .tag("transform", transform).register(registry).record(rate);
+        }
+        int last = epochs.intValue();
+        Double loss = m.get(TrainingMetrics.epochLoss(last));
+        if (loss != null) {
+            DistributionSummary.builder("refinery.training.loss").description("Mean training loss of a step's last epoch")
+                    .tag("transform", transform).register(registry).record(loss);
+        }
+        Double accuracy = m.get(TrainingMetrics.epochAccuracy(last));
+        if (accuracy != null) {
+            DistributionSummary.builder("refinery.training.accuracy")
+                    .description("Training accuracy of a step's last epoch, as a share")
+                    .tag("transform", transform).register(registry).record(accuracy);
+        }
     }
 
     /** Records the sizes of a job's input and output model files. */

@@ -17,6 +17,11 @@ public interface JobListener {
     default void stepProgress(int index, long done, long total, String what) {
     }
 
+    /** A milestone of the step (a finished training epoch): a line of its own, never throttled. */
+    default void stepMilestone(int index, String what) {
+        stepProgress(index, 0, 0, what);
+    }
+
     default void stepFinished(int index, StepRecord record) {
     }
 

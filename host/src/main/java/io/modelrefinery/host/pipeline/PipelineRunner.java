@@ -12,6 +12,7 @@ import io.modelrefinery.api.onnx.ModelValidator;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.OnnxArtifact;
+import io.modelrefinery.api.plugin.Progress;
 import io.modelrefinery.api.plugin.TransformCancelledException;
 import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.api.plugin.TransformResult;
@@ -82,8 +83,17 @@ public final class PipelineRunner {
             listener.stepStarted(index, count, descriptor);
             Path scratch = createScratch(environment.scratchRoot(), index, descriptor.id());
             AtomicBoolean expired = new AtomicBoolean();
-            StepContext context = new StepContext(environment, descriptor.id(),
-                    (done, total, what) -> listener.stepProgress(index, done, total, what), scratch,
+            StepContext context = new StepContext(environment, descriptor.id(), new Progress() {
+                        @Override
+                        public void update(long done, long total, String what) {
+                            listener.stepProgress(index, done, total, what);
+                        }
+
+                        @Override
+                        public void milestone(String what) {
+                            listener.stepMilestone(index, what);
+                        }
+                    }, scratch,
                     () -> expired.get() || environment.cancellation().isCancelled());
             MDC.put("job", environment.jobId());
             MDC.put("step", descriptor.id());

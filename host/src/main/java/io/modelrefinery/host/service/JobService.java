@@ -440,6 +440,11 @@ public final class JobService {
         }
 
         @Override
+        public void stepMilestone(int index, String what) {
+            tracker.step(jobId, step, what);
+        }
+
+        @Override
         public void stepFinished(int index, StepRecord record) {
             metrics.stepFinished(record);
         }

@@ -109,6 +109,13 @@ class GradientCheckTest {
                                 attr("pads", 1L, 0L, 0L, 1L))),
                 Arguments.of("Conv grouped", new Net(2, 4, 5, 5).weight("w", 6, 2, 3, 3)
                         .node("Conv", List.of("x", "w"), "y", attr("group", 2L), attr("auto_pad", "SAME_UPPER"))),
+                Arguments.of("Conv depthwise, channel multiplier 2", new Net(2, 3, 6, 6).weight("w", 6, 1, 3, 3).weight("b", 6)
+                        .node("Conv", List.of("x", "w", "b"), "y", attr("group", 3L), attr("strides", 2L, 2L),
+                                attr("pads", 1L, 1L, 1L, 1L))),
+                Arguments.of("Clip (ReLU6)", new Net(2, 8).weight("s", -7.0, 7.0, 8)
+                        .node("Constant", List.of(), "lo", attr("value", Tensor.scalar(0f).toProto("lo")))
+                        .node("Constant", List.of(), "hi", attr("value", Tensor.scalar(6f).toProto("hi")))
+                        .node("Mul", List.of("x", "s"), "m").node("Clip", List.of("m", "lo", "hi"), "y")),
                 Arguments.of("Gemm transB, broadcast C", new Net(3, 4).weight("w", 5, 4).weight("c", 5)
                         .node("Gemm", List.of("x", "w", "c"), "y", attr("transB", 1L), attr("alpha", 0.5f))),
                 Arguments.of("Gemm transA", new Net(4, 3).weight("w", 4, 2).weight("c", 3, 2)
@@ -154,6 +161,11 @@ class GradientCheckTest {
                         .node("Flatten", List.of("t"), "f").node("MatMul", List.of("f", "w"), "m")
                         .node("Constant", List.of(), "s", attr("value", Tensor.ofLongs(new long[] {3}, -1, 2, 2).toProto("s")))
                         .node("Reshape", List.of("m", "s"), "y")),
+                Arguments.of("Unsqueeze Identity Neg Dropout Squeeze", new Net(2, 3).weight("w", 3)
+                        .node("Constant", List.of(), "axes", attr("value", Tensor.ofLongs(new long[] {1}, 1).toProto("axes")))
+                        .node("Mul", List.of("x", "w"), "m").node("Unsqueeze", List.of("m", "axes"), "u")
+                        .node("Identity", List.of("u"), "i").node("Neg", List.of("i"), "n")
+                        .node("Dropout", List.of("n"), "d").node("Squeeze", List.of("d", "axes"), "y")),
                 Arguments.of("BatchNormalization folded", batchNorm()),
                 Arguments.of("BatchNormalization batch statistics", batchNorm()),
                 Arguments.of("Concat", new Net(2, 2, 4, 4).weight("w", 3, 2, 1, 1).weight("s", 1, 2, 1, 1)

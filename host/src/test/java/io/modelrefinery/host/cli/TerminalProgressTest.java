@@ -57,4 +57,19 @@ class TerminalProgressTest {
         assertEquals("[1/1] calibrate ...\r\033[K[1/1] calibrate: batches 5/10 (50%)\r\033[K[1/1] calibrate done in 1.50 s\n",
                 text.toString());
     }
+
+    @Test
+    void milestonesAreNeverThrottled() {
+        StringWriter text = new StringWriter();
+        TerminalProgress progress = new TerminalProgress(new PrintWriter(text), false, Long.MAX_VALUE);
+
+        progress.stepStarted(1, 1, CALIBRATE);
+        progress.stepProgress(1, 1, 100, "training epoch 1/2, loss 0.5");
+        progress.stepMilestone(1, "epoch 1/2: loss 0.4000, accuracy 90.00%");
+        progress.stepMilestone(1, "epoch 2/2: loss 0.3000, accuracy 92.00%");
+        progress.stepFinished(1, DONE);
+
+        assertEquals("[1/1] calibrate ...\n[1/1] calibrate: epoch 1/2: loss 0.4000, accuracy 90.00%\n"
+                + "[1/1] calibrate: epoch 2/2: loss 0.3000, accuracy 92.00%\n[1/1] calibrate done in 1.50 s\n", text.toString());
+    }
 }

@@ -214,6 +214,11 @@ class DeploymentFilesTest {
         assertTrue(job != null, "a refinery scrape job");
         assertEquals("/metrics", job.get("metrics_path").asText());
         assertEquals("refinery:" + options.get("--http-port"), job.at("/static_configs/0/targets/0").asText());
+        for (JsonNode rules : prometheus.path("rule_files")) { // mounted beside the configuration
+            assertEquals(promConfig.resolveSibling(rules.asText()), mountedFile(services.get("prometheus"),
+                    "/etc/prometheus/" + rules.asText()));
+        }
+        assertTrue(prometheus.path("rule_files").size() > 0, "alerting rules");
 
         // Grafana: the data source points at the prometheus service, and the dashboards folder is provisioned.
         Path provisioning = mountedFile(services.get("grafana"), "/etc/grafana/provisioning");

@@ -2,6 +2,7 @@ package io.modelrefinery.host.metrics;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import io.micrometer.core.instrument.binder.kafka.KafkaClientMetrics;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.modelrefinery.api.event.ArtifactSummary;
@@ -41,8 +42,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Every metric a Grafana dashboard of {@code dashboards/} queries is one the host exports, under the
  * labels the panel filters on: the meters are recorded through {@link RefineryMetrics}, a real Kafka
  * consumer's client metrics and the consumer group lag gauge, scraped as Prometheus text, and compared
- * with the metric names and label matchers of every panel expression. ({@code bench/dashboards.sh} runs
- * the same expressions against a real Prometheus scraping a running service.)
+ * with the metric names and label matchers of every panel expression, and of the alerting rules of
+ * {@code deploy/prometheus/alerts.yml}. ({@code bench/dashboards.sh} runs the same expressions against a
+ * real Prometheus scraping a running service.)
  */
 class DashboardsTest {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -134,6 +136,38 @@ class DashboardsTest {
         }
         assertTrue(missing.isEmpty(), "queried but not exported: " + missing);
         assertTrue(checked >= 15, "checked " + checked + " selectors");
+    }
+
+    @Test
+    void everyAlertingRuleQueriesExportedMetrics() throws IOException {
+        String scraped = scrape();
+        JsonNode rules = new YAMLMapper().readTree(TestModels.root().resolve("deploy/prometheus/alerts.yml").toFile());
+        Set<String> missing = new TreeSet<>();
+        int checked = 0;
+        for (JsonNode group : rules.get("groups")) {
+            for (JsonNode rule : group.get("rules")) {
+                String expr = rule.get("expr").asText();
+                Matcher names = Pattern.compile("\\b(refinery_[a-z_]+)").matcher(expr);
+                while (names.find()) {
+                    checked++;
+                    if (labelsOf(scraped, names.group(1)) == null) {
+                        missing.add(rule.get("alert").asText() + ": " + names.group(1));
+                    }
+                }
+                Matcher selector = SELECTOR.matcher(expr);
+                while (selector.find()) {
+                    Set<String> labels = labelsOf(scraped, selector.group(1));
+                    Matcher m = MATCHER.matcher(selector.group(2));
+                    while (labels != null && m.find()) {
+                        if (!Set.of("instance", "job").contains(m.group(1)) && !labels.contains(m.group(1))) {
+                            missing.add(rule.get("alert").asText() + ": " + selector.group(1) + " has no label " + m.group(1));
+                        }
+                    }
+                }
+            }
+        }
+        assertTrue(missing.isEmpty(), "alerting on what is not exported: " + missing);
+        assertTrue(checked >= 4, "checked " + checked + " metric names");
     }
 
     /** Label names of the samples of {@code name} in Prometheus text, or null when there is none. */

@@ -26,10 +26,10 @@ import io.modelrefinery.api.train.Optimizer;
 import io.modelrefinery.api.train.SoftTargets;
 import io.modelrefinery.api.train.Trainer;
 import io.modelrefinery.api.train.TrainingGraph;
+import io.modelrefinery.api.train.TrainingMetrics;
 import io.modelrefinery.api.train.TrainingOptions;
 import org.osgi.service.component.annotations.Component;
 
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -109,7 +109,6 @@ public final class DistillTransform implements ModelTransform {
         int batchSize = params.get(BATCH_SIZE);
         long stepsPerEpoch = (data.size() + batchSize - 1) / batchSize;
         OnnxModel teacherWithLogits = teacher.withGraph(GraphEditor.of(teacher.graph()).addOutput(graph.logits()).build());
-        List<Trainer.EpochStats> epochStats = new ArrayList<>();
         Trainer.Result result;
         try (InferenceSession teacherSession = inference.open(teacherWithLogits)) {
             Trainer.TargetProvider hard = Trainer.labelTargets(graph);
@@ -125,17 +124,10 @@ public final class DistillTransform implements ModelTransform {
             Trainer trainer = Trainer.builder(graph, inference)
                     .optimizer(optimizer).epochs(epochs).batchSize(batchSize).seed(params.get(SEED))
                     .targets(targets).cancellation(context.cancellation())
+                    .listener(TrainingMetrics.progress(context.progress(), epochs, stepsPerEpoch))
                     .listener(new Trainer.Listener() {
                         @Override
-                        public void afterStep(Trainer.Step step, Map<String, float[]> parameters) {
-                            context.progress().update(step.step(), epochs * stepsPerEpoch, String.format(Locale.ROOT,
-                                    "training epoch %d/%d, loss %.4f", step.epoch(), epochs, step.loss()));
-                        }
-
-                        @Override
                         public void afterEpoch(Trainer.EpochStats stats) {
-                            epochStats.add(stats);
-                            context.progress().update(stats.epoch() * stepsPerEpoch, epochs * stepsPerEpoch, stats.toString());
                             context.logger().info("distill {}", stats);
                         }
                     })
@@ -143,17 +135,9 @@ public final class DistillTransform implements ModelTransform {
             result = trainer.fit(data);
         }
 
-        TransformResult out = TransformResult.of(result.model())
+        TransformResult out = TrainingMetrics.addTo(TransformResult.of(result.model()), result)
                 .withMetric("teacher-params", teacher.parameterCount())
-                .withMetric("student-params", result.model().parameterCount())
-                .withMetric("train-samples-per-second", result.samplesPerSecond())
-                .withMetric("train-steps", result.steps());
-        for (Trainer.EpochStats s : epochStats) {
-            out = out.withMetric("epoch-" + s.epoch() + "-loss", s.loss());
-            if (!Double.isNaN(s.accuracy())) {
-                out = out.withMetric("epoch-" + s.epoch() + "-accuracy", s.accuracy());
-            }
-        }
+                .withMetric("student-params", result.model().parameterCount());
         Optional<Dataset> eval = context.evaluationData();
         if (eval.isPresent() && eval.get().labels().isPresent()) {
             out = out.withMetric("teacher-accuracy", accuracy(inference, teacherWithLogits, graph, eval.get()))

@@ -20,7 +20,8 @@ import java.util.Set;
 
 /**
  * Makes a student from a teacher: the same graph with every convolution and hidden dense layer narrowed
- * to {@code width} of its output channels (at least one), the last weighted layers keeping their outputs
+ * to {@code width} of its output channels (at least one; depthwise convolutions follow their input), the
+ * last weighted layers keeping their outputs
  * so the student predicts what the teacher does. Every weight is freshly initialised from a seeded
  * generator (He-uniform, biases zero; BatchNormalization scale 1, shift 0, statistics 0 and 1).
  */
@@ -41,6 +42,7 @@ final class Students {
         List<NodeProto> order = index.topologicalOrder();
         Set<NodeProto> last = lastWeighted(index, order);
         Map<String, long[]> newShapes = new HashMap<>();
+        Map<NodeProto, Long> groups = new HashMap<>();
         // value -> {original count, new count} along axis 1 (channels, or features after Flatten)
         Map<String, long[]> narrowedValues = new HashMap<>();
         for (NodeProto node : order) {
@@ -50,13 +52,21 @@ final class Students {
                 case "Conv" -> {
                     long[] w = dims(index, node.getInput(1), node);
                     long group = OnnxHelper.getInt(node, "group", 1);
-                    if (group != 1) {
+                    long out;
+                    if (group != 1 && w[1] == 1 && !last.contains(node)) {
+                        // Depthwise: one group per input channel, so the groups follow the input's narrowing.
+                        long channels = in != null ? in[1] : group;
+                        out = channels * (w[0] / group);
+                        groups.put(node, channels);
+                        newShapes.put(node.getInput(1), concat(new long[] {out, 1}, w, 2));
+                    } else if (group != 1) {
                         throw new InvalidModelException("cannot narrow grouped " + GraphIndex.describe(node)
                                 + "; give a student model");
+                    } else {
+                        out = last.contains(node) ? w[0] : Math.max(1, Math.round(w[0] * width));
+                        long inChannels = in != null ? in[1] : w[1];
+                        newShapes.put(node.getInput(1), concat(new long[] {out, inChannels}, w, 2));
                     }
-                    long out = last.contains(node) ? w[0] : Math.max(1, Math.round(w[0] * width));
-                    long inChannels = in != null ? in[1] : w[1];
-                    newShapes.put(node.getInput(1), concat(new long[] {out, inChannels}, w, 2));
                     if (node.getInputCount() > 2 && !node.getInput(2).isEmpty()) {
                         newShapes.put(node.getInput(2), new long[] {out});
                     }
@@ -186,7 +196,25 @@ final class Students {
                 }
             }
         }
-        return reinitialised(teacher, index, newShapes, seed);
+        OnnxModel student = reinitialised(teacher, index, newShapes, seed);
+        if (groups.isEmpty()) {
+            return student;
+        }
+        GraphEditor editor = GraphEditor.of(student.graph());
+        for (NodeProto node : editor.nodes()) {
+            for (var e : groups.entrySet()) {
+                if (e.getKey().getName().equals(node.getName()) && e.getKey().getOutputList().equals(node.getOutputList())) {
+                    NodeProto.Builder b = node.toBuilder();
+                    for (int i = 0; i < b.getAttributeCount(); i++) {
+                        if (b.getAttribute(i).getName().equals("group")) {
+                            b.setAttribute(i, OnnxHelper.attr("group", e.getValue()));
+                        }
+                    }
+                    editor.replaceNode(node, b.build());
+                }
+            }
+        }
+        return student.withGraph(editor.build());
     }
 
     /** Weighted nodes with no weighted node downstream: they produce the model's outputs. */

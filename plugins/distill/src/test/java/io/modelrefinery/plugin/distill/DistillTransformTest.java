@@ -106,6 +106,59 @@ class DistillTransformTest {
     }
 
     @Test
+    void narrowsAndTrainsAMobileNetWithDepthwiseConvolutionsResidualsAndReLU6() throws Exception {
+        OnnxModel teacher = io.modelrefinery.host.testing.ConvNets.smallMobileNet(4);
+        java.util.Random random = new java.util.Random(2);
+        float[] images = new float[48 * 3 * 32 * 32];
+        for (int i = 0; i < images.length; i++) {
+            images[i] = (float) random.nextGaussian();
+        }
+        long[] labels = new long[48];
+        for (int i = 0; i < labels.length; i++) {
+            labels[i] = random.nextInt(10);
+        }
+        Path file = dir.resolve("mobilenet-train.npz");
+        Map<String, Tensor> arrays = new LinkedHashMap<>();
+        arrays.put("input", Tensor.ofFloats(new long[] {48, 3, 32, 32}, images));
+        arrays.put("labels", Tensor.ofLongs(new long[] {48}, labels));
+        Datasets.writeNpz(file, arrays);
+
+        PipelineResult result = LocalRun.of(new DistillTransform())
+                .data(new JobData(null, null, Datasets.open(file, "input")))
+                .run("distill(epochs=1,batch-size=16)", teacher, dir);
+
+        OnnxModel student = result.output().onnxModel();
+        Map<String, Double> metrics = result.steps().get(0).metrics();
+        assertTrue(student.parameterCount() < 0.4 * teacher.parameterCount(),
+                student.parameterCount() + " of " + teacher.parameterCount());
+        assertEquals(3, metrics.get("train-steps"));
+        assertTrue(Double.isFinite(metrics.get("epoch-1-loss")), metrics.toString());
+        try (InferenceSession s = inference.open(student)) {
+            Tensor p = s.run(Map.of("input", Tensor.ofFloats(new long[] {1, 3, 32, 32}, new float[3 * 32 * 32])))
+                    .get("probabilities");
+            assertEquals(10, p.elementCount());
+        }
+    }
+
+    @Test
+    void divergenceFailsTheStepInsteadOfReturningAModel() throws Exception {
+        // Pixels near the float maximum overflow the convolutions: the first loss is not finite.
+        float[] images = new float[8 * 28 * 28];
+        java.util.Arrays.fill(images, 3e38f);
+        Path file = dir.resolve("overflow.npz");
+        Map<String, Tensor> arrays = new LinkedHashMap<>();
+        arrays.put("input", Tensor.ofFloats(new long[] {8, 28, 28}, images));
+        arrays.put("labels", Tensor.ofLongs(new long[] {8}, 0, 1, 0, 1, 0, 1, 0, 1));
+        Datasets.writeNpz(file, arrays);
+
+        RuntimeException e = assertThrows(RuntimeException.class, () -> LocalRun.of(new DistillTransform())
+                .data(new JobData(null, null, Datasets.open(file, "input")))
+                .run("distill(epochs=1,student-width=1)", TestModels.sampleCnn(), dir));
+        assertTrue(e.getMessage().contains("training diverged: the loss is NaN at epoch 1, step 1"), e.getMessage());
+        assertTrue(e.getMessage().endsWith("; lower the learning rate"), e.getMessage());
+    }
+
+    @Test
     void distillWithoutTrainingDataIsRefusedBeforeWork() {
         InvalidInputException e = assertThrows(InvalidInputException.class, () -> LocalRun.of(new DistillTransform())
                 .run("distill", TestModels.sampleCnn(), dir));

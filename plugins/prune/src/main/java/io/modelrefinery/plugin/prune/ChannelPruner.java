@@ -21,7 +21,8 @@ import java.util.Set;
  * reaches only per-channel operators (activations, pooling, BatchNormalization, which shrink along) and
  * then convolutions ({@code group=1}), or a Flatten into Gemm or MatMul, whose inputs then shrink. The
  * removed channels' constant output (their bias through the activations) is folded into the bias of the
- * layers that read them.
+ * layers that read them. A depthwise convolution on the way works channel by channel: it loses the
+ * removed channels' filters and the walk goes on past it.
  */
 final class ChannelPruner {
     private static final Set<String> PER_CHANNEL = Set.of("Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip",
@@ -80,7 +81,7 @@ final class ChannelPruner {
                         Set<String> values, boolean channelsFirst) {
         values.add(value);
         if (index.isGraphOutput(value)) {
-            return "its output " + value + " is a graph output";
+            return "its output reaches the graph output '" + value + "'";
         }
         for (NodeProto node : index.consumers(value)) {
             String op = node.getOpType();
@@ -88,8 +89,9 @@ final class ChannelPruner {
                     || node.getInputList().subList(1, node.getInputCount()).contains(value)) {
                 return "its output is read by " + GraphIndex.describe(node);
             }
-            if (PER_CHANNEL.contains(op)) {
-                for (int i = 1; i < node.getInputCount(); i++) {
+            boolean depthwise = channelsFirst && depthwise(node);
+            if (PER_CHANNEL.contains(op) || depthwise) {
+                for (int i = 1; i < node.getInputCount() && !depthwise; i++) {
                     String in = node.getInput(i);
                     if (!in.isEmpty() && (!index.isInitializer(in) || (op.equals("BatchNormalization")
                             && index.consumers(in).size() != 1))) {
@@ -141,6 +143,20 @@ final class ChannelPruner {
             }
         }
         return null;
+    }
+
+    /**
+     * Whether {@code node} is a depthwise convolution (one filter per channel, {@code group} = channels):
+     * it works channel by channel, so it loses the removed channels' filters and passes the rest on.
+     */
+    private boolean depthwise(NodeProto node) {
+        if (!node.getOpType().equals("Conv") || !node.getDomain().isEmpty() || node.getInputCount() < 2) {
+            return false;
+        }
+        WeightLayer layer = WeightLayer.of(node, index).orElse(null);
+        return layer != null && layer.channelsPerGroup == 1 && layer.rows == 1 && layer.groups > 1
+                && index.consumers(layer.weightName).size() == 1
+                && (layer.biasName == null || index.consumers(layer.biasName).size() == 1);
     }
 
     private String reader(NodeProto node, String value, int spatial, List<NodeProto> path, List<Reader> readers,
@@ -198,6 +214,22 @@ final class ChannelPruner {
                     Tensor t = model.initializer(node.getInput(i)).orElseThrow();
                     editor.putInitializer(slice(t, 0, kept).toProto(node.getInput(i)));
                 }
+            } else if (node.getOpType().equals("Conv")) { // depthwise: its filters go with their channels
+                for (int i = 1; i < node.getInputCount(); i++) {
+                    if (!node.getInput(i).isEmpty()) {
+                        Tensor t = model.initializer(node.getInput(i)).orElseThrow();
+                        editor.putInitializer(slice(t, 0, kept).toProto(node.getInput(i)));
+                    }
+                }
+                NodeProto current = editor.nodes().stream().filter(n -> n.getOutputList().equals(node.getOutputList()))
+                        .findFirst().orElseThrow();
+                NodeProto.Builder b = current.toBuilder();
+                for (int a = 0; a < b.getAttributeCount(); a++) {
+                    if (b.getAttribute(a).getName().equals("group")) {
+                        b.setAttribute(a, b.getAttribute(a).toBuilder().setI(kept.length));
+                    }
+                }
+                editor.replaceNode(current, b.build());
             }
         }
         Set<Integer> keptSet = new HashSet<>();
@@ -321,6 +353,17 @@ final class ChannelPruner {
                 double var = model.initializer(node.getInput(4)).orElseThrow().getDouble(ch);
                 double eps = OnnxHelper.getFloat(node, "epsilon", 1e-5f);
                 return scale * (c - mean) / Math.sqrt(var + eps) + shift;
+            }
+            case "Conv": { // depthwise: the constant times the sum of the channel's filter, plus its bias
+                Tensor w = model.initializer(node.getInput(1)).orElseThrow();
+                long size = w.elementCount() / w.dim(0);
+                double sum = 0;
+                for (long i = 0; i < size; i++) {
+                    sum += w.getDouble(ch * size + i);
+                }
+                double bias = node.getInputCount() > 2 && !node.getInput(2).isEmpty()
+                        ? model.initializer(node.getInput(2)).orElseThrow().getDouble(ch) : 0;
+                return c * sum + bias;
             }
             default:
                 return c; // identity and pooling keep a constant

@@ -2,8 +2,10 @@ package io.modelrefinery.plugin.prune;
 
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.data.Dataset;
+import io.modelrefinery.api.data.Datasets;
+import io.modelrefinery.api.data.InvalidDataException;
+import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.GraphEditor;
-import io.modelrefinery.api.onnx.GraphIndex;
 import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
@@ -20,6 +22,12 @@ import io.modelrefinery.api.plugin.TransformContext;
 import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.api.plugin.TransformKind;
 import io.modelrefinery.api.plugin.TransformResult;
+import io.modelrefinery.api.train.Loss;
+import io.modelrefinery.api.train.Optimizer;
+import io.modelrefinery.api.train.Trainer;
+import io.modelrefinery.api.train.TrainingGraph;
+import io.modelrefinery.api.train.TrainingMetrics;
+import io.modelrefinery.api.train.TrainingOptions;
 import org.osgi.service.component.annotations.Component;
 
 import java.util.ArrayList;
@@ -27,6 +35,7 @@ import java.util.Arrays;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 
@@ -75,10 +84,25 @@ public final class PruneTransform implements ModelTransform {
             .validator(ParamValidator.between(1e-6, 10))
             .doc("For reconstruct: share of the mean input energy added to the Hessian's diagonal.").build();
     static final ParamSpec<Integer> BATCH_SIZE = ParamSpec.integer("batch-size").defaultValue(32)
-            .validator(ParamValidator.between(1, 4096)).doc("For reconstruct: calibration samples per run.").build();
+            .validator(ParamValidator.between(1, 4096))
+            .doc("For reconstruct: calibration samples per run; with finetune: training samples per step.").build();
     static final ParamSpec<Integer> MAX_SAMPLES = ParamSpec.integer("max-samples").defaultValue(0)
             .validator(ParamValidator.atLeast(0)).doc("For reconstruct: use at most this many samples; 0 for all.")
             .build();
+
+    static final ParamSpec<Integer> FINETUNE = ParamSpec.integer("finetune").defaultValue(0)
+            .validator(ParamValidator.between(0, 1000))
+            .doc("Epochs of fine-tuning on the training data (--train) while pruning by magnitude, sparsity "
+                    + "rising from initial-sparsity to sparsity (polynomial decay, power 3, masks recomputed "
+                    + "every 100 steps and applied after each); 0 prunes once, without training.").build();
+    static final ParamSpec<Double> INITIAL_SPARSITY = ParamSpec.decimal("initial-sparsity").defaultValue(0.0)
+            .validator(ParamValidator.atLeastAndBelow(0, 1))
+            .doc("With finetune: sparsity of the first masks, at most sparsity (the final one). Unstructured "
+                    + "pattern only.").build();
+    static final ParamSpec<Double> LEARNING_RATE = ParamSpec.decimal("learning-rate").defaultValue(0.001)
+            .validator(ParamValidator.between(1e-7, 10)).doc("With finetune: Adam's step size.").build();
+    static final ParamSpec<Integer> SEED = ParamSpec.integer("seed").defaultValue(1)
+            .doc("With finetune: seed of the shuffling; same seed, data and settings give the same weights.").build();
 
     private static final TransformDescriptor DESCRIPTOR = TransformDescriptor.builder("prune")
             .version("1.0.0")
@@ -86,10 +110,12 @@ public final class PruneTransform implements ModelTransform {
             .accepts(ModelFormat.ONNX)
             .produces(ModelFormat.ONNX)
             .summary("Weight pruning: unstructured, N:M or whole channels, by magnitude or reconstructed on "
-                    + "calibration samples.")
+                    + "calibration samples, or gradual while fine-tuning on training samples.")
             .param(SPARSITY).param(METHOD).param(PATTERN).param(SCOPE).param(LAYER_SPARSITY).param(LAYERS)
             .param(SKIP).param(OP_TYPES).param(DAMP).param(BATCH_SIZE).param(MAX_SAMPLES)
+            .param(FINETUNE).param(INITIAL_SPARSITY).param(LEARNING_RATE).param(SEED)
             .requiresWhen(DataRole.CALIBRATION, METHOD, Method.RECONSTRUCT)
+            .requiresWhen(DataRole.TRAINING, FINETUNE, epochs -> epochs > 0, "finetune>0")
             .build();
 
     @Override
@@ -165,6 +191,14 @@ public final class PruneTransform implements ModelTransform {
             }
             layers.add(layer);
         }
+        if (params.get(FINETUNE) > 0) {
+            TransformResult result = finetune(context, model, layers, pattern, params, overrides);
+            if (!dense.isEmpty()) {
+                result = result.withNote("left dense, reduction size not a multiple of " + pattern.m() + ": "
+                        + String.join(", ", dense));
+            }
+            return result.withMetric("dense-layers", dense.size());
+        }
         Dataset data = null;
         if (method == Method.RECONSTRUCT) {
             data = context.calibrationData().orElseThrow(() -> new IllegalStateException(
@@ -174,9 +208,13 @@ public final class PruneTransform implements ModelTransform {
                 params.get(MAX_SAMPLES), context.cancellation());
         TransformResult result;
         if (pattern.channel()) {
-            result = channels(context, model, layers, params.get(SPARSITY), overrides, inputs, params.get(DAMP));
+            result = channels(context, model, layers, params.get(SPARSITY), overrides, only, inputs, params.get(DAMP));
         } else {
             result = weights(context, model, layers, pattern, params, overrides, inputs);
+        }
+        if (all.isEmpty()) {
+            result = result.withNote("nothing to prune: no " + String.join(", ", params.get(OP_TYPES))
+                    + " layer with a constant float weight");
         }
         if (!dense.isEmpty()) {
             result = result.withNote("left dense, reduction size not a multiple of " + pattern.m() + ": "
@@ -226,6 +264,7 @@ public final class PruneTransform implements ModelTransform {
         OnnxModel current = model;
         boolean first = true;
         int done = 0;
+        List<String> byMagnitude = new ArrayList<>();
         for (WeightLayer layer : layers) {
             context.cancellation().throwIfCancelled();
             double[][][] m = matrices.get(layer.weightName);
@@ -233,14 +272,13 @@ public final class PruneTransform implements ModelTransform {
             if (!pattern.nOfM() && count == 0) {
                 continue;
             }
-            if (inputs != null && InputRows.supported(layer)) {
+            if (inputs != null && reconstructible(layer)) {
                 current = reconstruct(current, model, layer, layer, pattern, count, inputs, params.get(DAMP), first,
                         null);
                 first = false;
             } else {
                 if (inputs != null) {
-                    context.logger().info("{}: reconstruction does not handle this convolution; pruned by magnitude",
-                            layer.name());
+                    byMagnitude.add(layer.name());
                 }
                 magnitude(m, pattern, count);
                 current = current.withGraph(GraphEditor.of(current.graph())
@@ -258,10 +296,26 @@ public final class PruneTransform implements ModelTransform {
             total += w.length;
         }
         context.logger().info("pruned {} layers to {} zeros of {} weights", layers.size(), zeros, total);
-        return TransformResult.of(current)
+        TransformResult result = TransformResult.of(current)
                 .withMetric("sparsity", total == 0 ? 0 : (double) zeros / total)
                 .withMetric("pruned-layers", layers.size())
                 .withMetric("pruned-weights", zeros);
+        if (!byMagnitude.isEmpty()) {
+            result = result.withNote("pruned by magnitude, not reconstructed (reconstruction takes Gemm, MatMul and "
+                    + "1-D or 2-D convolutions with fewer than " + MAX_COLUMNS + " inputs per output): "
+                    + String.join(", ", byMagnitude));
+        }
+        return result;
+    }
+
+    /**
+     * Largest reduction size reconstructed: the statistics take about ten {@code K x K} double matrices
+     * (320 MiB at this size) and the factorizations {@code K^3} time.
+     */
+    static final int MAX_COLUMNS = 2048;
+
+    private static boolean reconstructible(WeightLayer layer) {
+        return InputRows.supported(layer) && layer.columns + 1 <= MAX_COLUMNS;
     }
 
     /**
@@ -360,6 +414,135 @@ public final class PruneTransform implements ModelTransform {
             int idx = order[i];
             m[idx / (rows * cols)][(idx / cols) % rows][idx % cols] = 0;
         }
+    }
+
+    // ------------------------------------------------------------------ pruning while fine-tuning
+
+    /**
+     * Gradual magnitude pruning while training {@code finetune} epochs: the {@link PruningSchedule}
+     * recomputes the masks (this transform's own magnitude selection, with its scope, per-layer overrides
+     * and N:M pattern) and keeps them applied; every float initializer trains.
+     */
+    private TransformResult finetune(TransformContext context, OnnxModel model, List<WeightLayer> layers,
+                                     Pattern pattern, Params params, Map<String, Double> overrides) {
+        int epochs = params.get(FINETUNE);
+        double target = params.get(SPARSITY);
+        double initial = params.get(INITIAL_SPARSITY);
+        String step = "prune(finetune=" + epochs + ")";
+        if (pattern.channel()) {
+            throw new InvalidInputException(step + " prunes weights while training: it takes pattern unstructured "
+                    + "or N:M, not channel");
+        }
+        if (params.get(METHOD) == Method.RECONSTRUCT) {
+            throw new InvalidInputException(step + " prunes by magnitude while training: drop method=reconstruct");
+        }
+        if (pattern.nOfM() && initial != 0) {
+            throw new InvalidInputException("initial-sparsity does not apply to pattern " + params.get(PATTERN)
+                    + ", which keeps " + pattern.n() + " of every " + pattern.m() + " weights from the first step");
+        }
+        if (initial > target) {
+            throw new InvalidInputException(String.format(Locale.ROOT, "initial-sparsity %s is above sparsity %s: "
+                    + "the schedule rises from initial-sparsity to sparsity, the final one", initial, target));
+        }
+        if (layers.isEmpty()) {
+            throw new InvalidInputException(step + " has no layer to prune");
+        }
+        Dataset data = context.trainingData().orElseThrow(() -> new IllegalStateException(
+                "the host ran " + step + " without the training data its descriptor requires"));
+        try (InferenceSession session = context.inference().open(model)) {
+            Datasets.requireFits(data, session.inputs());
+        }
+        if (data.labels().isEmpty()) {
+            throw new InvalidDataException("training data " + data.source()
+                    + " has no 'labels' array; " + step + " trains on labels");
+        }
+        TrainingGraph graph = TrainingGraph.build(model, context.inference().valueTypes(model), Loss.crossEntropy(),
+                TrainingOptions.defaults());
+        for (WeightLayer layer : layers) {
+            if (!graph.parameters().containsKey(layer.weightName)) {
+                throw new InvalidInputException("layer '" + layer.name() + "' cannot be pruned while training: its "
+                        + "weight '" + layer.weightName + "' does not reach the output '" + graph.output() + "'");
+            }
+        }
+        PruningSchedule.Masks masks = magnitudeMasks(model, layers, pattern, params.get(SCOPE), overrides, initial,
+                target);
+        int batchSize = params.get(BATCH_SIZE);
+        long stepsPerEpoch = (data.size() + batchSize - 1) / batchSize;
+        double first = pattern.nOfM() ? 1 - (double) pattern.n() / pattern.m() : initial;
+        double last = pattern.nOfM() ? first : target;
+        PruningSchedule schedule = new PruningSchedule(first, last, epochs * stepsPerEpoch, PruningSchedule.FREQUENCY,
+                masks);
+        Trainer.Result trained = Trainer.builder(graph, context.inference())
+                .optimizer(Optimizer.adam(params.get(LEARNING_RATE))).epochs(epochs).batchSize(batchSize)
+                .seed(params.get(SEED)).cancellation(context.cancellation())
+                .listener(schedule)
+                .listener(TrainingMetrics.progress(context.progress(), epochs, stepsPerEpoch))
+                .listener(new Trainer.Listener() {
+                    @Override
+                    public void afterEpoch(Trainer.EpochStats stats) {
+                        context.logger().info("prune {}", stats);
+                    }
+                })
+                .build()
+                .fit(data);
+        OnnxModel current = trained.model();
+        long zeros = 0;
+        long total = 0;
+        for (WeightLayer layer : layers) {
+            for (float v : current.initializer(layer.weightName).orElseThrow().toFloatArray()) {
+                zeros += v == 0 ? 1 : 0;
+                total++;
+            }
+        }
+        context.logger().info("pruned {} layers to {} zeros of {} weights while training {} epochs", layers.size(),
+                zeros, total, epochs);
+        return TrainingMetrics.addTo(TransformResult.of(current), trained)
+                .withMetric("sparsity", (double) zeros / total)
+                .withMetric("pruned-layers", layers.size())
+                .withMetric("pruned-weights", zeros)
+                .withMetric("mask-updates", schedule.updates().size())
+                .withNote(String.format(Locale.ROOT, "pruned from %.0f%% to %.0f%% sparsity while fine-tuning %d "
+                        + "epochs on %d samples (%d steps, masks recomputed %d times)", 100 * first, 100 * last,
+                        epochs, data.size(), trained.steps(), schedule.updates().size()));
+    }
+
+    /**
+     * The masks of gradual pruning: this transform's magnitude selection ({@code scope}, N:M) on the
+     * current weights. A layer named in {@code overrides} goes from {@code min(initial, its sparsity)} to
+     * its sparsity along the same share of the way as the schedule.
+     */
+    static PruningSchedule.Masks magnitudeMasks(OnnxModel model, List<WeightLayer> layers, Pattern pattern, Scope scope,
+                                                Map<String, Double> overrides, double initial, double target) {
+        Map<String, long[]> shapes = new LinkedHashMap<>();
+        for (WeightLayer layer : layers) {
+            shapes.put(layer.weightName, model.initializer(layer.weightName).orElseThrow().shape());
+        }
+        return (parameters, sparsity) -> {
+            double reached = target == initial ? 1 : (sparsity - initial) / (target - initial);
+            Map<String, Double> scheduled = new LinkedHashMap<>();
+            overrides.forEach((name, s) -> {
+                double from = Math.min(initial, s);
+                scheduled.put(name, from + (s - from) * reached);
+            });
+            Map<String, double[][][]> matrices = new LinkedHashMap<>();
+            for (WeightLayer layer : layers) {
+                matrices.put(layer.weightName, layer.matrix(Tensor.ofFloats(shapes.get(layer.weightName),
+                        parameters.get(layer.weightName))));
+            }
+            Map<String, Long> counts = pattern.nOfM() ? Map.of() : counts(layers, matrices, sparsity, scope, scheduled);
+            Map<String, boolean[]> out = new LinkedHashMap<>();
+            for (WeightLayer layer : layers) {
+                double[][][] m = matrices.get(layer.weightName);
+                magnitude(m, pattern, pattern.nOfM() ? 0 : counts.get(layer.weightName));
+                float[] pruned = layer.tensor(m).toFloatArray();
+                boolean[] keep = new boolean[pruned.length];
+                for (int i = 0; i < keep.length; i++) {
+                    keep[i] = pruned[i] != 0;
+                }
+                out.put(layer.weightName, keep);
+            }
+            return out;
+        };
     }
 
     // ------------------------------------------------------------------ reconstruction
@@ -477,7 +660,8 @@ public final class PruneTransform implements ModelTransform {
     // ------------------------------------------------------------------ channels
 
     private TransformResult channels(TransformContext context, OnnxModel model, List<WeightLayer> layers,
-                                     double sparsity, Map<String, Double> overrides, LayerInputs inputs, double damp) {
+                                     double sparsity, Map<String, Double> overrides, List<String> named,
+                                     LayerInputs inputs, double damp) {
         Map<String, TensorInfo> types = context.inference().valueTypes(model);
         OnnxModel current = model;
         List<String> kept = new ArrayList<>();
@@ -496,7 +680,7 @@ public final class PruneTransform implements ModelTransform {
             ChannelPruner pruner = new ChannelPruner(current, types);
             Object plan = pruner.plan(layer);
             if (plan instanceof String reason) {
-                if (overrides.keySet().stream().anyMatch(layer::named)) {
+                if (overrides.keySet().stream().anyMatch(layer::named) || named.stream().anyMatch(layer::named)) {
                     throw new InvalidInputException("cannot remove channels of layer '" + layer.name() + "': " + reason);
                 }
                 kept.add(layer.name() + " (" + reason + ")");
@@ -526,7 +710,7 @@ public final class PruneTransform implements ModelTransform {
                 }
                 WeightLayer layer = WeightLayer.find(current, Set.of(original.node.getOpType())).stream()
                         .filter(l -> l.weightName.equals(original.weightName)).findFirst().orElseThrow();
-                if (!InputRows.supported(layer) || layer.groups != 1) {
+                if (!reconstructible(layer) || layer.groups != 1) {
                     continue;
                 }
                 current = reconstruct(current, model, original, layer, null, 0, inputs, damp, false,

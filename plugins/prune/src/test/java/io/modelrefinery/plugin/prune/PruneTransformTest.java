@@ -17,6 +17,7 @@ import io.modelrefinery.host.pipeline.LocalRun;
 import io.modelrefinery.host.pipeline.PipelineResult;
 import io.modelrefinery.host.testing.TestModels;
 import io.modelrefinery.plugin.quantize.QuantizeDynamicTransform;
+import io.modelrefinery.plugin.quantize.QuantizeStaticTransform;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -55,8 +56,8 @@ class PruneTransformTest {
     }
 
     private static PipelineResult run(String pipeline) {
-        return LocalRun.of(new PruneTransform(), new QuantizeDynamicTransform()).data(calibration)
-                .run(pipeline, sample, dir);
+        return LocalRun.of(new PruneTransform(), new QuantizeDynamicTransform(), new QuantizeStaticTransform())
+                .data(calibration).run(pipeline, sample, dir);
     }
 
     private static float[] weights(OnnxModel model, String name) {
@@ -252,6 +253,16 @@ class PruneTransformTest {
     }
 
     @Test
+    void channelPrunedModelsQuantizeStatically() {
+        PipelineResult result = run("prune(sparsity=0.5,pattern=channel,method=reconstruct),quantize-static");
+        OnnxModel out = result.output().onnxModel();
+
+        assertTrue(result.steps().get(1).metrics().get("quantized-nodes") >= 3, result.steps().get(1).metrics().toString());
+        assertEquals(12, out.initializer("c2.weight_quantized").orElseThrow().dim(0));
+        assertEquals(5, predict(out, TestModels.randomImages(4, 5, 28, 28)).length);
+    }
+
+    @Test
     void refusesBadInput() {
         assertThrows(InvalidParamException.class, () -> run("prune(sparsity=1)"));
         assertThrows(InvalidParamException.class, () -> run("prune(sparsity=-0.1)"));
@@ -266,6 +277,9 @@ class PruneTransformTest {
         assertEquals("step 1 'prune': pruning would remove every weight of layer '/c1/Conv': lower its sparsity, "
                 + "skip it, or use scope=layer", assertThrows(InvalidInputException.class,
                 () -> run("prune(layer-sparsity=[c1.weight=0.999])")).getMessage());
+        assertEquals("step 1 'prune': cannot remove channels of layer '/fc/Gemm': its output reaches the graph output 'output'",
+                assertThrows(InvalidInputException.class, () -> run("prune(pattern=channel,layers=[fc.weight])"))
+                        .getMessage());
         assertEquals("step 1 'prune': pattern 4:4 keeps every weight: N must be below M",
                 assertThrows(InvalidInputException.class, () -> run("prune(pattern=4:4)")).getMessage());
     }
