@@ -1,10 +1,15 @@
 package io.modelrefinery.host.osgi;
 
+import io.modelrefinery.host.testing.TestModels;
 import org.junit.jupiter.api.Test;
 import org.osgi.framework.Version;
 
+import java.nio.file.Files;
 import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -41,5 +46,23 @@ class ApiCompatibilityTest {
     @Test
     void theHostReadsItsOwnApiExports() {
         assertEquals(1, ApiCompatibility.host().apiMajor());
+    }
+
+    @Test
+    void thePluginGuideListsEveryApiPackageWithItsVersion() throws Exception {
+        Map<String, String> exported = new TreeMap<>();
+        for (ApiCompatibility.Clause clause : ApiCompatibility.clauses(HostExports.apiExports())) {
+            exported.put(clause.name(), new Version(clause.attributes().get("version")).toString());
+        }
+        Map<String, String> documented = new TreeMap<>();
+        Pattern row = Pattern.compile("\\| `(io\\.modelrefinery\\.api[a-z.]*)` \\| (\\d+\\.\\d+\\.\\d+)\\b.*");
+        for (String line : Files.readAllLines(TestModels.root().resolve("docs/plugins.md"))) {
+            Matcher m = row.matcher(line);
+            if (m.matches()) {
+                documented.put(m.group(1), m.group(2));
+            }
+        }
+
+        assertEquals(exported, documented, "the version table in docs/plugins.md");
     }
 }

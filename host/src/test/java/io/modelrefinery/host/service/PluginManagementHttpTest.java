@@ -163,6 +163,9 @@ class PluginManagementHttpTest {
         assertEquals(401, anonymous.statusCode());
         assertEquals(401, wrong.statusCode());
         assertFalse(Files.exists(plugins.resolve("versioned.jar")), "a refused upload writes nothing");
+        // A large body is answered without being read: the client still gets its 401, on a closed connection.
+        HttpResponse<String> large = put("large.jar", new byte[40 << 20], null);
+        assertEquals(401, large.statusCode(), large.body());
 
         HttpResponse<String> uploaded = put("versioned.jar", jar, "Bearer " + TOKEN);
         assertEquals(201, uploaded.statusCode(), uploaded.body());

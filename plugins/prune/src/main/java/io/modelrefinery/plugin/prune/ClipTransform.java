@@ -75,6 +75,7 @@ public final class ClipTransform implements ModelTransform {
         long total = 0;
         int count = 0;
         for (WeightLayer layer : layers) {
+            context.cancellation().throwIfCancelled();
             if (skip.stream().anyMatch(layer::named)) {
                 continue;
             }
