@@ -2,6 +2,7 @@ package io.modelrefinery.api.train;
 
 import io.modelrefinery.api.onnx.OnnxHelper;
 
+import java.util.Arrays;
 import java.util.List;
 
 import static io.modelrefinery.api.onnx.OnnxHelper.attr;
@@ -35,7 +36,7 @@ final class BatchNormRule {
             axes[i - 1] = i;
         }
         long[] broadcast = new long[rank];
-        java.util.Arrays.fill(broadcast, 1);
+        Arrays.fill(broadcast, 1);
         broadcast[1] = channels;
         String bshape = c.longs(broadcast);
         float epsilon = c.attrFloat("epsilon", 1e-5f);

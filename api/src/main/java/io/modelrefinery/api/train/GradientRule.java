@@ -2,6 +2,7 @@ package io.modelrefinery.api.train;
 
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 
+import java.util.HashSet;
 import java.util.Set;
 
 /**
@@ -15,7 +16,7 @@ public interface GradientRule {
      * treated as constants. The default is every input.
      */
     default Set<Integer> differentiableInputs(NodeProto node) {
-        java.util.Set<Integer> all = new java.util.HashSet<>();
+        Set<Integer> all = new HashSet<>();
         for (int i = 0; i < node.getInputCount(); i++) {
             all.add(i);
         }

@@ -1,6 +1,9 @@
 package io.modelrefinery.api.train;
 
+import io.modelrefinery.api.data.InvalidDataException;
 import io.modelrefinery.api.onnx.Tensor;
+
+import java.util.Arrays;
 
 /** Targets computed in Java from labels or a teacher's logits. */
 public final class SoftTargets {
@@ -60,14 +63,14 @@ public final class SoftTargets {
             for (int i = 0; i < n; i++) {
                 long id = Math.round(ids[i]);
                 if (id < 0 || id >= classes || id != ids[i]) {
-                    throw new io.modelrefinery.api.data.InvalidDataException("label " + ids[i] + " of sample " + i
+                    throw new InvalidDataException("label " + ids[i] + " of sample " + i
                             + " is not a class id below " + classes);
                 }
                 oneHot[(int) (i * classes + id)] = 1f;
             }
             return Tensor.ofFloats(shape, oneHot);
         }
-        throw new io.modelrefinery.api.data.InvalidDataException("labels of shape " + java.util.Arrays.toString(labels.shape())
+        throw new InvalidDataException("labels of shape " + Arrays.toString(labels.shape())
                 + " do not fit an output of " + perSample + " values per sample");
     }
 }

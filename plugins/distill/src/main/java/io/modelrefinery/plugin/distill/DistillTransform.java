@@ -4,6 +4,7 @@ import io.modelrefinery.api.data.Batch;
 import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.data.DatasetReader;
 import io.modelrefinery.api.data.Datasets;
+import io.modelrefinery.api.data.InvalidDataException;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.GraphEditor;
@@ -51,7 +52,7 @@ public final class DistillTransform implements ModelTransform {
     public enum OptimizerType { ADAM, SGD }
 
     static final ParamSpec<Double> STUDENT_WIDTH = ParamSpec.decimal("student-width").defaultValue(0.5)
-            .validator(ParamValidator.atLeastAndBelow(0.01, 1.0001))
+            .validator(ParamValidator.between(0.01, 1))
             .doc("Share of the teacher's channels each narrowed layer keeps (1 trains a same-size student).").build();
     static final ParamSpec<Double> TEMPERATURE = ParamSpec.decimal("temperature").defaultValue(4.0)
             .validator(ParamValidator.between(0.1, 100)).doc("Softening of teacher and student logits.").build();
@@ -98,7 +99,7 @@ public final class DistillTransform implements ModelTransform {
         TrainingGraph graph = TrainingGraph.build(student, inference.valueTypes(student), loss, TrainingOptions.defaults());
         Datasets.requireFits(data, modelInputs(inference, teacher));
         if (data.labels().isEmpty() && params.get(ALPHA) < 1) {
-            throw new io.modelrefinery.api.data.InvalidDataException("training data " + data.source()
+            throw new InvalidDataException("training data " + data.source()
                     + " has no 'labels' array; give labels or set alpha=1 (teacher only)");
         }
 

@@ -11,6 +11,7 @@ import io.modelrefinery.api.onnx.TensorInfo;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
 
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -275,11 +276,11 @@ final class Students {
                 continue;
             }
             long[] shape = newShapes.getOrDefault(name, init.getDimsList().stream().mapToLong(Long::longValue).toArray());
-            int count = Math.toIntExact(java.util.Arrays.stream(shape).reduce(1, (x, y) -> x * y));
+            int count = Math.toIntExact(Arrays.stream(shape).reduce(1, (x, y) -> x * y));
             float[] values = new float[count];
             String op = user.getOpType();
             if (op.equals("BatchNormalization")) {
-                java.util.Arrays.fill(values, position == 1 || position == 4 ? 1f : 0f);
+                Arrays.fill(values, position == 1 || position == 4 ? 1f : 0f);
             } else if (WEIGHTED.contains(op) && position == 1) {
                 long fanIn = fanIn(user, shape);
                 double bound = Math.sqrt(6.0 / Math.max(1, fanIn));
