@@ -226,7 +226,7 @@ class OptimizeCommandIT {
     @Test
     void refusesAnUnknownTransform() throws Exception {
         assertRefused(TestModels.sampleCnnFile(), "graph-optimize,sharpen(amount=0.5)",
-                "unknown transform 'sharpen' (installed: clip, fp16, graph-optimize, keras-to-onnx, opset, prune, quantize-dynamic, ");
+                "unknown transform 'sharpen' (installed: clip, distill, fp16, graph-optimize, keras-to-onnx, opset, prune, quantize-dynamic, ");
     }
 
     @Test
