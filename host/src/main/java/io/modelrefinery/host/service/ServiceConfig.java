@@ -13,6 +13,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.TreeMap;
+import java.util.regex.Pattern;
 
 /**
  * Everything {@code refinery serve} is told, validated when built. Start from
@@ -75,6 +77,30 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
         require(httpPort >= 0 && httpPort < 65536, "HTTP port " + httpPort + " is not a port");
         require(replicationFactor == null || replicationFactor >= 1, "replication factor must be at least 1");
     }
+
+    /**
+     * The settings with secrets masked: the MLflow secret and every Kafka setting whose name says it holds
+     * a credential ({@code password}, {@code secret}, {@code jaas}, {@code key} in the name), so that the
+     * configuration can be logged.
+     */
+    @Override
+    public String toString() {
+        Map<String, String> kafka = new TreeMap<>();
+        kafkaOverrides.forEach((k, v) -> kafka.put(k, CREDENTIAL.matcher(k).find() ? MASK : v));
+        return "ServiceConfig[dataDir=" + dataDir + ", pluginsDir=" + pluginsDir + ", artifactRoots=" + artifactRoots
+                + ", allowedHosts=" + allowedHosts + ", maxArtifactBytes=" + maxArtifactBytes + ", bootstrapServers="
+                + bootstrapServers + ", kafkaPort=" + kafkaPort + ", replicationFactor=" + replicationFactor
+                + ", httpHost=" + httpHost + ", httpPort=" + httpPort + ", workers=" + workers + ", groupId=" + groupId
+                + ", topics=" + topics + ", partitions=" + partitions + ", kafkaOverrides=" + kafka
+                + ", defaultPipeline=" + defaultPipeline + ", device=" + device + ", mlflowSecret="
+                + (mlflowSecret == null ? null : MASK) + ", maxAttempts=" + maxAttempts + ", firstBackoff=" + firstBackoff
+                + ", shutdownGrace=" + shutdownGrace + ", gates=" + gates + ", stepTimeout=" + stepTimeout
+                + ", pluginAllowList=" + pluginAllowList + ", isolateUntrustedModels=" + isolateUntrustedModels
+                + ", apiToken=" + apiToken + "]";
+    }
+
+    private static final String MASK = "[hidden]";
+    private static final Pattern CREDENTIAL = Pattern.compile("(?i)password|secret|jaas|key");
 
     private static void require(boolean ok, String problem) {
         if (!ok) {

@@ -115,6 +115,10 @@ class SecretsTest {
             root.setLevel(rootLevel);
             kafka.setLevel(kafkaLevel);
         }
+        ServiceConfig config = ServiceConfig.builder(dir.resolve("data"), dir.resolve("plugins"))
+                .mlflowSecret(WEBHOOK_SECRET).kafkaOverrides(Map.of("ssl.key.password", KAFKA_PASSWORD)).build();
+        answers.add(config.toString()); // printable settings mask their secrets too
+        assertTrue(config.toString().contains("ssl.key.password=[hidden]"), config.toString());
         List<String> lines = captured.list.stream().map(e -> e.getFormattedMessage()
                 + (e.getThrowableProxy() == null ? "" : " " + e.getThrowableProxy().getMessage())).toList();
         assertTrue(lines.size() > 50, "the host logged its work: " + lines.size() + " lines");
