@@ -11,6 +11,7 @@ import io.modelrefinery.api.event.ModelRef;
 import io.modelrefinery.api.event.ModelRegistered;
 import io.modelrefinery.api.event.StepRecord;
 import io.modelrefinery.api.plugin.ModelFormat;
+import io.modelrefinery.api.plugin.TransformCancelledException;
 import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.host.artifact.ArtifactException;
 import io.modelrefinery.host.artifact.ArtifactFetcher;
@@ -264,6 +265,13 @@ public final class JobService {
             } catch (InvalidInputException e) {
                 throw new StageFailure("pipeline", e, false);
             } catch (IOException e) {
+                throw new StageFailure("pipeline", e, true);
+            } catch (TransformCancelledException e) {
+                throw e; // the service is stopping: left uncommitted, delivered again after the restart
+            } catch (RuntimeException | LinkageError e) {
+                // A defect, not the input's fault: retried, then failed with the record on the dead-letter topic
+                // rather than left uncommitted to come back after every restart.
+                LOG.error("job {} hit an unexpected error", jobId, e);
                 throw new StageFailure("pipeline", e, true);
             }
             try {
