@@ -1,5 +1,6 @@
 package io.modelrefinery.api.data;
 
+import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.TensorInfo;
 
@@ -9,6 +10,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
+import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -93,6 +95,79 @@ public final class Datasets {
         if (dataset.size() == 0) {
             throw new InvalidDataException(dataset.source() + " has no samples");
         }
+    }
+
+    /** Receives the batches of {@link #forEachBatch}. */
+    @FunctionalInterface
+    public interface BatchHandler {
+        /**
+         * @param batch the next samples, every floating-point array checked finite
+         * @param offset how many samples came before this batch
+         * @param total how many samples the pass reads at most
+         */
+        void accept(Batch batch, long offset, long total);
+    }
+
+    /**
+     * One pass over the first {@code maxSamples} samples of {@code data} (all for 0), in batches of at most
+     * {@code batchSize}: the calibration loop of every transform that reads samples in order.
+     *
+     * @param beforeEachBatch runs before each batch is read (a transform passes its cancellation check)
+     * @return the samples read, fewer than asked when the data holds fewer
+     * @throws InvalidDataException if the data has no samples, or an array holds NaN or infinity (named,
+     *     with the sample)
+     */
+    public static long forEachBatch(Dataset data, int batchSize, long maxSamples, Runnable beforeEachBatch,
+                                    BatchHandler handler) {
+        if (batchSize < 1) {
+            throw new IllegalArgumentException("batch size must be at least 1, not " + batchSize);
+        }
+        long total = maxSamples > 0 ? Math.min(maxSamples, data.size()) : data.size();
+        if (total == 0) {
+            throw new InvalidDataException(data.source() + " has no samples");
+        }
+        long done = 0;
+        try (DatasetReader reader = data.open()) {
+            while (done < total) {
+                beforeEachBatch.run();
+                Optional<Batch> next = reader.next((int) Math.min(batchSize, total - done));
+                if (next.isEmpty()) {
+                    break;
+                }
+                for (Map.Entry<String, Tensor> array : next.get().arrays().entrySet()) {
+                    requireFinite(data, array.getValue(), array.getKey(), done);
+                }
+                handler.accept(next.get(), done, total);
+                done += next.get().size();
+            }
+        }
+        return done;
+    }
+
+    private static void requireFinite(Dataset data, Tensor t, String name, long offset) {
+        if (!t.type().isFloatingPoint()) {
+            return;
+        }
+        long perSample = Math.max(1, t.elementCount() / Math.max(1, t.dim(0)));
+        if (t.type() == DataType.FLOAT) { // the common case, read in place
+            FloatBuffer values = t.data().asFloatBuffer();
+            for (int i = values.position(); i < values.limit(); i++) {
+                if (!Float.isFinite(values.get(i))) {
+                    throw notFinite(data, name, values.get(i), offset + i / perSample);
+                }
+            }
+            return;
+        }
+        double[] values = t.toDoubleArray();
+        for (int i = 0; i < values.length; i++) {
+            if (!Double.isFinite(values[i])) {
+                throw notFinite(data, name, values[i], offset + i / perSample);
+            }
+        }
+    }
+
+    private static InvalidDataException notFinite(Dataset data, String name, double value, long sample) {
+        return new InvalidDataException(data.source() + ": array '" + name + "' holds " + value + " in sample " + sample);
     }
 
     /** Writes {@code arrays} as an uncompressed {@code .npz} archive, atomically. */

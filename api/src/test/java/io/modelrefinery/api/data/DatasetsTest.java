@@ -65,6 +65,40 @@ class DatasetsTest {
     }
 
     @Test
+    void onePassReadsAtMostTheAskedSamplesInBatchesAndChecksEachBatchFirst() throws IOException {
+        Dataset dataset = Datasets.open(npz(7), "unused");
+        List<String> seen = new ArrayList<>();
+        int[] checks = {0};
+
+        long read = Datasets.forEachBatch(dataset, 2, 5, () -> checks[0]++,
+                (batch, offset, total) -> seen.add(offset + "+" + batch.size() + "/" + total));
+
+        assertEquals(5, read);
+        assertEquals(List.of("0+2/5", "2+2/5", "4+1/5"), seen);
+        assertEquals(3, checks[0]);
+        assertEquals(7, Datasets.forEachBatch(dataset, 4, 0, () -> { }, (b, o, t) -> { }), "0: every sample");
+        assertThrows(IllegalStateException.class, () -> Datasets.forEachBatch(dataset, 2, 0,
+                () -> { throw new IllegalStateException("cancelled"); }, (b, o, t) -> { }));
+    }
+
+    @Test
+    void onePassRefusesNonFiniteValuesNamingTheSampleAndEmptyData() throws IOException {
+        Path file = dir.resolve("nan.npz");
+        Datasets.writeNpz(file, Map.of("input", Tensor.ofFloats(new long[] {3, 2}, 0, 1, 2, 3, Float.NaN, 5)));
+        Dataset dataset = Datasets.open(file, "unused");
+
+        InvalidDataException refused = assertThrows(InvalidDataException.class,
+                () -> Datasets.forEachBatch(dataset, 2, 0, () -> { }, (b, o, t) -> { }));
+        assertEquals("nan.npz: array 'input' holds NaN in sample 2", refused.getMessage());
+
+        Path empty = dir.resolve("empty.npz");
+        Datasets.writeNpz(empty, Map.of("input", Tensor.ofFloats(new long[] {0, 2})));
+        assertEquals("empty.npz has no samples", assertThrows(InvalidDataException.class,
+                () -> Datasets.forEachBatch(Datasets.open(empty, "unused"), 2, 0, () -> { }, (b, o, t) -> { }))
+                .getMessage());
+    }
+
+    @Test
     void readsASingleNpyUnderTheGivenName() throws IOException {
         Path file = dir.resolve("x.npy");
         ByteArrayOutputStream out = new ByteArrayOutputStream();

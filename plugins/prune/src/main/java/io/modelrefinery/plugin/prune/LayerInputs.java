@@ -1,15 +1,12 @@
 package io.modelrefinery.plugin.prune;
 
-import io.modelrefinery.api.data.Batch;
 import io.modelrefinery.api.data.Dataset;
-import io.modelrefinery.api.data.DatasetReader;
 import io.modelrefinery.api.data.Datasets;
 import io.modelrefinery.api.data.InvalidDataException;
 import io.modelrefinery.api.infer.GraphOptimizationLevel;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.infer.SessionOptions;
-import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.GraphEditor;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
@@ -19,7 +16,6 @@ import io.modelrefinery.api.plugin.Cancellation;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 
 /**
  * Streams calibration samples through two models at once, the original and the one being pruned, and
@@ -68,31 +64,16 @@ final class LayerInputs {
              InferenceSession prunedSession = pruned == null ? null : inference.open(withOutput(pruned, prunedValue),
                      options)) {
             Datasets.requireFits(data, denseSession.inputs());
-            long total = maxSamples > 0 ? Math.min(maxSamples, data.size()) : data.size();
-            if (total == 0) {
-                throw new InvalidDataException(data.source() + " has no samples to calibrate with");
-            }
-            long done = 0;
-            try (DatasetReader reader = data.open()) {
-                while (done < total) {
-                    cancellation.throwIfCancelled();
-                    Optional<Batch> next = reader.next((int) Math.min(batchSize, total - done));
-                    if (next.isEmpty()) {
-                        break;
-                    }
-                    Map<String, Tensor> feeds = new LinkedHashMap<>();
-                    for (TensorInfo input : denseSession.inputs()) {
-                        Tensor t = next.get().get(input.name());
-                        requireFinite(t, input.name(), done);
-                        feeds.put(input.name(), t);
-                    }
-                    Tensor d = value(denseSession, feeds, denseValue);
-                    Tensor p = prunedSession == null ? d : value(prunedSession, feeds, prunedValue);
-                    sink.accept(d, p);
-                    done += next.get().size();
-                }
-            }
-            samples = done;
+            samples = Datasets.forEachBatch(data, batchSize, maxSamples, cancellation::throwIfCancelled,
+                    (batch, offset, total) -> {
+                        Map<String, Tensor> feeds = new LinkedHashMap<>();
+                        for (TensorInfo input : denseSession.inputs()) {
+                            feeds.put(input.name(), batch.get(input.name()));
+                        }
+                        Tensor d = value(denseSession, feeds, denseValue);
+                        Tensor p = prunedSession == null ? d : value(prunedSession, feeds, prunedValue);
+                        sink.accept(d, p);
+                    });
         }
     }
 
@@ -104,19 +85,5 @@ final class LayerInputs {
     private static OnnxModel withOutput(OnnxModel model, String value) {
         boolean input = model.graph().getInputList().stream().anyMatch(v -> v.getName().equals(value));
         return input ? model : model.withGraph(GraphEditor.of(model.graph()).addOutput(value).build());
-    }
-
-    private void requireFinite(Tensor t, String name, long offset) {
-        if (t.type() != DataType.FLOAT) {
-            return;
-        }
-        float[] values = t.toFloatArray();
-        long perSample = Math.max(1, values.length / Math.max(1, t.dim(0)));
-        for (int i = 0; i < values.length; i++) {
-            if (!Float.isFinite(values[i])) {
-                throw new InvalidDataException(data.source() + ": array '" + name + "' holds " + values[i]
-                        + " in sample " + (offset + i / perSample));
-            }
-        }
     }
 }

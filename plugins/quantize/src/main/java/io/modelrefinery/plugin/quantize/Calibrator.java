@@ -1,8 +1,6 @@
 package io.modelrefinery.plugin.quantize;
 
-import io.modelrefinery.api.data.Batch;
 import io.modelrefinery.api.data.Dataset;
-import io.modelrefinery.api.data.DatasetReader;
 import io.modelrefinery.api.data.Datasets;
 import io.modelrefinery.api.data.InvalidDataException;
 import io.modelrefinery.api.infer.GraphOptimizationLevel;
@@ -23,7 +21,6 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -143,10 +140,6 @@ final class Calibrator {
 
     /** One pass over the samples, handing every calibrated tensor of every batch to {@code sink}. */
     private void pass(InferenceSession session, Set<String> tensors, int batchSize, String what, Sink sink) {
-        long total = settings.maxSamples() > 0 ? Math.min(settings.maxSamples(), data.size()) : data.size();
-        if (total == 0) {
-            throw new InvalidDataException(data.source() + " has no samples to calibrate with");
-        }
         List<String> inputs = session.inputs().stream().map(TensorInfo::name).toList();
         List<String> fetched = new ArrayList<>();
         for (String tensor : tensors) {
@@ -154,65 +147,30 @@ final class Calibrator {
                 fetched.add(tensor);
             }
         }
-        long done = 0;
-        try (DatasetReader reader = data.open()) {
-            while (done < total) {
-                cancellation.throwIfCancelled();
-                Optional<Batch> next = reader.next((int) Math.min(batchSize, total - done));
-                if (next.isEmpty()) {
-                    break;
-                }
-                Map<String, Tensor> feeds = new LinkedHashMap<>();
-                for (String input : inputs) {
-                    Tensor t = next.get().get(input);
-                    requireFinite(t, input, done);
-                    feeds.put(input, t);
-                    if (tensors.contains(input)) {
-                        sink.accept(input, t.data().asFloatBuffer());
+        long done = Datasets.forEachBatch(data, batchSize, settings.maxSamples(), cancellation::throwIfCancelled,
+                (batch, offset, total) -> {
+                    Map<String, Tensor> feeds = new LinkedHashMap<>();
+                    for (String input : inputs) {
+                        Tensor t = batch.get(input);
+                        feeds.put(input, t);
+                        if (tensors.contains(input)) {
+                            sink.accept(input, t.data().asFloatBuffer());
+                        }
                     }
-                }
-                Map<String, Tensor> outputs = session.run(feeds, fetched);
-                for (Map.Entry<String, Tensor> e : outputs.entrySet()) {
-                    if (e.getValue().type() == DataType.FLOAT) {
-                        sink.accept(e.getKey(), e.getValue().data().asFloatBuffer());
+                    Map<String, Tensor> outputs = session.run(feeds, fetched);
+                    for (Map.Entry<String, Tensor> e : outputs.entrySet()) {
+                        if (e.getValue().type() == DataType.FLOAT) {
+                            sink.accept(e.getKey(), e.getValue().data().asFloatBuffer());
+                        }
                     }
-                }
-                done += next.get().size();
-                progress.update(done, total, what);
-            }
-        }
+                    progress.update(offset + batch.size(), total, what);
+                });
         samples = done;
     }
 
     /** Samples the last pass read: the data may hold fewer than {@code max-samples}. */
     long samples() {
         return samples;
-    }
-
-    private void requireFinite(Tensor t, String name, long offset) {
-        if (!t.type().isFloatingPoint()) {
-            return;
-        }
-        long perSample = Math.max(1, t.elementCount() / Math.max(1, t.dim(0)));
-        if (t.type() == DataType.FLOAT) { // the common case, read in place
-            FloatBuffer values = t.data().asFloatBuffer();
-            for (int i = values.position(); i < values.limit(); i++) {
-                if (!Float.isFinite(values.get(i))) {
-                    throw notFinite(name, values.get(i), offset + i / perSample);
-                }
-            }
-            return;
-        }
-        double[] values = t.toDoubleArray();
-        for (int i = 0; i < values.length; i++) {
-            if (!Double.isFinite(values[i])) {
-                throw notFinite(name, values[i], offset + i / perSample);
-            }
-        }
-    }
-
-    private InvalidDataException notFinite(String name, double value, long sample) {
-        return new InvalidDataException(data.source() + ": array '" + name + "' holds " + value + " in sample " + sample);
     }
 
     /** The requested batch size, smaller when one sample's calibrated tensors are large. */
