@@ -47,7 +47,13 @@ public final class Params {
                 values.put(spec.name(), spec.defaultValue());
             }
         }
-        return new Params(descriptor.id(), specs, Collections.unmodifiableMap(values));
+        Params params = new Params(descriptor.id(), specs, Collections.unmodifiableMap(values));
+        for (TransformDescriptor.ParamsCheck check : descriptor.checks()) {
+            check.problem(params).ifPresent(problem -> {
+                throw new InvalidParamException("invalid parameters for '" + descriptor.id() + "': " + problem);
+            });
+        }
+        return params;
     }
 
     /** All defaults of {@code descriptor}; fails if it has required parameters. */

@@ -30,6 +30,7 @@ public final class TransformDescriptor {
     private final List<ParamSpec<?>> params;
     private final Set<DataRole> requiredData;
     private final List<DataRequirement> conditionalData;
+    private final List<ParamsCheck> checks;
 
     private TransformDescriptor(Builder b) {
         this.id = b.id;
@@ -41,6 +42,7 @@ public final class TransformDescriptor {
         this.params = List.copyOf(b.params);
         this.requiredData = b.requiredData.isEmpty() ? Set.of() : Collections.unmodifiableSet(EnumSet.copyOf(b.requiredData));
         this.conditionalData = List.copyOf(b.conditionalData);
+        this.checks = List.copyOf(b.checks);
     }
 
     public static Builder builder(String id) {
@@ -95,6 +97,27 @@ public final class TransformDescriptor {
      */
     public List<DataRequirement> conditionalData() {
         return conditionalData;
+    }
+
+    /**
+     * A rule over several parameters together (each value valid alone, the combination not), checked by
+     * {@link Params#parse} like each parameter's own validator: before any work.
+     *
+     * @since 1.4
+     */
+    @FunctionalInterface
+    public interface ParamsCheck {
+        /** One line naming the parameters and values that do not go together, or empty when they do. */
+        Optional<String> problem(Params params);
+    }
+
+    /**
+     * The rules over several parameters, in declaration order.
+     *
+     * @since 1.4
+     */
+    public List<ParamsCheck> checks() {
+        return checks;
     }
 
     /**
@@ -219,6 +242,7 @@ public final class TransformDescriptor {
         private final List<ParamSpec<?>> params = new ArrayList<>();
         private final Set<DataRole> requiredData = EnumSet.noneOf(DataRole.class);
         private final List<DataRequirement> conditionalData = new ArrayList<>();
+        private final List<ParamsCheck> checks = new ArrayList<>();
 
         private Builder(String id) {
             if (id == null || !ID.matcher(id).matches()) {
@@ -288,6 +312,16 @@ public final class TransformDescriptor {
             }
             conditionalData.add(new DataRequirement(Objects.requireNonNull(role, "role"),
                     Objects.requireNonNull(param, "param"), v -> ((Predicate<Object>) test).test(v), condition));
+            return this;
+        }
+
+        /**
+         * Adds a rule over several parameters, such as "initial-sparsity at most sparsity".
+         *
+         * @since 1.4
+         */
+        public Builder check(ParamsCheck check) {
+            checks.add(Objects.requireNonNull(check, "check"));
             return this;
         }
 

@@ -106,4 +106,20 @@ class ParamsTest {
         assertThrows(IllegalArgumentException.class, () -> TransformDescriptor.builder("blank").version("1.0.0")
                 .requiresWhen(DataRole.TRAINING, epochs, e -> e > 0, " "));
     }
+
+    @Test
+    void rulesOverSeveralParametersRefuseTheCombinationWhenParsed() {
+        TransformDescriptor d = TransformDescriptor.builder("combined").version("1.0.0").kind(TransformKind.COMPRESSOR)
+                .accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("For tests.").param(SPARSITY).param(BITS)
+                .check(p -> p.get(BITS) < 8 && p.get(SPARSITY) > 0.9
+                        ? java.util.Optional.of("bits " + p.get(BITS) + " with sparsity " + p.get(SPARSITY) + " leaves nothing")
+                        : java.util.Optional.empty())
+                .build();
+
+        assertEquals(4, Params.parse(d, Map.of("bits", "4", "sparsity", "0.5")).get(BITS));
+        assertEquals(8, Params.parse(d, Map.of("bits", "8", "sparsity", "0.95")).get(BITS));
+        assertEquals("invalid parameters for 'combined': bits 4 with sparsity 0.95 leaves nothing",
+                assertThrows(InvalidParamException.class, () -> Params.parse(d, Map.of("bits", "4", "sparsity", "0.95")))
+                        .getMessage());
+    }
 }

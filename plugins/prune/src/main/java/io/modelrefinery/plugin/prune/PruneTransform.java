@@ -37,6 +37,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -116,6 +117,7 @@ public final class PruneTransform implements ModelTransform {
             .param(FINETUNE).param(INITIAL_SPARSITY).param(LEARNING_RATE).param(SEED)
             .requiresWhen(DataRole.CALIBRATION, METHOD, Method.RECONSTRUCT)
             .requiresWhen(DataRole.TRAINING, FINETUNE, epochs -> epochs > 0, "finetune>0")
+            .check(PruneTransform::finetuneConflict)
             .build();
 
     @Override
@@ -418,6 +420,33 @@ public final class PruneTransform implements ModelTransform {
 
     // ------------------------------------------------------------------ pruning while fine-tuning
 
+    /** Settings that cannot go with {@code finetune}, refused when the pipeline is read. */
+    private static Optional<String> finetuneConflict(Params params) {
+        int epochs = params.get(FINETUNE);
+        if (epochs == 0) {
+            return Optional.empty();
+        }
+        String step = "prune(finetune=" + epochs + ")";
+        Pattern pattern = Pattern.parse(params.get(PATTERN));
+        double initial = params.get(INITIAL_SPARSITY);
+        double target = params.get(SPARSITY);
+        if (pattern.channel()) {
+            return Optional.of(step + " prunes weights while training: it takes pattern unstructured or N:M, not channel");
+        }
+        if (params.get(METHOD) == Method.RECONSTRUCT) {
+            return Optional.of(step + " prunes by magnitude while training: drop method=reconstruct");
+        }
+        if (pattern.nOfM() && initial != 0) {
+            return Optional.of("initial-sparsity does not apply to pattern " + params.get(PATTERN) + ", which keeps "
+                    + pattern.n() + " of every " + pattern.m() + " weights from the first step");
+        }
+        if (initial > target) {
+            return Optional.of(String.format(Locale.ROOT, "initial-sparsity %s is above sparsity %s: the schedule "
+                    + "rises from initial-sparsity to sparsity, the final one", initial, target));
+        }
+        return Optional.empty();
+    }
+
     /**
      * Gradual magnitude pruning while training {@code finetune} epochs: the {@link PruningSchedule}
      * recomputes the masks (this transform's own magnitude selection, with its scope, per-layer overrides
@@ -429,21 +458,6 @@ public final class PruneTransform implements ModelTransform {
         double target = params.get(SPARSITY);
         double initial = params.get(INITIAL_SPARSITY);
         String step = "prune(finetune=" + epochs + ")";
-        if (pattern.channel()) {
-            throw new InvalidInputException(step + " prunes weights while training: it takes pattern unstructured "
-                    + "or N:M, not channel");
-        }
-        if (params.get(METHOD) == Method.RECONSTRUCT) {
-            throw new InvalidInputException(step + " prunes by magnitude while training: drop method=reconstruct");
-        }
-        if (pattern.nOfM() && initial != 0) {
-            throw new InvalidInputException("initial-sparsity does not apply to pattern " + params.get(PATTERN)
-                    + ", which keeps " + pattern.n() + " of every " + pattern.m() + " weights from the first step");
-        }
-        if (initial > target) {
-            throw new InvalidInputException(String.format(Locale.ROOT, "initial-sparsity %s is above sparsity %s: "
-                    + "the schedule rises from initial-sparsity to sparsity, the final one", initial, target));
-        }
         if (layers.isEmpty()) {
             throw new InvalidInputException(step + " has no layer to prune");
         }

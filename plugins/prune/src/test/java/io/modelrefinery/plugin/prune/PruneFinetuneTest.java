@@ -8,6 +8,8 @@ import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.plugin.InvalidParamException;
+import io.modelrefinery.api.plugin.Params;
 import io.modelrefinery.api.train.Loss;
 import io.modelrefinery.api.train.NoGradientRuleException;
 import io.modelrefinery.api.train.Optimizer;
@@ -272,6 +274,12 @@ class PruneFinetuneTest {
                 () -> LocalRun.of(new PruneTransform()).data(new JobData(training.training().orElseThrow(), null,
                         training.training().orElseThrow())).run("prune(method=reconstruct,finetune=1)", model, dir));
         assertTrue(reconstruct.getMessage().contains("drop method=reconstruct"), reconstruct.getMessage());
+        // Refused when the parameters are read, before any step or data: the descriptor carries the rule.
+        assertEquals("invalid parameters for 'prune': initial-sparsity 0.7 is above sparsity 0.5: the schedule rises "
+                + "from initial-sparsity to sparsity, the final one", assertThrows(InvalidParamException.class,
+                () -> Params.parse(new PruneTransform().descriptor(),
+                        Map.of("sparsity", "0.5", "initial-sparsity", "0.7", "finetune", "1"))).getMessage());
+        Params.parse(new PruneTransform().descriptor(), Map.of("sparsity", "0.5", "initial-sparsity", "0.7"));
     }
 
     @Test
