@@ -7,7 +7,6 @@ import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.SaveOptions;
-import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.event.StepRecord;
 import io.modelrefinery.host.eval.ArtifactMeasurer;
 import io.modelrefinery.host.files.Folders;
@@ -23,7 +22,6 @@ import io.modelrefinery.plugin.quantize.QuantizeDynamicTransform;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -75,7 +73,7 @@ public class DistillBench {
                 Path file = work.resolve("seed_cnn_binary.onnx");
                 model.save(file, SaveOptions.inline());
                 var measured = ArtifactMeasurer.measure(file, model, "seed_cnn_binary.onnx");
-                double accuracy = accuracy(inference, model, test);
+                double accuracy = test.percentCorrect(inference, model);
                 double inferRate = inferenceRate(inference, model, Datasets.open(trainFile, "input"));
                 System.out.printf(Locale.ROOT, "| %s | %.2f%% | %,d | %,d | %,d | %s | %s | %,.0f |%n",
                         pipeline.isEmpty() ? "teacher (input)" : "`" + pipeline + "`", accuracy, model.parameterCount(),
@@ -84,18 +82,6 @@ public class DistillBench {
             }
         } finally {
             Folders.deleteQuietly(work);
-        }
-    }
-
-    private static double accuracy(InferenceService inference, OnnxModel model, FashionMnist.Samples test) {
-        try (InferenceSession session = inference.open(model)) {
-            float[] p = session.run(Map.of("input", test.images())).get("output").toFloatArray();
-            long[] labels = test.labels().toLongArray();
-            int correct = 0;
-            for (int i = 0; i < labels.length; i++) {
-                correct += (p[i] >= 0.5f ? 1 : 0) == labels[i] ? 1 : 0;
-            }
-            return 100.0 * correct / labels.length;
         }
     }
 

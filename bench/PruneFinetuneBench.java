@@ -79,7 +79,7 @@ public class PruneFinetuneBench {
     private static void row(Path work, InferenceService inference, String name, OnnxModel model,
                             FashionMnist.Samples test, long baselineZip) throws Exception {
         long zip = zipped(work, model);
-        System.out.printf(Locale.ROOT, "| %s | %.2f%% | %.1f%% | %,d | %.2fx |%n", name, accuracy(inference, model, test),
+        System.out.printf(Locale.ROOT, "| %s | %.2f%% | %.1f%% | %,d | %.2fx |%n", name, test.percentCorrect(inference, model),
                 100 * sparsity(model), zip, (double) zip / baselineZip);
     }
 
@@ -113,18 +113,6 @@ public class PruneFinetuneBench {
         Path file = work.resolve("seed_cnn_binary.onnx");
         model.save(file, SaveOptions.inline());
         return ArtifactMeasurer.measure(file, model, "seed_cnn_binary.onnx").gzipBytes();
-    }
-
-    private static double accuracy(InferenceService inference, OnnxModel model, FashionMnist.Samples test) {
-        try (InferenceSession session = inference.open(model)) {
-            float[] p = session.run(Map.of("input", test.images())).get("output").toFloatArray();
-            long[] labels = test.labels().toLongArray();
-            int correct = 0;
-            for (int i = 0; i < labels.length; i++) {
-                correct += (p[i] >= 0.5f ? 1 : 0) == labels[i] ? 1 : 0;
-            }
-            return 100.0 * correct / labels.length;
-        }
     }
 
     private static double inferenceRate(InferenceService inference, OnnxModel model, Dataset data, int batch) {

@@ -79,7 +79,7 @@ public class PruningAccuracy {
                 model.save(file, SaveOptions.inline());
                 ArtifactSummary measured = ArtifactMeasurer.measure(file, model, "seed_cnn_binary.onnx");
                 System.out.printf(Locale.ROOT, "| %s | %.2f%% | %.3f | %,d | %,d | %s |%n",
-                        pipeline.isEmpty() ? "fp32 (input)" : "`" + pipeline + "`", accuracy(inference, model, test),
+                        pipeline.isEmpty() ? "fp32 (input)" : "`" + pipeline + "`", test.percentCorrect(inference, model),
                         measured.sparsity(), measured.bytes(), measured.gzipBytes(),
                         pipeline.startsWith("prune") ? String.format(Locale.ROOT, "%.0f", ms) : "");
                 if (TIMED.contains(pipeline)) {
@@ -133,18 +133,6 @@ public class PruningAccuracy {
             }
         } finally {
             sessions.forEach(InferenceSession::close);
-        }
-    }
-
-    private static double accuracy(InferenceService inference, OnnxModel model, FashionMnist.Samples test) {
-        try (InferenceSession session = inference.open(model)) {
-            float[] p = session.run(Map.of("input", test.images())).get("output").toFloatArray();
-            long[] labels = test.labels().toLongArray();
-            int correct = 0;
-            for (int i = 0; i < labels.length; i++) {
-                correct += (p[i] >= 0.5f ? 1 : 0) == labels[i] ? 1 : 0;
-            }
-            return 100.0 * correct / labels.length;
         }
     }
 }

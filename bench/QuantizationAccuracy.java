@@ -71,12 +71,7 @@ public class QuantizationAccuracy {
     private static double[] score(InferenceService inference, OnnxModel model, FashionMnist.Samples test) {
         try (InferenceSession session = inference.open(model)) {
             Map<String, io.modelrefinery.api.onnx.Tensor> feed = Map.of("input", test.images());
-            float[] p = session.run(feed).get("output").toFloatArray();
-            long[] labels = test.labels().toLongArray();
-            int correct = 0;
-            for (int i = 0; i < labels.length; i++) {
-                correct += (p[i] >= 0.5f ? 1 : 0) == labels[i] ? 1 : 0;
-            }
+            double accuracy = 100 * test.accuracy(session);
             double[] millis = new double[15];
             for (int r = 0; r < millis.length; r++) {
                 long start = System.nanoTime();
@@ -84,7 +79,7 @@ public class QuantizationAccuracy {
                 millis[r] = (System.nanoTime() - start) / 1e6;
             }
             Arrays.sort(millis);
-            return new double[] {100.0 * correct / labels.length, millis[millis.length / 2]};
+            return new double[] {accuracy, millis[millis.length / 2]};
         }
     }
 }

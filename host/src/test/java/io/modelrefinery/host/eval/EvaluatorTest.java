@@ -6,7 +6,6 @@ import io.modelrefinery.api.data.InvalidDataException;
 import io.modelrefinery.api.event.Evaluation;
 import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.InferenceService;
-import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.plugin.Cancellation;
@@ -45,19 +44,6 @@ class EvaluatorTest {
         return new Evaluator(inference, new Evaluator.Settings(64, 0, 20, 2), Progress.none(), Cancellation.never());
     }
 
-    /** Accuracy computed directly: one ONNX Runtime run over all images, threshold 0.5. */
-    private static double directAccuracy(OnnxModel model, FashionMnist.Samples test) {
-        try (InferenceSession session = inference.open(model)) {
-            float[] p = session.run(Map.of("input", test.images())).get("output").toFloatArray();
-            long[] labels = test.labels().toLongArray();
-            int correct = 0;
-            for (int i = 0; i < labels.length; i++) {
-                correct += (p[i] >= 0.5f ? 1 : 0) == labels[i] ? 1 : 0;
-            }
-            return (double) correct / labels.length;
-        }
-    }
-
     @Test
     void accuracyMatchesADirectOnnxRuntimeComputation() {
         FashionMnist.assumeAvailable();
@@ -68,8 +54,8 @@ class EvaluatorTest {
 
         assertEquals(2000, e.samples());
         assertEquals(0.952, e.accuracyBefore(), 1e-9, "the sample's reference accuracy");
-        assertEquals(directAccuracy(sample, test), e.accuracyBefore(), 1e-9);
-        assertEquals(directAccuracy(damaged, test), e.accuracyAfter(), 1e-9);
+        assertEquals(test.accuracy(inference, sample), e.accuracyBefore(), 1e-9);
+        assertEquals(test.accuracy(inference, damaged), e.accuracyAfter(), 1e-9);
         assertTrue(e.accuracyAfter() < e.accuracyBefore() - 0.01, "the damage costs accuracy: " + e.accuracyAfter());
         assertTrue(e.top1Agreement() < 1.0 && e.top1Agreement() > 0.5, "agreement " + e.top1Agreement());
         assertTrue(e.sqnrDb() > 0 && e.sqnrDb() < 40, "SQNR " + e.sqnrDb());

@@ -1,6 +1,9 @@
 package io.modelrefinery.host.testing;
 
 import io.modelrefinery.api.data.Datasets;
+import io.modelrefinery.api.infer.InferenceService;
+import io.modelrefinery.api.infer.InferenceSession;
+import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import org.junit.jupiter.api.Assumptions;
 
@@ -52,6 +55,39 @@ public final class FashionMnist {
                 throw new UncheckedIOException(e);
             }
             return file;
+        }
+
+        /**
+         * Share of the samples {@code model} classifies right, computed directly: one ONNX Runtime run of
+         * input {@code input} over all images, output {@code output} (the sigmoid's probability) at least 0.5
+         * meaning label 1.
+         */
+        public double accuracy(InferenceService inference, OnnxModel model) {
+            try (InferenceSession session = inference.open(model)) {
+                return accuracy(session);
+            }
+        }
+
+        /** {@link #accuracy(InferenceService, OnnxModel)} on an open session of the model. */
+        public double accuracy(InferenceSession session) {
+            return (double) correct(session) / size();
+        }
+
+        /** The same accuracy in percent: {@code 100 * correct / samples}. */
+        public double percentCorrect(InferenceService inference, OnnxModel model) {
+            try (InferenceSession session = inference.open(model)) {
+                return 100.0 * correct(session) / size();
+            }
+        }
+
+        private int correct(InferenceSession session) {
+            float[] p = session.run(Map.of("input", images)).get("output").toFloatArray();
+            long[] truth = labels.toLongArray();
+            int correct = 0;
+            for (int i = 0; i < truth.length; i++) {
+                correct += (p[i] >= 0.5f ? 1 : 0) == truth[i] ? 1 : 0;
+            }
+            return correct;
         }
     }
 

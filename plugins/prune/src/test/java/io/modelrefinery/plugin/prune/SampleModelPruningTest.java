@@ -3,8 +3,6 @@ package io.modelrefinery.plugin.prune;
 import io.modelrefinery.api.data.Datasets;
 import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.InferenceService;
-import io.modelrefinery.api.infer.InferenceSession;
-import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.pipeline.JobData;
 import io.modelrefinery.host.pipeline.LocalRun;
@@ -17,7 +15,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
-import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -47,25 +44,12 @@ class SampleModelPruningTest {
                 .run(pipeline, TestModels.sampleCnn(), dir);
     }
 
-    static double accuracy(OnnxModel model) {
-        float[] p;
-        try (InferenceSession session = inference.open(model)) {
-            p = session.run(Map.of("input", test.images())).get("output").toFloatArray();
-        }
-        long[] labels = test.labels().toLongArray();
-        int correct = 0;
-        for (int i = 0; i < labels.length; i++) {
-            correct += (p[i] >= 0.5f ? 1 : 0) == labels[i] ? 1 : 0;
-        }
-        return 100.0 * correct / labels.length;
-    }
-
     @Test
     void reconstructionKeepsTheDenseAccuracyAtEightyPercentWhereMagnitudeLosesIt() throws Exception {
-        double dense = accuracy(TestModels.sampleCnn());
-        double magnitude = accuracy(run("prune(sparsity=0.8)").output().onnxModel());
+        double dense = test.percentCorrect(inference, TestModels.sampleCnn());
+        double magnitude = test.percentCorrect(inference, run("prune(sparsity=0.8)").output().onnxModel());
         PipelineResult reconstructed = run("prune(sparsity=0.8,method=reconstruct)");
-        double accuracy = accuracy(reconstructed.output().onnxModel());
+        double accuracy = test.percentCorrect(inference, reconstructed.output().onnxModel());
 
         assertEquals(95.20, dense, 1e-9);
         assertEquals(0.8, reconstructed.steps().get(0).metrics().get("sparsity"), 1e-3);
@@ -75,9 +59,11 @@ class SampleModelPruningTest {
 
     @Test
     void reconstructionAlsoRescuesChannelPruningAndComposesWithQuantization() throws Exception {
-        double magnitude = accuracy(run("prune(sparsity=0.5,pattern=channel)").output().onnxModel());
-        double reconstructed = accuracy(run("prune(sparsity=0.5,pattern=channel,method=reconstruct)").output().onnxModel());
-        double quantized = accuracy(run("prune(sparsity=0.8,method=reconstruct),quantize-dynamic").output().onnxModel());
+        double magnitude = test.percentCorrect(inference, run("prune(sparsity=0.5,pattern=channel)").output().onnxModel());
+        double reconstructed = test.percentCorrect(inference,
+                run("prune(sparsity=0.5,pattern=channel,method=reconstruct)").output().onnxModel());
+        double quantized = test.percentCorrect(inference,
+                run("prune(sparsity=0.8,method=reconstruct),quantize-dynamic").output().onnxModel());
 
         assertTrue(reconstructed > magnitude, "channels: reconstruct " + reconstructed + "% vs magnitude " + magnitude + "%");
         assertTrue(reconstructed >= 93, "half the channels removed: " + reconstructed + "%");

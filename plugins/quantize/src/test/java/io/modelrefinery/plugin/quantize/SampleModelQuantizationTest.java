@@ -4,7 +4,6 @@ import io.modelrefinery.api.data.Datasets;
 import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.GraphOptimizationLevel;
 import io.modelrefinery.api.infer.InferenceService;
-import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.GraphIndex;
 import io.modelrefinery.api.onnx.OnnxModel;
@@ -26,7 +25,6 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -57,19 +55,6 @@ class SampleModelQuantizationTest {
         return result.output().onnxModel();
     }
 
-    private static double accuracy(OnnxModel model) {
-        float[] p;
-        try (InferenceSession session = inference.open(model)) {
-            p = session.run(Map.of("input", test.images())).get("output").toFloatArray();
-        }
-        long[] labels = test.labels().toLongArray();
-        int correct = 0;
-        for (int i = 0; i < labels.length; i++) {
-            correct += (p[i] >= 0.5f ? 1 : 0) == labels[i] ? 1 : 0;
-        }
-        return 100.0 * correct / labels.length;
-    }
-
     private static long zippedBytes(OnnxModel model) throws Exception {
         Path file = dir.resolve("seed_cnn_binary.onnx");
         model.save(file, SaveOptions.inline());
@@ -88,7 +73,7 @@ class SampleModelQuantizationTest {
             throws Exception {
         OnnxModel quantized = quantize(pipeline);
 
-        double accuracy = accuracy(quantized);
+        double accuracy = test.percentCorrect(inference, quantized);
         long zip = zippedBytes(quantized);
         assertTrue(accuracy >= referenceAccuracy - 0.1, pipeline + ": accuracy " + accuracy + "% vs " + referenceAccuracy);
         assertTrue(zip <= referenceZip * 1.1, pipeline + ": " + zip + " zipped bytes vs " + referenceZip);
