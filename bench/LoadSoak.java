@@ -1,23 +1,18 @@
 import io.modelrefinery.api.event.ModelRegistered;
 import io.modelrefinery.host.event.OutcomeEvents;
 import io.modelrefinery.host.files.Folders;
+import io.modelrefinery.host.kafka.ConsumerGroupLag;
 import io.modelrefinery.host.kafka.EventTopics;
 import io.modelrefinery.host.kafka.KafkaSettings;
 import io.modelrefinery.host.kafka.OutcomePublisher;
 import io.modelrefinery.host.service.RefineryService;
 import io.modelrefinery.host.service.ServiceConfig;
-import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
-import org.apache.kafka.clients.admin.OffsetSpec;
-import org.apache.kafka.clients.consumer.OffsetAndMetadata;
-import org.apache.kafka.common.TopicPartition;
 
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -42,13 +37,14 @@ public class LoadSoak {
             ServiceConfig config = ServiceConfig.builder(work.resolve("data"), root.resolve("dist/plugins")).kafkaPort(0)
                     .http("127.0.0.1", 0).workers(2).topics(EventTopics.defaults(), 2).build();
             try (RefineryService service = RefineryService.start(config);
-                 Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, service.bootstrapServers()));
+                 ConsumerGroupLag groupLag = new ConsumerGroupLag(new KafkaSettings(service.bootstrapServers(),
+                         config.groupId(), config.topics(), config.partitions(), Map.of()), "load-lag");
                  OutcomePublisher publisher = new OutcomePublisher(new KafkaSettings(service.bootstrapServers(), "load",
                          config.topics(), 2, Map.of()), "load-registry")) {
                 Path model = config.artifactRoots().get(0).resolve("seed.onnx");
                 Files.copy(root.resolve("samples/seed_cnn_binary.onnx"), model);
                 publish(publisher, config, model, pipeline, "warm", 50);
-                awaitLag(admin, config, 0, 120);
+                awaitLag(groupLag, 0, 120);
                 long heapBefore = heapAfterGc();
                 long start = System.nanoTime();
                 long maxLag = 0;
@@ -67,13 +63,13 @@ public class LoadSoak {
                     }
                     publish(publisher, config, model, pipeline, "run-" + i, 1);
                     if (System.nanoTime() >= nextSample) {
-                        maxLag = Math.max(maxLag, lag(admin, config));
+                        maxLag = Math.max(maxLag, groupLag.measure());
                         peakHeap = Math.max(peakHeap, ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed());
                         nextSample += TimeUnit.SECONDS.toNanos(1);
                     }
                 }
                 double publishSeconds = (System.nanoTime() - start) / 1e9;
-                awaitLag(admin, config, 0, 600);
+                awaitLag(groupLag, 0, 600);
                 double totalSeconds = (System.nanoTime() - start) / 1e9;
                 long heapAfter = heapAfterGc();
                 System.out.println("| events | pipeline | offered rate | processed rate | max consumer lag | drain after last event "
@@ -105,31 +101,17 @@ public class LoadSoak {
         }
     }
 
-    /** Records of the registered topic not yet committed by the refinery's consumer group. */
-    private static long lag(Admin admin, ServiceConfig config) throws Exception {
-        Map<TopicPartition, OffsetAndMetadata> committed = admin.listConsumerGroupOffsets(config.groupId())
-                .partitionsToOffsetAndMetadata().get();
-        Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
-        for (int p = 0; p < config.partitions(); p++) {
-            latest.put(new TopicPartition(config.topics().registered(), p), OffsetSpec.latest());
-        }
-        long lag = 0;
-        for (var e : admin.listOffsets(latest).all().get().entrySet()) {
-            OffsetAndMetadata done = committed.get(e.getKey());
-            lag += e.getValue().offset() - (done == null ? 0 : done.offset());
-        }
-        return lag;
-    }
-
-    private static void awaitLag(Admin admin, ServiceConfig config, long target, int seconds) throws Exception {
+    /** Waits until the group's lag (as KEDA and the service's gauge see it) is down to {@code target}. */
+    private static void awaitLag(ConsumerGroupLag groupLag, long target, int seconds) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-        while (lag(admin, config) > target) {
+        while (groupLag.measure() > target) {
             if (System.nanoTime() > deadline) {
-                throw new IllegalStateException("lag still " + lag(admin, config) + " after " + seconds + " s");
+                throw new IllegalStateException("lag still " + groupLag.measure() + " after " + seconds + " s");
             }
             Thread.sleep(200);
         }
     }
+
 
     private static long heapAfterGc() throws InterruptedException {
         for (int i = 0; i < 3; i++) {
