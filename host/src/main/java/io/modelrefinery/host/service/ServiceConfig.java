@@ -7,12 +7,14 @@ import io.modelrefinery.host.ort.DeviceRequest;
 import io.modelrefinery.host.osgi.PluginAllowList;
 import io.modelrefinery.host.pipeline.PipelineSpec;
 
+import java.lang.reflect.RecordComponent;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.StringJoiner;
 import java.util.TreeMap;
 import java.util.regex.Pattern;
 
@@ -85,18 +87,24 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
      */
     @Override
     public String toString() {
-        Map<String, String> kafka = new TreeMap<>();
-        kafkaOverrides.forEach((k, v) -> kafka.put(k, CREDENTIAL.matcher(k).find() ? MASK : v));
-        return "ServiceConfig[dataDir=" + dataDir + ", pluginsDir=" + pluginsDir + ", artifactRoots=" + artifactRoots
-                + ", allowedHosts=" + allowedHosts + ", maxArtifactBytes=" + maxArtifactBytes + ", bootstrapServers="
-                + bootstrapServers + ", kafkaPort=" + kafkaPort + ", replicationFactor=" + replicationFactor
-                + ", httpHost=" + httpHost + ", httpPort=" + httpPort + ", workers=" + workers + ", groupId=" + groupId
-                + ", topics=" + topics + ", partitions=" + partitions + ", kafkaOverrides=" + kafka
-                + ", defaultPipeline=" + defaultPipeline + ", device=" + device + ", mlflowSecret="
-                + (mlflowSecret == null ? null : MASK) + ", maxAttempts=" + maxAttempts + ", firstBackoff=" + firstBackoff
-                + ", shutdownGrace=" + shutdownGrace + ", gates=" + gates + ", stepTimeout=" + stepTimeout
-                + ", pluginAllowList=" + pluginAllowList + ", isolateUntrustedModels=" + isolateUntrustedModels
-                + ", apiToken=" + apiToken + "]";
+        StringJoiner fields = new StringJoiner(", ", "ServiceConfig[", "]");
+        for (RecordComponent component : ServiceConfig.class.getRecordComponents()) {
+            Object value;
+            try {
+                value = component.getAccessor().invoke(this);
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalStateException(e);
+            }
+            if (component.getName().equals("mlflowSecret") && value != null) {
+                value = MASK;
+            } else if (component.getName().equals("kafkaOverrides")) {
+                Map<String, String> kafka = new TreeMap<>();
+                kafkaOverrides.forEach((k, v) -> kafka.put(k, CREDENTIAL.matcher(k).find() ? MASK : v));
+                value = kafka;
+            }
+            fields.add(component.getName() + "=" + value);
+        }
+        return fields.toString();
     }
 
     private static final String MASK = "[hidden]";
