@@ -1,5 +1,6 @@
 package io.modelrefinery.host.osgi;
 
+import io.modelrefinery.api.AtomicFiles;
 import io.modelrefinery.api.InvalidInputException;
 import org.osgi.framework.Bundle;
 
@@ -7,13 +8,11 @@ import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.HexFormat;
 import java.util.Optional;
-import java.util.UUID;
 import java.util.jar.JarInputStream;
 import java.util.jar.Manifest;
 import java.util.regex.Pattern;
@@ -103,15 +102,9 @@ public final class PluginInstaller {
         Path dir = registry.pluginsDir();
         Path target = dir.resolve(fileName);
         boolean replaced = Files.exists(target);
-        // Hidden while it is written, so FileInstall never sees half a jar; then renamed into place at once.
-        Path hidden = dir.resolve("." + fileName + "." + UUID.randomUUID() + ".part");
         long written = System.currentTimeMillis();
-        try {
-            Files.write(hidden, jar);
-            Files.move(hidden, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } finally {
-            Files.deleteIfExists(hidden);
-        }
+        // Written under a hidden temporary name, which FileInstall ignores, then renamed into place at once.
+        AtomicFiles.write(target, jar);
         return new Installed(awaitInstalled(target, written), replaced);
     }
 
