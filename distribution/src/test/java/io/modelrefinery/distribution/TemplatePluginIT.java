@@ -2,6 +2,7 @@ package io.modelrefinery.distribution;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.modelrefinery.api.AtomicFiles;
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
@@ -156,10 +157,9 @@ class TemplatePluginIT {
     }
 
     private static void copyAtomically(Path source, Path target) throws IOException {
-        Path temp = Files.createTempFile(target.getParent(), "." + target.getFileName(), ".part");
-        Files.copy(source, temp, StandardCopyOption.REPLACE_EXISTING);
-        Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        AtomicFiles.write(target, out -> Files.copy(source, out));
     }
+
 
     /** {@code mvn -o package} in {@code project}, as a child process of this build's Maven; returns the bundle. */
     private Path build(Path project, Path repo) throws IOException, InterruptedException {
