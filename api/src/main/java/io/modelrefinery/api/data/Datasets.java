@@ -89,12 +89,73 @@ public final class Datasets {
             System.arraycopy(array.shape(), 0, batched, 1, array.rank());
             if (!input.accepts(batched)) {
                 throw new InvalidDataException(dataset.source() + ": array '" + input.name() + "' has samples of shape "
-                        + array.shapeString() + " but the model input is " + input.shapeString());
+                        + array.shapeString() + " but the model input is " + input.shapeString()
+                        + firstMismatch(input.shape(), batched));
             }
         }
         if (dataset.size() == 0) {
             throw new InvalidDataException(dataset.source() + " has no samples");
         }
+    }
+
+    /** Names the first dimension where a sample does not fit, when the ranks agree. */
+    private static String firstMismatch(long[] model, long[] batched) {
+        if (model.length != batched.length) {
+            return "";
+        }
+        for (int d = 1; d < model.length; d++) {
+            if (model[d] >= 0 && model[d] != batched[d]) {
+                return " (dimension " + d + " is " + model[d] + " in the model, " + batched[d] + " in the data)";
+            }
+        }
+        return "";
+    }
+
+    /**
+     * The batch size to feed a model with: the first dimension its inputs fix (most exported files fix a
+     * batch of 1, and feeding more fails), or {@code preferred} when it is symbolic. Inputs of rank 0 have no
+     * batch dimension.
+     *
+     * @throws InvalidDataException if two inputs fix different batch sizes
+     */
+    public static int batchSize(List<TensorInfo> modelInputs, int preferred) {
+        long fixed = -1;
+        String fixedBy = null;
+        for (TensorInfo input : modelInputs) {
+            long first = input.rank() > 0 ? input.shape()[0] : -1;
+            if (first < 1) {
+                continue;
+            }
+            if (fixed > 0 && first != fixed) {
+                throw new InvalidDataException("model inputs '" + fixedBy + "' and '" + input.name()
+                        + "' fix different batch sizes (" + fixed + " and " + first + ")");
+            }
+            fixed = first;
+            fixedBy = input.name();
+        }
+        return fixed > 0 ? (int) Math.min(fixed, Integer.MAX_VALUE) : preferred;
+    }
+
+    /**
+     * {@link #forEachBatch} in batches a model with {@code modelInputs} takes: of the batch size its inputs fix,
+     * or of at most {@code preferredBatch} samples when the batch dimension is symbolic. With a fixed batch of
+     * N the samples that do not fill a last batch are left out (the returned count says how many were read).
+     *
+     * @throws InvalidDataException if the data holds fewer samples than one fixed batch
+     */
+    public static long forEachModelBatch(Dataset data, List<TensorInfo> modelInputs, int preferredBatch,
+                                         long maxSamples, Runnable beforeEachBatch, BatchHandler handler) {
+        int fixed = batchSize(modelInputs, -1);
+        if (fixed < 1) {
+            return forEachBatch(data, preferredBatch, maxSamples, beforeEachBatch, handler);
+        }
+        long available = maxSamples > 0 ? Math.min(maxSamples, data.size()) : data.size();
+        long whole = available / fixed * fixed;
+        if (available > 0 && whole == 0) {
+            throw new InvalidDataException(data.source() + " has " + available + " samples, but the model takes "
+                    + "batches of exactly " + fixed);
+        }
+        return forEachBatch(data, fixed, whole, beforeEachBatch, handler);
     }
 
     /** Receives the batches of {@link #forEachBatch}. */

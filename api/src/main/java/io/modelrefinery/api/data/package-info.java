@@ -4,7 +4,7 @@
  * exhausted, so memory does not grow with the number of samples.
  */
 @Export
-@Version("1.1.0")
+@Version("1.2.0")
 package io.modelrefinery.api.data;
 
 import org.osgi.annotation.bundle.Export;

@@ -148,12 +148,41 @@ class DatasetsTest {
         assertEquals("data.npz has no array for model input 'image' (arrays: [input, labels])",
                 assertThrows(InvalidDataException.class, () -> Datasets.requireFits(dataset,
                         List.of(new TensorInfo("image", DataType.FLOAT, new long[] {-1, 2, 3})))).getMessage());
-        assertEquals("data.npz: array 'input' has samples of shape [2,3] but the model input is [?,28,28]",
+        assertEquals("data.npz: array 'input' has samples of shape [2,3] but the model input is [?,28,28] "
+                + "(dimension 1 is 28 in the model, 2 in the data)",
                 assertThrows(InvalidDataException.class, () -> Datasets.requireFits(dataset,
                         List.of(new TensorInfo("input", DataType.FLOAT, new long[] {-1, 28, 28})))).getMessage());
         assertEquals("data.npz: array 'input' is FLOAT but the model input is FLOAT16",
                 assertThrows(InvalidDataException.class, () -> Datasets.requireFits(dataset,
                         List.of(new TensorInfo("input", DataType.FLOAT16, new long[] {-1, 2, 3})))).getMessage());
         Datasets.requireFits(dataset, List.of(new TensorInfo("input", DataType.FLOAT, new long[] {-1, 2, 3})));
+    }
+
+    @Test
+    void feedsAModelInTheBatchesItTakes() throws IOException {
+        Dataset dataset = Datasets.open(npz(10), "unused");
+        TensorInfo symbolic = new TensorInfo("input", DataType.FLOAT, new long[] {-1, 2, 3});
+        TensorInfo fixedOne = new TensorInfo("input", DataType.FLOAT, new long[] {1, 2, 3});
+        TensorInfo fixedFour = new TensorInfo("input", DataType.FLOAT, new long[] {4, 2, 3});
+
+        assertEquals(32, Datasets.batchSize(List.of(symbolic), 32));
+        assertEquals(1, Datasets.batchSize(List.of(fixedOne), 32), "a torch export's fixed batch of 1 is honoured");
+        assertEquals(List.of(4, 4, 2), sizes(dataset, symbolic, 4));
+        assertEquals(List.of(1, 1, 1, 1, 1, 1, 1, 1, 1, 1), sizes(dataset, fixedOne, 32));
+        assertEquals(List.of(4, 4), sizes(dataset, fixedFour, 32), "a last batch that cannot be full is left out");
+        assertEquals("data.npz has 3 samples, but the model takes batches of exactly 4",
+                assertThrows(InvalidDataException.class, () -> Datasets.forEachModelBatch(dataset, List.of(fixedFour),
+                        32, 3, () -> { }, (b, offset, total) -> { })).getMessage());
+        assertEquals("model inputs 'input' and 'mask' fix different batch sizes (1 and 4)",
+                assertThrows(InvalidDataException.class, () -> Datasets.batchSize(List.of(fixedOne,
+                        new TensorInfo("mask", DataType.FLOAT, new long[] {4, 3})), 8)).getMessage());
+    }
+
+    private static List<Integer> sizes(Dataset dataset, TensorInfo input, int preferred) {
+        List<Integer> sizes = new ArrayList<>();
+        long read = Datasets.forEachModelBatch(dataset, List.of(input), preferred, 0, () -> { },
+                (b, offset, total) -> sizes.add((int) b.get("input").dim(0)));
+        assertEquals(sizes.stream().mapToInt(Integer::intValue).sum(), read);
+        return sizes;
     }
 }

@@ -296,7 +296,7 @@ class PruneTransformTest {
         Datasets.writeNpz(file, Map.of("input", TestModels.randomImages(1, 4, 32, 32)));
         JobData wrong = new JobData(Datasets.open(file, "input"), null, null);
         assertEquals("step 1 'prune': wrong.npz: array 'input' has samples of shape [32,32] but the model input is "
-                + "[?,28,28]", assertThrows(InvalidInputException.class, () -> LocalRun.of(new PruneTransform())
+                + "[?,28,28] (dimension 1 is 28 in the model, 32 in the data)", assertThrows(InvalidInputException.class, () -> LocalRun.of(new PruneTransform())
                 .data(wrong).run("prune(method=reconstruct)", sample, dir)).getMessage());
     }
 }

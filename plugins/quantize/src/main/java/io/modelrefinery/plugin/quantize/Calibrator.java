@@ -3,34 +3,38 @@ package io.modelrefinery.plugin.quantize;
 import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.data.Datasets;
 import io.modelrefinery.api.data.InvalidDataException;
-import io.modelrefinery.api.infer.GraphOptimizationLevel;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.infer.SessionOptions;
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.GraphEditor;
+import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.TensorInfo;
+import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.api.plugin.Cancellation;
 import io.modelrefinery.api.plugin.Progress;
 
-import java.nio.FloatBuffer;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
 /**
- * Finds the value range of chosen tensors over calibration samples, streaming: an ONNX Runtime session
- * over a copy of the model whose graph outputs include the tensors runs batch by batch, and each batch
- * only updates per-tensor statistics (min/max, then a fixed-range histogram for the histogram methods).
- * Memory depends on the batch, never on the number of samples.
+ * Finds the value range of chosen tensors over calibration samples in one pass, reducing inside the graph as
+ * ONNX Runtime's calibrators do: a copy of the model gets ReduceMin and ReduceMax nodes on each calibrated
+ * tensor, so that a batch returns two numbers per tensor, not the tensor. The histogram methods also get each
+ * tensor's absolute values as bin indices counted over the batch's own range (Abs, Mul, Cast to 16 bits): the
+ * only per-element data that crosses into Java, once, at half the size of the floats, counted there and
+ * merged into a histogram per tensor. Memory depends on the batch, never on the number of samples. The model
+ * is fed in the batches it takes: its fixed batch size, or {@code batch-size} samples when it is symbolic.
  */
 final class Calibrator {
-    /** Budget for one batch's calibrated tensors; the batch shrinks to fit large activations. */
+    /** Budget for one batch's bin indices; the batch shrinks to fit large activations. */
     private static final long BATCH_BYTES = 256L << 20;
 
     /**
@@ -39,20 +43,18 @@ final class Calibrator {
      * @param method how ranges are chosen
      * @param percentile for {@link CalibrationMethod#PERCENTILE}
      * @param bins histogram bins
-     * @param quantizedBins levels of the quantized distribution, for {@link CalibrationMethod#ENTROPY}
-     * @param batchSize samples per run, at most
+     * @param batchSize samples per run, at most (a model with a fixed batch takes that)
      * @param maxSamples stop after this many samples; 0 for all
      */
-    record Settings(CalibrationMethod method, double percentile, int bins, int quantizedBins, int batchSize,
-                    long maxSamples) {
+    record Settings(CalibrationMethod method, double percentile, int bins, int batchSize, long maxSamples) {
     }
 
     private final InferenceService inference;
     private final Dataset data;
     private final Settings settings;
-    private long samples;
     private final Progress progress;
     private final Cancellation cancellation;
+    private long samples;
 
     Calibrator(InferenceService inference, Dataset data, Settings settings, Progress progress, Cancellation cancellation) {
         this.inference = inference;
@@ -62,6 +64,10 @@ final class Calibrator {
         this.cancellation = cancellation;
     }
 
+    /** The graph outputs that carry one tensor's statistics. */
+    private record Outputs(String min, String max, String bins) {
+    }
+
     /**
      * The range of each of {@code tensors} (float values of {@code model}) over the samples.
      *
@@ -69,112 +75,142 @@ final class Calibrator {
      * @throws InvalidDataException if the samples do not fit the model, are empty, or hold NaN or infinity
      */
     Map<String, TensorRange> calibrate(OnnxModel model, Set<String> tensors, Map<String, TensorInfo> types) {
+        boolean histograms = settings.method() != CalibrationMethod.MIN_MAX;
+        DataType binType = settings.bins() <= Short.MAX_VALUE ? DataType.INT16 : DataType.INT32;
         GraphEditor editor = GraphEditor.of(model.graph());
-        Set<String> graphInputs = new java.util.HashSet<>();
-        model.graph().getInputList().forEach(v -> graphInputs.add(v.getName()));
+        String binCount = editor.freshName("calibration_bins");
+        String tiny = editor.freshName("calibration_tiny");
+        editor.putInitializer(Tensor.ofFloats(new long[0], settings.bins()).toProto(binCount));
+        editor.putInitializer(Tensor.ofFloats(new long[0], Float.MIN_NORMAL).toProto(tiny));
+        Map<String, Outputs> outputs = new LinkedHashMap<>();
         for (String tensor : tensors) {
-            if (!graphInputs.contains(tensor)) {
-                editor.addOutput(tensor); // inputs are read from the samples themselves
-            }
+            outputs.put(tensor, addStatistics(editor, tensor, histograms, binCount, tiny, binType));
         }
         OnnxModel augmented = model.withGraph(editor.build());
-        SessionOptions options = SessionOptions.defaults().withOptimization(GraphOptimizationLevel.DISABLED);
-        try (InferenceSession session = inference.open(augmented, options)) {
-            Datasets.requireFits(data, session.inputs());
-            int batch = batchSize(tensors, types);
-            Map<String, double[]> minMax = new LinkedHashMap<>();
-            pass(session, tensors, batch, "calibrating ranges", (name, values) -> {
-                double[] mm = minMax.computeIfAbsent(name, k -> new double[] {Double.POSITIVE_INFINITY,
-                        Double.NEGATIVE_INFINITY});
-                float min = (float) mm[0];
-                float max = (float) mm[1];
-                for (int i = values.position(); i < values.limit(); i++) {
-                    float v = values.get(i);
-                    min = Math.min(min, v);
-                    max = Math.max(max, v);
-                }
-                mm[0] = min;
-                mm[1] = max;
-            });
-            if (settings.method() == CalibrationMethod.MIN_MAX) {
-                Map<String, TensorRange> out = new LinkedHashMap<>();
-                minMax.forEach((name, mm) -> out.put(name, new TensorRange(mm[0], mm[1])));
-                return out;
-            }
-            return histogramRanges(session, tensors, batch, minMax);
-        }
-    }
-
-    private Map<String, TensorRange> histogramRanges(InferenceSession session, Set<String> tensors, int batch,
-                                                     Map<String, double[]> minMax) {
-        boolean percentile = settings.method() == CalibrationMethod.PERCENTILE;
-        Map<String, Histogram> histograms = new HashMap<>();
-        minMax.forEach((name, mm) -> {
-            double abs = Math.max(Math.abs(mm[0]), Math.abs(mm[1]));
-            histograms.put(name, percentile ? new Histogram(0, abs, settings.bins())
-                    : new Histogram(-abs, abs, settings.bins() + settings.bins() % 2));
-        });
-        pass(session, tensors, batch, "calibrating histograms", (name, values) ->
-                histograms.get(name).add(values, percentile));
-        Map<String, TensorRange> out = new LinkedHashMap<>();
-        minMax.forEach((name, mm) -> {
-            Histogram h = histograms.get(name);
-            TensorRange r;
-            if (percentile) {
-                double threshold = h.absolutePercentile(settings.percentile());
-                r = new TensorRange(-threshold, threshold);
-            } else {
-                r = h.entropyRange(settings.quantizedBins());
-            }
-            // Never wider than what was seen: a ReLU output keeps its zero lower end.
-            out.put(name, new TensorRange(Math.max(r.min(), mm[0]), Math.min(r.max(), mm[1])));
-        });
-        return out;
-    }
-
-    /** Receives the values of one calibrated tensor for one batch, without copying them again. */
-    @FunctionalInterface
-    private interface Sink {
-        void accept(String tensor, FloatBuffer values);
-    }
-
-    /** One pass over the samples, handing every calibrated tensor of every batch to {@code sink}. */
-    private void pass(InferenceSession session, Set<String> tensors, int batchSize, String what, Sink sink) {
-        List<String> inputs = session.inputs().stream().map(TensorInfo::name).toList();
-        List<String> fetched = new ArrayList<>();
+        Map<String, double[]> minMax = new LinkedHashMap<>();
+        Map<String, Histogram> counts = new LinkedHashMap<>();
         for (String tensor : tensors) {
-            if (!inputs.contains(tensor)) {
-                fetched.add(tensor);
+            minMax.put(tensor, new double[] {Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY});
+            if (histograms) {
+                counts.put(tensor, new Histogram(settings.bins()));
             }
         }
-        long done = Datasets.forEachBatch(data, batchSize, settings.maxSamples(), cancellation::throwIfCancelled,
-                (batch, offset, total) -> {
-                    Map<String, Tensor> feeds = new LinkedHashMap<>();
-                    for (String input : inputs) {
-                        Tensor t = batch.get(input);
-                        feeds.put(input, t);
-                        if (tensors.contains(input)) {
-                            sink.accept(input, t.data().asFloatBuffer());
+        try (InferenceSession session = inference.open(augmented, SessionOptions.defaults())) {
+            Datasets.requireFits(data, session.inputs());
+            List<String> inputs = session.inputs().stream().map(TensorInfo::name).toList();
+            List<String> fetched = new ArrayList<>();
+            outputs.values().forEach(o -> {
+                fetched.add(o.min());
+                fetched.add(o.max());
+                if (o.bins() != null) {
+                    fetched.add(o.bins());
+                }
+            });
+            int batch = histograms ? batchSize(tensors, types, binType) : settings.batchSize();
+            samples = Datasets.forEachModelBatch(data, session.inputs(), batch, settings.maxSamples(),
+                    cancellation::throwIfCancelled, (b, offset, total) -> {
+                        Map<String, Tensor> feeds = new LinkedHashMap<>();
+                        for (String input : inputs) {
+                            feeds.put(input, b.get(input));
                         }
-                    }
-                    Map<String, Tensor> outputs = session.run(feeds, fetched);
-                    for (Map.Entry<String, Tensor> e : outputs.entrySet()) {
-                        if (e.getValue().type() == DataType.FLOAT) {
-                            sink.accept(e.getKey(), e.getValue().data().asFloatBuffer());
-                        }
-                    }
-                    progress.update(offset + batch.size(), total, what);
-                });
-        samples = done;
+                        Map<String, Tensor> results = session.run(feeds, fetched);
+                        outputs.forEach((tensor, o) -> {
+                            double min = results.get(o.min()).getDouble(0);
+                            double max = results.get(o.max()).getDouble(0);
+                            double[] mm = minMax.get(tensor);
+                            mm[0] = Math.min(mm[0], min);
+                            mm[1] = Math.max(mm[1], max);
+                            if (o.bins() != null) {
+                                counts.get(tensor).add(count(results.get(o.bins()), settings.bins()),
+                                        Math.max(-min, max));
+                            }
+                        });
+                        progress.update(offset + b.size(), total, "calibrating");
+                    });
+        }
+        Map<String, TensorRange> ranges = new LinkedHashMap<>();
+        minMax.forEach((tensor, mm) -> ranges.put(tensor, histograms ? clipped(counts.get(tensor), mm)
+                : new TensorRange(mm[0], mm[1])));
+        return ranges;
     }
 
-    /** Samples the last pass read: the data may hold fewer than {@code max-samples}. */
+    /**
+     * ReduceMin and ReduceMax of {@code tensor} (all axes, scalars out) and, for the histogram methods, its
+     * absolute values as bin indices over the batch's own range: {@code Cast(|x| * bins / max|x|)}.
+     */
+    private static Outputs addStatistics(GraphEditor editor, String tensor, boolean histograms, String binCount,
+                                         String tiny, DataType binType) {
+        String min = editor.freshName(tensor + "_calibration_min");
+        String max = editor.freshName(tensor + "_calibration_max");
+        editor.addNode(OnnxHelper.node("ReduceMin", List.of(tensor), List.of(min), OnnxHelper.attr("keepdims", 0L)));
+        editor.addNode(OnnxHelper.node("ReduceMax", List.of(tensor), List.of(max), OnnxHelper.attr("keepdims", 0L)));
+        editor.addOutput(min);
+        editor.addOutput(max);
+        if (!histograms) {
+            return new Outputs(min, max, null);
+        }
+        String abs = editor.freshName(tensor + "_calibration_abs");
+        String negMin = editor.freshName(tensor + "_calibration_neg_min");
+        String absMax = editor.freshName(tensor + "_calibration_abs_max");
+        String safeMax = editor.freshName(tensor + "_calibration_safe_max");
+        String perUnit = editor.freshName(tensor + "_calibration_bins_per_unit");
+        String scaled = editor.freshName(tensor + "_calibration_scaled");
+        String bins = editor.freshName(tensor + "_calibration_bins");
+        List<NodeProto> nodes = List.of(
+                OnnxHelper.node("Abs", List.of(tensor), List.of(abs)),
+                OnnxHelper.node("Neg", List.of(min), List.of(negMin)),
+                OnnxHelper.node("Max", List.of(negMin, max), List.of(absMax)),
+                OnnxHelper.node("Max", List.of(absMax, tiny), List.of(safeMax)),
+                OnnxHelper.node("Div", List.of(binCount, safeMax), List.of(perUnit)),
+                OnnxHelper.node("Mul", List.of(abs, perUnit), List.of(scaled)),
+                OnnxHelper.node("Cast", List.of(scaled), List.of(bins), OnnxHelper.attr("to", (long) binType.code())));
+        nodes.forEach(editor::addNode);
+        editor.addOutput(bins);
+        return new Outputs(min, max, bins);
+    }
+
+    /** Counts bin indices; the maximum itself lands one past the last bin and is counted in it. */
+    private static long[] count(Tensor indices, int bins) {
+        long[] counts = new long[bins];
+        int last = bins - 1;
+        ByteBuffer data = indices.data().order(ByteOrder.LITTLE_ENDIAN);
+        if (indices.type() == DataType.INT16) {
+            var shorts = data.asShortBuffer();
+            for (int i = shorts.position(); i < shorts.limit(); i++) {
+                counts[Math.min(last, shorts.get(i))]++;
+            }
+        } else {
+            var ints = data.asIntBuffer();
+            for (int i = ints.position(); i < ints.limit(); i++) {
+                counts[Math.min(last, ints.get(i))]++;
+            }
+        }
+        return counts;
+    }
+
+    /**
+     * The range the histogram method chooses, never wider than what was seen (a ReLU output keeps its zero
+     * lower end). Entropy spreads 256 steps over a tensor that is never negative, 128 over each half of one
+     * that is.
+     */
+    private TensorRange clipped(Histogram histogram, double[] seen) {
+        double threshold;
+        if (settings.method() == CalibrationMethod.PERCENTILE) {
+            threshold = histogram.percentile(settings.percentile());
+        } else {
+            boolean oneSided = seen[0] >= -1e-3 * Math.max(seen[1], 0);
+            threshold = histogram.entropyThreshold(oneSided ? 256 : 128);
+        }
+        return new TensorRange(Math.max(-threshold, seen[0]), Math.min(threshold, seen[1]));
+    }
+
+    /** Samples the last calibration read: the data may hold fewer than {@code max-samples}. */
     long samples() {
         return samples;
     }
 
-    /** The requested batch size, smaller when one sample's calibrated tensors are large. */
-    private int batchSize(Set<String> tensors, Map<String, TensorInfo> types) {
+    /** The requested batch size, smaller when one sample's bin indices are large. */
+    private int batchSize(Set<String> tensors, Map<String, TensorInfo> types, DataType binType) {
         long perSample = 0;
         for (String tensor : tensors) {
             TensorInfo info = types.get(tensor);
@@ -186,7 +222,7 @@ final class Calibrator {
             for (int d = 1; d < shape.length; d++) {
                 elements *= Math.max(1, shape[d]);
             }
-            perSample += elements * 4 * 2; // float output, plus its copy on the Java side
+            perSample += elements * binType.bits() / 8;
         }
         long fit = perSample == 0 ? settings.batchSize() : Math.max(1, BATCH_BYTES / perSample);
         return (int) Math.max(1, Math.min(settings.batchSize(), fit));

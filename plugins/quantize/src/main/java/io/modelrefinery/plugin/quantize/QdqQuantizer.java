@@ -1,10 +1,8 @@
 package io.modelrefinery.plugin.quantize;
 
-import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.GraphEditor;
 import io.modelrefinery.api.onnx.GraphIndex;
-import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.TensorInfo;
@@ -12,6 +10,7 @@ import io.modelrefinery.api.onnx.proto.Onnx.GraphProto;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
 import io.modelrefinery.api.onnx.proto.Onnx.ValueInfoProto;
+import io.modelrefinery.api.plugin.TransformException;
 
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -22,14 +21,16 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.function.Function;
+import java.util.TreeMap;
 
 /**
- * Static quantization in QDQ form: every activation a quantized node reads or writes gets one
- * QuantizeLinear/DequantizeLinear pair with its calibrated scale and zero point, weights are stored 8-bit
- * behind a DequantizeLinear (per output channel), biases int32. ONNX Runtime fuses the pairs around each
- * operator into its integer kernels (QLinearConv, QGemm, ...). ReLU and Clip after a quantized operator
- * disappear into the quantization of its output, whose range already starts at zero.
+ * Static quantization in QDQ form, shaped so that ONNX Runtime runs it on integer kernels: every activation
+ * that a quantized node reads or writes gets one QuantizeLinear/DequantizeLinear pair, and every reader of
+ * the tensor (quantized or not) reads the DequantizeLinear, so that each producer is followed by its Q alone
+ * and fuses with it (QLinearConv, QGemm, QLinearAdd...). Weights are stored 8-bit behind a DequantizeLinear
+ * (per output channel), biases int32. ReLU and Clip after a quantized operator disappear into the
+ * quantization of its output. Operators that only move values (reshapes, max pooling) are quantized only
+ * when their input is, with their input's parameters, so that ONNX Runtime drops their Q/DQ pairs.
  */
 final class QdqQuantizer {
     /**
@@ -48,11 +49,14 @@ final class QdqQuantizer {
 
     /** The plan before calibration: which nodes are quantized and which tensors need ranges. */
     static final class Plan {
+        /** Nodes in QDQ form, in graph order (removed activations not among them). */
         final List<NodeProto> quantized = new ArrayList<>();
         /** Activation tensors to calibrate. */
         final Set<String> calibrate = new LinkedHashSet<>();
         /** ReLU/Clip nodes that disappear: their input tensor becomes their output. */
         final Map<NodeProto, String> removedActivations = new LinkedHashMap<>();
+        /** Float operators between quantized tensors, by type, for the step's notes. */
+        final Map<String, Integer> floatNeighbours = new TreeMap<>();
 
         boolean isEmpty() {
             return quantized.isEmpty();
@@ -64,8 +68,12 @@ final class QdqQuantizer {
     private final GraphIndex index;
     private final Map<String, TensorInfo> types;
     private final Settings settings;
-    private final QdqOps.Constants constants;
+    private final QuantOps.Constants constants;
 
+    /**
+     * @param model a model put in shape by {@link GraphPreparation}
+     * @param types its value types
+     */
     QdqQuantizer(OnnxModel model, Map<String, TensorInfo> types, Settings settings) {
         this.model = model;
         this.graph = model.graph();
@@ -80,63 +88,111 @@ final class QdqQuantizer {
         return info != null && info.type() == DataType.FLOAT;
     }
 
+    private QuantOps.QdqRule rule(NodeProto node) {
+        return QuantOps.qdq(node).orElseThrow(() -> new IllegalStateException(GraphIndex.describe(node) + " has no rule"));
+    }
+
     /** Chooses the nodes to quantize and the tensors to calibrate. */
     Plan plan() {
         Plan plan = new Plan();
-        Set<NodeProto> chosen = new HashSet<>();
+        Set<NodeProto> chosen = new LinkedHashSet<>();
+        Set<String> quantizedTensors = new HashSet<>();
         for (NodeProto node : index.topologicalOrder()) {
-            Optional<QdqOps.Rule> rule = QdqOps.rule(node);
+            Optional<QuantOps.QdqRule> rule = QuantOps.qdq(node);
             if (rule.isEmpty() || !settings.includeOps().contains(node.getOpType())
                     || settings.excludeNodes().contains(node.getName()) || node.getOutputCount() == 0
-                    || !isFloat(node.getOutput(0))) {
+                    || !isFloat(node.getOutput(0)) || !activationsAreFloat(node, rule.get())) {
                 continue;
             }
-            List<QdqOps.Role> roles = rule.get().rolesOf(node, constants);
+            QuantOps.Output output = rule.get().output();
+            boolean follower = output == QuantOps.Output.SAME_AS_INPUT || output == QuantOps.Output.REMOVABLE_ACTIVATION;
+            if (follower && !quantizedTensors.contains(node.getInput(0))) {
+                continue; // moving float values: a Q/DQ pair would only add work
+            }
+            chosen.add(node);
+            List<QuantOps.Role> roles = rule.get().rolesOf(node, constants);
             for (int i = 0; i < Math.min(roles.size(), node.getInputCount()); i++) {
-                if (roles.get(i) == QdqOps.Role.ACTIVATION && isFloat(node.getInput(i))) {
-                    plan.calibrate.add(node.getInput(i));
+                if (roles.get(i) == QuantOps.Role.ACTIVATION && !constants.isConstant(node.getInput(i))) {
+                    quantizedTensors.add(node.getInput(i));
                 }
             }
-            plan.calibrate.add(node.getOutput(0));
-            plan.quantized.add(node);
-            chosen.add(node);
+            quantizedTensors.add(node.getOutput(0));
         }
         if (!settings.symmetricActivations()) {
-            for (NodeProto node : plan.quantized) {
-                if (QdqOps.rule(node).orElseThrow().output() == QdqOps.Output.REMOVABLE_ACTIVATION) {
+            for (NodeProto node : chosen) {
+                if (rule(node).output() == QuantOps.Output.REMOVABLE_ACTIVATION) {
                     removable(node, chosen).ifPresent(input -> plan.removedActivations.put(node, input));
                 }
+            }
+        }
+        for (NodeProto node : chosen) {
+            if (!plan.removedActivations.containsKey(node)) {
+                plan.quantized.add(node);
+            }
+        }
+        // A removed activation's input is its producer's output, now named as the activation's.
+        Set<String> gone = new HashSet<>(plan.removedActivations.values());
+        Map<String, QuantOps.Output> derived = new HashMap<>();
+        for (NodeProto node : plan.quantized) {
+            QuantOps.Output output = rule(node).output();
+            if (output == QuantOps.Output.SAME_AS_INPUT || output == QuantOps.Output.UNIT_INTERVAL) {
+                derived.put(node.getOutput(0), output);
+            }
+            if (keepsFloatOutput(node)) {
+                gone.add(node.getOutput(0));
+            }
+        }
+        for (String tensor : quantizedTensors) {
+            if (!gone.contains(tensor) && !derived.containsKey(tensor)) {
+                plan.calibrate.add(tensor);
+            }
+        }
+        for (NodeProto node : index.nodes()) {
+            if (!chosen.contains(node) && node.getOutputCount() > 0 && isFloat(node.getOutput(0))
+                    && node.getInputList().stream().anyMatch(quantizedTensors::contains)) {
+                plan.floatNeighbours.merge(node.getOpType(), 1, Integer::sum);
             }
         }
         return plan;
     }
 
+    /** A Gemm or MatMul writing a graph output that nothing else reads fuses without quantizing it. */
+    private boolean keepsFloatOutput(NodeProto node) {
+        String out = node.getOutput(0);
+        return rule(node).floatOutput() && index.isGraphOutput(out) && index.consumers(out).isEmpty();
+    }
+
+    private boolean activationsAreFloat(NodeProto node, QuantOps.QdqRule rule) {
+        List<QuantOps.Role> roles = rule.rolesOf(node, constants);
+        for (int i = 0; i < Math.min(roles.size(), node.getInputCount()); i++) {
+            QuantOps.Role role = roles.get(i);
+            String in = node.getInput(i);
+            if (role != QuantOps.Role.NONE && !in.isEmpty() && !isFloat(in)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /**
-     * A ReLU or Clip can go when a quantized node produces its input for it alone and neither tensor is a
-     * graph output: the producer's output then takes the activation's name and range.
+     * A ReLU or Clip can go when a quantized node with a calibrated output produces its input for it alone and
+     * neither tensor is a graph output: the producer's output then takes the activation's name and range.
      */
     private Optional<String> removable(NodeProto activation, Set<NodeProto> chosen) {
         String input = activation.getInput(0);
         Optional<NodeProto> producer = index.producer(input);
         if (producer.isEmpty() || !chosen.contains(producer.get())
-                || QdqOps.rule(producer.get()).orElseThrow().output() != QdqOps.Output.CALIBRATED
+                || rule(producer.get()).output() != QuantOps.Output.CALIBRATED
                 || index.consumers(input).size() != 1 || index.isGraphOutput(input)
                 || index.isGraphOutput(activation.getOutput(0))) {
             return Optional.empty();
         }
-        if (activation.getOpType().equals("Clip") && !clipBoundsAreConstant(activation)) {
-            return Optional.empty();
-        }
-        return Optional.of(input);
-    }
-
-    private boolean clipBoundsAreConstant(NodeProto clip) {
-        for (int i = 1; i < clip.getInputCount(); i++) {
-            if (!clip.getInput(i).isEmpty() && !constants.isConstant(clip.getInput(i))) {
-                return false;
+        for (int i = 1; i < activation.getInputCount(); i++) {
+            if (!activation.getInput(i).isEmpty() && !constants.isConstant(activation.getInput(i))) {
+                return Optional.empty(); // a Clip with run-time bounds
             }
         }
-        return true;
+        return Optional.of(input);
     }
 
     /**
@@ -146,8 +202,9 @@ final class QdqQuantizer {
      */
     OnnxModel apply(Plan plan, Map<String, TensorRange> ranges) {
         GraphEditor editor = GraphEditor.of(graph);
-        // 1. Drop removable activations: their producer writes the activation's output directly, and
-        //    that output keeps the activation's calibrated range (from zero up).
+        QdqBuilder builder = new QdqBuilder(editor);
+        // 1. Drop removable activations: their producer writes the activation's output directly, and that output
+        //    keeps the activation's calibrated range (from zero up).
         Map<String, String> renamed = new HashMap<>();
         for (Map.Entry<NodeProto, String> e : plan.removedActivations.entrySet()) {
             renamed.put(e.getValue(), e.getKey().getOutput(0));
@@ -155,9 +212,6 @@ final class QdqQuantizer {
         }
         List<NodeProto> quantized = new ArrayList<>();
         for (NodeProto node : plan.quantized) {
-            if (plan.removedActivations.containsKey(node)) {
-                continue;
-            }
             NodeProto current = rename(node, renamed);
             if (!current.equals(node)) {
                 editor.replaceNode(node, current);
@@ -168,86 +222,96 @@ final class QdqQuantizer {
         // 2. Parameters of every quantized activation, in graph order so that inputs come first.
         Map<String, QuantParams> params = new LinkedHashMap<>();
         for (NodeProto node : quantized) {
-            QdqOps.Rule rule = QdqOps.rule(node).orElseThrow();
-            List<QdqOps.Role> roles = rule.rolesOf(node, constants);
+            QuantOps.QdqRule rule = rule(node);
+            List<QuantOps.Role> roles = rule.rolesOf(node, constants);
             for (int i = 0; i < Math.min(roles.size(), node.getInputCount()); i++) {
                 String in = node.getInput(i);
-                if (roles.get(i) == QdqOps.Role.ACTIVATION && isFloat(in) && !params.containsKey(in)) {
-                    params.put(in, activationParams(ranges, in));
+                if (roles.get(i) == QuantOps.Role.ACTIVATION && !constants.isConstant(in) && !params.containsKey(in)) {
+                    params.put(in, activationParams(ranges, in, node));
                 }
             }
             String out = node.getOutput(0);
+            if (keepsFloatOutput(node)) {
+                continue; // fused with a float output: no 8-bit rounding of the model's result
+            }
             switch (rule.output()) {
-                case SAME_AS_INPUT:
-                    params.put(out, params.getOrDefault(node.getInput(0), activationParams(ranges, out)));
-                    break;
-                case UNIT_INTERVAL:
-                    params.put(out, QuantParams.fromRange(0, 1, settings.activationType(), false, false));
-                    break;
-                default:
-                    params.put(out, activationParams(ranges, out));
+                case SAME_AS_INPUT -> params.put(out, params.get(node.getInput(0)));
+                case UNIT_INTERVAL -> params.put(out, QuantParams.fromRange(0, 1, settings.activationType(), false, false));
+                default -> params.put(out, activationParams(ranges, out, node));
             }
         }
-        // A graph output keeps its name on the DQ output, so the model's interface does not change.
-        Map<String, String> dequantized = new LinkedHashMap<>();
-        for (String tensor : params.keySet()) {
-            dequantized.put(tensor, index.isGraphOutput(tensor) ? tensor : editor.freshName(tensor + "_dequantized"));
-        }
 
-        // 3. Quantized nodes read DQ outputs: activations', and their own 8-bit weights' and int32 biases'.
-        Map<String, String> weightCache = new HashMap<>();
+        // 3. Quantized nodes read their constants 8-bit: weights per channel, biases int32, others per tensor.
         Set<String> replacedConstants = new HashSet<>();
         for (NodeProto node : quantized) {
-            List<QdqOps.Role> roles = QdqOps.rule(node).orElseThrow().rolesOf(node, constants);
-            NodeProto.Builder b = node.toBuilder();
-            QuantParams weightParams = null;
-            for (int i = 0; i < Math.min(roles.size(), node.getInputCount()); i++) {
-                String in = node.getInput(i);
-                switch (roles.get(i)) {
-                    case ACTIVATION:
-                        if (dequantized.containsKey(in)) {
-                            b.setInput(i, dequantized.get(in));
-                        }
-                        break;
-                    case WEIGHT: {
-                        TensorProto weight = index.initializer(in).orElseThrow();
-                        int axis = settings.perChannel()
-                                ? QdqOps.rule(node).orElseThrow().weightAxis().axis(node, weight.getDimsCount()) : -1;
-                        WeightQuantizer.Quantized q = WeightQuantizer.quantize(model.tensor(weight), QuantType.INT8,
-                                axis, true, settings.reduceRange());
-                        weightParams = q.params();
-                        b.setInput(i, weightCache.computeIfAbsent(in + "@" + axis, k -> insertConstant(editor, in, q)));
-                        replacedConstants.add(in);
-                        break;
-                    }
-                    case BIAS: {
-                        QuantParams input = params.get(node.getInput(0));
-                        if (weightParams == null || input == null) {
-                            break;
-                        }
-                        TensorProto bias = index.initializer(in).orElseThrow();
-                        b.setInput(i, insertBias(editor, in, WeightQuantizer.bias(model.tensor(bias), input.scale(),
-                                weightParams), bias.getDimsCount()));
-                        replacedConstants.add(in);
-                        break;
-                    }
-                    default:
-                }
+            try {
+                NodeProto rewritten = withQuantizedConstants(builder, node, params, replacedConstants);
+                editor.replaceNode(node, rewritten);
+            } catch (RuntimeException e) {
+                throw new TransformException("cannot quantize " + GraphIndex.describe(node) + ": " + e, false, e);
             }
-            editor.replaceNode(node, b.build());
         }
 
-        // 4. One Q/DQ pair per activation.
+        // 4. One Q/DQ pair per activation; every reader, quantized or not, reads the DQ.
         for (Map.Entry<String, QuantParams> e : params.entrySet()) {
-            insertQdq(editor, e.getKey(), e.getValue(), dequantized.get(e.getKey()));
-        }
-        for (String constant : replacedConstants) {
-            if (editor.nodes().stream().noneMatch(n -> n.getInputList().contains(constant))) {
-                editor.removeInitializer(constant);
+            String tensor = e.getKey();
+            String dequantized = index.isGraphOutput(tensor) ? tensor : editor.freshName(tensor + "_dequantized");
+            if (!dequantized.equals(tensor)) {
+                editor.replaceUses(tensor, dequantized);
             }
+            builder.quantizeDequantize(tensor, e.getValue(), dequantized);
         }
+        GraphPreparation.removeUnused(editor, replacedConstants);
         dropStaleValueInfo(editor, renamed.keySet());
         return model.withGraph(editor.build());
+    }
+
+    private NodeProto withQuantizedConstants(QdqBuilder builder, NodeProto node, Map<String, QuantParams> params,
+                                             Set<String> replacedConstants) {
+        QuantOps.QdqRule rule = rule(node);
+        List<QuantOps.Role> roles = rule.rolesOf(node, constants);
+        NodeProto.Builder b = node.toBuilder();
+        QuantParams weightParams = null;
+        String base = DynamicQuantizer.baseName(node);
+        for (int i = 0; i < Math.min(roles.size(), node.getInputCount()); i++) {
+            String in = node.getInput(i);
+            Optional<TensorProto> constant = index.initializer(in);
+            if (constant.isEmpty() || constant.get().getDataType() != DataType.FLOAT.code()) {
+                continue;
+            }
+            Tensor value = model.tensor(constant.get());
+            switch (roles.get(i)) {
+                case ACTIVATION -> {
+                    WeightQuantizer.Quantized q = WeightQuantizer.quantize(value, settings.activationType(), -1,
+                            settings.symmetricActivations(), false);
+                    b.setInput(i, builder.dequantizedConstant(base + "_" + in, q));
+                    replacedConstants.add(in);
+                }
+                case WEIGHT -> {
+                    int axis = settings.perChannel() && model.opsetVersion() >= 13
+                            ? rule.weightAxis().axis(node, constant.get().getDimsCount()) : -1;
+                    WeightQuantizer.Quantized q = WeightQuantizer.quantize(value, QuantType.INT8, axis, true,
+                            settings.reduceRange());
+                    weightParams = q.params();
+                    b.setInput(i, builder.dequantizedConstant(in, q));
+                    replacedConstants.add(in);
+                }
+                case BIAS -> {
+                    QuantParams input = params.get(node.getInput(0));
+                    int channels = weightParams == null ? 0 : weightParams.scales().length;
+                    if (input == null || weightParams == null
+                            || (weightParams.perChannel() ? value.elementCount() != channels : value.rank() > 1)) {
+                        break; // left float: ONNX Runtime then runs the node in float
+                    }
+                    WeightQuantizer.QuantizedBias q = WeightQuantizer.bias(value, input.scale(), weightParams);
+                    b.setInput(i, builder.dequantize(builder.storeBias(in, q, value.rank() - 1), in));
+                    replacedConstants.add(in);
+                }
+                default -> {
+                }
+            }
+        }
+        return b.build();
     }
 
     private static NodeProto rename(NodeProto node, Map<String, String> renamed) {
@@ -263,83 +327,14 @@ final class QdqQuantizer {
         return changed ? b.build() : node;
     }
 
-    private QuantParams activationParams(Map<String, TensorRange> ranges, String tensor) {
+    private QuantParams activationParams(Map<String, TensorRange> ranges, String tensor, NodeProto node) {
         TensorRange range = ranges.get(tensor);
         if (range == null) {
-            throw new IllegalStateException("no calibrated range for '" + tensor + "'");
+            throw new TransformException("calibration found no range for '" + tensor + "', read or written by "
+                    + GraphIndex.describe(node) + " (the samples never reach it)", false);
         }
         return QuantParams.fromRange(range.min(), range.max(), settings.activationType(),
                 settings.symmetricActivations(), false);
-    }
-
-    /**
-     * Inserts QuantizeLinear and DequantizeLinear after {@code tensor}, the DQ writing {@code dequantized}.
-     * For a graph output ({@code dequantized} is the tensor itself) the producer's output is renamed first.
-     */
-    private static void insertQdq(GraphEditor editor, String tensor, QuantParams p, String dequantized) {
-        String scale = editor.freshName(tensor + "_scale");
-        String zeroPoint = editor.freshName(tensor + "_zero_point");
-        editor.putInitializer(Tensor.ofFloats(new long[0], p.scale()).toProto(scale));
-        editor.putInitializer(Tensor.fromDoubles(p.type().dataType(), new long[0], new double[] {p.zeroPoint()})
-                .toProto(zeroPoint));
-        String source = tensor;
-        if (dequantized.equals(tensor)) {
-            source = editor.freshName(tensor + "_float");
-            renameProducer(editor, tensor, source);
-        }
-        String quantized = editor.freshName(tensor + "_quantized");
-        editor.addNode(OnnxHelper.node("QuantizeLinear", List.of(source, scale, zeroPoint), List.of(quantized)));
-        editor.addNode(OnnxHelper.node("DequantizeLinear", List.of(quantized, scale, zeroPoint), List.of(dequantized)));
-    }
-
-    private static void renameProducer(GraphEditor editor, String from, String to) {
-        for (NodeProto node : editor.nodes()) {
-            int at = node.getOutputList().indexOf(from);
-            if (at >= 0) {
-                editor.replaceNode(node, node.toBuilder().setOutput(at, to).build());
-                return;
-            }
-        }
-        throw new InvalidInputException("graph output '" + from + "' has no producing node to quantize");
-    }
-
-    /** Stores an 8-bit constant with its DequantizeLinear; returns the DQ output name. */
-    private static String insertConstant(GraphEditor editor, String name, WeightQuantizer.Quantized q) {
-        QuantParams p = q.params();
-        String values = editor.freshName(name + "_quantized");
-        String scale = editor.freshName(name + "_scale");
-        String zeroPoint = editor.freshName(name + "_zero_point");
-        long[] shape = p.perChannel() ? new long[] {p.scales().length} : new long[0];
-        editor.putInitializer(q.values().toProto(values));
-        editor.putInitializer(Tensor.ofFloats(shape, p.scales()).toProto(scale));
-        double[] zps = new double[p.zeroPoints().length];
-        for (int i = 0; i < zps.length; i++) {
-            zps[i] = p.zeroPoints()[i];
-        }
-        editor.putInitializer(Tensor.fromDoubles(p.type().dataType(), shape, zps).toProto(zeroPoint));
-        String output = editor.freshName(name + "_dequantized");
-        editor.addNode(p.perChannel()
-                ? OnnxHelper.node("DequantizeLinear", List.of(values, scale, zeroPoint), List.of(output),
-                        OnnxHelper.attr("axis", (long) p.axis()))
-                : OnnxHelper.node("DequantizeLinear", List.of(values, scale, zeroPoint), List.of(output)));
-        return output;
-    }
-
-    private static String insertBias(GraphEditor editor, String name, WeightQuantizer.QuantizedBias q, int rank) {
-        String values = editor.freshName(name + "_quantized");
-        String scale = editor.freshName(name + "_scale");
-        String zeroPoint = editor.freshName(name + "_zero_point");
-        boolean perChannel = q.scales().length > 1;
-        long[] shape = perChannel ? new long[] {q.scales().length} : new long[0];
-        editor.putInitializer(q.values().toProto(values));
-        editor.putInitializer(Tensor.ofFloats(shape, q.scales()).toProto(scale));
-        editor.putInitializer(Tensor.fromDoubles(DataType.INT32, shape, new double[q.scales().length]).toProto(zeroPoint));
-        String output = editor.freshName(name + "_dequantized");
-        editor.addNode(perChannel
-                ? OnnxHelper.node("DequantizeLinear", List.of(values, scale, zeroPoint), List.of(output),
-                        OnnxHelper.attr("axis", (long) (rank - 1)))
-                : OnnxHelper.node("DequantizeLinear", List.of(values, scale, zeroPoint), List.of(output)));
-        return output;
     }
 
     private static void dropStaleValueInfo(GraphEditor editor, Set<String> gone) {
@@ -350,10 +345,5 @@ final class QdqQuantizer {
             }
         }
         editor.graph().clearValueInfo().addAllValueInfo(kept);
-    }
-
-    /** The supported operator types, by name. */
-    static Function<String, Boolean> supported() {
-        return QdqOps.SUPPORTED::contains;
     }
 }

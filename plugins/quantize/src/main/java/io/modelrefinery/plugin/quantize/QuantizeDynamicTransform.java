@@ -35,17 +35,21 @@ public final class QuantizeDynamicTransform implements ModelTransform {
     static final ParamSpec<WeightType> WEIGHT_TYPE = ParamSpec.choice("weight-type", WeightType.class)
             .defaultValue(WeightType.INT8).doc("int8 (symmetric) or uint8 (asymmetric) weights.").build();
     static final ParamSpec<DynamicQuantizer.ConvMode> CONV = ParamSpec.choice("conv", DynamicQuantizer.ConvMode.class)
-            .defaultValue(DynamicQuantizer.ConvMode.WEIGHT_ONLY)
-            .doc("weight-only: 8-bit weights, float compute (as fast as float); integer: ConvInteger as ONNX "
-                    + "Runtime's tool emits (slow on CPU); skip: convolutions stay float.").build();
-    static final ParamSpec<List<String>> OP_TYPES = ParamSpec.list("op-types").defaultValue(List.of("MatMul", "Gemm", "Conv"))
-            .validator(ParamValidator.eachMatches("MatMul|Gemm|Conv", "MatMul, Gemm or Conv"))
-            .doc("Operator types to quantize.").build();
+            .defaultValue(DynamicQuantizer.ConvMode.SKIP)
+            .doc("skip (default): convolutions stay float, because ONNX Runtime runs 8-bit convolutions without "
+                    + "calibrated activations slower than float ones (quantize-static makes them integer); "
+                    + "weight-only: 8-bit weights behind a DequantizeLinear, float compute (smaller, slower); "
+                    + "integer: ConvInteger as ONNX Runtime's tool emits (slowest on CPU).").build();
+    static final ParamSpec<List<String>> OP_TYPES = ParamSpec.list("op-types").defaultValue(QuantOps.DYNAMIC)
+            .validator(ParamValidator.eachMatches(String.join("|", QuantOps.DYNAMIC), String.join(", ", QuantOps.DYNAMIC)))
+            .doc("Operator types to quantize: MatMul and Gemm with constant weights, LSTM, Gather from constant "
+                    + "tables (embeddings), Conv (see conv); GRU and RNN have no integer kernel and are reported.")
+            .build();
     static final ParamSpec<List<String>> EXCLUDE_NODES = ParamSpec.list("exclude-nodes").defaultValue(List.of())
             .doc("Names of nodes left float.").build();
 
     private static final TransformDescriptor DESCRIPTOR = TransformDescriptor.builder("quantize-dynamic")
-            .version("1.0.0")
+            .version("2.0.0")
             .kind(TransformKind.COMPRESSOR)
             .accepts(ModelFormat.ONNX)
             .produces(ModelFormat.ONNX)
@@ -60,7 +64,9 @@ public final class QuantizeDynamicTransform implements ModelTransform {
 
     @Override
     public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
-        OnnxModel model = input.onnxModel();
+        OnnxModel original = input.onnxModel();
+        GraphPreparation.Result prepared = GraphPreparation.prepare(original);
+        OnnxModel model = prepared.model();
         Map<String, TensorInfo> types = context.inference().valueTypes(model);
         context.cancellation().throwIfCancelled();
         DynamicQuantizer quantizer = new DynamicQuantizer(model, types, new DynamicQuantizer.Settings(
@@ -68,11 +74,18 @@ public final class QuantizeDynamicTransform implements ModelTransform {
                 params.get(PER_CHANNEL), params.get(REDUCE_RANGE), params.get(CONV),
                 new HashSet<>(params.get(OP_TYPES)), new HashSet<>(params.get(EXCLUDE_NODES))));
         OnnxModel quantized = quantizer.apply();
-        TransformResult result = TransformResult.of(quantized).withMetric("quantized-nodes", quantizer.quantizedNodes().size());
         if (quantizer.quantizedNodes().isEmpty()) {
-            return TransformResult.of(model).withMetric("quantized-nodes", 0)
-                    .withNote("nothing to quantize: no MatMul, Gemm or Conv with a constant float weight among "
-                            + params.get(OP_TYPES));
+            TransformResult unchanged = TransformResult.of(original).withMetric("quantized-nodes", 0)
+                    .withNote("nothing to quantize: no node of the types " + params.get(OP_TYPES)
+                            + " with a constant float weight");
+            for (String note : quantizer.skippedNotes()) {
+                unchanged = unchanged.withNote(note);
+            }
+            return unchanged;
+        }
+        TransformResult result = TransformResult.of(quantized).withMetric("quantized-nodes", quantizer.quantizedNodes().size());
+        for (String note : quantizer.skippedNotes()) {
+            result = result.withNote(note);
         }
         context.logger().info("quantized {} nodes dynamically", quantizer.quantizedNodes().size());
         return result;

@@ -47,8 +47,8 @@ public final class QuantizeStaticTransform implements ModelTransform {
             .doc("One weight scale per output channel.").build();
     static final ParamSpec<Boolean> REDUCE_RANGE = ParamSpec.bool("reduce-range").defaultValue(false)
             .doc("7-bit weights, for CPUs without VNNI whose 8-bit products can saturate.").build();
-    static final ParamSpec<List<String>> OP_TYPES = ParamSpec.list("op-types").defaultValue(QdqOps.SUPPORTED)
-            .validator(ParamValidator.eachMatches(String.join("|", QdqOps.SUPPORTED), "supported operator types"))
+    static final ParamSpec<List<String>> OP_TYPES = ParamSpec.list("op-types").defaultValue(QuantOps.STATIC)
+            .validator(ParamValidator.eachMatches(String.join("|", QuantOps.STATIC), "supported operator types"))
             .doc("Operator types to quantize.").build();
     static final ParamSpec<List<String>> EXCLUDE_OP_TYPES = ParamSpec.list("exclude-op-types").defaultValue(List.of())
             .doc("Operator types left float.").build();
@@ -63,7 +63,7 @@ public final class QuantizeStaticTransform implements ModelTransform {
             .validator(ParamValidator.between(128, 1 << 16)).doc("Histogram bins, for percentile and entropy.").build();
 
     private static final TransformDescriptor DESCRIPTOR = TransformDescriptor.builder("quantize-static")
-            .version("1.0.0")
+            .version("2.0.0")
             .kind(TransformKind.COMPRESSOR)
             .accepts(ModelFormat.ONNX)
             .produces(ModelFormat.ONNX)
@@ -91,8 +91,9 @@ public final class QuantizeStaticTransform implements ModelTransform {
         }
         Set<String> include = new HashSet<>(params.get(OP_TYPES));
         include.removeAll(params.get(EXCLUDE_OP_TYPES));
-        Map<String, TensorInfo> types = context.inference().valueTypes(model);
-        QdqQuantizer quantizer = new QdqQuantizer(model, types, new QdqQuantizer.Settings(
+        GraphPreparation.Result prepared = GraphPreparation.prepare(model);
+        Map<String, TensorInfo> types = context.inference().valueTypes(prepared.model());
+        QdqQuantizer quantizer = new QdqQuantizer(prepared.model(), types, new QdqQuantizer.Settings(
                 params.get(ACTIVATION_TYPE) == ActivationType.INT8 ? QuantType.INT8 : QuantType.UINT8,
                 params.get(SYMMETRIC_ACTIVATIONS), perChannel, params.get(REDUCE_RANGE), include,
                 new HashSet<>(params.get(EXCLUDE_NODES))));
@@ -102,19 +103,27 @@ public final class QuantizeStaticTransform implements ModelTransform {
                     .withNote("nothing to quantize: no node of the types " + include + " with float data");
         }
         Calibrator calibrator = new Calibrator(context.inference(), data, new Calibrator.Settings(params.get(METHOD),
-                params.get(PERCENTILE), params.get(BINS), 128, params.get(BATCH_SIZE), params.get(MAX_SAMPLES)),
+                params.get(PERCENTILE), params.get(BINS), params.get(BATCH_SIZE), params.get(MAX_SAMPLES)),
                 context.progress(), context.cancellation());
         long start = System.nanoTime();
-        Map<String, TensorRange> ranges = calibrator.calibrate(model, plan.calibrate, types);
+        Map<String, TensorRange> ranges = calibrator.calibrate(prepared.model(), plan.calibrate, types);
         long calibrationMs = (System.nanoTime() - start) / 1_000_000;
         OnnxModel quantized = quantizer.apply(plan, ranges);
         context.logger().info("calibrated {} tensors in {} ms; quantized {} nodes", ranges.size(), calibrationMs,
-                plan.quantized.size() - plan.removedActivations.size());
-        return TransformResult.of(quantized)
-                .withMetric("quantized-nodes", plan.quantized.size() - plan.removedActivations.size())
+                plan.quantized.size());
+        TransformResult result = TransformResult.of(quantized)
+                .withMetric("quantized-nodes", plan.quantized.size())
                 .withMetric("folded-activations", plan.removedActivations.size())
+                .withMetric("folded-batch-norms", prepared.foldedBatchNorms())
                 .withMetric("calibrated-tensors", ranges.size())
                 .withMetric("calibration-samples", calibrator.samples())
                 .withMetric("calibration-ms", calibrationMs);
+        if (!plan.floatNeighbours.isEmpty()) {
+            StringBuilder note = new StringBuilder("left float between quantized tensors (no integer kernel in "
+                    + "ONNX Runtime, or not among op-types): ");
+            plan.floatNeighbours.forEach((op, n) -> note.append(op).append(" x").append(n).append(", "));
+            result = result.withNote(note.substring(0, note.length() - 2));
+        }
+        return result;
     }
 }

@@ -60,15 +60,40 @@ class QuantMathTest {
 
     @Test
     void percentileClipsTheRarestAbsoluteValues() {
-        Histogram h = new Histogram(0, 100, 1000);
+        Histogram h = new Histogram(1000);
         float[] values = new float[10_000];
         for (int i = 0; i < values.length; i++) {
-            values[i] = i < 9_995 ? (float) (i % 10) : 100f; // five outliers at 100
+            values[i] = i < 9_995 ? (float) (i % 10) : -100f; // five outliers at -100
         }
-        h.add(values, true);
+        h.add(values);
 
-        assertEquals(9.1, h.absolutePercentile(99.9), 1e-9, "the upper edge of the bin holding 9");
-        assertEquals(100.0, h.absolutePercentile(100), 1e-9);
+        assertEquals(100, h.high(), 1e-9, "the range of absolute values");
+        assertEquals(9.1, h.percentile(99.9), 1e-9, "the upper edge of the bin holding 9");
+        assertEquals(100.0, h.percentile(100), 1e-9);
+    }
+
+    @Test
+    void batchesWithTheirOwnRangesMergeIntoOneHistogram() {
+        Histogram whole = new Histogram(1000);
+        Histogram batched = new Histogram(1000);
+        Random random = new Random(3);
+        float[] small = new float[50_000];
+        float[] large = new float[50_000];
+        for (int i = 0; i < small.length; i++) {
+            small[i] = (float) random.nextGaussian();
+            large[i] = (float) (3 * random.nextGaussian());
+        }
+        float[] both = new float[small.length + large.length];
+        System.arraycopy(small, 0, both, 0, small.length);
+        System.arraycopy(large, 0, both, small.length, large.length);
+        whole.add(both);
+        batched.add(small); // a narrow batch first: the wide one re-bins it
+        batched.add(large);
+
+        assertEquals(whole.high(), batched.high(), 1e-6);
+        for (double p : new double[] {50, 90, 99, 99.9}) {
+            assertEquals(whole.percentile(p), batched.percentile(p), 2 * whole.high() / 1000, "percentile " + p);
+        }
     }
 
     @Test
@@ -78,14 +103,26 @@ class QuantMathTest {
         for (int i = 0; i < values.length; i++) {
             values[i] = (float) random.nextGaussian();
         }
-        values[0] = 40f; // one outlier stretches min-max to 40
+        values[0] = 40f; // one outlier each way stretches min-max to 40
         values[1] = -40f;
-        Histogram h = new Histogram(-40, 40, 2048);
-        h.add(values, false);
+        Histogram h = new Histogram(2048);
+        h.add(values);
 
-        TensorRange range = h.entropyRange(128);
+        double threshold = h.entropyThreshold(128);
 
-        assertTrue(range.max() > 2.5 && range.max() < 12, "clipped near the Gaussian's tail: " + range);
-        assertEquals(-range.max(), range.min(), 0.05, "symmetric around zero");
+        assertTrue(threshold > 2.5 && threshold < 12, "clipped near the Gaussian's tail: " + threshold);
+        assertTrue(h.entropyThreshold(256) >= threshold, "finer steps afford a wider range");
+    }
+
+    @Test
+    void entropyKeepsTheWholeRangeOfAUniformDistribution() {
+        float[] values = new float[100_000];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = i / (float) values.length;
+        }
+        Histogram h = new Histogram(2048);
+        h.add(values);
+
+        assertEquals(1.0, h.entropyThreshold(256), 0.01, "nothing to gain from clipping a flat distribution");
     }
 }

@@ -41,7 +41,8 @@ class QuantizationInputTest {
         assertEquals("step 1 'quantize-static': calibration.npz has no array for model input 'input' (arrays: [image])",
                 refusal(Map.of("image", TestModels.randomImages(1, 4, 28, 28))));
         assertEquals("step 1 'quantize-static': calibration.npz: array 'input' has samples of shape [32,32] but the model "
-                + "input is [?,28,28]", refusal(Map.of("input", TestModels.randomImages(1, 4, 32, 32))));
+                + "input is [?,28,28] (dimension 1 is 28 in the model, 32 in the data)",
+                refusal(Map.of("input", TestModels.randomImages(1, 4, 32, 32))));
         assertEquals("step 1 'quantize-static': calibration.npz: array 'input' is DOUBLE but the model input is FLOAT",
                 refusal(Map.of("input", Tensor.ofDoubles(new long[] {1, 28, 28}, new double[784]))));
         assertEquals("step 1 'quantize-static': calibration.npz has no samples",
