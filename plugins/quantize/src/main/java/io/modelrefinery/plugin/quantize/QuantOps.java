@@ -147,7 +147,7 @@ final class QuantOps {
             Map.entry("Gemm", new Handler(GEMM, DynamicRewrites::gemm)),
             Map.entry("MatMul", new Handler(MAT_MUL, DynamicRewrites::matMul)),
             Map.entry("LSTM", new Handler(null, DynamicRewrites::lstm)),
-            Map.entry("Gather", new Handler(null, DynamicRewrites::gather)),
+            Map.entry("Gather", new Handler(rule(Output.SAME_AS_INPUT, Role.ACTIVATION, Role.NONE), DynamicRewrites::gather)),
             Map.entry("GRU", new Handler(null, DynamicRewrites::noIntegerKernel)),
             Map.entry("RNN", new Handler(null, DynamicRewrites::noIntegerKernel)),
             Map.entry("Add", new Handler(allActivations(Output.CALIBRATED), null)),
@@ -165,6 +165,10 @@ final class QuantOps {
             Map.entry("Squeeze", new Handler(rule(Output.SAME_AS_INPUT, Role.ACTIVATION, Role.NONE), null)),
             Map.entry("Unsqueeze", new Handler(rule(Output.SAME_AS_INPUT, Role.ACTIVATION, Role.NONE), null)),
             Map.entry("Resize", new Handler(rule(Output.SAME_AS_INPUT, Role.ACTIVATION, Role.NONE, Role.NONE, Role.NONE), null)),
+            Map.entry("Slice", new Handler(rule(Output.SAME_AS_INPUT, Role.ACTIVATION, Role.NONE, Role.NONE, Role.NONE,
+                    Role.NONE), null)),
+            Map.entry("Expand", new Handler(rule(Output.SAME_AS_INPUT, Role.ACTIVATION, Role.NONE), null)),
+            Map.entry("Tile", new Handler(rule(Output.SAME_AS_INPUT, Role.ACTIVATION, Role.NONE), null)),
             Map.entry("Softmax", new Handler(rule(Output.UNIT_INTERVAL, Role.ACTIVATION), null)),
             Map.entry("Sigmoid", new Handler(rule(Output.UNIT_INTERVAL, Role.ACTIVATION), null)));
 
