@@ -85,7 +85,7 @@ public final class Datasets {
                         + " but the model input is " + input.type());
             }
             long[] batched = new long[array.rank() + 1];
-            batched[0] = 1;
+            batched[0] = input.rank() > 0 && input.shape()[0] > 0 ? input.shape()[0] : 1; // fed in its own batch size
             System.arraycopy(array.shape(), 0, batched, 1, array.rank());
             if (!input.accepts(batched)) {
                 throw new InvalidDataException(dataset.source() + ": array '" + input.name() + "' has samples of shape "

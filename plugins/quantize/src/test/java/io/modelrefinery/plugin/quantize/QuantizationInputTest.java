@@ -80,4 +80,37 @@ class QuantizationInputTest {
         assertThrows(InvalidParamException.class, () -> LocalRun.of(new QuantizeStaticTransform())
                 .run("quantize-static(op-types=[Conv,Attention])", TestModels.sampleCnn(), dir));
     }
+
+    @Test
+    void feedsAFixedBatchModelTheBatchItTakesAndNamesWhatDoesNotFit() throws Exception {
+        OnnxModel fixed = ZooModels.load("resnet18-op13-fixed.onnx"); // input [1,3,64,64], as torch exports
+        Path file = dir.resolve("calibration.npz");
+        Datasets.writeNpz(file, Map.of("input", TestModels.randomImages(1, 5, 3, 64, 64)));
+        PipelineResult result = LocalRun.of(new QuantizeStaticTransform())
+                .data(new JobData(Datasets.open(file, "input"), null, null)).run("quantize-static", fixed, dir);
+        assertEquals(5.0, result.steps().get(0).metrics().get("calibration-samples"), "one sample at a time");
+
+        Datasets.writeNpz(file, Map.of("input", TestModels.randomImages(1, 5, 3, 32, 32)));
+        JobData small = new JobData(Datasets.open(file, "input"), null, null);
+        assertEquals("step 1 'quantize-static': calibration.npz: array 'input' has samples of shape [3,32,32] but the "
+                + "model input is [1,3,64,64] (dimension 2 is 64 in the model, 32 in the data)",
+                assertThrows(InvalidInputException.class, () -> LocalRun.of(new QuantizeStaticTransform()).data(small)
+                        .run("quantize-static", fixed, dir)).getMessage());
+    }
+
+    @Test
+    void aFixedBatchLargerThanTheDataIsRefusedInOneLine() throws Exception {
+        OnnxModel four = OnnxModel.of(OnnxHelper.model(OnnxHelper.graph("four",
+                List.of(OnnxHelper.node("MatMul", List.of("x", "w"), List.of("y"))),
+                List.of(OnnxHelper.valueInfo("x", DataType.FLOAT, 4, 8)),
+                List.of(OnnxHelper.valueInfo("y", DataType.FLOAT, 4, 2)),
+                List.of(Tensor.ofFloats(new long[] {8, 2}, new float[16]).toProto("w"))), 17));
+        Path file = dir.resolve("three.npz");
+        Datasets.writeNpz(file, Map.of("x", TestModels.randomImages(1, 3, 8)));
+        JobData three = new JobData(Datasets.open(file, "x"), null, null);
+
+        assertEquals("step 1 'quantize-static': three.npz has 3 samples, but the model takes batches of exactly 4",
+                assertThrows(InvalidInputException.class, () -> LocalRun.of(new QuantizeStaticTransform()).data(three)
+                        .run("quantize-static", four, dir)).getMessage());
+    }
 }

@@ -125,4 +125,20 @@ class ZooQuantizationTest {
                 && n.contains("no integer GRU kernel")), notes.toString());
         assertTrue(result.steps().get(0).metrics().get("quantized-nodes") >= 2, "the embedding and the classifier");
     }
+
+    /** Every committed export through both quantizers: a model ONNX Runtime runs with a deployer's options. */
+    @ParameterizedTest(name = "{0} {1}")
+    @CsvSource({"bert-op13-fixed.onnx", "bert-op17-dynamic.onnx", "gpt2-op17-dynamic.onnx", "gru-op17-dynamic.onnx",
+            "lstm-op13-fixed.onnx", "vit-op13-fixed.onnx", "vit-op17-dynamic.onnx", "mobilenet_v2-op13-fixed.onnx"})
+    void everyExportComesOutRunnable(String file) throws Exception {
+        OnnxModel model = ZooModels.load(file);
+        Dataset calibration = ZooModels.dataset(dir, "calibration", ZooModels.samples(inference, model, 8, 1));
+        Dataset eval = ZooModels.dataset(dir, "eval", ZooModels.samples(inference, model, 4, 2));
+        for (String pipeline : List.of("quantize-static", "quantize-dynamic", "quantize-static(method=entropy)")) {
+            OnnxModel quantized = LocalRun.of(new QuantizeStaticTransform(), new QuantizeDynamicTransform())
+                    .data(new JobData(calibration, null, null)).run(pipeline, model, dir).output().onnxModel();
+            double sqnr = ZooModels.sqnr(inference, model, quantized, eval);
+            assertFalse(Double.isNaN(sqnr), file + " " + pipeline + ": outputs are numbers");
+        }
+    }
 }
