@@ -144,7 +144,7 @@ class KerasToOnnxTransformTest {
      */
     @ParameterizedTest
     @ValueSource(strings = {"keras1_cnn_th.h5", "keras1_functional_rnn.h5", "keras2_theano_list.h5", "keras2_rnn.h5",
-            "keras2_conv1d.h5", "keras2_nested.h5", "keras3_model.keras", "keras3_model.h5", "keras3_masking.keras"})
+            "keras2_conv1d.h5", "keras2_nested.h5", "keras2_volumes.h5", "keras3_model.keras", "keras3_model.h5", "keras3_masking.keras"})
     void everyKerasVersionsLayoutMatchesTheReference(String fixture) {
         String stem = fixture.substring(0, fixture.lastIndexOf('.'));
         Map<String, Tensor> reference = TestModels.arrays(FIXTURES.resolve(stem + "_reference.npz"));
