@@ -144,7 +144,8 @@ class KerasToOnnxTransformTest {
      */
     @ParameterizedTest
     @ValueSource(strings = {"keras1_cnn_th.h5", "keras1_functional_rnn.h5", "keras2_theano_list.h5", "keras2_rnn.h5",
-            "keras2_conv1d.h5", "keras2_nested.h5", "keras2_volumes.h5", "keras3_model.keras", "keras3_model.h5", "keras3_masking.keras"})
+            "keras2_conv1d.h5", "keras2_nested.h5", "keras2_volumes.h5", "keras3_model.keras", "keras3_model.h5",
+            "keras3_masking.keras"})
     void everyKerasVersionsLayoutMatchesTheReference(String fixture) {
         String stem = fixture.substring(0, fixture.lastIndexOf('.'));
         Map<String, Tensor> reference = TestModels.arrays(FIXTURES.resolve(stem + "_reference.npz"));
@@ -172,6 +173,14 @@ class KerasToOnnxTransformTest {
 
         assertEquals("convolution2d_1_input", model.graph().getInput(0).getName());
         assertArrayEquals(new long[] {-1, 2, 8, 8}, shape(model.graph().getInput(0)));
+    }
+
+    @Test
+    void theStepNotesWhichKerasWroteTheFile() {
+        assertEquals(List.of("written by Keras 1.2.2 (HDF5)"), run("keras-to-onnx", "keras1_cnn_th.h5").steps().get(0)
+                .notes());
+        assertEquals(List.of("written by Keras 2.1.6 (HDF5, backend theano)"),
+                run("keras-to-onnx", "keras2_theano_list.h5").steps().get(0).notes());
     }
 
     @Test
