@@ -567,6 +567,61 @@ public final class ChannelsLastGraph {
         return live;
     }
 
+    // ---------------------------------------------------------------- other operators
+
+    /**
+     * The name of {@code x}'s data in the framework's layout (channels last, features in order), for an
+     * operator this class does not offer; see {@link #operator}.
+     */
+    public String frameworkData(Value x) {
+        return frameworkLayout(x).name;
+    }
+
+    /**
+     * Emits one operator and returns its outputs as values in the framework's layout.
+     *
+     * @param inputs tensor names: {@link #frameworkData} of values, {@link #constant}s, or "" for an absent
+     *               optional input
+     * @param outputShapes the framework shape of each output
+     */
+    public List<Value> operator(String opType, List<String> inputs, DataType type, List<long[]> outputShapes,
+                                String hint, AttributeProto... attributes) {
+        NodeProto.Builder node = NodeProto.newBuilder().setOpType(opType).addAllInput(inputs);
+        List<Value> outs = new ArrayList<>();
+        for (int i = 0; i < outputShapes.size(); i++) {
+            String out = fresh(i == 0 ? hint : hint + "_" + i);
+            node.addOutput(out);
+            outs.add(Value.plain(out, type, outputShapes.get(i)));
+        }
+        nodes.add(node.setName(node.getOutput(0) + "_" + opType).addAllAttribute(List.of(attributes)).build());
+        return outs;
+    }
+
+    /**
+     * A framework value whose own layout is channels first ({@code [n, c, d1, ...]}, as in a channels-first
+     * Keras model) seen as the channels-last tensor {@code [n, d1, ..., c]} held channels first: convolutions
+     * then read its data as it is, without a Transpose. {@link #channelsFirstData} is the inverse.
+     */
+    public Value channelsFirstView(Value x) {
+        if (x.rank() < 3) {
+            throw new InvalidInputException("a channels-first tensor needs at least 3 dimensions, gets " + x);
+        }
+        Value in = frameworkLayout(x);
+        long[] shape = new long[x.rank()];
+        shape[0] = x.dim(0);
+        shape[x.rank() - 1] = x.dim(1);
+        System.arraycopy(x.shape, 2, shape, 1, x.rank() - 2);
+        return new Value(in.name, x.type, shape, true, null, null, null);
+    }
+
+    /** The data of {@code x} ({@code [n, d1, ..., c]}) channels first, as a framework value {@code [n, c, d1, ...]}. */
+    public Value channelsFirstData(Value x) {
+        if (x.rank() < 3) {
+            throw new InvalidInputException("a channels-first tensor needs at least 3 dimensions, gets " + x);
+        }
+        return Value.plain(channelsFirst(x).name, x.type, channelsFirstShape(x.shape));
+    }
+
     // ---------------------------------------------------------------- layouts
 
     private Value channelsFirst(Value v) {

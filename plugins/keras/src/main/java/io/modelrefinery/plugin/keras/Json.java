@@ -22,6 +22,12 @@ final class Json {
         this.source = source;
     }
 
+    /** A JSON value as text for a message, cut at 60 characters. */
+    static String describe(Object json) {
+        String text = String.valueOf(json);
+        return text.length() > 60 ? text.substring(0, 60) + "..." : text;
+    }
+
     /**
      * Parses {@code text}.
      *

@@ -6,40 +6,35 @@ import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.plugin.Cancellation;
 import io.modelrefinery.plugin.convert.ChannelsLastGraph;
-import io.modelrefinery.plugin.convert.ChannelsLastGraph.Padding;
 import io.modelrefinery.plugin.convert.ChannelsLastGraph.Value;
-import io.modelrefinery.plugin.convert.TensorLayouts;
-import io.modelrefinery.plugin.convert.Weight;
 
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
-
-import static io.modelrefinery.api.onnx.OnnxHelper.attr;
 
 /**
- * Converts a Sequential or functional Keras model, layer by layer, into an ONNX graph whose inputs and
- * outputs keep Keras's shapes (channels last). Layers it does not know, Lambda layers and custom classes
- * are refused with the layer's name and position; nothing in the file is ever run.
+ * Converts a Sequential or functional Keras model into an ONNX graph whose inputs and outputs keep Keras's
+ * names and shapes. This class follows the model's structure (layers, the nodes that connect them, shared
+ * layers, models nested as layers, masks); {@link Layers} converts each layer call. Lambda layers and
+ * custom classes are refused with the layer's name and position; nothing in the file is ever run.
  */
 final class KerasConverter {
-    /** Layers that only act in training: the identity at inference. */
-    private static final Set<String> TRAINING_ONLY = Set.of("Dropout", "SpatialDropout2D", "GaussianNoise",
-            "GaussianDropout", "AlphaDropout", "ActivityRegularization");
-
     private final KerasFile file;
     private final Cancellation cancellation;
     private final ChannelsLastGraph graph = new ChannelsLastGraph();
-    private final Map<String, String> archivePaths = new HashMap<>();
+    private final Layers layers;
+    /** Values that carry a Keras mask, with the layer the mask comes from. */
+    private final Map<Value, String> masks = new IdentityHashMap<>();
     private int convertedLayers;
 
     private KerasConverter(KerasFile file, Cancellation cancellation) {
         this.file = file;
         this.cancellation = cancellation;
+        this.layers = new Layers(graph, this, file.kerasMajor(), file.kerasVersion());
     }
 
     /** The converted model and what the conversion did. */
@@ -50,45 +45,105 @@ final class KerasConverter {
         return new KerasConverter(file, cancellation).run();
     }
 
+    /**
+     * Where a model's layers live: the text that places them in messages, their HDF5 weight group (the
+     * outermost model layer's, for nested ones) and their folder in a Keras 3 archive.
+     */
+    private record Scope(String suffix, String hdf5Group, String archivePrefix) {
+        static final Scope TOP = new Scope("", null, "");
+    }
+
+    /** One entry of a model's layer list. */
+    record Layer(String name, String className, Config entry, Config config, String where, Scope scope,
+                 String archivePath) {
+    }
+
+    /** One call of a layer: the tensors it reads (positional ones in order) and its keyword arguments. */
+    record Call(Layer layer, List<Value> inputs, Map<String, Object> kwargs) {
+        Value input() {
+            return inputs.get(0);
+        }
+    }
+
     private Result run() {
-        Config top = file.model();
+        Config top = LegacyConfig.model(file.model(), file.kerasMajor());
         String className = top.string("class_name");
         refuseCustom(top, "model class '" + className + "'");
         Config config = top.object("config");
-        List<Layer> layers = layers(config);
         String name = config.string("name", "model");
+        List<Layer> list = layers(config, Scope.TOP);
         switch (className) {
-            case "Sequential" -> sequential(top, config, layers);
-            case "Functional", "Model" -> functional(config, layers);
+            case "Sequential" -> {
+                if (list.isEmpty()) {
+                    throw new InvalidInputException("the Sequential model has no layers");
+                }
+                Layer first = list.get(0);
+                boolean hasInputLayer = first.className().equals("InputLayer");
+                // Keras names the input it creates for a Sequential model after the first layer.
+                String inputName = hasInputLayer ? first.name() : first.name() + "_input";
+                Value x = graph.input(inputName, inputType(first.config()), inputShape(hasInputLayer ? first.where()
+                        : "the Sequential model", first.config(), config, top));
+                Layer last = list.get(list.size() - 1);
+                graph.reserve(last.name());
+                List<Value> out = sequential(list, List.of(x));
+                graph.output(out.get(0), last.name());
+            }
+            case "Functional", "Model" -> {
+                List<Ref> inputs = refs(config.raw("input_layers"), "input_layers");
+                List<Ref> outputs = refs(config.raw("output_layers"), "output_layers");
+                List<String> outputNames = outputNames(outputs);
+                outputNames.forEach(graph::reserve);
+                List<Value> feeds = new ArrayList<>();
+                for (Ref input : inputs) {
+                    Layer layer = list.stream().filter(l -> l.name().equals(input.layer())).findFirst().orElse(null);
+                    if (layer == null || !layer.className().equals("InputLayer")) {
+                        throw new InvalidInputException("model input '" + input.layer()
+                                + "' is not an InputLayer of the model");
+                    }
+                    feeds.add(graph.input(input.layer(), inputType(layer.config()),
+                            inputShape(layer.where(), layer.config())));
+                }
+                List<Value> out = functional(list, config, feeds);
+                for (int i = 0; i < out.size(); i++) {
+                    graph.output(out.get(i), outputNames.get(i));
+                }
+            }
             default -> throw new InvalidInputException("model class '" + className + "' cannot be converted: only "
                     + "Sequential and functional models can (a subclassed model is Python code)");
         }
         return new Result(graph.build(name, "model-refinery keras-to-onnx"), convertedLayers, graph.layoutChanges());
     }
 
-    /** One entry of the configuration's layer list. */
-    private record Layer(String name, String className, Config entry, Config config, int position, int count) {
-        String where() {
-            return "layer '" + name + "' (" + className + ", layer " + position + " of " + count + ")";
+    /** Output names: the layer's name, with the tensor's index for the second and later outputs of a layer. */
+    private static List<String> outputNames(List<Ref> outputs) {
+        List<String> names = new ArrayList<>();
+        for (Ref ref : outputs) {
+            String name = ref.tensor() == 0 && ref.node() == 0 ? ref.layer() : ref.layer() + "_" + ref.node() + "_"
+                    + ref.tensor();
+            names.add(names.contains(name) ? name + "_" + names.size() : name);
         }
+        return names;
     }
 
-    private List<Layer> layers(Config config) {
+    private List<Layer> layers(Config config, Scope scope) {
         List<Object> entries = config.list("layers");
-        List<Layer> layers = new ArrayList<>();
+        List<Layer> out = new ArrayList<>();
         Map<String, Integer> used = new HashMap<>();
         for (int i = 0; i < entries.size(); i++) {
-            Config entry = Config.of(entries.get(i), "layer " + (i + 1) + " of " + entries.size());
+            Config entry = Config.of(entries.get(i), "layer " + (i + 1) + " of " + entries.size() + scope.suffix());
             String className = entry.string("class_name");
-            Config layerConfig = entry.object("config");
+            Config layerConfig = Config.of(entry.raw("config"), entry.where() + " field 'config'");
             String name = entry.string("name", layerConfig.string("name", "layer_" + (i + 1)));
-            layers.add(new Layer(name, className, entry, layerConfig, i + 1, entries.size()));
+            String where = "layer '" + name + "' (" + className + ", layer " + (i + 1) + " of " + entries.size()
+                    + scope.suffix() + ")";
+            layerConfig = new Config(layerConfig.map(), "its configuration");
             // A Keras 3 archive stores the n-th layer of a class under its snake-case class name, _n from the second.
             String base = snakeCase(className);
             int n = used.merge(base, 1, Integer::sum) - 1;
-            archivePaths.put(name, n == 0 ? base : base + "_" + n);
+            String archivePath = scope.archivePrefix() + "layers/" + (n == 0 ? base : base + "_" + n);
+            out.add(new Layer(name, className, entry, layerConfig, where, scope, archivePath));
         }
-        return layers;
+        return out;
     }
 
     /** Keras's {@code naming.to_snake_case}. */
@@ -96,25 +151,6 @@ final class KerasConverter {
         String s = name.replaceAll("\\W+", "");
         s = s.replaceAll("(.)([A-Z][a-z]+)", "$1_$2");
         return s.replaceAll("([a-z])([A-Z])", "$1_$2").toLowerCase(Locale.ROOT);
-    }
-
-    // ---------------------------------------------------------------- model structure
-
-    private void sequential(Config top, Config config, List<Layer> layers) {
-        if (layers.isEmpty()) {
-            throw new InvalidInputException("the Sequential model has no layers");
-        }
-        Layer first = layers.get(0);
-        boolean hasInputLayer = first.className().equals("InputLayer");
-        long[] shape = inputShape(hasInputLayer ? first.where() : "the Sequential model", first.config(), config, top);
-        String inputName = hasInputLayer ? first.name() : "input";
-        Layer last = layers.get(layers.size() - 1);
-        graph.reserve(last.name());
-        Value x = graph.input(inputName, DataType.FLOAT, shape);
-        for (Layer layer : layers.subList(hasInputLayer ? 1 : 0, layers.size())) {
-            x = convertLayer(layer, List.of(x));
-        }
-        graph.output(x, last.name());
     }
 
     /** The input shape, from the first of {@code candidates} that records one. */
@@ -132,364 +168,337 @@ final class KerasConverter {
         throw new InvalidInputException(where + " has no input shape: the model was never built");
     }
 
-    private void functional(Config config, List<Layer> layers) {
-        Map<String, Layer> byName = new LinkedHashMap<>();
-        layers.forEach(l -> byName.put(l.name(), l));
-        List<String> inputs = layerRefs(config.raw("input_layers"), "input_layers");
-        List<String> outputs = layerRefs(config.raw("output_layers"), "output_layers");
-        outputs.forEach(graph::reserve);
-        Map<String, Value> values = new HashMap<>();
-        for (String input : inputs) {
-            Layer layer = byName.get(input);
-            if (layer == null || !layer.className().equals("InputLayer")) {
-                throw new InvalidInputException("model input '" + input + "' is not an InputLayer of the model");
-            }
-            values.put(input, graph.input(input, DataType.FLOAT, inputShape(layer.where(), layer.config())));
+    /** The element type Keras feeds an input: its {@code dtype}, float32 unless it says otherwise. */
+    private static DataType inputType(Config c) {
+        String dtype = c.raw("dtype") instanceof String s ? s : "float32";
+        return switch (dtype) {
+            case "float32", "float16", "float64", "bfloat16" -> DataType.FLOAT;
+            case "int32" -> DataType.INT32;
+            case "int64" -> DataType.INT64;
+            default -> throw new InvalidInputException("input dtype '" + dtype + "' is not supported");
+        };
+    }
+
+    // ---------------------------------------------------------------- model structure
+
+    /** A Sequential model's layers applied in turn to its one input. */
+    private List<Value> sequential(List<Layer> list, List<Value> inputs) {
+        if (inputs.size() != 1) {
+            throw new InvalidInputException("a Sequential model takes one input, is given " + inputs.size());
         }
-        // Keras lists layers in a topological order; loop anyway in case a file does not.
-        List<Layer> pending = new ArrayList<>(layers.stream().filter(l -> !values.containsKey(l.name())).toList());
+        List<Value> x = inputs;
+        for (Layer layer : list) {
+            if (layer.className().equals("InputLayer")) {
+                continue;
+            }
+            x = call(new Call(layer, List.of(single(x, layer)), Map.of()));
+        }
+        return x;
+    }
+
+    private static Value single(List<Value> values, Layer layer) {
+        if (values.size() != 1) {
+            throw new InvalidInputException(layer.where() + " reads a layer with " + values.size() + " outputs; in a "
+                    + "Sequential model each layer must have one");
+        }
+        return values.get(0);
+    }
+
+    /** A reference to one output tensor: {@code [layer, node index, tensor index]}. */
+    private record Ref(String layer, int node, int tensor) {
+    }
+
+    /** A functional model: every node of every layer, in dependency order, from the model's input layers. */
+    private List<Value> functional(List<Layer> list, Config config, List<Value> feeds) {
+        List<Ref> inputs = refs(config.raw("input_layers"), "input_layers");
+        List<Ref> outputs = refs(config.raw("output_layers"), "output_layers");
+        if (inputs.size() != feeds.size()) {
+            throw new InvalidInputException("the model has " + inputs.size() + " inputs, is given " + feeds.size());
+        }
+        Map<String, Layer> byName = new LinkedHashMap<>();
+        list.forEach(l -> byName.put(l.name(), l));
+        Map<Ref, Value> values = new HashMap<>();
+        for (int i = 0; i < inputs.size(); i++) {
+            values.put(new Ref(inputs.get(i).layer(), 0, 0), feeds.get(i));
+        }
+        record Pending(Layer layer, int node, Object data) {
+        }
+        List<Pending> pending = new ArrayList<>();
+        for (Layer layer : list) {
+            if (layer.className().equals("InputLayer")) {
+                continue;
+            }
+            Object nodes = layer.entry().raw("inbound_nodes");
+            if (!(nodes instanceof List<?> nodeList) || nodeList.isEmpty()) {
+                continue; // a layer the model does not call
+            }
+            for (int n = 0; n < nodeList.size(); n++) {
+                pending.add(new Pending(layer, n, nodeList.get(n)));
+            }
+        }
+        // Keras lists layers in a topological order, but a shared layer's later calls may need later layers.
         while (!pending.isEmpty()) {
             boolean progress = false;
-            for (Layer layer : new ArrayList<>(pending)) {
-                List<String> sources = inbound(layer);
-                if (!sources.stream().allMatch(values::containsKey)) {
+            for (Pending p : new ArrayList<>(pending)) {
+                Node node = node(p.data(), p.layer());
+                if (!node.refs().stream().allMatch(values::containsKey)) {
                     continue;
                 }
-                if (sources.isEmpty()) {
-                    throw new InvalidInputException(layer.where() + " has no input (an unused input layer?)");
+                if (node.args().isEmpty()) {
+                    throw new InvalidInputException(p.layer().where() + " has no input");
                 }
-                values.put(layer.name(), convertLayer(layer, sources.stream().map(values::get).toList()));
-                pending.remove(layer);
+                List<Value> args = node.args().stream().map(values::get).toList();
+                Map<String, Object> kwargs = new LinkedHashMap<>();
+                node.kwargs().forEach((k, v) -> kwargs.put(k, v instanceof Ref r ? values.get(r) : v));
+                List<Value> out = call(new Call(p.layer(), args, kwargs));
+                for (int t = 0; t < out.size(); t++) {
+                    values.put(new Ref(p.layer().name(), p.node(), t), out.get(t));
+                }
+                pending.remove(p);
                 progress = true;
             }
             if (!progress) {
-                Layer stuck = pending.get(0);
-                throw new InvalidInputException(stuck.where() + " reads layers that are not in the model: "
-                        + inbound(stuck));
+                Pending stuck = pending.get(0);
+                List<Ref> missing = node(stuck.data(), stuck.layer()).refs().stream()
+                        .filter(r -> !values.containsKey(r)).toList();
+                throw new InvalidInputException(stuck.layer().where() + " reads " + missing.stream()
+                        .map(r -> "output " + r.tensor() + " of node " + r.node() + " of '" + r.layer() + "'").toList()
+                        + ", which the model does not compute");
             }
         }
-        for (String output : outputs) {
-            Value value = values.get(output);
+        List<Value> out = new ArrayList<>();
+        for (Ref ref : outputs) {
+            Value value = values.get(ref);
             if (value == null) {
-                throw new InvalidInputException("model output '" + output + "' is not a layer of the model");
+                throw new InvalidInputException("model output '" + ref.layer() + "' is not computed by the model");
             }
-            graph.output(value, output);
+            out.add(value);
         }
+        return out;
     }
 
-    /** Layer names of {@code input_layers} or {@code output_layers}: {@code [[name, 0, 0], ...]} or one {@code [name, 0, 0]}. */
-    private static List<String> layerRefs(Object refs, String field) {
-        if (!(refs instanceof List) || ((List<?>) refs).isEmpty()) {
+    /** {@code input_layers}/{@code output_layers}: {@code [[name, node, tensor], ...]} or one {@code [name, node, tensor]}. */
+    private static List<Ref> refs(Object refs, String field) {
+        if (!(refs instanceof List<?> list) || list.isEmpty()) {
             throw new InvalidInputException("the functional model's '" + field + "' is missing");
         }
-        List<?> list = (List<?>) refs;
         if (list.get(0) instanceof String) {
-            return List.of((String) list.get(0));
+            return List.of(ref(list, field));
         }
-        List<String> names = new ArrayList<>();
-        for (Object ref : list) {
-            if (!(ref instanceof List) || ((List<?>) ref).isEmpty() || !(((List<?>) ref).get(0) instanceof String)) {
-                throw new InvalidInputException("the functional model's '" + field + "' is malformed");
-            }
-            names.add((String) ((List<?>) ref).get(0));
+        List<Ref> out = new ArrayList<>();
+        for (Object item : list) {
+            out.add(ref(item, field));
         }
-        return names;
+        return out;
+    }
+
+    private static Ref ref(Object item, String what) {
+        if (item instanceof List<?> l && l.size() >= 3 && l.get(0) instanceof String name && l.get(1) instanceof Long node
+                && l.get(2) instanceof Long tensor) {
+            return new Ref(name, Math.toIntExact(node), Math.toIntExact(tensor));
+        }
+        throw new InvalidInputException(what + " has a malformed tensor reference: " + Json.describe(item));
+    }
+
+    /** One inbound node: its positional input tensors and keyword arguments (tensors as {@link Ref}s). */
+    private record Node(List<Ref> args, Map<String, Object> kwargs) {
+        List<Ref> refs() {
+            List<Ref> all = new ArrayList<>(args);
+            kwargs.values().stream().filter(v -> v instanceof Ref).map(v -> (Ref) v).forEach(all::add);
+            return all;
+        }
     }
 
     /**
-     * The layers a layer reads. Keras 2 writes {@code inbound_nodes} as {@code [[[name, node, tensor, {}], ...]]},
-     * Keras 3 as {@code [{"args": [...], "kwargs": {...}}]} with the tensors somewhere inside the arguments.
+     * Parses an inbound node. Keras 1 and 2 write {@code [[name, node, tensor, {kwargs}], ...]} (Keras 1
+     * without the kwargs; Keras 2 repeats the same kwargs in each entry, tensors in them as
+     * {@code [name, node, tensor]}); Keras 3 writes {@code {"args": [...], "kwargs": {...}}} with each tensor
+     * a {@code __keras_tensor__} object.
      */
-    private static List<String> inbound(Layer layer) {
-        Object nodes = layer.entry().raw("inbound_nodes");
-        if (!(nodes instanceof List) || ((List<?>) nodes).isEmpty()) {
-            return List.of();
-        }
-        if (((List<?>) nodes).size() > 1) {
-            throw new InvalidInputException(layer.where() + " is used " + ((List<?>) nodes).size()
-                    + " times; shared layers are not supported");
-        }
-        Object node = ((List<?>) nodes).get(0);
-        List<String> sources = new ArrayList<>();
-        if (node instanceof Map) {
-            collectKerasTensors(((Map<?, ?>) node).get("args"), sources, layer);
-        } else if (node instanceof List) {
-            for (Object ref : (List<?>) node) {
-                sources.add(historyName(ref, layer));
+    private static Node node(Object data, Layer layer) {
+        String where = layer.where() + " has a malformed inbound node";
+        List<Ref> args = new ArrayList<>();
+        Map<String, Object> kwargs = new LinkedHashMap<>();
+        if (data instanceof Map<?, ?> map) {
+            collectKerasTensors(map.get("args"), args, where);
+            if (map.get("kwargs") instanceof Map<?, ?> kw) {
+                kw.forEach((k, v) -> {
+                    List<Ref> tensors = new ArrayList<>();
+                    collectKerasTensors(v, tensors, where);
+                    kwargs.put(String.valueOf(k), tensors.size() == 1 ? tensors.get(0) : tensors.isEmpty() ? v
+                            : refuseTensorList(layer, String.valueOf(k)));
+                });
             }
+        } else if (data instanceof List<?> entries) {
+            for (Object entry : entries) {
+                args.add(ref(entry, where));
+                if (entry instanceof List<?> l && l.size() > 3 && l.get(3) instanceof Map<?, ?> kw) {
+                    kw.forEach((k, v) -> kwargs.put(String.valueOf(k), isRef(v) ? ref(v, where) : v));
+                }
+            }
+        } else {
+            throw new InvalidInputException(where);
         }
-        return sources;
+        return new Node(args, kwargs);
     }
 
-    private static void collectKerasTensors(Object json, List<String> sources, Layer layer) {
+    private static Object refuseTensorList(Layer layer, String key) {
+        throw new InvalidInputException(layer.where() + " takes a list of tensors as '" + key + "', which is not supported");
+    }
+
+    private static boolean isRef(Object v) {
+        return v instanceof List<?> l && l.size() == 3 && l.get(0) instanceof String && l.get(1) instanceof Long
+                && l.get(2) instanceof Long;
+    }
+
+    private static void collectKerasTensors(Object json, List<Ref> out, String where) {
         if (json instanceof Map<?, ?> map) {
             if ("__keras_tensor__".equals(map.get("class_name")) && map.get("config") instanceof Map<?, ?> config) {
-                sources.add(historyName(config.get("keras_history"), layer));
+                out.add(ref(config.get("keras_history"), where));
                 return;
             }
-            map.values().forEach(v -> collectKerasTensors(v, sources, layer));
+            map.values().forEach(v -> collectKerasTensors(v, out, where));
         } else if (json instanceof List<?> list) {
-            list.forEach(v -> collectKerasTensors(v, sources, layer));
+            list.forEach(v -> collectKerasTensors(v, out, where));
         }
     }
 
-    private static String historyName(Object ref, Layer layer) {
-        if (ref instanceof List<?> list && list.size() >= 3 && list.get(0) instanceof String name) {
-            if (!Long.valueOf(0).equals(list.get(2))) {
-                throw new InvalidInputException(layer.where() + " reads output " + list.get(2) + " of layer '" + name
-                        + "'; layers with several outputs are not supported");
-            }
-            return name;
-        }
-        throw new InvalidInputException(layer.where() + " has a malformed inbound node");
-    }
+    // ---------------------------------------------------------------- one call
 
-    // ---------------------------------------------------------------- layers
-
-    private Value convertLayer(Layer layer, List<Value> inputs) {
+    private List<Value> call(Call call) {
         cancellation.throwIfCancelled();
+        Layer layer = call.layer();
         try {
             refuseCustom(layer.entry(), layer.className() + " class");
-            Value out = layer(layer, inputs);
-            convertedLayers++;
+            if (!Layers.LAMBDAS.contains(layer.className())) {
+                refuseCode(layer.entry().map());
+            }
+            List<Value> out = switch (layer.className()) {
+                case "Sequential", "Functional", "Model" -> nested(call);
+                default -> {
+                    List<Value> converted = layers.convert(call);
+                    convertedLayers++;
+                    yield converted;
+                }
+            };
+            propagateMask(call, out);
             return out;
         } catch (InvalidInputException e) {
+            if (e.getMessage().startsWith("layer '")) {
+                throw e; // a layer of a nested model: already placed
+            }
             throw new InvalidInputException(layer.where() + ": " + e.getMessage(), e);
         }
     }
 
-    private Value layer(Layer layer, List<Value> in) {
-        Config c = layer.config();
-        Value x = in.get(0);
-        String name = layer.name();
-        String className = layer.className();
-        if (TRAINING_ONLY.contains(className)) {
-            return x;
+    /** A model used as a layer: its layers applied to the call's inputs, their weights in its own group. */
+    private List<Value> nested(Call call) {
+        Layer layer = call.layer();
+        Config config = layer.config();
+        String group = layer.scope().hdf5Group() != null ? layer.scope().hdf5Group() : layer.name();
+        Scope scope = new Scope(" in model '" + layer.name() + "'" + layer.scope().suffix(), group,
+                layer.archivePath() + "/");
+        List<Layer> inner = layers(config, scope);
+        if (layer.className().equals("Sequential")) {
+            return sequential(inner, call.inputs());
         }
-        switch (className) {
-            case "Conv2D", "Convolution2D" -> {
-                channelsLast(c);
-                List<Tensor> w = weights(layer, c.bool("use_bias", true) ? 2 : 1);
-                int groups = c.integer("groups", 1);
-                Weight kernel = Weight.of(TensorLayouts.transpose(w.get(0), 3, 2, 0, 1));
-                Value y = graph.conv(x, kernel, bias(w, 1), c.ints("strides", 2), c.ints("dilation_rate", 2),
-                        padding(c), groups, name);
-                return activation(y, c, name);
+        return functional(inner, config, call.inputs());
+    }
+
+    // ---------------------------------------------------------------- masks
+
+    /** Layers that keep their input's mask: they act on each time step (or element) alone. */
+    private static final java.util.Set<String> KEEP_MASK = java.util.Set.of("Dense", "Activation", "Dropout",
+            "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization",
+            "BatchNormalization", "LayerNormalization", "LeakyReLU", "PReLU", "ELU", "ThresholdedReLU", "ReLU",
+            "Softmax", "TimeDistributed", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
+            "Concatenate", "Masking", "Embedding");
+
+    /**
+     * Keras carries a mask from Embedding(mask_zero=True) and Masking to the layers after them. Layers
+     * that act per step pass it on; RNNs, attention and 1-D pooling would skip masked steps, which the
+     * converted graph cannot: they are refused ({@link #requireNoMask}); other layers drop it.
+     */
+    private void propagateMask(Call call, List<Value> out) {
+        String mask = call.inputs().stream().map(masks::get).filter(m -> m != null).findFirst().orElse(null);
+        String className = call.layer().className();
+        if (className.equals("Masking") || (className.equals("Embedding") && call.layer().config().bool("mask_zero", false))) {
+            mask = call.layer().where();
+        } else if (!KEEP_MASK.contains(className)) {
+            mask = null;
+        }
+        if (mask != null && !out.isEmpty()) {
+            masks.put(out.get(0), mask);
+        }
+    }
+
+    /** Refuses a layer whose result would depend on a mask of its input. */
+    void requireNoMask(Call call) {
+        for (Value v : call.inputs()) {
+            String source = masks.get(v);
+            if (source != null) {
+                throw new InvalidInputException("it reads the mask of " + source + ": masked time steps are not "
+                        + "supported (rebuild the model without mask_zero/Masking, or with fixed-length inputs)");
             }
-            case "DepthwiseConv2D" -> {
-                channelsLast(c);
-                List<Tensor> w = weights(layer, c.bool("use_bias", true) ? 2 : 1);
-                Value y = graph.conv(x, depthwiseKernel(w.get(0)), bias(w, 1), c.ints("strides", 2),
-                        c.ints("dilation_rate", 2), padding(c), (int) w.get(0).dim(2), name);
-                return activation(y, c, name);
-            }
-            case "SeparableConv2D", "SeparableConvolution2D" -> {
-                channelsLast(c);
-                List<Tensor> w = weights(layer, c.bool("use_bias", true) ? 3 : 2);
-                Value depthwise = graph.conv(x, depthwiseKernel(w.get(0)), null, c.ints("strides", 2),
-                        c.ints("dilation_rate", 2), padding(c), (int) w.get(0).dim(2), name + "_depthwise");
-                Weight pointwise = Weight.of(TensorLayouts.transpose(w.get(1), 3, 2, 0, 1));
-                Value y = graph.conv(depthwise, pointwise, bias(w, 2), new int[] {1, 1}, new int[] {1, 1},
-                        Padding.VALID, 1, name);
-                return activation(y, c, name);
-            }
-            case "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D" -> {
-                channelsLast(c);
-                int[] pool = c.ints("pool_size", 2);
-                int[] strides = c.has("strides") ? c.ints("strides", 2) : pool;
-                String op = className.startsWith("Max") ? "MaxPool" : "AveragePool";
-                return graph.pool(op, x, pool, strides, padding(c), name);
-            }
-            case "GlobalAveragePooling2D", "GlobalAvgPool2D" -> {
-                channelsLast(c);
-                return graph.globalAveragePool(x, c.bool("keepdims", false), name);
-            }
-            case "Dense" -> {
-                List<Tensor> w = weights(layer, c.bool("use_bias", true) ? 2 : 1);
-                return activation(graph.dense(x, Weight.of(w.get(0)), bias(w, 1), name), c, name);
-            }
-            case "Flatten" -> {
-                channelsLast(c);
-                return graph.flatten(x, name);
-            }
-            case "Reshape" -> {
-                long[] target = c.shape("target_shape");
-                long[] full = new long[target.length + 1];
-                System.arraycopy(target, 0, full, 1, target.length); // 0: keep the batch dimension
-                return graph.reshape(x, full, name);
-            }
-            case "BatchNormalization" -> {
-                return batchNormalization(layer, x);
-            }
-            case "Activation" -> {
-                return activation(x, c, name);
-            }
-            case "ReLU" -> {
-                return relu(c, x, name);
-            }
-            case "Softmax" -> {
-                return graph.softmax(x, c.has("axis") ? axis(c.raw("axis")) : -1, name);
-            }
-            case "Add" -> {
-                return graph.fold("Add", in, name);
-            }
-            case "Multiply" -> {
-                return graph.fold("Mul", in, name);
-            }
-            case "Subtract" -> {
-                if (in.size() != 2) {
-                    throw new InvalidInputException("Subtract needs 2 inputs, has " + in.size());
+        }
+    }
+
+    // ---------------------------------------------------------------- weights
+
+    /**
+     * The weights of a layer (or of one of its parts in a Keras 3 archive, e.g. {@code "cell"}), in the
+     * order Keras saves them, in Keras 2's layouts.
+     *
+     * @param archiveParts the paths under the layer's folder to try in an archive, in order ("" for the layer's own)
+     */
+    List<Tensor> weights(Layer layer, String... archiveParts) {
+        List<Tensor> w;
+        if (file.isArchive()) {
+            w = List.of();
+            for (String part : archiveParts.length == 0 ? new String[] {""} : archiveParts) {
+                String path = part.isEmpty() ? layer.archivePath() : layer.archivePath() + "/" + part;
+                w = file.archiveWeights(path, part.isEmpty() ? layer.name() : null);
+                if (!w.isEmpty()) {
+                    break;
                 }
-                return graph.binary("Sub", in.get(0), in.get(1), name);
             }
-            case "Concatenate" -> {
-                return graph.concat(in, c.integer("axis", -1), name);
+        } else if (layer.scope().hdf5Group() == null) {
+            w = file.hdf5Weights(layer.name(), null);
+        } else {
+            w = file.hdf5Weights(layer.scope().hdf5Group(), layer.name());
+            if (w.isEmpty() && file.hasHdf5Group(layer.name())) {
+                w = file.hdf5Weights(layer.name(), null); // Keras 1 saved a nested Sequential's layers at the top
             }
-            case "ZeroPadding2D" -> {
-                channelsLast(c);
-                int[][] p = zeroPadding(c.raw("padding"));
-                return graph.pad(x, new long[][] {{0, 0}, {p[0][0], p[0][1]}, {p[1][0], p[1][1]}, {0, 0}}, 0f, name);
-            }
-            case "InputLayer" -> throw new InvalidInputException("an InputLayer inside the model is not supported");
-            case "Lambda", "TFOpLambda", "SlicingOpLambda" -> throw new InvalidInputException("Lambda layers hold "
-                    + "Python code, which is refused and never run; rebuild the model with built-in layers");
-            default -> throw new InvalidInputException("unsupported layer class " + className);
         }
+        return legacyWeights(layer, w);
     }
 
-    private Value batchNormalization(Layer layer, Value x) {
-        Config c = layer.config();
-        int axis = c.has("axis") ? axis(c.raw("axis")) : -1;
-        if (axis != -1 && axis != x.rank() - 1) {
-            throw new InvalidInputException("batch normalization over axis " + axis + " is not supported, only the "
-                    + "last (channel) axis");
-        }
-        boolean scale = c.bool("scale", true);
-        boolean center = c.bool("center", true);
-        List<Tensor> w = weights(layer, 2 + (scale ? 1 : 0) + (center ? 1 : 0));
-        int i = 0;
-        int channels = Math.toIntExact(w.get(w.size() - 1).elementCount());
-        float[] gamma = scale ? w.get(i++).toFloatArray() : filled(channels, 1f);
-        float[] beta = center ? w.get(i++).toFloatArray() : filled(channels, 0f);
-        return graph.batchNormalization(x, gamma, beta, w.get(i).toFloatArray(), w.get(i + 1).toFloatArray(),
-                (float) c.number("epsilon", 1e-3), layer.name());
+    /** Whether the weights follow the Keras 3 archive layout (one folder per layer and sub-layer). */
+    boolean isArchive() {
+        return file.isArchive();
     }
 
-    private Value relu(Config c, Value x, String name) {
-        if (c.number("threshold", 0) != 0) {
-            throw new InvalidInputException("ReLU with a threshold is not supported");
-        }
-        double slope = c.number("negative_slope", 0);
-        boolean capped = c.has("max_value");
-        if (slope != 0) {
-            if (capped) {
-                throw new InvalidInputException("ReLU with both a negative slope and a maximum is not supported");
-            }
-            return graph.unary("LeakyRelu", x, name, attr("alpha", (float) slope));
-        }
-        return capped ? graph.clip(x, 0f, (float) c.number("max_value", 0), name) : graph.unary("Relu", x, name);
+    /** Weights of {@code layer}'s class that were read elsewhere (a wrapper's share), in Keras 2's layouts. */
+    List<Tensor> legacyWeights(Layer layer, List<Tensor> weights) {
+        return LegacyConfig.weights(layer.className(), layer.config(), weights, file.kerasMajor() == 1, file.backend());
     }
 
-    /** The layer's {@code activation}: a built-in's name; a custom function is a dictionary and is refused. */
-    private Value activation(Value x, Config c, String name) {
-        Object activation = c.raw("activation");
-        if (activation == null) {
-            return x;
-        }
-        if (!(activation instanceof String)) {
-            throw new InvalidInputException("custom activation " + describe(activation)
-                    + " is refused: it is Python code");
-        }
-        String hint = name + "_" + activation;
-        return switch ((String) activation) {
-            case "linear" -> x;
-            case "relu" -> graph.unary("Relu", x, hint);
-            case "relu6" -> graph.clip(x, 0f, 6f, hint);
-            case "sigmoid" -> graph.unary("Sigmoid", x, hint);
-            case "tanh" -> graph.unary("Tanh", x, hint);
-            case "softmax" -> graph.softmax(x, -1, hint);
-            case "swish", "silu" -> graph.swish(x, hint);
-            case "hard_silu", "hard_swish" -> graph.unary("HardSwish", x, hint);
-            case "elu" -> graph.unary("Elu", x, hint);
-            case "softplus" -> graph.unary("Softplus", x, hint);
-            default -> throw new InvalidInputException("unsupported activation '" + activation + "'");
-        };
-    }
-
-    private List<Tensor> weights(Layer layer, int expected) {
-        List<Tensor> w = file.weights(layer.name(), archivePaths.get(layer.name()));
+    /** The weights of a layer, which must be {@code expected} many. */
+    List<Tensor> weights(Layer layer, int expected, String... archiveParts) {
+        List<Tensor> w = weights(layer, archiveParts);
         if (w.size() != expected) {
             throw new InvalidInputException("expected " + expected + " weights, the file has " + w.size());
         }
         return w;
     }
 
-    private static Weight bias(List<Tensor> w, int index) {
-        return w.size() > index ? Weight.of(w.get(index)) : null;
-    }
-
-    /** Keras's depthwise kernel {@code [kh, kw, in, multiplier]} as ONNX's {@code [in * multiplier, 1, kh, kw]}. */
-    private static Weight depthwiseKernel(Tensor kernel) {
-        Tensor t = TensorLayouts.transpose(kernel, 2, 3, 0, 1);
-        return Weight.of(t.reshape(kernel.dim(2) * kernel.dim(3), 1, kernel.dim(0), kernel.dim(1)));
-    }
-
-    private static Padding padding(Config c) {
-        String padding = c.string("padding", "valid").toLowerCase(Locale.ROOT);
-        return switch (padding) {
-            case "valid" -> Padding.VALID;
-            case "same" -> Padding.SAME;
-            default -> throw new InvalidInputException("padding '" + padding + "' is not supported");
-        };
-    }
-
-    private static void channelsLast(Config c) {
-        String format = c.string("data_format", "channels_last");
-        if (!format.equals("channels_last")) {
-            throw new InvalidInputException("data_format '" + format + "' is not supported, only channels_last");
-        }
-    }
-
-    /** An axis written as an integer or a one-element list (BatchNormalization in Keras 2). */
-    private static int axis(Object axis) {
-        if (axis instanceof Long) {
-            return Math.toIntExact((Long) axis);
-        }
-        if (axis instanceof List<?> list && list.size() == 1 && list.get(0) instanceof Long) {
-            return Math.toIntExact((Long) list.get(0));
-        }
-        throw new InvalidInputException("axis " + axis + " is not supported");
-    }
-
-    /** ZeroPadding2D's padding: {@code p}, {@code [h, w]} or {@code [[top, bottom], [left, right]]}. */
-    private static int[][] zeroPadding(Object padding) {
-        if (padding instanceof Long p) {
-            int v = Math.toIntExact(p);
-            return new int[][] {{v, v}, {v, v}};
-        }
-        if (padding instanceof List<?> list && list.size() == 2) {
-            int[][] out = new int[2][];
-            for (int i = 0; i < 2; i++) {
-                Object axis = list.get(i);
-                if (axis instanceof Long v) {
-                    out[i] = new int[] {Math.toIntExact(v), Math.toIntExact(v)};
-                } else if (axis instanceof List<?> pair && pair.size() == 2 && pair.get(0) instanceof Long a
-                        && pair.get(1) instanceof Long b) {
-                    out[i] = new int[] {Math.toIntExact(a), Math.toIntExact(b)};
-                } else {
-                    throw new InvalidInputException("padding " + padding + " is malformed");
-                }
-            }
-            return out;
-        }
-        throw new InvalidInputException("padding " + padding + " is malformed");
-    }
+    // ---------------------------------------------------------------- refusals
 
     /**
      * Refuses classes that are not Keras's own (code from the model's author would be needed to load them)
      * and layers quantized by Keras, whose weights are laid out differently.
      */
-    private static void refuseCustom(Config entry, String what) {
+    static void refuseCustom(Config entry, String what) {
         String module = entry.string("module", null);
         String registered = entry.string("registered_name", null);
         String className = entry.string("class_name");
@@ -505,14 +514,20 @@ final class KerasConverter {
         }
     }
 
-    private static String describe(Object json) {
-        String text = String.valueOf(json);
-        return text.length() > 60 ? text.substring(0, 60) + "..." : text;
-    }
-
-    private static float[] filled(int n, float value) {
-        float[] out = new float[n];
-        java.util.Arrays.fill(out, value);
-        return out;
+    /**
+     * Refuses a layer whose configuration carries Python code anywhere (a Keras 3 {@code __lambda__} with
+     * marshalled bytecode, a Keras 2 function with {@code function_type}): the bytes are never decoded.
+     */
+    private static void refuseCode(Object json) {
+        if (json instanceof Map<?, ?> map) {
+            if ("__lambda__".equals(map.get("class_name")) || "lambda".equals(map.get("function_type"))
+                    || "lambda".equals(map.get("mode_type"))) {
+                throw new InvalidInputException("it carries a Python function (marshalled bytecode), which is refused "
+                        + "and never run; rebuild the model with built-in layers");
+            }
+            map.values().forEach(KerasConverter::refuseCode);
+        } else if (json instanceof List<?> list) {
+            list.forEach(KerasConverter::refuseCode);
+        }
     }
 }

@@ -43,14 +43,22 @@ public final class KerasToOnnxTransform implements ModelTransform {
                     + " model");
         }
         KerasConverter.Result result;
+        String written;
+        int major;
         try (KerasFile keras = KerasFile.open(file.path(), context.scratchDirectory())) {
             result = KerasConverter.convert(keras, context.cancellation());
+            major = keras.kerasMajor();
+            written = "written by Keras " + (keras.kerasVersion() != null ? keras.kerasVersion()
+                    : keras.kerasMajor() + " (no version recorded)") + (keras.isArchive() ? " (.keras archive)"
+                    : " (HDF5" + (keras.backend() != null ? ", backend " + keras.backend() : "") + ")");
         } catch (IOException e) {
             throw new TransformException("cannot read " + file.path() + ": " + e.getMessage(), false, e);
         }
         return TransformResult.of(result.model())
                 .withMetric("layers", result.layers())
                 .withMetric("nodes", result.model().graph().getNodeCount())
-                .withMetric("layout-changes", result.layoutChanges());
+                .withMetric("layout-changes", result.layoutChanges())
+                .withMetric("keras-major-version", major)
+                .withNote(written);
     }
 }

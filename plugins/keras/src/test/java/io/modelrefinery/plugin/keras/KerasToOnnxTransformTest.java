@@ -134,8 +134,112 @@ class KerasToOnnxTransformTest {
 
     @Test
     void unknownLayersAreRefusedWithTheirPlace() {
-        assertEquals("step 1 'keras-to-onnx': layer 'lstm' (LSTM, layer 2 of 2): unsupported layer class LSTM",
-                refusal("lstm.keras"));
+        assertEquals("step 1 'keras-to-onnx': layer 'conv2d_transpose' (Conv2DTranspose, layer 2 of 2): unsupported "
+                + "layer class Conv2DTranspose", refusal("conv_transpose.keras"));
+    }
+
+    /**
+     * Models as each Keras version wrote them (make_keras_fixtures.py, keras_versions.py): every output
+     * matches the NumPy reference, and the inputs keep the names Keras gave them.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"keras1_cnn_th.h5", "keras1_functional_rnn.h5", "keras2_theano_list.h5", "keras2_rnn.h5",
+            "keras2_conv1d.h5", "keras2_nested.h5", "keras2_volumes.h5", "keras3_model.keras", "keras3_model.h5",
+            "keras3_masking.keras"})
+    void everyKerasVersionsLayoutMatchesTheReference(String fixture) {
+        String stem = fixture.substring(0, fixture.lastIndexOf('.'));
+        Map<String, Tensor> reference = TestModels.arrays(FIXTURES.resolve(stem + "_reference.npz"));
+        OnnxModel model = convert(fixture);
+        List<String> inputs = model.graph().getInputList().stream().map(ValueInfoProto::getName).toList();
+        List<String> outputs = model.graph().getOutputList().stream().map(ValueInfoProto::getName).toList();
+
+        Map<String, Tensor> feeds = new java.util.LinkedHashMap<>();
+        inputs.forEach(name -> feeds.put(name, reference.get(name)));
+        assertTrue(feeds.values().stream().allMatch(java.util.Objects::nonNull), "inputs " + inputs + " vs reference "
+                + reference.keySet());
+        Map<String, Tensor> actual = predict(model, feeds);
+
+        assertEquals(reference.keySet().stream().filter(k -> !inputs.contains(k)).sorted().toList(),
+                outputs.stream().sorted().toList());
+        for (String output : outputs) {
+            double diff = maxAbsDiff(reference.get(output).toFloatArray(), actual.get(output).toFloatArray());
+            assertTrue(diff < 1e-4, fixture + " " + output + ": max difference to the NumPy reference " + diff);
+        }
+    }
+
+    @Test
+    void aSequentialModelKeepsTheInputNameKerasGaveIt() {
+        OnnxModel model = convert("keras1_cnn_th.h5");
+
+        assertEquals("convolution2d_1_input", model.graph().getInput(0).getName());
+        assertArrayEquals(new long[] {-1, 2, 8, 8}, shape(model.graph().getInput(0)));
+    }
+
+    @Test
+    void theStepNotesWhichKerasWroteTheFile() {
+        assertEquals(List.of("written by Keras 1.2.2 (HDF5)"), run("keras-to-onnx", "keras1_cnn_th.h5").steps().get(0)
+                .notes());
+        assertEquals(List.of("written by Keras 2.1.6 (HDF5, backend theano)"),
+                run("keras-to-onnx", "keras2_theano_list.h5").steps().get(0).notes());
+    }
+
+    @Test
+    void aChannelsFirstModelRunsWithoutATranspose() {
+        // Theano-ordered data stays channels first from the input to the Flatten before the dense layers.
+        assertEquals(0, opTypes(convert("keras1_cnn_th.h5")).stream().filter(op -> op.equals("Transpose")).count());
+    }
+
+    @Test
+    void recurrentLayersBecomeOnnxRecurrentOperators() {
+        List<String> ops = opTypes(convert("keras2_rnn.h5"));
+
+        assertEquals(2, ops.stream().filter(op -> op.equals("LSTM")).count(), ops.toString());
+        assertEquals(2, ops.stream().filter(op -> op.equals("GRU")).count(), ops.toString());
+        assertEquals(1, ops.stream().filter(op -> op.equals("RNN")).count(), ops.toString());
+    }
+
+    @Test
+    void anRnnReadingAMaskIsRefused() {
+        assertEquals("step 1 'keras-to-onnx': layer 'lstm' (LSTM, layer 3 of 3): it reads the mask of layer "
+                + "'embedding' (Embedding, layer 2 of 3): masked time steps are not supported (rebuild the model "
+                + "without mask_zero/Masking, or with fixed-length inputs)", refusal("masked_lstm.h5"));
+    }
+
+    @Test
+    void weightsOnlyFilesAreRefused() {
+        assertEquals("step 1 'keras-to-onnx': weights_only.h5 has no model_config: it holds weights only, not a "
+                + "Keras model", refusal("weights_only.h5"));
+    }
+
+    @Test
+    void aKeras3LambdaIsRefusedWithoutDecodingItsBytecode() {
+        assertEquals("step 1 'keras-to-onnx': layer 'lambda' (Lambda, layer 2 of 2): Lambda layers hold Python code, "
+                + "which is refused and never run; rebuild the model with built-in layers", refusal("lambda3.keras"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"model.pkl", "custom.py", "notes.txt"})
+    void anArchiveWithOtherEntriesIsRefusedUnread(String entry) throws Exception {
+        Path archive = dir.resolve("extra.keras");
+        try (var in = new java.util.zip.ZipInputStream(Files.newInputStream(FIXTURES.resolve("seed_cnn.keras")));
+             var out = new java.util.zip.ZipOutputStream(Files.newOutputStream(archive))) {
+            for (var e = in.getNextEntry(); e != null; e = in.getNextEntry()) {
+                out.putNextEntry(new java.util.zip.ZipEntry(e.getName()));
+                in.transferTo(out);
+            }
+            out.putNextEntry(new java.util.zip.ZipEntry(entry));
+            out.write(new byte[] {(byte) 0x80, 4, 'K', '.'}); // a pickle's first bytes: never read
+        }
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> LocalRun.of(new KerasToOnnxTransform())
+                .run("keras-to-onnx", ModelArtifact.file(archive, ModelFormat.KERAS), dir));
+
+        String why = switch (entry) {
+            case "model.pkl" -> "holds a pickle ('model.pkl'), which can run code when loaded: refused unread";
+            case "custom.py" -> "holds Python code ('custom.py'): refused unread";
+            default -> "holds 'notes.txt', which is not part of a Keras model (config.json, metadata.json, "
+                    + "model.weights.h5): refused unread";
+        };
+        assertEquals("step 1 'keras-to-onnx': Keras archive extra.keras " + why, e.getMessage());
     }
 
     @Test
