@@ -32,8 +32,8 @@ public class QuantizationAccuracy {
     private static final String[][] RECIPES = {
             // pipeline, ONNX Runtime tool's accuracy and zip bytes (docs/benchmarks.md, reference figures)
             {"", "95.20%", "13,251"},
-            {"quantize-dynamic", "", ""},
-            {"quantize-dynamic(conv=weight-only)", "95.15%", "4,803"},
+            {"quantize-dynamic", "95.15%", "4,803"},
+            {"quantize-dynamic(conv=skip)", "", ""},
             {"quantize-dynamic(conv=integer)", "", ""},
             {"quantize-static", "95.10%", "5,471"},
             {"quantize-static(method=percentile)", "95.05%", "5,481"},

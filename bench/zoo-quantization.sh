@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 [ $# -ge 1 ] && [ -d "$1" ] || { echo "usage: bench/zoo-quantization.sh ZOO [MODEL-FILE[=RECIPES] ...]" >&2; exit 2; }
 zoo=$1; shift
 if [ $# -eq 0 ]; then
-  set -- 'resnet18/resnet18-op17-dynamic.onnx=quantize-static;quantize-dynamic' \
+  set -- 'resnet18/resnet18-op17-dynamic.onnx=quantize-static;quantize-dynamic;quantize-dynamic(conv=skip)' \
     'resnet18/resnet18-op13-fixed.onnx=quantize-static' \
     'resnet50/resnet50-op17-dynamic.onnx=quantize-static' \
     'mobilenet_v2/mobilenet_v2-op17-dynamic.onnx=quantize-static;quantize-static(method=entropy)' \

@@ -9,6 +9,7 @@ import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.TensorInfo;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.api.onnx.proto.Onnx.OperatorSetIdProto;
+import io.modelrefinery.api.plugin.TransformException;
 
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -91,7 +92,13 @@ final class DynamicQuantizer {
             if (rewrite.isEmpty()) {
                 continue;
             }
-            Optional<List<NodeProto>> replacement = rewrite.get().rewrite(context, node);
+            Optional<List<NodeProto>> replacement;
+            try {
+                replacement = rewrite.get().rewrite(context, node);
+            } catch (RuntimeException e) {
+                throw new TransformException("cannot quantize " + GraphIndex.describe(node) + ": "
+                        + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage()), false, e);
+            }
             if (replacement.isPresent()) {
                 context.editor().replaceNode(node, replacement.get());
                 quantizedNodes.add(GraphIndex.describe(node));

@@ -22,10 +22,11 @@ import java.util.Optional;
  *       transposed ({@code [directions, input, 4 * hidden]}) as that kernel reads them.</li>
  *   <li>Gather from a constant table (embeddings) reads an 8-bit table, and a DequantizeLinear turns only
  *       the gathered rows back to float: standard operators any runtime runs.</li>
- *   <li>Conv keeps float compute by default: ONNX Runtime runs neither weight-only 8-bit convolutions (its
- *       DequantizeLinear runs on every inference, and the weights cannot be prepacked) nor ConvInteger as
- *       fast as float ones. {@code conv=weight-only} stores the weights 8-bit behind a DequantizeLinear,
- *       {@code conv=integer} emits ConvInteger as ONNX Runtime's own tool does.</li>
+ *   <li>Conv keeps float compute with its weights stored 8-bit behind a DequantizeLinear by default
+ *       ({@code conv=weight-only}): a quarter of the size, but ONNX Runtime runs that DequantizeLinear on
+ *       every inference and cannot prepack the weights, so large convolution networks get slower;
+ *       {@code conv=skip} leaves them float, {@code conv=integer} emits ConvInteger as ONNX Runtime's own
+ *       tool does (slower still).</li>
  * </ul>
  */
 final class DynamicRewrites {
@@ -93,9 +94,7 @@ final class DynamicRewrites {
             return Optional.empty();
         }
         if (s.conv() == DynamicQuantizer.ConvMode.SKIP) {
-            return c.skip(node, "conv=skip (the default): ONNX Runtime runs 8-bit convolutions without calibrated "
-                    + "activations slower than float ones; quantize-static makes them integer, conv=weight-only stores "
-                    + "their weights 8-bit");
+            return c.skip(node, "conv=skip");
         }
         Optional<Tensor> constant = c.floatWeight(node.getInput(1), 4);
         if (constant.isEmpty()) {

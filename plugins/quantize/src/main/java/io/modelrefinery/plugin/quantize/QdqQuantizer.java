@@ -248,7 +248,8 @@ final class QdqQuantizer {
                 NodeProto rewritten = withQuantizedConstants(builder, node, params, replacedConstants);
                 editor.replaceNode(node, rewritten);
             } catch (RuntimeException e) {
-                throw new TransformException("cannot quantize " + GraphIndex.describe(node) + ": " + e, false, e);
+                throw new TransformException("cannot quantize " + GraphIndex.describe(node) + ": "
+                        + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage()), false, e);
             }
         }
 

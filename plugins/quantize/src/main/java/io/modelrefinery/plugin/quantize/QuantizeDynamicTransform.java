@@ -35,11 +35,11 @@ public final class QuantizeDynamicTransform implements ModelTransform {
     static final ParamSpec<WeightType> WEIGHT_TYPE = ParamSpec.choice("weight-type", WeightType.class)
             .defaultValue(WeightType.INT8).doc("int8 (symmetric) or uint8 (asymmetric) weights.").build();
     static final ParamSpec<DynamicQuantizer.ConvMode> CONV = ParamSpec.choice("conv", DynamicQuantizer.ConvMode.class)
-            .defaultValue(DynamicQuantizer.ConvMode.SKIP)
-            .doc("skip (default): convolutions stay float, because ONNX Runtime runs 8-bit convolutions without "
-                    + "calibrated activations slower than float ones (quantize-static makes them integer); "
-                    + "weight-only: 8-bit weights behind a DequantizeLinear, float compute (smaller, slower); "
-                    + "integer: ConvInteger as ONNX Runtime's tool emits (slowest on CPU).").build();
+            .defaultValue(DynamicQuantizer.ConvMode.WEIGHT_ONLY)
+            .doc("weight-only (default): 8-bit weights behind a DequantizeLinear, float compute: a quarter of the "
+                    + "size, but on large convolution networks slower than float in ONNX Runtime (quantize-static "
+                    + "makes them integer and faster); skip: convolutions stay float; integer: ConvInteger as ONNX "
+                    + "Runtime's tool emits (slowest on CPU).").build();
     static final ParamSpec<List<String>> OP_TYPES = ParamSpec.list("op-types").defaultValue(QuantOps.DYNAMIC)
             .validator(ParamValidator.eachMatches(String.join("|", QuantOps.DYNAMIC), String.join(", ", QuantOps.DYNAMIC)))
             .doc("Operator types to quantize: MatMul and Gemm with constant weights, LSTM, Gather from constant "

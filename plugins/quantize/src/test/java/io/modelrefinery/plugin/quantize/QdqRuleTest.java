@@ -194,4 +194,31 @@ class QdqRuleTest {
         cases().forEach(c -> covered.add(c.op()));
         assertEquals(new TreeSet<>(QuantOps.STATIC), covered);
     }
+
+    @Test
+    void batchNormalizationAfterAConvolutionIsFoldedIntoIt() {
+        List<TensorProto> init = new ArrayList<>(List.of(floats("w1", new long[] {4, 4, 3, 3}, random(144, 1)),
+                floats("gamma", new long[] {4}, 1.5f, 0.5f, 2f, 1f), floats("beta", new long[] {4}, 0.1f, -0.2f, 0f, 0.3f),
+                floats("mean", new long[] {4}, 0.2f, -0.1f, 0.05f, 0f), floats("var", new long[] {4}, 0.5f, 2f, 1f, 0.1f),
+                floats("w3", new long[] {4, 4, 1, 1}, random(16, 8))));
+        OnnxModel model = OnnxModel.of(OnnxHelper.model(OnnxHelper.graph("conv-bn", List.of(
+                        node("Conv", List.of("x", "w1"), "a", OnnxHelper.attr("pads", 1L, 1L, 1L, 1L)),
+                        node("BatchNormalization", List.of("a", "gamma", "beta", "mean", "var"), "n"),
+                        node("Relu", List.of("n"), "z"),
+                        node("Conv", List.of("z", "w3"), "y")),
+                List.of(OnnxHelper.valueInfo("x", DataType.FLOAT, -1, 4, 8, 8)),
+                List.of(OnnxHelper.valueInfo("y", DataType.FLOAT)), init), 17));
+
+        var result = LocalRun.of(new QuantizeStaticTransform()).data(new JobData(calibration, null, null))
+                .run("quantize-static", model, dir);
+        OnnxModel quantized = result.output().onnxModel();
+
+        assertEquals(1.0, result.steps().get(0).metrics().get("folded-batch-norms"));
+        List<String> fused = inference.optimize(quantized, GraphOptimizationLevel.ALL).graph().getNodeList().stream()
+                .map(NodeProto::getOpType).toList();
+        assertEquals(2, fused.stream().filter("QLinearConv"::equals).count(), "Conv+BatchNormalization+Relu is one: " + fused);
+        assertTrue(!fused.contains("BatchNormalization") && !fused.contains("Relu"), fused.toString());
+        double sqnr = ZooModels.sqnr(inference, model, quantized, eval);
+        assertTrue(sqnr > 25, "SQNR " + sqnr + " dB");
+    }
 }

@@ -64,8 +64,7 @@ class SampleModelQuantizationTest {
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', value = {
             // pipeline | ONNX Runtime's accuracy (%) | ONNX Runtime's zipped bytes
-            // (ONNX Runtime's tool quantizes convolutions; this transform's default leaves them float)
-            "quantize-dynamic(conv=weight-only) | 95.15 | 4803",
+            "quantize-dynamic | 95.15 | 4803",
             "quantize-static | 95.10 | 5471",
             "quantize-static(method=entropy) | 95.10 | 5473",
             "quantize-static(method=percentile) | 95.05 | 5481",
@@ -102,21 +101,22 @@ class SampleModelQuantizationTest {
 
     @Test
     void dynamicQuantizationUsesFastKernelsByDefault() throws Exception {
-        PipelineResult result = LocalRun.of(new QuantizeDynamicTransform()).run("quantize-dynamic", TestModels.sampleCnn(), dir);
+        PipelineResult result = LocalRun.of(new QuantizeDynamicTransform()).run("quantize-dynamic(conv=skip)",
+                TestModels.sampleCnn(), dir);
         OnnxModel quantized = result.output().onnxModel();
         List<String> ops = quantized.graph().getNodeList().stream().map(NodeProto::getOpType).toList();
 
         assertTrue(ops.contains("MatMulInteger"), ops.toString());
         assertTrue(ops.contains("DynamicQuantizeLinear"), ops.toString());
         assertTrue(ops.contains("Conv") && !ops.contains("ConvInteger") && !ops.contains("DequantizeLinear"),
-                "convolutions left float by default: " + ops);
+                "convolutions left float with conv=skip: " + ops);
         assertTrue(result.steps().get(0).notes().stream().anyMatch(n -> n.startsWith("left float: ")
                 && n.contains("Conv") && n.contains("conv=skip")), result.steps().get(0).notes().toString());
         OnnxModel fused = inference.optimize(quantized, GraphOptimizationLevel.EXTENDED);
         assertTrue(fused.graph().getNodeList().stream().anyMatch(n -> n.getOpType().equals("DynamicQuantizeMatMul")),
                 "ONNX Runtime fused the integer MatMul");
 
-        List<String> weightOnly = quantize("quantize-dynamic(conv=weight-only)").graph().getNodeList().stream()
+        List<String> weightOnly = quantize("quantize-dynamic").graph().getNodeList().stream()
                 .map(NodeProto::getOpType).toList();
         assertTrue(weightOnly.contains("Conv") && weightOnly.contains("DequantizeLinear"), weightOnly.toString());
     }
