@@ -1,6 +1,7 @@
 package io.modelrefinery.host.osgi;
 
 import io.modelrefinery.api.event.ArtifactResolver;
+import io.modelrefinery.api.event.RegistryWriter;
 import io.modelrefinery.api.plugin.ModelTransform;
 import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.host.pipeline.TransformCatalog;
@@ -43,6 +44,7 @@ public final class PluginRegistry implements TransformCatalog, AutoCloseable {
     private final Path pluginsDir;
     private final ServiceTracker<ModelTransform, Tracked> tracker;
     private final ServiceTracker<ArtifactResolver, ArtifactResolver> resolvers;
+    private final ServiceTracker<RegistryWriter, RegistryWriter> writers;
     /** Bundle revisions whose classes are all loaded already (see {@link #loadAllClasses}); weak, so that
      *  replaced revisions can be collected. */
     private final Set<Object> loadedRevisions = Collections.synchronizedSet(Collections.newSetFromMap(new WeakHashMap<>()));
@@ -71,31 +73,43 @@ public final class PluginRegistry implements TransformCatalog, AutoCloseable {
         this.pluginsDir = pluginsDir;
         this.tracker = new ServiceTracker<>(context, ModelTransform.class, new Customizer());
         this.resolvers = new ServiceTracker<>(context, ArtifactResolver.class, null);
+        this.writers = new ServiceTracker<>(context, RegistryWriter.class, null);
     }
 
     void open() {
         tracker.open();
         resolvers.open();
+        writers.open();
     }
 
     @Override
     public void close() {
+        writers.close();
         resolvers.close();
         tracker.close();
     }
 
     /** The artifact resolvers plugins offer now, highest service ranking first. */
     public List<ArtifactResolver> resolvers() {
-        List<ArtifactResolver> out = new ArrayList<>();
-        ServiceReference<ArtifactResolver>[] refs = resolvers.getServiceReferences();
+        return ranked(resolvers);
+    }
+
+    /** The registry writers plugins offer now, highest service ranking first. */
+    public List<RegistryWriter> writers() {
+        return ranked(writers);
+    }
+
+    private static <S> List<S> ranked(ServiceTracker<S, S> services) {
+        List<S> out = new ArrayList<>();
+        ServiceReference<S>[] refs = services.getServiceReferences();
         if (refs == null) {
             return out;
         }
         java.util.Arrays.sort(refs, Collections.reverseOrder());
-        for (ServiceReference<ArtifactResolver> ref : refs) {
-            ArtifactResolver resolver = resolvers.getService(ref);
-            if (resolver != null) {
-                out.add(resolver);
+        for (ServiceReference<S> ref : refs) {
+            S service = services.getService(ref);
+            if (service != null) {
+                out.add(service);
             }
         }
         return out;
@@ -205,8 +219,11 @@ public final class PluginRegistry implements TransformCatalog, AutoCloseable {
                 transforms.add(t.descriptor());
             }
         }
-        boolean active = bundle.getState() == Bundle.ACTIVE
-                && (!transforms.isEmpty() || bundle.getHeaders().get("Service-Component") == null);
+        // A bundle of components is usable once they registered their services: transforms, or only a
+        // resolver or a registry writer.
+        ServiceReference<?>[] registered = bundle.getState() == Bundle.ACTIVE ? bundle.getRegisteredServices() : null;
+        boolean active = bundle.getState() == Bundle.ACTIVE && (!transforms.isEmpty()
+                || bundle.getHeaders().get("Service-Component") == null || (registered != null && registered.length > 0));
         String failure = failures.get(revisionKey(bundle));
         if (!active && failure != null && bundle.getState() == Bundle.ACTIVE) {
             return new PluginInfo(file, name, version, PluginInfo.State.FAILED, transforms, failure);

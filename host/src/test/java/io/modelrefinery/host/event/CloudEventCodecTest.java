@@ -63,7 +63,7 @@ class CloudEventCodecTest {
     @CsvSource(delimiter = '|', value = {
             "not json|event is not valid JSON: ",
             "[1,2]|event is JSON but not an object",
-            "{\"id\":\"1\"}|event is neither a CloudEvent (no 'specversion') nor an Event Grid event (no 'eventType')",
+            "{\"id\":\"1\"}|event is neither a CloudEvent (no 'specversion'), an Event Grid event (no 'eventType') nor an EventBridge event (no 'detail-type')",
             "{\"specversion\":\"0.3\",\"id\":\"1\"}|event has CloudEvents specversion '0.3'; only 1.0 is read",
             "{\"specversion\":\"1.0\",\"source\":\"s\",\"type\":\"t\",\"data\":{}}|event has no 'id' attribute",
             "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"s\",\"type\":\"t\"}|event has no data",

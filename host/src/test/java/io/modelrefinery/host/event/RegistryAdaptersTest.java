@@ -53,7 +53,7 @@ class RegistryAdaptersTest {
     @Test
     void refusesUnknownTypesAndBadFields() {
         assertEquals("unknown event type 'com.example.other' (known: io.modelrefinery.model.registered, "
-                + "Microsoft.MachineLearningServices.ModelRegistered, org.mlflow.model_version.created)",
+                + "Microsoft.MachineLearningServices.ModelRegistered, org.mlflow.model_version.created, SageMaker Model Package State Change)",
                 assertThrows(MalformedEventException.class, () -> RegistryAdapters.toRegistered(
                         event("com.example.other", Map.of()))).getMessage());
         assertEquals("event data has no 'version'", assertThrows(MalformedEventException.class,
