@@ -81,9 +81,9 @@ public final class RegistryAdapters {
                 // Event Grid schema: modelName, modelVersion "20"; CloudEvents schema: ModelName, ModelVersion 20.
                 Map<String, String> tags = strings(either(data, "modelProperties", "ModelProperties"));
                 tags.putAll(strings(either(data, "modelTags", "ModelTags")));
-                registered = fromTags(required(data, data.has("ModelName") ? "ModelName" : "modelName"),
-                        required(data, data.has("ModelVersion") ? "ModelVersion" : "modelVersion"), null,
-                        event.source(), tags);
+                boolean pascal = data.has("ModelName");
+                registered = fromTags(required(data, pascal ? "ModelName" : "modelName"),
+                        required(data, pascal ? "ModelVersion" : "modelVersion"), null, event.source(), tags);
                 break;
             }
             case EventTypes.SAGEMAKER_MODEL_PACKAGE_STATE_CHANGE:

@@ -219,17 +219,39 @@ public final class PluginRegistry implements TransformCatalog, AutoCloseable {
                 transforms.add(t.descriptor());
             }
         }
-        // A bundle of components is usable once they registered their services: transforms, or only a
-        // resolver or a registry writer.
-        ServiceReference<?>[] registered = bundle.getState() == Bundle.ACTIVE ? bundle.getRegisteredServices() : null;
-        boolean active = bundle.getState() == Bundle.ACTIVE && (!transforms.isEmpty()
-                || bundle.getHeaders().get("Service-Component") == null || (registered != null && registered.length > 0));
+        boolean active = bundle.getState() == Bundle.ACTIVE && componentsReady(bundle, transforms.size());
         String failure = failures.get(revisionKey(bundle));
         if (!active && failure != null && bundle.getState() == Bundle.ACTIVE) {
             return new PluginInfo(file, name, version, PluginInfo.State.FAILED, transforms, failure);
         }
         return new PluginInfo(file, name, version, active ? PluginInfo.State.ACTIVE : PluginInfo.State.STARTING,
                 transforms, active ? null : "bundle is " + stateName(bundle.getState()));
+    }
+
+    /**
+     * Whether every Declarative Services component of an active bundle has registered its service
+     * (transforms, resolvers, registry writers alike) and every transform among them is tracked: a bundle
+     * that offers only a resolver is as usable as one with transforms, and one whose transform is on its
+     * way is not yet.
+     */
+    private static boolean componentsReady(Bundle bundle, int trackedTransforms) {
+        String header = bundle.getHeaders().get("Service-Component");
+        if (header == null) {
+            return true;
+        }
+        int components = header.contains("*") ? 1 : header.split(",").length;
+        ServiceReference<?>[] registered = bundle.getRegisteredServices();
+        if (registered == null || registered.length < components) {
+            return false;
+        }
+        int transforms = 0;
+        for (ServiceReference<?> ref : registered) {
+            Object classes = ref.getProperty(org.osgi.framework.Constants.OBJECTCLASS);
+            if (classes instanceof String[] names && java.util.Arrays.asList(names).contains(ModelTransform.class.getName())) {
+                transforms++;
+            }
+        }
+        return trackedTransforms >= transforms;
     }
 
     /**
