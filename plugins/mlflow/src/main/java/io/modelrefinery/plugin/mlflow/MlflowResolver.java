@@ -38,10 +38,10 @@ public final class MlflowResolver implements ArtifactResolver {
 
     @Override
     public Optional<ResolvedArtifact> resolve(ModelRegistered registered, RegistryContext context) {
-        boolean mlflowUri = registered.uri() != null && ModelSource.isMlflowUri(URI.create(registered.uri()));
-        if (!mlflowUri && !(registered.uri() == null && namedByVersion(registered.source()))) {
+        if (!claims(registered)) {
             return Optional.empty();
         }
+        boolean mlflowUri = hasMlflowUri(registered);
         Optional<TrackingServer> server = TrackingServer.from(context);
         if (server.isEmpty()) {
             if (mlflowUri) {
@@ -57,6 +57,18 @@ public final class MlflowResolver implements ArtifactResolver {
         String location = mlflowUri ? registered.uri()
                 : "models:/" + registered.name() + "/" + registered.version();
         return Optional.of(download(client, locate(client, source), location));
+    }
+
+    /**
+     * Whether the registration is MLflow's to resolve: an MLflow URI, or no URI and a source whose
+     * registrations name an MLflow (or Azure ML) model version.
+     */
+    static boolean claims(ModelRegistered registered) {
+        return hasMlflowUri(registered) || (registered.uri() == null && namedByVersion(registered.source()));
+    }
+
+    static boolean hasMlflowUri(ModelRegistered registered) {
+        return registered.uri() != null && ModelSource.isMlflowUri(URI.create(registered.uri()));
     }
 
     /** Whether a registration without a URI from {@code source} names an MLflow (or Azure ML) model version. */

@@ -13,7 +13,6 @@ import org.osgi.service.component.annotations.Component;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -41,11 +40,8 @@ public final class MlflowWriter implements RegistryWriter {
     @Override
     public Optional<RegisteredVersion> register(RegistrationRequest request, RegistryContext context) {
         ModelRegistered source = request.source();
-        boolean mlflowUri = source.uri() != null && ModelSource.isMlflowUri(URI.create(source.uri()));
-        boolean byVersion = source.uri() == null && (source.source() == null || source.source().equals("mlflow")
-                || source.source().equals("/model-refinery") || MlflowResolver.azureWorkspace(source.source()) != null);
-        boolean mlflowWebhook = "mlflow".equals(source.source());
-        if (!mlflowUri && !byVersion && !mlflowWebhook) {
+        // What the resolver reads is MLflow's, and so is an MLflow webhook's version whatever its source URI.
+        if (!MlflowResolver.claims(source) && !"mlflow".equals(source.source())) {
             return Optional.empty();
         }
         Optional<TrackingServer> server = TrackingServer.from(context);
@@ -96,8 +92,8 @@ public final class MlflowWriter implements RegistryWriter {
         String fallback = context.setting("MLFLOW_EXPERIMENT_ID").orElse("0");
         String modelId = null;
         String runId = null;
-        ModelSource parsed = source.uri() != null && ModelSource.isMlflowUri(URI.create(source.uri()))
-                ? ModelSource.parse(source.uri()) : new ModelSource.Version(source.name(), source.version());
+        ModelSource parsed = MlflowResolver.hasMlflowUri(source) ? ModelSource.parse(source.uri())
+                : new ModelSource.Version(source.name(), source.version());
         if (parsed instanceof ModelSource.LoggedModel m) {
             modelId = m.modelId();
         } else if (parsed instanceof ModelSource.Run r) {
