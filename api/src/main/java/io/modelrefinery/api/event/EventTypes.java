@@ -12,6 +12,11 @@ public final class EventTypes {
     public static final String AZURE_ML_MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered";
     /** MLflow's webhook event for a new model version, when forwarded as a CloudEvent. */
     public static final String MLFLOW_MODEL_VERSION_CREATED = "org.mlflow.model_version.created";
+    /**
+     * Amazon SageMaker's EventBridge event for a model package version ({@code detail-type}; the
+     * envelope's {@code detail} is the data).
+     */
+    public static final String SAGEMAKER_MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change";
 
     private EventTypes() {
     }

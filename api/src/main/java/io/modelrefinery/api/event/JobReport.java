@@ -17,12 +17,26 @@ import java.util.List;
  *     when not evaluated
  * @param candidates for the {@code auto} pipeline, every recipe tried with its numbers; {@code null} otherwise
  * @param notes what the host decided on its own, for example that {@code --device auto} chose the CPU
+ * @param registered the registry version the result was registered as (api.event 1.2); {@code null} when
+ *     it was not registered back
  */
 public record JobReport(String jobId, ModelRef model, String pipeline, ArtifactSummary input, ArtifactSummary output,
-                        List<StepRecord> steps, Evaluation evaluation, List<Candidate> candidates, List<String> notes) {
+                        List<StepRecord> steps, Evaluation evaluation, List<Candidate> candidates, List<String> notes,
+                        RegisteredVersion registered) {
     public JobReport {
         steps = List.copyOf(steps);
         candidates = candidates == null ? null : List.copyOf(candidates);
         notes = List.copyOf(notes);
+    }
+
+    /** A report of a result not registered back. */
+    public JobReport(String jobId, ModelRef model, String pipeline, ArtifactSummary input, ArtifactSummary output,
+                     List<StepRecord> steps, Evaluation evaluation, List<Candidate> candidates, List<String> notes) {
+        this(jobId, model, pipeline, input, output, steps, evaluation, candidates, notes, null);
+    }
+
+    /** The same report, registered back as {@code version}. */
+    public JobReport withRegistered(RegisteredVersion version) {
+        return new JobReport(jobId, model, pipeline, input, output, steps, evaluation, candidates, notes, version);
     }
 }

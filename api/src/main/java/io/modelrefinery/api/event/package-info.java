@@ -1,10 +1,12 @@
 /**
  * The events the refinery reads and writes (CloudEvents 1.0, see docs/events.md): the data records of
- * {@code model.registered}, {@code model.optimized} and {@code model.failed}, and the
- * {@link io.modelrefinery.api.event.ArtifactResolver} extension point.
+ * {@code model.registered}, {@code model.optimized} and {@code model.failed}, and the registry extension
+ * points: {@link io.modelrefinery.api.event.ArtifactResolver} finds a registered model's file,
+ * {@link io.modelrefinery.api.event.RegistryWriter} registers an optimized model back, both through the
+ * host's {@link io.modelrefinery.api.event.RegistryContext} (1.2).
  */
 @Export
-@Version("1.1.0")
+@Version("1.2.0")
 package io.modelrefinery.api.event;
 
 import org.osgi.annotation.bundle.Export;

@@ -6,6 +6,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.ConnectException;
@@ -19,7 +20,9 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
 import java.nio.ByteBuffer;
+import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
+import java.nio.channels.WritableByteChannel;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileSystemNotFoundException;
 import java.nio.file.Files;
@@ -30,6 +33,7 @@ import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.CancellationException;
@@ -82,7 +86,7 @@ public final class ArtifactFetcher {
 
     public ArtifactFetcher(ArtifactPolicy policy) {
         this.policy = Objects.requireNonNull(policy, "policy");
-        this.client = policy.allowedHosts().isEmpty() ? null : HttpClient.newBuilder()
+        this.client = !policy.remoteAllowed() ? null : HttpClient.newBuilder()
                 .connectTimeout(policy.connectTimeout())
                 // Redirects are followed by hand so that every hop is checked against the policy.
                 .followRedirects(HttpClient.Redirect.NEVER)
@@ -113,7 +117,17 @@ public final class ArtifactFetcher {
      * @throws ArtifactException the fetch failed otherwise; see {@link ArtifactException#retriable()}
      */
     public Path fetch(URI uri, Path targetDir, String expectedSha256OrNull) {
+        return fetch(uri, targetDir, expectedSha256OrNull, Map.of());
+    }
+
+    /**
+     * {@link #fetch(URI, Path, String)} with request headers for {@code http(s):} URIs, such as a
+     * registry's credentials: they are sent to the URI's own origin (scheme, host, port) only, never to
+     * a redirect elsewhere.
+     */
+    public Path fetch(URI uri, Path targetDir, String expectedSha256OrNull, Map<String, String> headers) {
         Objects.requireNonNull(uri, "uri");
+        Objects.requireNonNull(headers, "headers");
         Objects.requireNonNull(targetDir, "targetDir");
         String expected = expectedSha256(uri, expectedSha256OrNull);
         String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
@@ -140,7 +154,7 @@ public final class ArtifactFetcher {
         }
         boolean done = false;
         try {
-            long bytes = source != null ? copyFile(uri, source, temp) : download(uri, temp);
+            long bytes = source != null ? copyFile(uri, source, temp) : download(uri, temp, headers);
             if (expected != null) {
                 String actual = ArtifactMeasurer.sha256(temp);
                 if (!actual.equals(expected)) {
@@ -272,7 +286,7 @@ public final class ArtifactFetcher {
      * The allow-list comes first, so a host that is not allowed is not even resolved.
      */
     private void checkRemote(URI original, URI hop, boolean redirected) {
-        if (policy.allowedHosts().isEmpty()) {
+        if (!policy.remoteAllowed()) {
             throw refused(original, "is remote, and no remote hosts are allowed");
         }
         String via = redirected ? "redirects to " + display(hop) + ", which " : "";
@@ -300,18 +314,73 @@ public final class ArtifactFetcher {
             throw new ArtifactException(display(original) + ": cannot resolve host '" + host + "'"
                     + (redirected ? " (redirected to " + display(hop) + ")" : ""), true, e);
         }
-        if (!policy.allowPrivateAddresses()) {
+        if (!policy.privateAllowed(host)) {
             for (InetAddress address : addresses) {
                 if (PrivateAddresses.isPrivate(address)) {
                     throw refused(original, via + "has host '" + host + "' resolving to the non-public address "
-                            + address.getHostAddress());
+                            + address.getHostAddress() + " (only hosts named with --allow-private-host may)");
                 }
             }
         }
     }
 
-    private long download(URI uri, Path temp) {
-        long deadline = System.nanoTime() + policy.readTimeout().toNanos();
+    private long download(URI uri, Path temp, Map<String, String> headers) {
+        Exchange exchange = new Exchange(temp, policy.maxBytes());
+        Hop<Long> last = send(uri, "GET", headers, HttpRequest.BodyPublishers.noBody(), exchange, policy.readTimeout());
+        int status = last.response().statusCode();
+        if (status == 200) {
+            return last.response().body();
+        }
+        String where = last.uri().equals(uri) ? "" : " (after redirects, at " + display(last.uri()) + ")";
+        if (status == 429 || status >= 500) {
+            throw new ArtifactException(display(uri) + ": HTTP " + status + where, true);
+        }
+        if (status >= 400) {
+            throw refused(uri, "answered HTTP " + status + where);
+        }
+        throw new ArtifactException(display(uri) + ": unexpected HTTP " + status + where, false);
+    }
+
+    /** An HTTP answer read into memory by {@link #exchange}. */
+    public record Answer(int status, String contentType, byte[] body) {
+    }
+
+    /**
+     * One HTTP request to an {@code http(s):} URI under the policy, its answer read into memory whatever
+     * its status: for registry API calls, whose error bodies say what went wrong. Only {@code GET}
+     * follows redirects (each hop checked like a fetch); {@code headers} go to the URI's own origin only.
+     *
+     * @param maxResponseBytes the largest body read; a larger one is refused
+     * @param timeout how long the whole exchange may take, redirects included
+     * @throws ArtifactRefusedException the URI or the answer is not acceptable under the policy
+     * @throws ArtifactException the request failed on the way; see {@link ArtifactException#retriable()}
+     */
+    public Answer exchange(String method, URI uri, Map<String, String> headers, HttpRequest.BodyPublisher body,
+                           long maxResponseBytes, Duration timeout) {
+        Objects.requireNonNull(uri, "uri");
+        String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
+        if (!scheme.equals("http") && !scheme.equals("https")) {
+            throw refused(uri, "is not an http: or https: URI");
+        }
+        checkRemote(uri, uri, false);
+        InMemory memory = new InMemory(maxResponseBytes);
+        Hop<Long> last = send(uri, method, headers, body, memory, timeout);
+        return new Answer(last.response().statusCode(), last.response().headers().firstValue("content-type").orElse(null),
+                memory.bytes());
+    }
+
+    /** The final answer of a request and the URI that gave it. */
+    private record Hop<T>(URI uri, HttpResponse<T> response) {
+    }
+
+    /**
+     * Sends a request and follows redirects by hand for {@code GET} (each hop checked against the policy,
+     * headers only to the first hop's origin), within one deadline.
+     */
+    private <T> Hop<T> send(URI uri, String method, Map<String, String> headers, HttpRequest.BodyPublisher body,
+                            Handler<T> handler, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        boolean follow = method.equals("GET");
         URI hop = uri;
         for (int redirects = 0; ; redirects++) {
             if (redirects > 0) {
@@ -319,73 +388,77 @@ public final class ArtifactFetcher {
             }
             long left = deadline - System.nanoTime();
             if (left <= 0) {
-                throw timedOut(uri, null);
+                throw timedOut(uri, timeout, null);
             }
             HttpRequest request;
             try {
-                request = HttpRequest.newBuilder(hop).GET().timeout(Duration.ofNanos(left)).build();
+                HttpRequest.Builder builder = HttpRequest.newBuilder(hop).method(method, body)
+                        .timeout(Duration.ofNanos(left));
+                if (sameOrigin(uri, hop)) {
+                    headers.forEach(builder::header);
+                }
+                request = builder.build();
             } catch (IllegalArgumentException e) {
                 throw refused(uri, (redirects > 0 ? "redirects to " + display(hop) + ", which " : "")
                         + "is not accepted by the HTTP client: " + describe(e));
             }
-            Exchange exchange = new Exchange(temp, policy.maxBytes());
-            CompletableFuture<HttpResponse<Long>> future = client.sendAsync(request, exchange);
-            HttpResponse<Long> response;
+            handler.reset();
+            CompletableFuture<HttpResponse<T>> future = client.sendAsync(request, handler);
+            HttpResponse<T> response;
             try {
                 response = future.get(left, TimeUnit.NANOSECONDS);
             } catch (TimeoutException e) {
-                exchange.abort(future);
-                throw timedOut(uri, e);
+                handler.abort(future);
+                throw timedOut(uri, timeout, e);
             } catch (InterruptedException e) {
-                exchange.abort(future);
+                handler.abort(future);
                 Thread.currentThread().interrupt();
                 throw new ArtifactException(display(uri) + ": interrupted", false, e);
             } catch (ExecutionException e) {
-                exchange.abort(future);
-                throw failure(uri, e.getCause());
+                handler.abort(future);
+                throw failure(uri, e.getCause(), timeout, handler.limit());
             }
             int status = response.statusCode();
-            if (status == 200) {
-                return response.body();
+            if (!follow || !(status == 301 || status == 302 || status == 303 || status == 307 || status == 308)) {
+                return new Hop<>(hop, response);
             }
-            if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) {
-                Optional<String> location = response.headers().firstValue("location");
-                if (location.isEmpty()) {
-                    throw new ArtifactException(display(uri) + ": HTTP " + status + " without a Location header", false);
-                }
-                if (redirects == MAX_REDIRECTS) {
-                    throw refused(uri, "redirects more than " + MAX_REDIRECTS + " times");
-                }
-                URI next;
-                try {
-                    next = hop.resolve(new URI(location.get()));
-                } catch (URISyntaxException | IllegalArgumentException e) {
-                    throw refused(uri, "redirects to an invalid Location: " + oneLine(location.get()));
-                }
-                LOG.debug("{} redirects ({}) to {}", display(hop), status, display(next));
-                hop = next;
-                continue;
+            Optional<String> location = response.headers().firstValue("location");
+            if (location.isEmpty()) {
+                throw new ArtifactException(display(uri) + ": HTTP " + status + " without a Location header", false);
             }
-            String where = redirects > 0 ? " (after redirects, at " + display(hop) + ")" : "";
-            if (status == 429 || status >= 500) {
-                throw new ArtifactException(display(uri) + ": HTTP " + status + where, true);
+            if (redirects == MAX_REDIRECTS) {
+                throw refused(uri, "redirects more than " + MAX_REDIRECTS + " times");
             }
-            if (status >= 400) {
-                throw refused(uri, "answered HTTP " + status + where);
+            URI next;
+            try {
+                next = hop.resolve(new URI(location.get()));
+            } catch (URISyntaxException | IllegalArgumentException e) {
+                throw refused(uri, "redirects to an invalid Location: " + oneLine(location.get()));
             }
-            throw new ArtifactException(display(uri) + ": unexpected HTTP " + status + where, false);
+            LOG.debug("{} redirects ({}) to {}", display(hop), status, display(next));
+            hop = next;
         }
     }
 
+    /** Same scheme, host and port: where a request's credentials may go. */
+    static boolean sameOrigin(URI a, URI b) {
+        return a.getScheme().equalsIgnoreCase(b.getScheme()) && a.getHost() != null
+                && a.getHost().equalsIgnoreCase(b.getHost()) && effectivePort(a) == effectivePort(b);
+    }
+
+    private static int effectivePort(URI uri) {
+        return uri.getPort() >= 0 ? uri.getPort() : uri.getScheme().equalsIgnoreCase("https") ? 443 : 80;
+    }
+
     /** Maps what the HTTP client or the body subscriber failed with. */
-    private RuntimeException failure(URI uri, Throwable cause) {
+    private RuntimeException failure(URI uri, Throwable cause, Duration timeout, long limit) {
         for (Throwable t = cause; t != null; t = t.getCause()) {
             if (t instanceof TooLarge) {
                 TooLarge large = (TooLarge) t;
                 return large.declared
                         ? refused(uri, "declares Content-Length " + large.bytes + ", more than the limit of "
-                                + policy.maxBytes() + " bytes")
-                        : tooLarge(uri);
+                                + limit + " bytes")
+                        : refused(uri, "is larger than the limit of " + limit + " bytes");
             }
             if (t instanceof LocalWriteFailure) {
                 return new ArtifactException(display(uri) + ": cannot write the download: " + describe(t.getCause()),
@@ -397,7 +470,7 @@ public final class ArtifactFetcher {
                     true, cause);
         }
         if (cause instanceof HttpTimeoutException) {
-            return timedOut(uri, cause);
+            return timedOut(uri, timeout, cause);
         }
         if (cause instanceof SSLException) {
             return new ArtifactException(display(uri) + ": TLS failed: " + describe(cause), false, cause);
@@ -414,8 +487,8 @@ public final class ArtifactFetcher {
         return new ArtifactException(display(uri) + ": fetch failed: " + describe(cause), false, cause);
     }
 
-    private ArtifactException timedOut(URI uri, Throwable cause) {
-        return new ArtifactException(display(uri) + ": timed out after " + policy.readTimeout(), true, cause);
+    private static ArtifactException timedOut(URI uri, Duration timeout, Throwable cause) {
+        return new ArtifactException(display(uri) + ": timed out after " + timeout, true, cause);
     }
 
     private ArtifactRefusedException tooLarge(URI uri) {
@@ -423,32 +496,48 @@ public final class ArtifactFetcher {
     }
 
     /**
-     * One HTTP exchange's body handling: a 200 body is streamed into the temporary file, counting bytes;
-     * any other status has its body dropped unread. {@link #abort} stops it from the caller's thread (on
-     * timeout) so that nothing writes to the temporary file once the caller deletes it.
+     * How one request's answer body is taken, hop by hop: {@link #reset} before each hop, {@link #abort}
+     * from the caller's thread (on timeout) so that nothing is written once the caller gives up.
      */
-    private static final class Exchange implements HttpResponse.BodyHandler<Long> {
-        private final Path temp;
+    private abstract static class Handler<T> implements HttpResponse.BodyHandler<T> {
         private final long maxBytes;
-        private FileSink sink;
+        private ChannelSink sink;
         private boolean aborted;
 
-        Exchange(Path temp, long maxBytes) {
-            this.temp = temp;
+        Handler(long maxBytes) {
             this.maxBytes = maxBytes;
         }
 
+        long limit() {
+            return maxBytes;
+        }
+
+        /** Whether a body of this status is kept. */
+        abstract boolean keeps(int status);
+
+        /** Where a kept body goes. */
+        abstract WritableByteChannel open() throws IOException;
+
+        synchronized void reset() {
+            sink = null;
+        }
+
         @Override
-        public synchronized HttpResponse.BodySubscriber<Long> apply(HttpResponse.ResponseInfo info) {
-            if (aborted || info.statusCode() != 200) {
-                return new FileSink(null, 0, null);
+        public synchronized HttpResponse.BodySubscriber<T> apply(HttpResponse.ResponseInfo info) {
+            if (aborted || !keeps(info.statusCode())) {
+                return cast(new ChannelSink(null, 0, null));
             }
             long declared = info.headers().firstValueAsLong("content-length").orElse(-1);
             if (declared > maxBytes) {
-                return new FileSink(null, 0, new TooLarge(declared, true));
+                return cast(new ChannelSink(null, 0, new TooLarge(declared, true)));
             }
-            sink = new FileSink(temp, maxBytes, null);
-            return sink;
+            sink = new ChannelSink(this::open, maxBytes, null);
+            return cast(sink);
+        }
+
+        @SuppressWarnings("unchecked")
+        private HttpResponse.BodySubscriber<T> cast(ChannelSink s) {
+            return (HttpResponse.BodySubscriber<T>) s;
         }
 
         synchronized void abort(CompletableFuture<?> future) {
@@ -460,22 +549,77 @@ public final class ArtifactFetcher {
         }
     }
 
+    /** A download: a 200 body is streamed into the temporary file; any other status has its body dropped unread. */
+    private static final class Exchange extends Handler<Long> {
+        private final Path temp;
+
+        Exchange(Path temp, long maxBytes) {
+            super(maxBytes);
+            this.temp = temp;
+        }
+
+        @Override
+        boolean keeps(int status) {
+            return status == 200;
+        }
+
+        @Override
+        WritableByteChannel open() throws IOException {
+            // No CREATE: if the caller gave up and deleted the file, nothing may bring it back.
+            return FileChannel.open(temp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
+        }
+    }
+
+    /** An API call: the body of every status is kept in memory, up to the limit. */
+    private static final class InMemory extends Handler<Long> {
+        private ByteArrayOutputStream buffer = new ByteArrayOutputStream();
+
+        InMemory(long maxBytes) {
+            super(maxBytes);
+        }
+
+        @Override
+        boolean keeps(int status) {
+            return true;
+        }
+
+        @Override
+        synchronized void reset() {
+            super.reset();
+            buffer = new ByteArrayOutputStream();
+        }
+
+        @Override
+        synchronized WritableByteChannel open() {
+            return Channels.newChannel(buffer);
+        }
+
+        synchronized byte[] bytes() {
+            return buffer.toByteArray();
+        }
+    }
+
+    /** Opens where a body goes, when its first bytes arrive. */
+    private interface ChannelOpener {
+        WritableByteChannel open() throws IOException;
+    }
+
     /**
-     * Writes a response body to a file, failing with {@link TooLarge} past the limit. With no file it
-     * cancels the body at once and completes with -1, or with {@code failure} when one is given.
+     * Writes a response body to a channel, failing with {@link TooLarge} past the limit. With no opener
+     * it cancels the body at once and completes with -1, or with {@code failure} when one is given.
      */
-    private static final class FileSink implements HttpResponse.BodySubscriber<Long> {
-        private final Path file;
+    private static final class ChannelSink implements HttpResponse.BodySubscriber<Long> {
+        private final ChannelOpener opener;
         private final long maxBytes;
         private final Throwable immediateFailure;
         private final CompletableFuture<Long> result = new CompletableFuture<>();
         private Flow.Subscription subscription;
-        private FileChannel channel;
+        private WritableByteChannel channel;
         private long count;
         private boolean stopped;
 
-        FileSink(Path file, long maxBytes, Throwable immediateFailure) {
-            this.file = file;
+        ChannelSink(ChannelOpener opener, long maxBytes, Throwable immediateFailure) {
+            this.opener = opener;
             this.maxBytes = maxBytes;
             this.immediateFailure = immediateFailure;
         }
@@ -492,7 +636,7 @@ public final class ArtifactFetcher {
                 s.cancel();
                 return;
             }
-            if (file == null) {
+            if (opener == null) {
                 stopped = true;
                 s.cancel();
                 if (immediateFailure != null) {
@@ -503,8 +647,7 @@ public final class ArtifactFetcher {
                 return;
             }
             try {
-                // No CREATE: if the caller gave up and deleted the file, nothing may bring it back.
-                channel = FileChannel.open(file, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
+                channel = opener.open();
             } catch (IOException e) {
                 stop(new LocalWriteFailure(e));
                 return;

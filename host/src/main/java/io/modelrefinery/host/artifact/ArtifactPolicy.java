@@ -28,9 +28,13 @@ import java.util.Set;
  *     unique-local, carrier-grade NAT), multicast, reserved or unspecified addresses. Keep it false in
  *     production: it is what stops a URI from reaching internal services; tests set it to fetch from a
  *     local server.
+ * @param privateHosts host names or IP literals (exact, no patterns) that the operator named one by one as
+ *     allowed to resolve to private addresses, such as a model registry inside the cluster; they are
+ *     allowed hosts too. Every other host is still held to the private-address rule.
  */
 public record ArtifactPolicy(List<Path> fileRoots, Set<String> allowedHosts, long maxBytes,
-                             Duration connectTimeout, Duration readTimeout, boolean allowPrivateAddresses) {
+                             Duration connectTimeout, Duration readTimeout, boolean allowPrivateAddresses,
+                             Set<String> privateHosts) {
 
     public ArtifactPolicy {
         Objects.requireNonNull(fileRoots, "fileRoots");
@@ -46,6 +50,16 @@ public record ArtifactPolicy(List<Path> fileRoots, Set<String> allowedHosts, lon
             hosts.add(normalizePattern(host));
         }
         allowedHosts = Set.copyOf(hosts);
+        Set<String> privates = new LinkedHashSet<>();
+        for (String host : Objects.requireNonNull(privateHosts, "privateHosts")) {
+            String p = normalizePattern(host);
+            if (p.startsWith("*.")) {
+                throw new IllegalArgumentException("private host '" + host
+                        + "' is a pattern; name each host that may resolve to a private address");
+            }
+            privates.add(p);
+        }
+        privateHosts = Set.copyOf(privates);
         if (maxBytes < 0) {
             throw new IllegalArgumentException("maxBytes must not be negative: " + maxBytes);
         }
@@ -57,19 +71,35 @@ public record ArtifactPolicy(List<Path> fileRoots, Set<String> allowedHosts, lon
         }
     }
 
+    /** A policy without named private hosts. */
+    public ArtifactPolicy(List<Path> fileRoots, Set<String> allowedHosts, long maxBytes,
+                          Duration connectTimeout, Duration readTimeout, boolean allowPrivateAddresses) {
+        this(fileRoots, allowedHosts, maxBytes, connectTimeout, readTimeout, allowPrivateAddresses, Set.of());
+    }
+
     /** A policy that refuses private addresses, the production setting. */
     public ArtifactPolicy(List<Path> fileRoots, Set<String> allowedHosts, long maxBytes,
                           Duration connectTimeout, Duration readTimeout) {
         this(fileRoots, allowedHosts, maxBytes, connectTimeout, readTimeout, false);
     }
 
+    /** Whether any remote host may be fetched from. */
+    boolean remoteAllowed() {
+        return !allowedHosts.isEmpty() || !privateHosts.isEmpty();
+    }
+
+    /** True when {@code host} (from a URI, possibly a bracketed IPv6 literal) may resolve to a private address. */
+    boolean privateAllowed(String host) {
+        return allowPrivateAddresses || privateHosts.contains(normalizeHost(host));
+    }
+
     /** True when {@code host} (from a URI, possibly a bracketed IPv6 literal) is on the allow-list. */
-    boolean hostAllowed(String host) {
+    public boolean hostAllowed(String host) {
         String h = normalizeHost(host);
         if (h.isEmpty()) {
             return false;
         }
-        if (allowedHosts.contains(h)) {
+        if (allowedHosts.contains(h) || privateHosts.contains(h)) {
             return true;
         }
         for (String pattern : allowedHosts) {

@@ -7,7 +7,10 @@ import io.modelrefinery.host.kafka.EventTopics;
 import io.modelrefinery.host.osgi.PluginAllowList;
 import io.modelrefinery.host.ort.DeviceRequest;
 import io.modelrefinery.host.pipeline.PipelineSpec;
+import io.modelrefinery.host.artifact.ArtifactPolicy;
 import io.modelrefinery.host.service.RefineryService;
+import io.modelrefinery.host.service.Registries;
+import io.modelrefinery.host.service.RegistrySettings;
 import io.modelrefinery.host.service.ServiceConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -15,6 +18,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 import java.io.IOException;
+import java.net.URI;
+import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -33,6 +38,11 @@ import java.util.concurrent.CountDownLatch;
 final class ServeCommand implements Callable<Integer> {
     static final String MLFLOW_SECRET_ENV = "REFINERY_MLFLOW_SECRET";
     static final String API_TOKEN_ENV = "REFINERY_API_TOKEN";
+    /** The names MLflow's own clients read their settings under, which are also what registry plugins ask for. */
+    static final String TRACKING_URI = "MLFLOW_TRACKING_URI";
+    static final String TRACKING_TOKEN = "MLFLOW_TRACKING_TOKEN";
+    static final String TRACKING_USERNAME = "MLFLOW_TRACKING_USERNAME";
+    static final String TRACKING_PASSWORD = "MLFLOW_TRACKING_PASSWORD";
 
     @Spec
     CommandSpec spec;
@@ -67,6 +77,36 @@ final class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--allow-host", paramLabel = "HOST", description = "Host http(s): URIs may point to (*.example.com allowed); repeatable.")
     List<String> allowedHosts = new ArrayList<>();
+
+    @Option(names = "--allow-private-host", paramLabel = "HOST", description = "Host that may resolve to a private "
+            + "address, such as a model registry inside the cluster (exact name or IP, also allowed as --allow-host); repeatable.")
+    List<String> privateHosts = new ArrayList<>();
+
+    @Option(names = "--mlflow-tracking-uri", paramLabel = "URI", description = "MLflow tracking server (or an Azure "
+            + "Machine Learning workspace's azureml:// tracking URI) that models:/, runs:/ and mlflow-artifacts:/ sources "
+            + "and registry events without a URI are resolved through (or set $" + TRACKING_URI + ").")
+    String trackingUri;
+
+    @Option(names = "--mlflow-tracking-token-file", paramLabel = "FILE", description = "File holding the bearer token "
+            + "for the tracking server, read at each use (or set $" + TRACKING_TOKEN + ").")
+    Path trackingTokenFile;
+
+    @Option(names = "--mlflow-tracking-username", paramLabel = "USER", description = "User for HTTP basic "
+            + "authentication at the tracking server (or set $" + TRACKING_USERNAME + ").")
+    String trackingUsername;
+
+    @Option(names = "--mlflow-tracking-password-file", paramLabel = "FILE", description = "File holding that user's "
+            + "password, read at each use (or set $" + TRACKING_PASSWORD + ").")
+    Path trackingPasswordFile;
+
+    @Option(names = "--mlflow-register", arity = "0..1", fallbackValue = "true", defaultValue = "false",
+            description = "Register every optimized model back as a new version in the registry it came from (an "
+                    + "event's tag refinery.register=true or false decides for that event).")
+    boolean register;
+
+    @Option(names = "--mlflow-register-alias", paramLabel = "ALIAS", description = "Alias to point at each version "
+            + "registered back, such as optimized.")
+    String registerAlias;
 
     @Option(names = "--max-artifact-bytes", defaultValue = "2147483648", description = "Largest model or dataset fetched. Default: ${DEFAULT-VALUE}.")
     long maxArtifactBytes;
@@ -161,7 +201,11 @@ final class ServeCommand implements Callable<Integer> {
                     .topics(new EventTopics(registeredTopic, optimizedTopic, failedTopic, deadLetterTopic), partitions)
                     .artifactRoots(artifactRoots.isEmpty() ? List.of(dataDir.toAbsolutePath().resolve("inbox"))
                             : artifactRoots.stream().map(p -> p.toAbsolutePath().normalize()).toList())
-                    .allowedHosts(new LinkedHashSet<>(allowedHosts))
+                    .allowedHosts(nonBlank(allowedHosts))
+                    .privateHosts(nonBlank(privateHosts))
+                    .registry(registrySettings())
+                    .writeBack(new Registries.WriteBack(register, registerAlias == null || registerAlias.isBlank() ? null
+                            : registerAlias.strip()))
                     .maxArtifactBytes(maxArtifactBytes)
                     .defaultPipeline(PipelineSpec.parse(pipeline))
                     .device(device)
@@ -175,6 +219,57 @@ final class ServeCommand implements Callable<Integer> {
                     .build();
         } catch (IllegalArgumentException e) {
             throw new InvalidInputException(e.getMessage(), e);
+        }
+    }
+
+    /** The values given; blank ones (an unset variable in a deployment's arguments) are left out. */
+    private static LinkedHashSet<String> nonBlank(List<String> values) {
+        LinkedHashSet<String> out = new LinkedHashSet<>();
+        values.stream().filter(v -> v != null && !v.isBlank()).map(String::strip).forEach(out::add);
+        return out;
+    }
+
+    /**
+     * The MLflow settings from the options, else the environment, as MLflow's clients read them. The
+     * tracking server's host must be allowed like any other remote host.
+     */
+    RegistrySettings registrySettings() {
+        RegistrySettings settings = RegistrySettings.none()
+                .with(TRACKING_URI, trackingUri != null ? trackingUri : System.getenv(TRACKING_URI))
+                .with(TRACKING_USERNAME, trackingUsername != null ? trackingUsername : System.getenv(TRACKING_USERNAME));
+        settings = trackingTokenFile != null ? settings.withFile(TRACKING_TOKEN, requireFile(trackingTokenFile, "token"))
+                : settings.with(TRACKING_TOKEN, System.getenv(TRACKING_TOKEN));
+        settings = trackingPasswordFile != null
+                ? settings.withFile(TRACKING_PASSWORD, requireFile(trackingPasswordFile, "password"))
+                : settings.with(TRACKING_PASSWORD, System.getenv(TRACKING_PASSWORD));
+        settings.get(TRACKING_URI).ifPresent(this::requireTrackingHostAllowed);
+        return settings;
+    }
+
+    private static Path requireFile(Path file, String what) {
+        if (!Files.isRegularFile(file)) {
+            throw new InvalidInputException("MLflow tracking " + what + " file not found: " + file);
+        }
+        return file;
+    }
+
+    private void requireTrackingHostAllowed(String uri) {
+        URI parsed;
+        try {
+            parsed = new URI(uri);
+        } catch (URISyntaxException e) {
+            throw new InvalidInputException("MLflow tracking URI is not a URI: '" + uri + "'");
+        }
+        String host = parsed.getHost();
+        if (parsed.getScheme() == null || host == null) {
+            throw new InvalidInputException("MLflow tracking URI '" + uri + "' has no scheme and host (http://host:port, "
+                    + "https://host or azureml://region.api.azureml.ms/...)");
+        }
+        boolean allowed = new ArtifactPolicy(List.of(), nonBlank(allowedHosts), 1, Duration.ofSeconds(1),
+                Duration.ofSeconds(1), false, nonBlank(privateHosts)).hostAllowed(host);
+        if (!allowed) {
+            throw new InvalidInputException("the MLflow tracking host '" + host + "' is not allowed: add --allow-host "
+                    + host + " (or --allow-private-host " + host + " when it has a cluster-internal address)");
         }
     }
 

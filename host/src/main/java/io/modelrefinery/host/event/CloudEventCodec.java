@@ -3,6 +3,8 @@ package io.modelrefinery.host.event;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -10,7 +12,9 @@ import java.util.Map;
  * <ul>
  *   <li>structured mode: the record value is the CloudEvent as JSON ({@code specversion} inside);</li>
  *   <li>binary mode: attributes in {@code ce_*} headers, the value is the data;</li>
- *   <li>Azure Event Grid's own schema ({@code eventType}, {@code eventTime}, {@code topic}).</li>
+ *   <li>Azure Event Grid's own schema ({@code eventType}, {@code eventTime}, {@code topic});</li>
+ *   <li>Amazon EventBridge's envelope ({@code detail-type}, {@code source}, {@code detail});</li>
+ *   <li>a JSON array of any of these, as Event Grid delivers them ({@link #decodeAll}).</li>
  * </ul>
  */
 public final class CloudEventCodec {
@@ -21,12 +25,71 @@ public final class CloudEventCodec {
     }
 
     /**
-     * Decodes one record.
+     * One event of a record, or why it cannot be read.
+     *
+     * @param index its place in the record's JSON array, or -1 when the record is a single event
+     * @param json the event's own JSON (the record value for a single event): what a dead letter carries
+     * @param event the event, or {@code null} when {@code problem} says why there is none
+     * @param problem why the event cannot be read, or {@code null}
+     */
+    public record Decoded(int index, byte[] json, CloudEvent event, MalformedEventException problem) {
+    }
+
+    /**
+     * Decodes one record, which may hold a JSON array of events (an Event Grid delivery): each element
+     * is decoded on its own, so one bad element does not spoil the others.
+     *
+     * @param headers record headers, values as UTF-8 text
+     * @return one entry per event, in order
+     * @throws MalformedEventException when the record as a whole is unreadable (not JSON, too large,
+     *     an empty array)
+     */
+    public static List<Decoded> decodeAll(byte[] value, Map<String, String> headers) {
+        checkSize(value);
+        if (headers.containsKey("ce_specversion")) {
+            return List.of(new Decoded(-1, value, decode(value, headers), null));
+        }
+        JsonNode json = EventJson.parse(value, "event");
+        if (!json.isArray()) {
+            return List.of(single(-1, value, json));
+        }
+        if (json.isEmpty()) {
+            throw new MalformedEventException("event is an empty JSON array");
+        }
+        List<Decoded> out = new ArrayList<>(json.size());
+        for (int i = 0; i < json.size(); i++) {
+            JsonNode element = json.get(i);
+            out.add(single(i, EventJson.bytes(element), element));
+        }
+        return out;
+    }
+
+    private static Decoded single(int index, byte[] bytes, JsonNode json) {
+        try {
+            return new Decoded(index, bytes, fromJson(json), null);
+        } catch (MalformedEventException e) {
+            return new Decoded(index, bytes, null, index < 0 ? e
+                    : new MalformedEventException("event " + index + " of the array: " + e.getMessage()));
+        }
+    }
+
+    /**
+     * Decodes one record holding one event.
      *
      * @param headers record headers, values as UTF-8 text
      * @throws MalformedEventException naming what is wrong
      */
     public static CloudEvent decode(byte[] value, Map<String, String> headers) {
+        checkSize(value);
+        if (headers.containsKey("ce_specversion")) {
+            requireSpecVersion(headers.get("ce_specversion"));
+            return new CloudEvent(headers.get("ce_id"), headers.get("ce_source"), headers.get("ce_type"),
+                    headers.get("ce_time"), headers.get("ce_subject"), EventJson.parse(value, "event data"));
+        }
+        return fromJson(EventJson.parse(value, "event"));
+    }
+
+    private static void checkSize(byte[] value) {
         if (value == null || value.length == 0) {
             throw new MalformedEventException("event has no value");
         }
@@ -34,12 +97,9 @@ public final class CloudEventCodec {
             throw new MalformedEventException("event is " + value.length + " bytes, more than the " + MAX_EVENT_BYTES
                     + "-byte limit");
         }
-        if (headers.containsKey("ce_specversion")) {
-            requireSpecVersion(headers.get("ce_specversion"));
-            return new CloudEvent(headers.get("ce_id"), headers.get("ce_source"), headers.get("ce_type"),
-                    headers.get("ce_time"), headers.get("ce_subject"), EventJson.parse(value, "event data"));
-        }
-        JsonNode json = EventJson.parse(value, "event");
+    }
+
+    private static CloudEvent fromJson(JsonNode json) {
         if (!json.isObject()) {
             throw new MalformedEventException("event is JSON but not an object");
         }
@@ -56,8 +116,19 @@ public final class CloudEventCodec {
             return new CloudEvent(text(json, "id"), text(json, "topic"), text(json, "eventType"),
                     text(json, "eventTime"), text(json, "subject"), data(json));
         }
-        throw new MalformedEventException("event is neither a CloudEvent (no 'specversion') nor an Event Grid event "
-                + "(no 'eventType')");
+        if (json.has("detail-type")) {
+            // EventBridge: the resource the event is about (a model package's ARN) is its subject.
+            JsonNode resources = json.path("resources");
+            String subject = resources.isArray() && resources.size() > 0 ? resources.get(0).asText() : null;
+            JsonNode detail = json.get("detail");
+            if (detail == null || detail.isNull()) {
+                throw new MalformedEventException("event has no detail");
+            }
+            return new CloudEvent(text(json, "id"), text(json, "source"), text(json, "detail-type"),
+                    text(json, "time"), subject, detail);
+        }
+        throw new MalformedEventException("event is neither a CloudEvent (no 'specversion'), an Event Grid event "
+                + "(no 'eventType') nor an EventBridge event (no 'detail-type')");
     }
 
     /** The event in structured mode, as compact JSON. */

@@ -12,13 +12,20 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
 
 /**
  * Maps the registry events users already emit to {@link ModelRegistered}: the refinery's own
- * {@code model.registered}, Azure Machine Learning's {@code ModelRegistered} and MLflow's
- * {@code model_version.created}. Registries that cannot say how to optimize a model may say it in
- * tags: {@value #PIPELINE_TAG}, {@value #FORMAT_TAG}, {@value #CALIBRATION_TAG}, {@value #EVAL_TAG},
- * {@value #TRAIN_TAG}, {@value #URI_TAG}.
+ * {@code model.registered}, Azure Machine Learning's {@code ModelRegistered} (Event Grid schema with
+ * camelCase data, CloudEvents schema with PascalCase data), MLflow's {@code model_version.created} and
+ * Amazon SageMaker's {@code SageMaker Model Package State Change}. Registries that cannot say how to
+ * optimize a model may say it in tags: {@value #PIPELINE_TAG}, {@value #FORMAT_TAG},
+ * {@value #CALIBRATION_TAG}, {@value #EVAL_TAG}, {@value #TRAIN_TAG}, {@value #URI_TAG}, and whether to
+ * register the result back: {@value #REGISTER_TAG}, {@value #REGISTER_AS_TAG}, {@value #REGISTER_ALIAS_TAG}.
+ *
+ * <p>A model version the refinery registered itself carries {@value #JOB_ID_TAG}: the registry's event
+ * about it is {@linkplain #ignoreReason ignored}, so that an optimized model is not optimized again.
  */
 public final class RegistryAdapters {
     public static final String PIPELINE_TAG = "refinery.pipeline";
@@ -27,10 +34,28 @@ public final class RegistryAdapters {
     public static final String EVAL_TAG = "refinery.evalUri";
     public static final String TRAIN_TAG = "refinery.trainUri";
     public static final String URI_TAG = "refinery.uri";
+    /** {@code true} or {@code false}: register the optimized model back, whatever {@code serve --mlflow-register} says. */
+    public static final String REGISTER_TAG = "refinery.register";
+    /** The registered model to add the optimized version to (default: the source's name). */
+    public static final String REGISTER_AS_TAG = "refinery.register-as";
+    /** An alias to point at the optimized version. */
+    public static final String REGISTER_ALIAS_TAG = "refinery.register-alias";
+    /** Set on every version the refinery registers: the job that made it. */
+    public static final String JOB_ID_TAG = "refinery.job-id";
+    /** Set on every version the refinery registers: the version it was made from. */
+    public static final String SOURCE_VERSION_TAG = "refinery.source-version";
 
     /** The event types this host turns into jobs. */
     public static final List<String> SUPPORTED_TYPES = List.of(EventTypes.MODEL_REGISTERED,
-            EventTypes.AZURE_ML_MODEL_REGISTERED, EventTypes.MLFLOW_MODEL_VERSION_CREATED);
+            EventTypes.AZURE_ML_MODEL_REGISTERED, EventTypes.MLFLOW_MODEL_VERSION_CREATED,
+            EventTypes.SAGEMAKER_MODEL_PACKAGE_STATE_CHANGE);
+
+    /** Why an event is ignored: the version is the refinery's own result. */
+    public static final String IGNORED_OWN_RESULT = "refinery-result";
+    /** Why an event is ignored: SageMaker says the model package was rejected. */
+    public static final String IGNORED_REJECTED = "rejected";
+    /** Every reason {@link #ignoreReason} gives. */
+    public static final List<String> IGNORE_REASONS = List.of(IGNORED_OWN_RESULT, IGNORED_REJECTED);
 
     private RegistryAdapters() {
     }
@@ -53,12 +78,17 @@ public final class RegistryAdapters {
                         text(data, "evalUri"), text(data, "trainUri"), event.source(), strings(data.get("tags")));
                 break;
             case EventTypes.AZURE_ML_MODEL_REGISTERED: {
-                Map<String, String> tags = strings(data.get("modelProperties"));
-                tags.putAll(strings(data.get("modelTags")));
-                registered = fromTags(required(data, "modelName"), required(data, "modelVersion"), null,
-                        event.source(), tags);
+                // Event Grid schema: modelName, modelVersion "20"; CloudEvents schema: ModelName, ModelVersion 20.
+                Map<String, String> tags = strings(either(data, "modelProperties", "ModelProperties"));
+                tags.putAll(strings(either(data, "modelTags", "ModelTags")));
+                boolean pascal = data.has("ModelName");
+                registered = fromTags(required(data, pascal ? "ModelName" : "modelName"),
+                        required(data, pascal ? "ModelVersion" : "modelVersion"), null, event.source(), tags);
                 break;
             }
+            case EventTypes.SAGEMAKER_MODEL_PACKAGE_STATE_CHANGE:
+                registered = sageMaker(data, event.source());
+                break;
             case EventTypes.MLFLOW_MODEL_VERSION_CREATED:
                 registered = fromTags(required(data, "name"), required(data, "version"), text(data, "source"),
                         event.source(), strings(data.get("tags")));
@@ -68,6 +98,58 @@ public final class RegistryAdapters {
                         + String.join(", ", SUPPORTED_TYPES) + ")");
         }
         return validate(registered);
+    }
+
+    /**
+     * Why the event should start no job, or empty when it should: the version carries
+     * {@value #JOB_ID_TAG} (the refinery registered it: the loop guard), or SageMaker rejected the package.
+     */
+    public static Optional<String> ignoreReason(CloudEvent event, ModelRegistered registered) {
+        if (registered.tags().containsKey(JOB_ID_TAG)) {
+            return Optional.of(IGNORED_OWN_RESULT);
+        }
+        if (event.type().equals(EventTypes.SAGEMAKER_MODEL_PACKAGE_STATE_CHANGE)
+                && "Rejected".equalsIgnoreCase(event.data().path("ModelApprovalStatus").asText(""))) {
+            return Optional.of(IGNORED_REJECTED);
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * A SageMaker model package: name and version of its group ({@code ModelPackageGroupName},
+     * {@code ModelPackageVersion}; an unversioned package by its {@code ModelPackageName}, version 1), the
+     * model data of its first inference container as the URI, and {@code CustomerMetadataProperties}
+     * (plus {@code Tags}) as tags.
+     */
+    private static ModelRegistered sageMaker(JsonNode detail, String source) {
+        String group = text(detail, "ModelPackageGroupName");
+        String name = group != null ? group : required(detail, "ModelPackageName");
+        String version = group != null ? required(detail, "ModelPackageVersion")
+                : Objects.requireNonNullElse(text(detail, "ModelPackageVersion"), "1");
+        JsonNode containers = detail.path("InferenceSpecification").path("Containers");
+        String uri = containers.isArray() && containers.size() > 0 ? text(containers.get(0), "ModelDataUrl") : null;
+        Map<String, String> tags = sageMakerTags(detail.get("Tags"));
+        tags.putAll(strings(detail.get("CustomerMetadataProperties")));
+        return fromTags(name, version, uri, source, tags);
+    }
+
+    /** SageMaker's {@code Tags}: a list of {@code {"Key", "Value"}} as its API returns them, or an object. */
+    private static Map<String, String> sageMakerTags(JsonNode tags) {
+        if (tags == null || !tags.isArray()) {
+            return strings(tags);
+        }
+        Map<String, String> out = new LinkedHashMap<>();
+        for (JsonNode tag : tags) {
+            String key = tag.path("Key").asText("");
+            if (!key.isEmpty()) {
+                out.put(key, tag.path("Value").asText(""));
+            }
+        }
+        return out;
+    }
+
+    private static JsonNode either(JsonNode data, String a, String b) {
+        return data.has(a) ? data.get(a) : data.get(b);
     }
 
     /** A registry event whose options live in tags. */

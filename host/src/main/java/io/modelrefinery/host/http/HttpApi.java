@@ -34,6 +34,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.UUID;
 import java.util.function.Function;
 import java.util.function.Supplier;
@@ -289,7 +290,15 @@ public final class HttpApi extends VerticleBase {
         try {
             settings.mlflow().verify(deliveryId, ctx.request().getHeader(MlflowWebhook.TIMESTAMP_HEADER),
                     ctx.request().getHeader(MlflowWebhook.SIGNATURE_HEADER), body, settings.clock().instant());
-            registered = RegistryAdapters.toRegistered(MlflowWebhook.toCloudEvent(deliveryId, body));
+            CloudEvent event = MlflowWebhook.toCloudEvent(deliveryId, body);
+            registered = RegistryAdapters.toRegistered(event);
+            Optional<String> ignored = RegistryAdapters.ignoreReason(event, registered);
+            if (ignored.isPresent()) {
+                // The version the refinery registered itself: acknowledged, so MLflow does not retry, not optimized.
+                LOG.info("MLflow webhook about {} {} ignored ({})", registered.name(), registered.version(), ignored.get());
+                json(ctx, 200, Map.of("status", "ignored", "reason", ignored.get()));
+                return;
+            }
         } catch (WebhookRejectedException e) {
             LOG.warn("MLflow webhook delivery refused: {}", e.getMessage());
             error(ctx, 401, e.getMessage());

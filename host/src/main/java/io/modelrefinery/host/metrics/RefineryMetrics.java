@@ -20,6 +20,7 @@ import io.modelrefinery.api.event.StepRecord;
 import io.modelrefinery.api.train.TrainingMetrics;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.function.ToDoubleFunction;
@@ -31,8 +32,11 @@ import java.util.function.ToDoubleFunction;
  * {@code refinery_bytes_saved_total}, {@code refinery_plugins{state}},
  * {@code refinery_job_failures_total{stage,pipeline}}, plus JVM meters; and from evaluations
  * {@code refinery_accuracy_drop}, {@code refinery_output_sqnr_db}, {@code refinery_latency_ratio} and
- * {@code refinery_gate_checks_total{gate,result}}. Durations publish histogram buckets, so dashboards can
- * take percentiles across instances.
+ * {@code refinery_gate_checks_total{gate,result}}; {@code refinery_events_ignored_total{reason}} for
+ * registry events that start no job. Durations publish histogram buckets, so dashboards can take
+ * percentiles across instances. {@link #expect} registers the counters of every label set known at start
+ * at 0, as Prometheus's instrumentation guidelines ask, so that {@code rate()} and {@code increase()} see
+ * the first failure.
  */
 public final class RefineryMetrics {
     private final MeterRegistry registry;
@@ -69,6 +73,65 @@ public final class RefineryMetrics {
                 .description("Model file sizes before (in) and after (out) optimization").register(registry);
     }
 
+    /** Every outcome {@link #jobFinished} counts. */
+    public static final List<String> OUTCOMES = List.of("optimized", "rejected", "failed", "duplicate");
+    /** The pipeline label of failures that happen before the event names one (stage {@code parse}). */
+    public static final String UNKNOWN_PIPELINE = "unknown";
+
+    /**
+     * Registers the counters of the label sets known before the first job at 0: every outcome and
+     * failure stage of each configured pipeline, parse failures of unknown pipelines, every gate result
+     * and every reason to ignore an event. Label sets that only events reveal (pipelines an event names)
+     * still appear with their first count.
+     *
+     * @param stages the stages a job of these pipelines can fail in, {@code step:TRANSFORM} included
+     */
+    public void expect(List<String> pipelines, List<String> stages, List<String> gates, List<String> ignoreReasons) {
+        for (String pipeline : pipelines) {
+            for (String outcome : OUTCOMES) {
+                jobs(outcome, pipeline);
+            }
+            for (String stage : stages) {
+                failures(stage, pipeline);
+            }
+        }
+        jobs("failed", UNKNOWN_PIPELINE);
+        failures("parse", UNKNOWN_PIPELINE);
+        for (String gate : gates) {
+            gateChecks(gate, true);
+            gateChecks(gate, false);
+        }
+        for (String reason : ignoreReasons) {
+            ignored(reason);
+        }
+    }
+
+    private Counter jobs(String outcome, String pipeline) {
+        return Counter.builder("refinery.jobs").description("Jobs by outcome and pipeline")
+                .tag("outcome", outcome).tag("pipeline", pipeline).register(registry);
+    }
+
+    private Counter failures(String stage, String pipeline) {
+        return Counter.builder("refinery.job.failures").description("Failed jobs by the stage they failed in")
+                .tag("stage", stage).tag("pipeline", pipeline).register(registry);
+    }
+
+    private Counter gateChecks(String gate, boolean passed) {
+        return Counter.builder("refinery.gate.checks").description("Quality gate checks by gate and result")
+                .tag("gate", gate).tag("result", passed ? "passed" : "failed").register(registry);
+    }
+
+    private Counter ignored(String reason) {
+        return Counter.builder("refinery.events.ignored")
+                .description("Registry events that start no job: the refinery's own results, rejected packages")
+                .tag("reason", reason).register(registry);
+    }
+
+    /** Counts a registry event that starts no job, by why. */
+    public void eventIgnored(String reason) {
+        ignored(reason).increment();
+    }
+
     /**
      * Counts a finished job.
      *
@@ -76,8 +139,7 @@ public final class RefineryMetrics {
      *     {@code duplicate} (an earlier outcome re-published)
      */
     public void jobFinished(String outcome, String pipeline, Duration duration) {
-        Counter.builder("refinery.jobs").description("Jobs by outcome and pipeline")
-                .tag("outcome", outcome).tag("pipeline", pipeline).register(registry).increment();
+        jobs(outcome, pipeline).increment();
         if (duration != null) {
             Timer.builder("refinery.job.duration").description("Wall time of jobs, fetch to stored output")
                     .tag("pipeline", pipeline).publishPercentileHistogram().register(registry).record(duration);
@@ -86,12 +148,11 @@ public final class RefineryMetrics {
 
     /**
      * Counts a job that ended in {@code model.failed}, by the stage it failed in: {@code parse}, {@code resolve},
-     * {@code fetch}, {@code pipeline}, {@code step:TRANSFORM}, {@code gate} or {@code store}. Retried attempts
-     * are not counted; only the final failure is.
+     * {@code fetch}, {@code pipeline}, {@code step:TRANSFORM}, {@code gate}, {@code store} or
+     * {@code register}. Retried attempts are not counted; only the final failure is.
      */
     public void jobFailed(String stage, String pipeline) {
-        Counter.builder("refinery.job.failures").description("Failed jobs by the stage they failed in")
-                .tag("stage", stage).tag("pipeline", pipeline).register(registry).increment();
+        failures(stage, pipeline).increment();
     }
 
     public void stepFinished(StepRecord step) {
@@ -160,9 +221,7 @@ public final class RefineryMetrics {
                     .register(registry).record(e.latencyRatio());
         }
         for (GateResult gate : e.gates()) {
-            Counter.builder("refinery.gate.checks").description("Quality gate checks by gate and result")
-                    .tag("gate", gate.gate()).tag("result", gate.passed() ? "passed" : "failed")
-                    .register(registry).increment();
+            gateChecks(gate.gate(), gate.passed()).increment();
         }
     }
 

@@ -1,6 +1,7 @@
 package io.modelrefinery.host.osgi;
 
 import io.modelrefinery.api.event.ArtifactResolver;
+import io.modelrefinery.api.event.RegistryWriter;
 import io.modelrefinery.api.plugin.ModelTransform;
 import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.host.pipeline.TransformCatalog;
@@ -43,6 +44,7 @@ public final class PluginRegistry implements TransformCatalog, AutoCloseable {
     private final Path pluginsDir;
     private final ServiceTracker<ModelTransform, Tracked> tracker;
     private final ServiceTracker<ArtifactResolver, ArtifactResolver> resolvers;
+    private final ServiceTracker<RegistryWriter, RegistryWriter> writers;
     /** Bundle revisions whose classes are all loaded already (see {@link #loadAllClasses}); weak, so that
      *  replaced revisions can be collected. */
     private final Set<Object> loadedRevisions = Collections.synchronizedSet(Collections.newSetFromMap(new WeakHashMap<>()));
@@ -71,31 +73,43 @@ public final class PluginRegistry implements TransformCatalog, AutoCloseable {
         this.pluginsDir = pluginsDir;
         this.tracker = new ServiceTracker<>(context, ModelTransform.class, new Customizer());
         this.resolvers = new ServiceTracker<>(context, ArtifactResolver.class, null);
+        this.writers = new ServiceTracker<>(context, RegistryWriter.class, null);
     }
 
     void open() {
         tracker.open();
         resolvers.open();
+        writers.open();
     }
 
     @Override
     public void close() {
+        writers.close();
         resolvers.close();
         tracker.close();
     }
 
     /** The artifact resolvers plugins offer now, highest service ranking first. */
     public List<ArtifactResolver> resolvers() {
-        List<ArtifactResolver> out = new ArrayList<>();
-        ServiceReference<ArtifactResolver>[] refs = resolvers.getServiceReferences();
+        return ranked(resolvers);
+    }
+
+    /** The registry writers plugins offer now, highest service ranking first. */
+    public List<RegistryWriter> writers() {
+        return ranked(writers);
+    }
+
+    private static <S> List<S> ranked(ServiceTracker<S, S> services) {
+        List<S> out = new ArrayList<>();
+        ServiceReference<S>[] refs = services.getServiceReferences();
         if (refs == null) {
             return out;
         }
         java.util.Arrays.sort(refs, Collections.reverseOrder());
-        for (ServiceReference<ArtifactResolver> ref : refs) {
-            ArtifactResolver resolver = resolvers.getService(ref);
-            if (resolver != null) {
-                out.add(resolver);
+        for (ServiceReference<S> ref : refs) {
+            S service = services.getService(ref);
+            if (service != null) {
+                out.add(service);
             }
         }
         return out;
@@ -205,14 +219,39 @@ public final class PluginRegistry implements TransformCatalog, AutoCloseable {
                 transforms.add(t.descriptor());
             }
         }
-        boolean active = bundle.getState() == Bundle.ACTIVE
-                && (!transforms.isEmpty() || bundle.getHeaders().get("Service-Component") == null);
+        boolean active = bundle.getState() == Bundle.ACTIVE && componentsReady(bundle, transforms.size());
         String failure = failures.get(revisionKey(bundle));
         if (!active && failure != null && bundle.getState() == Bundle.ACTIVE) {
             return new PluginInfo(file, name, version, PluginInfo.State.FAILED, transforms, failure);
         }
         return new PluginInfo(file, name, version, active ? PluginInfo.State.ACTIVE : PluginInfo.State.STARTING,
                 transforms, active ? null : "bundle is " + stateName(bundle.getState()));
+    }
+
+    /**
+     * Whether every Declarative Services component of an active bundle has registered its service
+     * (transforms, resolvers, registry writers alike) and every transform among them is tracked: a bundle
+     * that offers only a resolver is as usable as one with transforms, and one whose transform is on its
+     * way is not yet.
+     */
+    private static boolean componentsReady(Bundle bundle, int trackedTransforms) {
+        String header = bundle.getHeaders().get("Service-Component");
+        if (header == null) {
+            return true;
+        }
+        int components = header.contains("*") ? 1 : header.split(",").length;
+        ServiceReference<?>[] registered = bundle.getRegisteredServices();
+        if (registered == null || registered.length < components) {
+            return false;
+        }
+        int transforms = 0;
+        for (ServiceReference<?> ref : registered) {
+            Object classes = ref.getProperty(org.osgi.framework.Constants.OBJECTCLASS);
+            if (classes instanceof String[] names && java.util.Arrays.asList(names).contains(ModelTransform.class.getName())) {
+                transforms++;
+            }
+        }
+        return trackedTransforms >= transforms;
     }
 
     /**

@@ -1,7 +1,6 @@
 package io.modelrefinery.host.service;
 
 import io.modelrefinery.api.InvalidInputException;
-import io.modelrefinery.api.event.ArtifactResolver;
 import io.modelrefinery.api.event.ArtifactSummary;
 import io.modelrefinery.api.event.EventTypes;
 import io.modelrefinery.api.event.JobReport;
@@ -9,6 +8,8 @@ import io.modelrefinery.api.event.Candidate;
 import io.modelrefinery.api.event.ModelFailed;
 import io.modelrefinery.api.event.ModelRef;
 import io.modelrefinery.api.event.ModelRegistered;
+import io.modelrefinery.api.event.RegistryException;
+import io.modelrefinery.api.event.ResolvedArtifact;
 import io.modelrefinery.api.event.StepRecord;
 import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.TransformCancelledException;
@@ -56,11 +57,9 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
-import java.util.function.Supplier;
 
 /**
  * Turns one {@code model.registered} record into exactly one outcome: reads the event, resolves and
@@ -71,7 +70,11 @@ import java.util.function.Supplier;
  */
 public final class JobService {
     private static final Logger LOG = LoggerFactory.getLogger(JobService.class);
-    private static final Set<String> FETCHABLE = Set.of("file", "http", "https");
+    /** The stages a job can fail in, besides {@code step:TRANSFORM} for each of its steps. */
+    public static final List<String> STAGES = List.of("parse", "resolve", "fetch", "pipeline", "gate", "store",
+            "register");
+    /** The header a dead letter of one element of a JSON array of events carries: the element's index. */
+    static final String BATCH_INDEX_HEADER = "refinery.errors.batch.index";
 
     /**
      * The service's settings.
@@ -116,7 +119,7 @@ public final class JobService {
 
     private final Settings settings;
     private final TransformCatalog catalog;
-    private final Supplier<List<ArtifactResolver>> resolvers;
+    private final Registries registries;
     private final OrtRuntime runtime;
     private final DeviceChoice device;
     private final ArtifactFetcher fetcher;
@@ -129,13 +132,13 @@ public final class JobService {
     private final Clock clock;
     private volatile boolean cancelled;
 
-    public JobService(Settings settings, TransformCatalog catalog, Supplier<List<ArtifactResolver>> resolvers,
+    public JobService(Settings settings, TransformCatalog catalog, Registries registries,
                       OrtRuntime runtime, DeviceChoice device, ArtifactFetcher fetcher, ArtifactStore store,
                       OutcomeStore outcomes, OutcomePublisher publisher, EventTopics topics, JobTracker tracker,
                       RefineryMetrics metrics, Clock clock) {
         this.settings = settings;
         this.catalog = catalog;
-        this.resolvers = resolvers;
+        this.registries = registries;
         this.runtime = runtime;
         this.device = device;
         this.fetcher = fetcher;
@@ -156,6 +159,17 @@ public final class JobService {
         cancelled = true;
     }
 
+    /**
+     * Every stage a job of the default pipeline can fail in: {@link #STAGES} and {@code step:TRANSFORM}
+     * for each step (for the metrics that exist before the first failure).
+     */
+    public List<String> stagesOfDefaultPipeline() {
+        List<String> stages = new ArrayList<>(STAGES);
+        settings.defaultPipeline().steps().stream().map(step -> step.transformId()).filter(id -> !id.equals("gate"))
+                .distinct().forEach(id -> stages.add("step:" + id));
+        return stages;
+    }
+
     /** The job id of a registered model under this host's default pipeline. */
     public String jobId(ModelRegistered registered) {
         return JobIds.of(registered.name(), registered.version(), pipelineOf(registered));
@@ -166,19 +180,44 @@ public final class JobService {
     }
 
     /**
-     * Processes one record to its published outcome. Returns normally once the outcome is acknowledged;
-     * throws when the outcome could not be published or the job was cancelled, leaving the record
-     * uncommitted.
+     * Processes one record to its published outcomes: one per event, a record holding a JSON array of
+     * events (an Event Grid delivery) giving one job and one outcome per element. Returns normally once
+     * every outcome is acknowledged; throws when one could not be published or the job was cancelled,
+     * leaving the record uncommitted.
      */
     public void handle(ConsumerRecord<byte[], byte[]> record) {
         String recordKey = record.topic() + "-" + record.partition() + "-" + record.offset();
-        ModelRegistered registered;
+        List<CloudEventCodec.Decoded> events;
         try {
-            CloudEvent event = CloudEventCodec.decode(record.value(), headers(record));
-            registered = RegistryAdapters.toRegistered(event);
+            events = CloudEventCodec.decodeAll(record.value(), headers(record));
         } catch (InvalidInputException e) {
             LOG.warn("record {} refused: {}", recordKey, e.getMessage());
-            fail(record, null, null, "record:" + recordKey, new StageFailure("parse", e, false), null);
+            fail(record, new CloudEventCodec.Decoded(-1, record.value(), null, null), null, null, "record:" + recordKey,
+                    new StageFailure("parse", e, false), null);
+            return;
+        }
+        for (CloudEventCodec.Decoded event : events) {
+            handle(record, event, event.index() < 0 ? recordKey : recordKey + "/" + event.index());
+        }
+    }
+
+    private void handle(ConsumerRecord<byte[], byte[]> record, CloudEventCodec.Decoded decoded, String eventKey) {
+        ModelRegistered registered;
+        try {
+            if (decoded.problem() != null) {
+                throw decoded.problem();
+            }
+            registered = RegistryAdapters.toRegistered(decoded.event());
+        } catch (InvalidInputException e) {
+            LOG.warn("event {} refused: {}", eventKey, e.getMessage());
+            fail(record, decoded, null, null, "record:" + eventKey, new StageFailure("parse", e, false), null);
+            return;
+        }
+        Optional<String> ignored = RegistryAdapters.ignoreReason(decoded.event(), registered);
+        if (ignored.isPresent()) {
+            LOG.info("event {} about {} {} ignored ({})", eventKey, registered.name(), registered.version(),
+                    ignored.get());
+            metrics.eventIgnored(ignored.get());
             return;
         }
         PipelineSpec pipeline = pipelineOf(registered);
@@ -197,10 +236,14 @@ public final class JobService {
         tracker.queued(jobId, registered.model(), pipeline.toString());
         long start = System.nanoTime();
         Duration backoff = settings.firstBackoff();
+        JobReport optimized = null; // kept across attempts: a failed registration does not optimize again
         for (int attempt = 1; ; attempt++) {
             tracker.running(jobId);
             try {
-                JobReport report = execute(registered, pipeline, jobId);
+                if (optimized == null) {
+                    optimized = execute(registered, pipeline, jobId);
+                }
+                JobReport report = registerBack(registered, optimized, jobId);
                 CloudEvent outcome = OutcomeEvents.optimized(report, clock.instant());
                 saveOutcome(jobId, outcome);
                 publishOrThrow(topics.optimized(), registered.name(), outcome);
@@ -220,7 +263,7 @@ public final class JobService {
                     continue;
                 }
                 LOG.warn("job {} failed at {}: {}", jobId, failure.stage, failure.getMessage());
-                fail(record, registered.model(), jobId, jobId, failure, pipeline.toString());
+                fail(record, decoded, registered.model(), jobId, jobId, failure, pipeline.toString());
                 metrics.jobFinished(failure.stage.equals("gate") ? "rejected" : "failed", pipeline.toString(),
                         Duration.ofNanos(System.nanoTime() - start));
                 if (failure.report != null) {
@@ -231,17 +274,38 @@ public final class JobService {
         }
     }
 
+    /**
+     * Registers the stored result back in its registry when asked; stage {@code register}, with the
+     * optimized report attached to a failure so that the result is not lost from sight.
+     */
+    private JobReport registerBack(ModelRegistered registered, JobReport report, String jobId) throws StageFailure {
+        Path dir = settings.workDir().resolve(jobId + "-register-" + UUID.randomUUID());
+        try {
+            tracker.step(jobId, "register", null);
+            Files.createDirectories(dir);
+            return registries.register(registered, report, Path.of(URI.create(report.output().uri())), dir);
+        } catch (RegistryException e) {
+            throw new StageFailure("register", e, e.retriable(), report);
+        } catch (InvalidInputException | IllegalArgumentException e) {
+            throw new StageFailure("register", e, false, report);
+        } catch (IOException | RuntimeException e) {
+            throw new StageFailure("register", e, true, report);
+        } finally {
+            Folders.deleteQuietly(dir);
+        }
+    }
+
     private JobReport execute(ModelRegistered registered, PipelineSpec pipeline, String jobId) throws StageFailure {
         Path jobDir = settings.workDir().resolve(jobId + "-" + UUID.randomUUID());
         try {
-            URI uri = resolve(registered);
+            Path in = createDirectories(jobDir.resolve("in"));
+            ResolvedArtifact artifact = resolve(registered, in);
             Path modelFile;
             Path calibration;
             Path evaluation;
             Path training;
             try {
-                Path in = Files.createDirectories(jobDir.resolve("in"));
-                modelFile = fetcher.fetch(uri, in);
+                modelFile = artifact.file() != null ? artifact.file() : fetcher.fetch(artifact.uri(), in);
                 calibration = fetchOptional(registered.calibrationUri(), Files.createDirectories(jobDir.resolve("cal")));
                 evaluation = fetchOptional(registered.evalUri(), Files.createDirectories(jobDir.resolve("eval")));
                 training = fetchOptional(registered.trainUri(), Files.createDirectories(jobDir.resolve("train")));
@@ -252,8 +316,9 @@ public final class JobService {
             }
             JobResult result;
             try {
-                JobRequest request = new JobRequest(jobId, registered.model(), uri.toString(), modelFile,
-                        registered.format() == null ? null : new ModelFormat(registered.format()), pipeline,
+                String format = registered.format() != null ? registered.format() : artifact.format();
+                JobRequest request = new JobRequest(jobId, registered.model(), artifact.location(), modelFile,
+                        format == null ? null : new ModelFormat(format), pipeline,
                         calibration, evaluation, training, settings.gates());
                 JobRunner runner = new JobRunner(catalog, runtime.service(device.device(), jobDir.resolve("ort")),
                         jobDir.resolve("steps"), settings.runner());
@@ -303,39 +368,37 @@ public final class JobService {
         }
     }
 
-    /** The model's URI: as the event gives it when fetchable, otherwise from the first resolver that knows it. */
-    private URI resolve(ModelRegistered registered) throws StageFailure {
+    /** Where the model is: stage {@code resolve}, retried when the registry could not be asked. */
+    private ResolvedArtifact resolve(ModelRegistered registered, Path in) throws StageFailure {
         try {
-            if (registered.uri() != null) {
-                URI uri = URI.create(registered.uri());
-                if (FETCHABLE.contains(uri.getScheme())) {
-                    return uri;
-                }
-            }
-            for (ArtifactResolver resolver : resolvers.get()) {
-                Optional<URI> found = resolver.resolve(registered);
-                if (found.isPresent()) {
-                    return found.get();
-                }
-            }
+            return registries.resolve(registered, in);
+        } catch (RegistryException e) {
+            throw new StageFailure("resolve", e, e.retriable());
         } catch (InvalidInputException | IllegalArgumentException e) {
             throw new StageFailure("resolve", e, false);
         } catch (RuntimeException e) {
             throw new StageFailure("resolve", e, true);
         }
-        String what = registered.uri() == null ? "the event has no artifact URI" : "URI '" + registered.uri()
-                + "' is not file:, http: or https:";
-        throw new StageFailure("resolve", new InvalidInputException(what + " and no artifact resolver knows "
-                + (registered.source() == null ? "its registry" : "source '" + registered.source() + "'")), false);
+    }
+
+    private static Path createDirectories(Path dir) throws StageFailure {
+        try {
+            return Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new StageFailure("fetch", e, true);
+        }
     }
 
     private Path fetchOptional(String uri, Path dir) {
         return uri == null ? null : fetcher.fetch(URI.create(uri), dir);
     }
 
-    /** Publishes {@code model.failed} and the original record on the dead-letter topic. */
-    private void fail(ConsumerRecord<byte[], byte[]> record, ModelRef model, String jobId, String eventKey,
-                      StageFailure failure, String pipeline) {
+    /**
+     * Publishes {@code model.failed} and the event on the dead-letter topic: the record as read, or for
+     * one element of a JSON array of events that element alone, with its index in a header.
+     */
+    private void fail(ConsumerRecord<byte[], byte[]> record, CloudEventCodec.Decoded decoded, ModelRef model,
+                      String jobId, String eventKey, StageFailure failure, String pipeline) {
         ModelFailed failed = new ModelFailed(jobId, model, failure.stage, failure.getMessage(), failure.retriable,
                 failure.report);
         CloudEvent event = OutcomeEvents.failed(failed, eventKey, clock.instant());
@@ -343,7 +406,7 @@ public final class JobService {
             saveOutcome(jobId, event);
         }
         publishOrThrow(topics.failed(), model == null ? keyText(record) : model.name(), event);
-        metrics.jobFailed(failure.stage, pipeline == null ? "unknown" : pipeline);
+        metrics.jobFailed(failure.stage, pipeline == null ? RefineryMetrics.UNKNOWN_PIPELINE : pipeline);
         if (failure.stage.equals("gate")) { // a judged result, not a record that needs attention
             tracker.failed(jobId, failed);
             return;
@@ -360,11 +423,14 @@ public final class JobService {
         if (jobId != null) {
             headers.add(header("refinery.errors.job.id", jobId));
         }
-        await(publisher.send(topics.deadLetter(), record.key(), record.value(), headers), "dead letter");
+        if (decoded.index() >= 0) {
+            headers.add(header(BATCH_INDEX_HEADER, Integer.toString(decoded.index())));
+        }
+        await(publisher.send(topics.deadLetter(), record.key(), decoded.json(), headers), "dead letter");
         if (jobId != null) {
             tracker.failed(jobId, failed);
         } else {
-            metrics.jobFinished("failed", pipeline == null ? "unknown" : pipeline, null);
+            metrics.jobFinished("failed", pipeline == null ? RefineryMetrics.UNKNOWN_PIPELINE : pipeline, null);
         }
     }
 

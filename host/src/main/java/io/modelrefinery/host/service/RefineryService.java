@@ -4,6 +4,10 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.modelrefinery.api.event.ModelRegistered;
 import io.modelrefinery.host.artifact.ArtifactFetcher;
 import io.modelrefinery.host.artifact.ArtifactPolicy;
+import io.modelrefinery.host.artifact.PolicyRegistryHttp;
+import io.modelrefinery.host.eval.QualityGates;
+import io.modelrefinery.host.event.RegistryAdapters;
+import io.modelrefinery.api.plugin.ParamSpec;
 import io.modelrefinery.host.artifact.ArtifactStore;
 import io.modelrefinery.host.eval.Evaluator;
 import io.modelrefinery.host.event.MlflowWebhook;
@@ -36,6 +40,7 @@ import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
@@ -117,7 +122,9 @@ public final class RefineryService implements AutoCloseable {
             Files.createDirectories(root);
         }
         ArtifactFetcher fetcher = new ArtifactFetcher(new ArtifactPolicy(config.artifactRoots(), config.allowedHosts(),
-                config.maxArtifactBytes(), Duration.ofSeconds(10), Duration.ofMinutes(10), false));
+                config.maxArtifactBytes(), Duration.ofSeconds(10), Duration.ofMinutes(10), false, config.privateHosts()));
+        Registries registries = new Registries(plugins.registry()::resolvers, plugins.registry()::writers,
+                config.registry(), new PolicyRegistryHttp(fetcher), config.writeBack());
         ArtifactStore store = new ArtifactStore(data.resolve("artifacts"));
         store.removeAbandonedTemporaries(Duration.ofMinutes(10));
         OutcomeStore outcomes = new OutcomeStore(data.resolve("outcomes"));
@@ -132,8 +139,10 @@ public final class RefineryService implements AutoCloseable {
                 Evaluator.Settings.defaults(), StepLimits.of(config.stepTimeout()),
                 JobRunner.Settings.heapShare(config.workers()),
                 config.isolateUntrustedModels() ? new IsolatedProbe(IsolatedProbe.Limits.defaults()) : null)),
-                plugins.registry(), plugins.registry()::resolvers, runtime, device, fetcher,
+                plugins.registry(), registries, runtime, device, fetcher,
                 store, outcomes, publisher, config.topics(), tracker, metrics, Clock.systemUTC());
+        metrics.expect(List.of(config.defaultPipeline().toString()), jobs.stagesOfDefaultPipeline(),
+                QualityGates.ALL.stream().map(ParamSpec::name).toList(), RegistryAdapters.IGNORE_REASONS);
 
         consumer = new RegisteredEventConsumer(kafka, instance + "-consumer", jobs::handle, config.workers(),
                 config.shutdownGrace(), jobs::cancelRunning);

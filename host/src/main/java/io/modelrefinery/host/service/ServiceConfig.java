@@ -48,6 +48,9 @@ import java.util.regex.Pattern;
  * @param pluginAllowList which plugin jars may load
  * @param isolateUntrustedModels whether each registered model is first opened in a child process
  * @param apiToken the bearer token the HTTP API's mutating endpoints require; {@code null} leaves them open
+ * @param privateHosts hosts named one by one that may resolve to private addresses (a registry in the cluster)
+ * @param registry the registry settings resolver and writer plugins read ({@code MLFLOW_TRACKING_URI}, ...)
+ * @param writeBack whether optimized models are registered back by default, and under which alias
  */
 public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRoots, Set<String> allowedHosts,
                             long maxArtifactBytes, String bootstrapServers, int kafkaPort, Short replicationFactor,
@@ -56,13 +59,17 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
                             DeviceRequest device, String mlflowSecret, int maxAttempts, Duration firstBackoff,
                             Duration shutdownGrace, QualityGates gates, Duration stepTimeout,
                             PluginAllowList pluginAllowList, boolean isolateUntrustedModels,
-                            ApiToken apiToken) {
+                            ApiToken apiToken, Set<String> privateHosts, RegistrySettings registry,
+                            Registries.WriteBack writeBack) {
 
     public ServiceConfig {
         Objects.requireNonNull(dataDir, "dataDir");
         Objects.requireNonNull(pluginsDir, "pluginsDir");
         artifactRoots = List.copyOf(artifactRoots);
         allowedHosts = Set.copyOf(allowedHosts);
+        privateHosts = Set.copyOf(privateHosts);
+        registry = registry == null ? RegistrySettings.none() : registry;
+        writeBack = writeBack == null ? Registries.WriteBack.off() : writeBack;
         kafkaOverrides = Map.copyOf(kafkaOverrides);
         Objects.requireNonNull(topics, "topics");
         Objects.requireNonNull(defaultPipeline, "defaultPipeline");
@@ -149,6 +156,9 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
         private PluginAllowList pluginAllowList = PluginAllowList.all();
         private boolean isolateUntrustedModels;
         private ApiToken apiToken;
+        private Set<String> privateHosts = Set.of();
+        private RegistrySettings registry = RegistrySettings.none();
+        private Registries.WriteBack writeBack = Registries.WriteBack.off();
 
         private Builder(Path dataDir, Path pluginsDir) {
             this.dataDir = dataDir.toAbsolutePath().normalize();
@@ -190,6 +200,24 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
 
         public Builder allowedHosts(Set<String> hosts) {
             this.allowedHosts = hosts;
+            return this;
+        }
+
+        /** Hosts that may resolve to private addresses, each named exactly (also allowed hosts). */
+        public Builder privateHosts(Set<String> hosts) {
+            this.privateHosts = hosts;
+            return this;
+        }
+
+        /** The settings registry plugins read, such as {@code MLFLOW_TRACKING_URI}. */
+        public Builder registry(RegistrySettings settings) {
+            this.registry = settings;
+            return this;
+        }
+
+        /** Whether and how optimized models are registered back by default. */
+        public Builder writeBack(Registries.WriteBack back) {
+            this.writeBack = back;
             return this;
         }
 
@@ -275,7 +303,8 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
             return new ServiceConfig(dataDir, pluginsDir, artifactRoots, allowedHosts, maxArtifactBytes,
                     bootstrapServers, kafkaPort, replicationFactor, httpHost, httpPort, workers, groupId, topics,
                     partitions, kafkaOverrides, defaultPipeline, device, mlflowSecret, maxAttempts, firstBackoff,
-                    shutdownGrace, gates, stepTimeout, pluginAllowList, isolateUntrustedModels, apiToken);
+                    shutdownGrace, gates, stepTimeout, pluginAllowList, isolateUntrustedModels, apiToken, privateHosts,
+                    registry, writeBack);
         }
     }
 }

@@ -410,4 +410,64 @@ class ArtifactFetcherHttpTest {
         assertTrue(e.getMessage().contains("credentials"), e.getMessage());
         assertFalse(e.getMessage().contains("pw"), e.getMessage());
     }
+
+    @Test
+    void requestHeadersGoToTheUrisOwnOriginOnlyNotToARedirectElsewhere() throws Exception {
+        List<String> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        handle("/echo-auth/", ex -> {
+            seen.add(String.valueOf(ex.getRequestHeaders().getFirst("Authorization")));
+            respond(ex, 200, MODEL);
+        });
+        handle("/to-localhost", ex -> redirect(ex, "http://localhost:" + server.getAddress().getPort() + "/echo-auth/m.onnx"));
+        fetcher = new ArtifactFetcher(policy(Set.of("127.0.0.1", "localhost"), true));
+        java.util.Map<String, String> credentials = java.util.Map.of("Authorization", "Bearer secret");
+
+        fetcher.fetch(uri("/echo-auth/m.onnx"), target, null, credentials);
+        fetcher.fetch(uri("/to-localhost"), target.resolve("other"), null, credentials);
+
+        assertEquals(List.of("Bearer secret", "null"), seen);
+    }
+
+    @Test
+    void anExchangeKeepsErrorBodiesAndFollowsRedirectsForGetOnly() {
+        ArtifactFetcher.Answer notFound = fetcher.exchange("GET", uri("/status/404"), java.util.Map.of(),
+                java.net.http.HttpRequest.BodyPublishers.noBody(), LIMIT, TIMEOUT);
+        ArtifactFetcher.Answer followed = fetcher.exchange("GET", uri("/redirect/relative"), java.util.Map.of(),
+                java.net.http.HttpRequest.BodyPublishers.noBody(), LIMIT, TIMEOUT);
+        ArtifactFetcher.Answer posted = fetcher.exchange("POST", uri("/redirect/relative"), java.util.Map.of(),
+                java.net.http.HttpRequest.BodyPublishers.ofString("{}"), LIMIT, TIMEOUT);
+        ArtifactRefusedException large = assertThrows(ArtifactRefusedException.class, () -> fetcher.exchange("GET",
+                uri("/chunked-big"), java.util.Map.of(), java.net.http.HttpRequest.BodyPublishers.noBody(), 50, TIMEOUT));
+
+        assertEquals(404, notFound.status());
+        assertArrayEquals(MODEL, notFound.body());
+        assertEquals(200, followed.status());
+        assertArrayEquals(MODEL, followed.body());
+        assertEquals(302, posted.status());
+        assertTrue(large.getMessage().endsWith("is larger than the limit of 50 bytes"), large.getMessage());
+    }
+
+    @Test
+    void privateAddressesAreReachedOnlyThroughHostsNamedForIt() {
+        ArtifactFetcher named = new ArtifactFetcher(new ArtifactPolicy(List.of(), Set.of(), LIMIT, TIMEOUT, TIMEOUT, false,
+                Set.of("127.0.0.1")));
+        ArtifactFetcher onlyAllowed = new ArtifactFetcher(new ArtifactPolicy(List.of(), Set.of("127.0.0.1", "localhost"),
+                LIMIT, TIMEOUT, TIMEOUT, false, Set.of("127.0.0.1")));
+
+        assertArrayEquals(MODEL, read(named.fetch(uri("/models/m.onnx"), target)));
+        ArtifactRefusedException e = assertThrows(ArtifactRefusedException.class, () -> onlyAllowed.fetch(
+                URI.create("http://localhost:" + server.getAddress().getPort() + "/models/m.onnx"), target));
+        assertTrue(e.getMessage().contains("resolving to the non-public address") && e.getMessage()
+                .endsWith("(only hosts named with --allow-private-host may)"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> new ArtifactPolicy(List.of(), Set.of(), LIMIT, TIMEOUT, TIMEOUT,
+                false, Set.of("*.internal")));
+    }
+
+    private static byte[] read(Path file) {
+        try {
+            return Files.readAllBytes(file);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
 }

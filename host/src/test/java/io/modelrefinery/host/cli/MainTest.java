@@ -108,4 +108,29 @@ class MainTest {
         assertEquals("error: plugins folder not found: " + dir.resolve("none")
                 + " (set --plugins-dir or REFINERY_PLUGINS_DIR)\n", r.err());
     }
+
+    @Test
+    void serveTakesMlflowSettingsLikeMlflowsClientsAndRefusesATrackingHostThatIsNotAllowed() throws Exception {
+        Path token = Files.writeString(dir.resolve("mlflow-token"), "tok-987\n");
+        ServeCommand serve = new ServeCommand();
+        new picocli.CommandLine(serve).setCaseInsensitiveEnumValuesAllowed(true).parseArgs("--mlflow-tracking-uri",
+                "http://mlflow.mlflow.svc:5000",
+                "--allow-private-host", "mlflow.mlflow.svc", "--allow-host=", "--mlflow-tracking-token-file", token.toString(),
+                "--mlflow-register", "--mlflow-register-alias", "optimized");
+        Run refused = run("serve", "--data-dir", dir.resolve("data").toString(), "--mlflow-tracking-uri",
+                "https://mlflow.example.com");
+
+        io.modelrefinery.host.service.ServiceConfig config = serve.config();
+
+        assertEquals(java.util.Optional.of("http://mlflow.mlflow.svc:5000"), config.registry().get("MLFLOW_TRACKING_URI"));
+        assertEquals(java.util.Optional.of("tok-987"), config.registry().get("MLFLOW_TRACKING_TOKEN"));
+        assertEquals(java.util.Set.of("mlflow.mlflow.svc"), config.privateHosts());
+        assertEquals(java.util.Set.of(), config.allowedHosts(), "a blank --allow-host (an empty variable) is none");
+        assertEquals(new io.modelrefinery.host.service.Registries.WriteBack(true, "optimized"), config.writeBack());
+        assertFalse(config.toString().contains("tok-987"), config.toString());
+        assertEquals(ExitCode.BAD_INPUT, refused.exitCode());
+        assertEquals("error: the MLflow tracking host 'mlflow.example.com' is not allowed: add --allow-host "
+                + "mlflow.example.com (or --allow-private-host mlflow.example.com when it has a cluster-internal address)\n",
+                refused.err());
+    }
 }

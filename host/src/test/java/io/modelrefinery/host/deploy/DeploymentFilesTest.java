@@ -139,6 +139,22 @@ class DeploymentFilesTest {
         }
         assertTrue(seen >= 4, "settings come from the ConfigMap");
 
+        // MLflow: the tracking URI from the ConfigMap (as $MLFLOW_TRACKING_URI, which serve reads like MLflow's
+        // clients), the webhook secret and the credentials from the Secret, each optional.
+        assertTrue(config.has("MLFLOW_TRACKING_URI"));
+        Map<String, String> secrets = new HashMap<>();
+        for (JsonNode env : container.get("env")) {
+            if (env.at("/valueFrom/secretKeyRef/name").asText().equals("model-refinery-mlflow")) {
+                assertTrue(env.at("/valueFrom/secretKeyRef/optional").asBoolean(), env.toString());
+                secrets.put(env.get("name").asText(), env.at("/valueFrom/secretKeyRef/key").asText());
+            }
+        }
+        assertEquals(Map.of("REFINERY_MLFLOW_SECRET", "webhook-secret", "MLFLOW_TRACKING_TOKEN", "token",
+                "MLFLOW_TRACKING_USERNAME", "username", "MLFLOW_TRACKING_PASSWORD", "password"), secrets);
+        assertEquals("$(REFINERY_ALLOW_PRIVATE_HOST)", options.get("--allow-private-host"));
+        assertEquals("$(REFINERY_MLFLOW_REGISTER)", options.get("--mlflow-register"));
+        assertEquals("false", config.get("REFINERY_MLFLOW_REGISTER").asText());
+
         // Volumes: every mount has a volume, every claim exists, plugins are mounted where serve reads them.
         Set<String> volumes = new HashSet<>();
         for (JsonNode v : pod.at("/spec/volumes")) {

@@ -153,6 +153,8 @@ class EventSchemasTest {
 
         assertEquals(List.of("chosen", "skipped"), report.candidates().stream().map(c -> c.outcome()).toList());
         assertEquals(Set.of(), violations("model.optimized.json", report));
+        assertEquals(Set.of(), violations("model.optimized.json", report.withRegistered(
+                new io.modelrefinery.api.event.RegisteredVersion("mlflow", "seed", "2", "models:/seed/2"))));
     }
 
     @Test

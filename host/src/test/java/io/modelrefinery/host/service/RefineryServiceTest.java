@@ -198,7 +198,9 @@ class RefineryServiceTest {
             assertEquals("junk", new String(junk.key(), StandardCharsets.UTF_8));
         }
         String metrics = get("/metrics").body(); // counted before the dead letter is sent
-        assertTrue(metrics.contains("refinery_job_failures_total{pipeline=\"unknown\",stage=\"parse\"} 2.0"), metrics);
+        // Two of this test's records; the Event Grid test's bad element may be counted too.
+        assertTrue(metrics.matches("(?s).*refinery_job_failures_total\\{pipeline=\"unknown\",stage=\"parse\"\\} [23]\\.0.*"),
+                metrics);
         assertTrue(metrics.contains("refinery_job_failures_total{pipeline=\"test-versioned\",stage=\"fetch\"} 1.0"));
         assertTrue(metrics.contains("refinery_job_failures_total{pipeline=\"test-versioned(fail-with=boom)\",stage=\"step:test-versioned\"} 1.0"),
                 metrics);
@@ -337,5 +339,120 @@ class RefineryServiceTest {
         assertEquals("resolve", failed.data().get("stage").asText());
         assertEquals("the event has no artifact URI and no artifact resolver knows source '/other-workspace'",
                 failed.data().get("error").asText());
+    }
+
+    @Test
+    void countersOfEveryKnownLabelSetAreThereBeforeTheFirstFailure() throws Exception {
+        String metrics = get("/metrics").body();
+
+        for (String line : List.of("refinery_jobs_total{outcome=\"failed\",pipeline=\"test-versioned\"}",
+                "refinery_jobs_total{outcome=\"rejected\",pipeline=\"test-versioned\"}",
+                "refinery_job_failures_total{pipeline=\"test-versioned\",stage=\"register\"}",
+                "refinery_job_failures_total{pipeline=\"test-versioned\",stage=\"resolve\"}",
+                "refinery_job_failures_total{pipeline=\"test-versioned\",stage=\"step:test-versioned\"}",
+                "refinery_job_failures_total{pipeline=\"unknown\",stage=\"parse\"}",
+                "refinery_gate_checks_total{gate=\"min-sqnr-db\",result=\"failed\"}",
+                "refinery_events_ignored_total{reason=\"rejected\"}")) {
+            assertTrue(metrics.contains(line + " "), line + " is exported from the start:\n" + metrics);
+        }
+    }
+
+    /** An Event Grid delivery: a JSON array of Azure ML CloudEvents, in one record. */
+    private static String eventGridArray(String... models) {
+        StringBuilder out = new StringBuilder("[");
+        for (String model : models) {
+            if (out.length() > 1) {
+                out.append(',');
+            }
+            out.append(model.startsWith("{") ? model : "{\"specversion\":\"1.0\",\"id\":\"" + UUID.randomUUID() + "\",\"source\":\""
+                    + TestResolver.SOURCE + "\",\"type\":\"Microsoft.MachineLearningServices.ModelRegistered\",\"data\":{"
+                    + "\"ModelName\":\"" + model + "\",\"ModelVersion\":3,\"ModelProperties\":{\"test.path\":\""
+                    + inbox.resolve("seed_cnn_binary.onnx") + "\"}}}");
+        }
+        return out.append(']').toString();
+    }
+
+    @Test
+    void eachEventOfAnEventGridArrayIsItsOwnJobAndABadOneIsDeadLetteredAlone() throws Exception {
+        String bad = "{\"specversion\":\"1.0\",\"id\":\"bad\",\"source\":\"" + TestResolver.SOURCE
+                + "\",\"type\":\"Microsoft.MachineLearningServices.ModelRegistered\",\"data\":{\"ModelName\":\"no-version\"}}";
+        registry.send(topics.registered(), "grid".getBytes(), eventGridArray("grid-a", bad, "grid-b")
+                .getBytes(StandardCharsets.UTF_8), List.of()).get();
+
+        for (String name : List.of("grid-a", "grid-b")) {
+            CloudEvent outcome = awaitOutcome(service.jobId(new ModelRegistered(name, "3", null, null, null, null, null,
+                    null, null, Map.of())));
+            assertEquals(EventTypes.MODEL_OPTIMIZED, outcome.type(), outcome.data().toString());
+        }
+        try (TopicReader reader = new TopicReader(service.bootstrapServers(), List.of(topics.deadLetter()))) {
+            ConsumerRecord<byte[], byte[]> letter = reader.until(rs -> rs.stream().anyMatch(r -> new String(r.value(),
+                    StandardCharsets.UTF_8).contains("no-version")), WAIT).stream()
+                    .filter(r -> new String(r.value(), StandardCharsets.UTF_8).contains("no-version")).findFirst().orElseThrow();
+            assertEquals(bad, new String(letter.value(), StandardCharsets.UTF_8), "the element alone");
+            assertEquals("1", new String(letter.headers().lastHeader("refinery.errors.batch.index").value(),
+                    StandardCharsets.UTF_8));
+            assertEquals("event data has no 'ModelVersion'", new String(letter.headers()
+                    .lastHeader("refinery.errors.exception.message").value(), StandardCharsets.UTF_8));
+        }
+    }
+
+    @Test
+    void aResultIsRegisteredBackWhenTheEventAsksAndTheRegistrysEventAboutItStartsNothing() throws Exception {
+        Path registryDir = dir.resolve("test-registry");
+        Map<String, Object> data = Map.of("modelName", "write-back", "modelVersion", "1", "modelProperties", Map.of(
+                "test.path", inbox.resolve("seed_cnn_binary.onnx").toString(), "test.registry", registryDir.toString()),
+                "modelTags", Map.of("refinery.register", "true"));
+        registry.publish(topics.registered(), "write-back", new CloudEvent("wb-1", TestResolver.SOURCE,
+                EventTypes.AZURE_ML_MODEL_REGISTERED, null, null, EventJson.tree(data))).get();
+        String jobId = service.jobId(new ModelRegistered("write-back", "1", null, null, null, null, null, null, null, Map.of()));
+
+        CloudEvent outcome = awaitOutcome(jobId);
+
+        assertEquals(EventTypes.MODEL_OPTIMIZED, outcome.type(), outcome.data().toString());
+        assertEquals("optimized-" + jobId, outcome.data().at("/registered/version").asText());
+        List<Path> records;
+        try (var files = Files.list(registryDir)) {
+            records = files.toList();
+        }
+        assertEquals(1, records.size());
+        String record = Files.readString(records.get(0));
+        assertTrue(record.contains("refinery.job-id=" + jobId + "\n"), record);
+        assertTrue(record.contains("refinery.source-version=1\n"), record);
+        assertTrue(record.contains("refinery.pipeline=test-versioned\n"), record);
+        assertTrue(record.contains("model-bytes=" + outcome.data().at("/output/bytes").asLong() + "\n"), record);
+
+        // The registry announces the new version, with the tags the refinery gave it: no job.
+        Map<String, Object> echo = Map.of("modelName", "write-back", "modelVersion", "optimized-" + jobId,
+                "modelTags", Map.of("refinery.job-id", jobId));
+        registry.publish(topics.registered(), "write-back", new CloudEvent("wb-2", TestResolver.SOURCE,
+                EventTypes.AZURE_ML_MODEL_REGISTERED, null, null, EventJson.tree(echo))).get();
+        String metrics = "";
+        for (long deadline = System.nanoTime() + WAIT.toNanos(); System.nanoTime() < deadline; Thread.sleep(200)) {
+            metrics = get("/metrics").body();
+            if (metrics.contains("refinery_events_ignored_total{reason=\"refinery-result\"} 1.0")) {
+                break;
+            }
+        }
+        assertTrue(metrics.contains("refinery_events_ignored_total{reason=\"refinery-result\"} 1.0"), metrics);
+        assertEquals(404, get("/jobs/" + service.jobId(new ModelRegistered("write-back", "optimized-" + jobId, null, null,
+                null, null, null, null, null, Map.of()))).statusCode());
+    }
+
+    @Test
+    void aRegistryThatStaysDownIsRetriedThenTheJobFailsAtRegisterWithItsReport() throws Exception {
+        Map<String, Object> data = Map.of("modelName", "write-back-down", "modelVersion", "1", "modelProperties", Map.of(
+                "test.path", inbox.resolve("seed_cnn_binary.onnx").toString(), "test.registry-down", "yes"),
+                "modelTags", Map.of("refinery.register", "true"));
+        registry.publish(topics.registered(), "write-back-down", new CloudEvent("wbd-1", TestResolver.SOURCE,
+                EventTypes.AZURE_ML_MODEL_REGISTERED, null, null, EventJson.tree(data))).get();
+
+        CloudEvent outcome = awaitOutcome(service.jobId(new ModelRegistered("write-back-down", "1", null, null, null, null,
+                null, null, null, Map.of())));
+
+        assertEquals(EventTypes.MODEL_FAILED, outcome.type());
+        assertEquals("register", outcome.data().get("stage").asText());
+        assertTrue(outcome.data().get("retriable").asBoolean());
+        assertEquals("the test registry is down", outcome.data().get("error").asText());
+        assertTrue(outcome.data().at("/report/output/uri").asText().startsWith("file:"), "the stored result is named");
     }
 }

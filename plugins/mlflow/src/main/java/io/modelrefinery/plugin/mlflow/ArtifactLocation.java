@@ -1,0 +1,84 @@
+package io.modelrefinery.plugin.mlflow;
+
+import io.modelrefinery.api.InvalidInputException;
+
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.util.Locale;
+import java.util.Optional;
+
+/**
+ * A folder of artifacts as MLflow names it, and the HTTP URIs of its files. {@code mlflow-artifacts:}
+ * URIs are served by the tracking server's artifact proxy, as MLflow's client resolves them:
+ * {@code mlflow-artifacts:/<path>} (or {@code mlflow-artifacts://host:port/<path>}) is
+ * {@code <tracking scheme>://<host of the URI, else of the tracking URI><tracking path>/api/2.0/mlflow-artifacts/artifacts/<path>},
+ * which also lists folders ({@code ?path=}). {@code http(s):} folders are read file by file. Other
+ * stores ({@code s3:}, {@code gs:}, {@code wasbs:}, {@code file:}, ...) are the tracking server's own
+ * business: the refinery does not reach them directly.
+ *
+ * @param proxyPath the path inside the artifact proxy, for {@code mlflow-artifacts:}; {@code null} for http(s)
+ * @param root the folder's HTTP URI, ending without a slash
+ */
+record ArtifactLocation(String uri, String proxyPath, URI root, TrackingServer server) {
+    static final String PROXY = "/api/2.0/mlflow-artifacts/artifacts";
+
+    static ArtifactLocation of(String artifactUri, TrackingServer server) {
+        URI parsed;
+        try {
+            parsed = new URI(artifactUri);
+        } catch (URISyntaxException e) {
+            throw new InvalidInputException("MLflow gave an artifact location that is not a URI: '" + artifactUri + "'");
+        }
+        String scheme = parsed.getScheme() == null ? "" : parsed.getScheme().toLowerCase(Locale.ROOT);
+        switch (scheme) {
+            case "mlflow-artifacts": {
+                String path = strip(parsed.getPath() == null ? "" : parsed.getPath());
+                String authority = parsed.getRawAuthority() != null && !parsed.getRawAuthority().isEmpty()
+                        ? parsed.getRawAuthority() : server.base().getRawAuthority();
+                String trackingPath = server.base().getRawPath() == null ? "" : server.base().getRawPath();
+                URI root = URI.create(server.base().getScheme() + "://" + authority + trackingPath + PROXY
+                        + (path.isEmpty() ? "" : "/" + MlflowClient.encodePath(path)));
+                return new ArtifactLocation(artifactUri, path, root, server);
+            }
+            case "http":
+            case "https":
+                return new ArtifactLocation(artifactUri, null, URI.create(artifactUri.replaceAll("/+$", "")), server);
+            default:
+                throw new InvalidInputException("MLflow keeps these artifacts at " + artifactUri + ", which the refinery "
+                        + "reaches only through the tracking server's artifact proxy (mlflow-artifacts:/ locations: run "
+                        + "`mlflow server` with artifact serving, the default since MLflow 2) or over http(s)");
+        }
+    }
+
+    /** The same location, {@code relative} deeper. */
+    ArtifactLocation child(String relative) {
+        String rel = strip(relative);
+        if (rel.isEmpty()) {
+            return this;
+        }
+        String childUri = uri.replaceAll("/+$", "") + "/" + rel;
+        return new ArtifactLocation(childUri, proxyPath == null ? null : (proxyPath.isEmpty() ? rel : proxyPath + "/" + rel),
+                URI.create(root + "/" + MlflowClient.encodePath(rel)), server);
+    }
+
+    /** The HTTP URI of the file at {@code relative}. */
+    URI file(String relative) {
+        return URI.create(root + "/" + MlflowClient.encodePath(strip(relative)));
+    }
+
+    /** The proxy's listing of the folder at {@code relative}, or empty when this is not a proxied location. */
+    Optional<URI> listing(String relative) {
+        if (proxyPath == null) {
+            return Optional.empty();
+        }
+        String rel = strip(relative);
+        String path = proxyPath.isEmpty() ? rel : rel.isEmpty() ? proxyPath : proxyPath + "/" + rel;
+        URI base = URI.create(root.getScheme() + "://" + root.getRawAuthority()
+                + (server.base().getRawPath() == null ? "" : server.base().getRawPath()) + PROXY);
+        return Optional.of(URI.create(base + "?path=" + MlflowClient.encode(path)));
+    }
+
+    private static String strip(String path) {
+        return path.replaceAll("^/+", "").replaceAll("/+$", "");
+    }
+}
