@@ -20,8 +20,11 @@ import io.modelrefinery.plugin.tflite.TfliteTables.TensorTable;
 
 import java.nio.ByteBuffer;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 import static io.modelrefinery.api.onnx.OnnxHelper.attr;
 import static io.modelrefinery.plugin.tflite.TfliteTables.OptionFields.*;
@@ -29,8 +32,11 @@ import static io.modelrefinery.plugin.tflite.TfliteTables.OptionFields.*;
 /**
  * Converts the main subgraph of a TensorFlow Lite model, operator by operator, into an ONNX graph whose
  * inputs and outputs keep TFLite's shapes and types. Quantized tensors keep their numbers: a quantized
- * activation becomes a QuantizeLinear/DequantizeLinear pair after the float operator that computes it,
- * a quantized weight an int8 initializer behind a DequantizeLinear, per-axis scales included.
+ * activation becomes a QuantizeLinear/DequantizeLinear pair after the float operator that computes it
+ * (int16 activations, which ONNX's opset 17 cannot quantize, the same rounding in float arithmetic:
+ * {@link Int16Quantization}), a quantized weight an int8 or uint8 initializer behind a DequantizeLinear,
+ * per-axis scales included. The operators themselves live here (arithmetic, convolutions, activations),
+ * in {@link ShapeOperators}, {@link ImageOperators} and {@link SequenceLstm}.
  */
 final class TfliteConverter {
     private final Model model;
@@ -41,12 +47,31 @@ final class TfliteConverter {
     private final Map<Integer, Value> values = new HashMap<>();
     /** Constants computed from constants (a DEQUANTIZE of float16 weights). */
     private final Map<Integer, Weight> derivedConstants = new HashMap<>();
+    private final ShapeOperators shapes = new ShapeOperators(this);
+    private final ImageOperators images = new ImageOperators(this);
+    private final SequenceLstm lstm = new SequenceLstm(this);
+    /**
+     * Whether activations are int16 (16x8 mode). Its int8 weights then become float initializers: behind
+     * a DequantizeLinear, ONNX Runtime fuses them with a float MatMul or Gemm into an 8-bit kernel that
+     * quantizes the (int16-precise) activations to 8 bits, which is three orders of magnitude coarser.
+     */
+    private final boolean int16Activations;
     private int operatorIndex;
 
     private TfliteConverter(Model model, Cancellation cancellation) {
         this.model = model;
         this.subgraph = model.subgraph(0);
         this.cancellation = cancellation;
+        this.int16Activations = hasInt16Activations();
+    }
+
+    private boolean hasInt16Activations() {
+        for (int i = 0; i < subgraph.tensorCount(); i++) {
+            if (subgraph.tensor(i).type() == TFLITE_INT16 && !isConstant(i) && quantization(i) != null) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** The converted model and what the conversion did. */
@@ -110,51 +135,140 @@ final class TfliteConverter {
     private void convert(int code, Operator op) {
         int[] in = op.inputs();
         int[] out = op.outputs();
-        if (out.length != 1) {
-            throw new InvalidInputException("operators with " + out.length + " outputs are not supported");
+        if (out.length == 0) {
+            throw new InvalidInputException("the operator has no output");
         }
-        String name = tensorName(out[0]);
         Options o = op.options(new Options());
+        List<Value> ys = out.length == 1 ? single(code, op, in, out[0], o) : switch (code) {
+            case BuiltinOperators.SPLIT -> shapes.split(in, out);
+            case BuiltinOperators.SPLIT_V -> shapes.splitV(in, out);
+            case BuiltinOperators.UNPACK -> shapes.unpack(in, out, o);
+            default -> throw new InvalidInputException(BuiltinOperators.name(code) + " with " + out.length
+                    + " outputs is not supported");
+        };
+        for (int i = 0; i < ys.size(); i++) {
+            Value y = ys.get(i);
+            if (y == null) {
+                continue; // a constant folded at conversion time
+            }
+            checkShape(y, out[i]);
+            values.put(out[i], quantizeActivation(y, out[i], tensorName(out[i])));
+        }
+    }
+
+    /** An operator with one output; a list holding null when it folds into a constant. */
+    private List<Value> single(int code, Operator op, int[] in, int output, Options o) {
+        String name = tensorName(output);
+        String unary = UNARY.get(code);
+        if (unary != null) {
+            return List.of(graph.unary(unary, value(in[0]), name));
+        }
+        String binary = BINARY.get(code);
+        if (binary != null) {
+            Value y = arithmetic(binary, in, name);
+            return List.of(FUSED_BINARY.contains(code) ? fused(y, int8(o, ARITHMETIC_ACTIVATION), name) : y);
+        }
+        String reduce = REDUCE.get(code);
+        if (reduce != null) {
+            return List.of(shapes.reduce(reduce, value(in[0]), intConstant(in[1]), bool(o, REDUCER_KEEP_DIMS), name));
+        }
         Value y = switch (code) {
             case BuiltinOperators.CONV_2D -> conv(in, o, name);
             case BuiltinOperators.DEPTHWISE_CONV_2D -> depthwiseConv(in, o, name);
-            case BuiltinOperators.FULLY_CONNECTED -> fullyConnected(in, o, name, out[0]);
+            case BuiltinOperators.FULLY_CONNECTED -> fullyConnected(in, o, name, output);
             case BuiltinOperators.MAX_POOL_2D, BuiltinOperators.AVERAGE_POOL_2D -> fused(graph.pool(
                     code == BuiltinOperators.MAX_POOL_2D ? "MaxPool" : "AveragePool", value(in[0]),
                     new int[] {int32(o, POOL_FILTER_H, 0), int32(o, POOL_FILTER_W, 0)},
                     new int[] {int32(o, POOL_STRIDE_H, 1), int32(o, POOL_STRIDE_W, 1)}, padding(o, POOL_PADDING), name),
                     int8(o, POOL_ACTIVATION), name);
             case BuiltinOperators.MEAN -> graph.mean(value(in[0]), intConstant(in[1]), bool(o, REDUCER_KEEP_DIMS), name);
-            case BuiltinOperators.RESHAPE -> graph.reshape(value(in[0]), in.length > 1 && in[1] >= 0
-                    ? Arrays.stream(intConstant(in[1])).asLongStream().toArray()
-                    : Arrays.stream(o == null ? new int[0] : o.ints(RESHAPE_NEW_SHAPE)).asLongStream().toArray(), name);
+            case BuiltinOperators.RESHAPE -> reshape(in, o, output, name);
             case BuiltinOperators.SOFTMAX -> softmax(in, o, name);
-            case BuiltinOperators.LOGISTIC -> graph.unary("Sigmoid", value(in[0]), name);
-            case BuiltinOperators.TANH -> graph.unary("Tanh", value(in[0]), name);
-            case BuiltinOperators.RELU -> graph.unary("Relu", value(in[0]), name);
+            case BuiltinOperators.LOG_SOFTMAX -> shapes.logSoftmax(value(in[0]), name);
             case BuiltinOperators.RELU6 -> graph.clip(value(in[0]), 0f, 6f, name);
             case BuiltinOperators.RELU_N1_TO_1 -> graph.clip(value(in[0]), -1f, 1f, name);
-            case BuiltinOperators.HARD_SWISH -> graph.unary("HardSwish", value(in[0]), name);
             case BuiltinOperators.LEAKY_RELU -> graph.unary("LeakyRelu", value(in[0]), name,
                     attr("alpha", o == null ? 0f : o.float32(LEAKY_RELU_ALPHA, 0f)));
-            case BuiltinOperators.ADD -> fused(arithmetic("Add", in, name), int8(o, ARITHMETIC_ACTIVATION), name);
-            case BuiltinOperators.SUB -> fused(arithmetic("Sub", in, name), int8(o, ARITHMETIC_ACTIVATION), name);
-            case BuiltinOperators.MUL -> fused(arithmetic("Mul", in, name), int8(o, ARITHMETIC_ACTIVATION), name);
+            case BuiltinOperators.RSQRT -> graph.unary("Reciprocal", graph.unary("Sqrt", value(in[0]), name + "_sqrt"),
+                    name);
+            case BuiltinOperators.SQUARE -> graph.binary("Mul", value(in[0]), value(in[0]), name);
+            case BuiltinOperators.SQUARED_DIFFERENCE -> {
+                Value difference = arithmetic("Sub", in, name + "_difference");
+                yield graph.binary("Mul", difference, difference, name);
+            }
+            case BuiltinOperators.PRELU -> prelu(in, name);
+            case BuiltinOperators.GELU -> gelu(value(in[0]), bool(o, GELU_APPROXIMATE), name);
+            case BuiltinOperators.L2_NORMALIZATION -> l2Normalize(value(in[0]), name);
             case BuiltinOperators.CONCATENATION -> fused(graph.concat(Arrays.stream(in).mapToObj(this::value).toList(),
                     int32(o, CONCATENATION_AXIS, 0), name), int8(o, CONCATENATION_ACTIVATION), name);
             case BuiltinOperators.PAD, BuiltinOperators.PADV2 -> pad(in, name);
-            case BuiltinOperators.QUANTIZE -> value(in[0]); // the quantization follows below, from the output tensor
-            case BuiltinOperators.DEQUANTIZE -> dequantize(in[0], out[0]);
+            case BuiltinOperators.MIRROR_PAD -> shapes.mirrorPad(value(in[0]), intConstant(in[1]),
+                    int8(o, MIRROR_PAD_MODE) == 1, name);
+            case BuiltinOperators.TRANSPOSE -> shapes.transpose(value(in[0]), intConstant(in[1]), name);
+            case BuiltinOperators.SLICE -> shapes.slice(value(in[0]), intConstant(in[1]), intConstant(in[2]), name);
+            case BuiltinOperators.STRIDED_SLICE -> shapes.stridedSlice(in, o, name);
+            case BuiltinOperators.GATHER -> shapes.gather(in, o, name);
+            case BuiltinOperators.EXPAND_DIMS -> shapes.expandDims(value(in[0]), intConstant(in[1]), name);
+            case BuiltinOperators.SQUEEZE -> shapes.squeeze(value(in[0]), o == null ? new int[0] : o.ints(SQUEEZE_DIMS),
+                    name);
+            case BuiltinOperators.PACK -> shapes.pack(Arrays.stream(in).mapToObj(this::value).toList(),
+                    int32(o, PACK_AXIS, 0), name);
+            case BuiltinOperators.UNPACK -> shapes.unpack(in, new int[] {output}, o).get(0);
+            case BuiltinOperators.SPLIT -> shapes.split(in, new int[] {output}).get(0);
+            case BuiltinOperators.SPLIT_V -> shapes.splitV(in, new int[] {output}).get(0);
+            case BuiltinOperators.TILE -> shapes.tile(value(in[0]), intConstant(in[1]), name);
+            case BuiltinOperators.SHAPE -> shapes.shape(value(in[0]), dataType(output),
+                    name);
+            case BuiltinOperators.CAST -> shapes.cast(value(in[0]), dataType(output),
+                    name);
+            case BuiltinOperators.ARG_MAX, BuiltinOperators.ARG_MIN -> shapes.argExtreme(
+                    code == BuiltinOperators.ARG_MAX ? "ArgMax" : "ArgMin", value(in[0]), intConstant(in[1]),
+                    dataType(output), name);
+            case BuiltinOperators.BATCH_MATMUL -> shapes.batchMatMul(in, bool(o, BATCH_MATMUL_ADJ_X),
+                    bool(o, BATCH_MATMUL_ADJ_Y), name);
+            case BuiltinOperators.RESIZE_BILINEAR -> images.resize(value(in[0]), intConstant(in[1]), false,
+                    bool(o, RESIZE_BILINEAR_ALIGN_CORNERS), bool(o, RESIZE_BILINEAR_HALF_PIXEL_CENTERS), name);
+            case BuiltinOperators.RESIZE_NEAREST_NEIGHBOR -> images.resize(value(in[0]), intConstant(in[1]), true,
+                    bool(o, RESIZE_NEAREST_ALIGN_CORNERS), bool(o, RESIZE_NEAREST_HALF_PIXEL_CENTERS), name);
+            case BuiltinOperators.TRANSPOSE_CONV -> fused(images.transposeConv(in, o, name),
+                    int8(o, TRANSPOSE_CONV_ACTIVATION), name);
+            case BuiltinOperators.SPACE_TO_DEPTH, BuiltinOperators.DEPTH_TO_SPACE -> images.blocks(
+                    code == BuiltinOperators.SPACE_TO_DEPTH, value(in[0]), int32(o, BLOCK_SIZE, 0), name);
+            case BuiltinOperators.UNIDIRECTIONAL_SEQUENCE_LSTM -> lstm.convert(in, o, name);
+            case BuiltinOperators.QUANTIZE -> value(in[0]); // the quantization follows, from the output tensor
+            case BuiltinOperators.DEQUANTIZE -> dequantize(in[0], output);
             case BuiltinOperators.CUSTOM -> throw new InvalidInputException("custom operator '"
                     + model.operatorCode((int) op.opcodeIndex()).customCode() + "' is not supported");
             default -> throw new InvalidInputException("unsupported operator " + BuiltinOperators.name(code));
         };
-        if (y == null) {
-            return; // a constant folded at conversion time
-        }
-        checkShape(y, out[0]);
-        values.put(out[0], quantizeActivation(y, out[0], name));
+        return Collections.singletonList(y);
     }
+
+    /** Elementwise operators of one input that ONNX has under another name. */
+    private static final Map<Integer, String> UNARY = Map.ofEntries(
+            Map.entry(BuiltinOperators.LOGISTIC, "Sigmoid"), Map.entry(BuiltinOperators.TANH, "Tanh"),
+            Map.entry(BuiltinOperators.RELU, "Relu"), Map.entry(BuiltinOperators.HARD_SWISH, "HardSwish"),
+            Map.entry(BuiltinOperators.ABS, "Abs"), Map.entry(BuiltinOperators.SQRT, "Sqrt"),
+            Map.entry(BuiltinOperators.EXP, "Exp"), Map.entry(BuiltinOperators.LOG, "Log"),
+            Map.entry(BuiltinOperators.NEG, "Neg"), Map.entry(BuiltinOperators.FLOOR, "Floor"),
+            Map.entry(BuiltinOperators.CEIL, "Ceil"), Map.entry(BuiltinOperators.ROUND, "Round"),
+            Map.entry(BuiltinOperators.SIN, "Sin"), Map.entry(BuiltinOperators.COS, "Cos"),
+            Map.entry(BuiltinOperators.ELU, "Elu"));
+
+    /** Elementwise operators of two inputs, with numpy broadcasting in both frameworks. */
+    private static final Map<Integer, String> BINARY = Map.of(
+            BuiltinOperators.ADD, "Add", BuiltinOperators.SUB, "Sub", BuiltinOperators.MUL, "Mul",
+            BuiltinOperators.DIV, "Div", BuiltinOperators.MAXIMUM, "Max", BuiltinOperators.MINIMUM, "Min",
+            BuiltinOperators.POW, "Pow");
+
+    /** The binary operators whose options start with a fused activation. */
+    private static final Set<Integer> FUSED_BINARY = Set.of(BuiltinOperators.ADD, BuiltinOperators.SUB,
+            BuiltinOperators.MUL, BuiltinOperators.DIV);
+
+    /** Reductions over constant axes (MEAN has its own path: over the pixels it is a global pool). */
+    private static final Map<Integer, String> REDUCE = Map.of(
+            BuiltinOperators.SUM, "ReduceSum", BuiltinOperators.REDUCE_MAX, "ReduceMax",
+            BuiltinOperators.REDUCE_MIN, "ReduceMin", BuiltinOperators.REDUCE_PROD, "ReduceProd");
 
     private Value conv(int[] in, Options o, String name) {
         Value x = value(in[0]);
@@ -210,6 +324,55 @@ final class TfliteConverter {
         return graph.softmax(x, -1, name);
     }
 
+    /** RESHAPE to a constant shape (the input or the options), or to a shape computed by the graph. */
+    private Value reshape(int[] in, Options o, int output, String name) {
+        Value x = value(in[0]);
+        if (in.length > 1 && in[1] >= 0 && !isConstant(in[1])) {
+            return shapes.dynamicReshape(x, value(in[1]), declaredShape(output), name);
+        }
+        int[] target = in.length > 1 && in[1] >= 0 ? intConstant(in[1]) : o == null ? new int[0] : o.ints(RESHAPE_NEW_SHAPE);
+        return graph.reshape(x, Arrays.stream(target).asLongStream().toArray(), name);
+    }
+
+    /** PRELU: the slope broadcasts against the input (usually one per channel). */
+    private Value prelu(int[] in, String name) {
+        Value x = value(in[0]);
+        return isConstant(in[1]) ? graph.binary("PRelu", x, constant(in[1]), false, name)
+                : graph.binary("PRelu", x, value(in[1]), name);
+    }
+
+    /** GELU as TFLite computes it: with erf, or with tanh when approximate (ONNX has Gelu only from opset 20). */
+    private Value gelu(Value x, boolean approximate, String name) {
+        Value inner;
+        if (approximate) { // tanh(sqrt(2 / pi) * (x + 0.044715 x^3))
+            Value cube = graph.binary("Mul", graph.binary("Mul", x, x, name + "_square"), x, name + "_cube");
+            Value sum = graph.binary("Add", x, graph.binary("Mul", cube, scalar(0.044715f), false, name + "_cubic"),
+                    name + "_sum");
+            inner = graph.unary("Tanh", graph.binary("Mul", sum, scalar((float) Math.sqrt(2 / Math.PI)), false,
+                    name + "_scaled"), name + "_tanh");
+        } else {
+            inner = graph.unary("Erf", graph.binary("Mul", x, scalar((float) (1 / Math.sqrt(2))), false,
+                    name + "_scaled"), name + "_erf");
+        }
+        Value half = graph.binary("Mul", x, scalar(0.5f), false, name + "_half");
+        return graph.binary("Mul", half, graph.binary("Add", inner, scalar(1f), false, name + "_one_plus"), name);
+    }
+
+    /** L2_NORMALIZATION over the last axis: x / max(sqrt(sum(x^2)), 1e-6), TFLite's epsilon. */
+    private Value l2Normalize(Value x, String name) {
+        long[] kept = x.shape();
+        kept[kept.length - 1] = 1;
+        Value sum = graph.node("ReduceSumSquare", List.of(graph.frameworkLayoutName(x)), x.type(), List.of(kept), false,
+                name + "_sum_square", attr("axes", new long[] {-1}), attr("keepdims", 1L)).get(0);
+        Value norm = graph.binary("Max", graph.unary("Sqrt", sum, name + "_norm"), scalar(1e-6f), false,
+                name + "_norm_clamped");
+        return graph.binary("Div", x, norm, name);
+    }
+
+    private static Weight scalar(float value) {
+        return Weight.of(Tensor.scalar(value));
+    }
+
     /** ADD, SUB or MUL: of two activations, or of an activation and a constant on either side. */
     private Value arithmetic(String opType, int[] in, String name) {
         boolean firstConstant = isConstant(in[0]);
@@ -254,7 +417,7 @@ final class TfliteConverter {
         return value(input);
     }
 
-    private Value fused(Value y, byte activation, String name) {
+    Value fused(Value y, byte activation, String name) {
         return switch (activation) {
             case 0 -> y;
             case 1 -> graph.unary("Relu", y, name + "_relu");
@@ -270,17 +433,26 @@ final class TfliteConverter {
     private Value graphInput(int index) {
         TensorTable t = subgraph.tensor(index);
         DataType type = dataType(t.type(), index);
-        int[] signature = t.shapeSignature();
-        long[] shape = Arrays.stream(signature.length > 0 ? signature : t.shape()).asLongStream().toArray();
-        Value input = graph.input(tensorName(index), type, shape);
+        Value input = graph.input(tensorName(index), type, declaredShape(index));
         Weight.Quantization q = quantization(index);
         if (q != null) {
-            return graph.dequantize(input, q, tensorName(index) + "_dequantized");
+            return type == DataType.INT16 ? Int16Quantization.dequantize(graph, input, q, tensorName(index))
+                    : graph.dequantize(input, q, tensorName(index) + "_dequantized");
         }
-        if (type != DataType.FLOAT) {
+        if (type != DataType.FLOAT && !PLAIN_INPUT_TYPES.contains(type)) {
             throw new InvalidInputException("input '" + tensorName(index) + "' is " + type + " without quantization");
         }
         return input;
+    }
+
+    /** Unquantized inputs other than float: token ids, sizes, masks. */
+    private static final Set<DataType> PLAIN_INPUT_TYPES = Set.of(DataType.INT32, DataType.INT64, DataType.BOOL);
+
+    /** The tensor's shape as the model declares it, -1 where its signature leaves a dimension open. */
+    long[] declaredShape(int index) {
+        TensorTable t = subgraph.tensor(index);
+        int[] signature = t.shapeSignature();
+        return Arrays.stream(signature.length > 0 ? signature : t.shape()).asLongStream().toArray();
     }
 
     private Value graphOutput(int index) {
@@ -292,7 +464,9 @@ final class TfliteConverter {
         if (q == null) {
             return v;
         }
-        return graph.quantize(v, q, dataType(subgraph.tensor(index).type(), index), tensorName(index) + "_quantized");
+        DataType type = dataType(subgraph.tensor(index).type(), index);
+        return type == DataType.INT16 ? Int16Quantization.quantize(graph, v, q, tensorName(index) + "_quantized")
+                : graph.quantize(v, q, type, tensorName(index) + "_quantized");
     }
 
     /** After a float operator, a quantized output tensor keeps its quantization's rounding. */
@@ -302,28 +476,41 @@ final class TfliteConverter {
             return y;
         }
         DataType type = dataType(subgraph.tensor(index).type(), index);
+        if (type == DataType.INT16) {
+            return Int16Quantization.fakeQuantize(graph, y, q, name + "_q");
+        }
         if (type != DataType.INT8 && type != DataType.UINT8) {
             throw new InvalidInputException("tensor '" + name + "' is quantized to " + type
-                    + "; only int8 and uint8 activations are supported");
+                    + "; only int8, uint8 and int16 activations are supported");
+        }
+        if (q.perAxis()) {
+            throw new InvalidInputException("tensor '" + name + "' is an activation quantized per axis");
         }
         return graph.fakeQuantize(y, q, type, name + "_q");
     }
 
-    private Value value(int index) {
+    /** The value of a tensor: computed by an earlier operator, a graph input, or a constant emitted as one. */
+    Value value(int index) {
         if (index < 0) {
             throw new InvalidInputException("a required input is missing");
         }
         Value v = values.get(index);
         if (v == null) {
-            if (isConstant(index)) {
-                throw new InvalidInputException("constant '" + tensorName(index) + "' where an activation is expected");
+            if (!isConstant(index)) {
+                throw new InvalidInputException("tensor '" + tensorName(index)
+                        + "' is read before any operator computes it");
             }
-            throw new InvalidInputException("tensor '" + tensorName(index) + "' is read before any operator computes it");
+            v = graph.constantValue(constant(index), tensorName(index));
+            values.put(index, v);
         }
         return v;
     }
 
-    private boolean isConstant(int index) {
+    ChannelsLastGraph graph() {
+        return graph;
+    }
+
+    boolean isConstant(int index) {
         if (derivedConstants.containsKey(index)) {
             return true;
         }
@@ -331,12 +518,16 @@ final class TfliteConverter {
         return buffer > 0 && buffer < model.bufferCount() && model.buffer((int) buffer).data().remaining() > 0;
     }
 
-    private Weight optionalConstant(int[] in, int position) {
+    Weight optionalConstant(int[] in, int position) {
         return in.length > position && in[position] >= 0 ? constant(in[position]) : null;
     }
 
-    /** A constant tensor with its quantization, in TFLite's layout. */
-    private Weight constant(int index) {
+    /**
+     * A constant tensor with its quantization, in TFLite's layout. Quantized int16 and int64 data (16x8
+     * mode's biases), which ONNX's DequantizeLinear does not take, is dequantized here, and so is every
+     * quantized constant of a model with int16 activations (see {@link #int16Activations}).
+     */
+    Weight constant(int index) {
         Weight derived = derivedConstants.get(index);
         if (derived != null) {
             return derived;
@@ -364,10 +555,34 @@ final class TfliteConverter {
         }
         byte[] bytes = new byte[data.remaining()];
         data.get(bytes);
-        return new Weight(Tensor.of(type, shape, bytes), quantization(index));
+        Weight w = new Weight(Tensor.of(type, shape, bytes), quantization(index));
+        boolean wide = type == DataType.INT16 || type == DataType.INT64;
+        return w.quantization() != null && (wide || int16Activations) ? dequantized(w) : w;
     }
 
-    private int[] intConstant(int index) {
+    /** A quantized constant as float data: {@code scale * (q - zeroPoint)}, per axis where it has several scales. */
+    static Weight dequantized(Weight w) {
+        Weight.Quantization q = w.quantization();
+        if (q == null) {
+            return w;
+        }
+        double[] data = w.data().toDoubleArray();
+        double[] scale = q.scale().toDoubleArray();
+        double[] zero = q.zeroPoint().toDoubleArray();
+        long[] shape = w.data().shape();
+        long inner = 1;
+        for (int a = q.axis() + 1; q.perAxis() && a < shape.length; a++) {
+            inner *= shape[a];
+        }
+        float[] out = new float[data.length];
+        for (int i = 0; i < data.length; i++) {
+            int c = q.perAxis() ? (int) ((i / inner) % scale.length) : 0;
+            out[i] = (float) ((data[i] - zero[c]) * scale[c]);
+        }
+        return Weight.of(Tensor.ofFloats(shape, out));
+    }
+
+    int[] intConstant(int index) {
         Tensor t = constant(index).data();
         if (t.type() != DataType.INT32 && t.type() != DataType.INT64) {
             throw new InvalidInputException("'" + tensorName(index) + "' should hold integers, holds " + t.type());
@@ -383,6 +598,11 @@ final class TfliteConverter {
         Weight.Quantization q = w.quantization();
         return q == null ? (float) values[0]
                 : (float) ((values[0] - q.zeroPoint().toDoubleArray()[0]) * q.scale().toDoubleArray()[0]);
+    }
+
+    /** Whether a tensor holds quantized numbers. */
+    boolean quantized(int index) {
+        return quantization(index) != null;
     }
 
     /** The tensor's quantization as ONNX needs it, or null for a float tensor. */
@@ -413,8 +633,14 @@ final class TfliteConverter {
         return new Weight.Quantization(Tensor.ofFloats(dims, scale), zero, q.quantizedDimension());
     }
 
+    /** A constant with its axes permuted, a per-axis quantization following its axis. */
+    static Weight transposed(Weight w, int[] perm) {
+        Weight.Quantization q = w.quantization();
+        return transposed(w, perm, q == null ? 0 : q.axis());
+    }
+
     /** A constant in ONNX's layout: its data transposed, a per-axis quantization following its axis. */
-    private static Weight transposed(Weight w, int[] perm, int quantizedAxis) {
+    static Weight transposed(Weight w, int[] perm, int quantizedAxis) {
         Tensor data = TensorLayouts.transpose(w.data(), perm);
         Weight.Quantization q = w.quantization();
         if (q != null && q.perAxis()) {
@@ -444,7 +670,7 @@ final class TfliteConverter {
         }
     }
 
-    private String tensorName(int index) {
+    String tensorName(int index) {
         if (index < 0 || index >= subgraph.tensorCount()) {
             throw new InvalidInputException("tensor index " + index + " is out of range (the model has "
                     + subgraph.tensorCount() + " tensors)");
@@ -452,6 +678,13 @@ final class TfliteConverter {
         String name = subgraph.tensor(index).name();
         return name == null || name.isEmpty() ? "tensor_" + index : name;
     }
+
+    DataType dataType(int index) {
+        return dataType(subgraph.tensor(index).type(), index);
+    }
+
+    /** TFLite's TensorType INT16. */
+    private static final byte TFLITE_INT16 = 7;
 
     private DataType dataType(byte tfliteType, int index) {
         return switch (tfliteType) {
@@ -477,19 +710,19 @@ final class TfliteConverter {
         return n;
     }
 
-    private static int int32(Options o, int field, int defaultValue) {
+    static int int32(Options o, int field, int defaultValue) {
         return o == null ? defaultValue : o.int32(field, defaultValue);
     }
 
-    private static byte int8(Options o, int field) {
+    static byte int8(Options o, int field) {
         return o == null ? 0 : o.int8(field, (byte) 0);
     }
 
-    private static boolean bool(Options o, int field) {
+    static boolean bool(Options o, int field) {
         return o != null && o.bool(field, false);
     }
 
-    private static Padding padding(Options o, int field) {
+    static Padding padding(Options o, int field) {
         return int8(o, field) == 1 ? Padding.VALID : Padding.SAME; // enum Padding { SAME, VALID }
     }
 }

@@ -371,6 +371,60 @@ final class TfliteTables {
 
         static final int LEAKY_RELU_ALPHA = 0;
 
+        static final int TRANSPOSE_CONV_PADDING = 0;
+        static final int TRANSPOSE_CONV_STRIDE_W = 1;
+        static final int TRANSPOSE_CONV_STRIDE_H = 2;
+        static final int TRANSPOSE_CONV_ACTIVATION = 3;
+
+        static final int STRIDED_SLICE_BEGIN_MASK = 0;
+        static final int STRIDED_SLICE_END_MASK = 1;
+        static final int STRIDED_SLICE_ELLIPSIS_MASK = 2;
+        static final int STRIDED_SLICE_NEW_AXIS_MASK = 3;
+        static final int STRIDED_SLICE_SHRINK_AXIS_MASK = 4;
+        static final int STRIDED_SLICE_OFFSET = 5;
+
+        /** SplitOptions and SplitVOptions. */
+        static final int SPLIT_NUM_SPLITS = 0;
+
+        static final int GATHER_AXIS = 0;
+        static final int GATHER_BATCH_DIMS = 1;
+
+        static final int SQUEEZE_DIMS = 0;
+
+        /** ResizeBilinearOptions starts with two deprecated fields (new_height, new_width). */
+        static final int RESIZE_BILINEAR_ALIGN_CORNERS = 2;
+        static final int RESIZE_BILINEAR_HALF_PIXEL_CENTERS = 3;
+        static final int RESIZE_NEAREST_ALIGN_CORNERS = 0;
+        static final int RESIZE_NEAREST_HALF_PIXEL_CENTERS = 1;
+
+        static final int MIRROR_PAD_MODE = 0;
+
+        static final int BATCH_MATMUL_ADJ_X = 0;
+        static final int BATCH_MATMUL_ADJ_Y = 1;
+
+        static final int SEQUENCE_LSTM_ACTIVATION = 0;
+        static final int SEQUENCE_LSTM_CELL_CLIP = 1;
+        static final int SEQUENCE_LSTM_PROJ_CLIP = 2;
+        static final int SEQUENCE_LSTM_TIME_MAJOR = 3;
+        static final int SEQUENCE_LSTM_DIAGONAL_RECURRENT = 5;
+
+        /** ArgMaxOptions and ArgMinOptions. */
+        static final int ARG_OUTPUT_TYPE = 0;
+
+        static final int CAST_OUT_TYPE = 1;
+
+        static final int SHAPE_OUT_TYPE = 0;
+
+        static final int PACK_AXIS = 1;
+
+        static final int UNPACK_NUM = 0;
+        static final int UNPACK_AXIS = 1;
+
+        /** SpaceToDepthOptions and DepthToSpaceOptions. */
+        static final int BLOCK_SIZE = 0;
+
+        static final int GELU_APPROXIMATE = 0;
+
         private OptionFields() {
         }
     }
