@@ -146,9 +146,9 @@ final class ImageOperators {
      */
     Value transposeConv(int[] in, Options o, String hint) {
         int[] outputShape = converter.intConstant(in[0]);
-        Weight filter = converter.constant(in[1]);
+        Weight filter = converter.weights(in[1]);
         Value x = converter.value(in[2]);
-        Weight bias = converter.optionalConstant(in, 3);
+        Weight bias = converter.optionalWeights(in, 3);
         long[] f = filter.data().shape();
         if (outputShape.length != 4 || f.length != 4 || x.rank() != 4) {
             throw new InvalidInputException("a transpose convolution needs a 4-D output shape, filter and input, gets "

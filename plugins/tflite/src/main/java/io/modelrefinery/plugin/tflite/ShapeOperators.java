@@ -132,6 +132,9 @@ final class ShapeOperators {
         }
         Value params = converter.value(in[0]);
         Value indices = converter.value(in[1]);
+        if (indices.type() != DataType.INT32 && indices.type() != DataType.INT64) {
+            throw new InvalidInputException("the indices are " + indices.type() + ", not integers");
+        }
         int axis = axis(int32(o, GATHER_AXIS, 0), params.rank());
         long[] shape = new long[params.rank() - 1 + indices.rank()];
         int k = 0;
@@ -431,7 +434,7 @@ final class ShapeOperators {
         long[] bShape;
         String right;
         if (converter.isConstant(in[1])) {
-            Weight w = converter.constant(in[1]);
+            Weight w = converter.weights(in[1]);
             int rank = w.data().rank();
             if (rank < 2) {
                 throw new InvalidInputException("BATCH_MATMUL needs 2 or more dimensions, its second operand has "

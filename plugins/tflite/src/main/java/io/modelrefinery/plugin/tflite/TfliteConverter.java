@@ -88,6 +88,9 @@ final class TfliteConverter {
 
     private Result run() {
         int[] outputs = subgraph.outputs();
+        if (outputs.length == 0) {
+            throw new InvalidInputException("the TFLite model's main subgraph has no outputs");
+        }
         for (int output : outputs) {
             graph.reserve(tensorName(output));
         }
@@ -99,11 +102,17 @@ final class TfliteConverter {
             cancellation.throwIfCancelled();
             Operator op = subgraph.operator(operatorIndex);
             int code = builtinCode(op);
+            String place = "operator " + (operatorIndex + 1) + " of " + count + " (" + BuiltinOperators.name(code)
+                    + outputNote(op) + "): ";
             try {
                 convert(code, op);
             } catch (InvalidInputException e) {
-                throw new InvalidInputException("operator " + (operatorIndex + 1) + " of " + count + " ("
-                        + BuiltinOperators.name(code) + outputNote(op) + "): " + e.getMessage(), e);
+                throw new InvalidInputException(place + e.getMessage(), e);
+            } catch (ArrayIndexOutOfBoundsException e) { // an operator given fewer inputs than it reads
+                throw new InvalidInputException(place + "has " + op.inputs().length + " inputs, fewer than it needs",
+                        e);
+            } catch (ArithmeticException e) { // a size or index beyond int range
+                throw new InvalidInputException(place + "a size or index is out of range", e);
             }
         }
         int quantized = 0;
@@ -152,6 +161,7 @@ final class TfliteConverter {
                 continue; // a constant folded at conversion time
             }
             checkShape(y, out[i]);
+            checkType(y, out[i]);
             values.put(out[i], quantizeActivation(y, out[i], tensorName(out[i])));
         }
     }
@@ -159,6 +169,9 @@ final class TfliteConverter {
     /** An operator with one output; a list holding null when it folds into a constant. */
     private List<Value> single(int code, Operator op, int[] in, int output, Options o) {
         String name = tensorName(output);
+        if (!ANY_TYPE.contains(code)) {
+            requireFloatInputs(in);
+        }
         String unary = UNARY.get(code);
         if (unary != null) {
             return List.of(graph.unary(unary, value(in[0]), name));
@@ -199,8 +212,8 @@ final class TfliteConverter {
             case BuiltinOperators.PRELU -> prelu(in, name);
             case BuiltinOperators.GELU -> gelu(value(in[0]), bool(o, GELU_APPROXIMATE), name);
             case BuiltinOperators.L2_NORMALIZATION -> l2Normalize(value(in[0]), name);
-            case BuiltinOperators.CONCATENATION -> fused(graph.concat(Arrays.stream(in).mapToObj(this::value).toList(),
-                    int32(o, CONCATENATION_AXIS, 0), name), int8(o, CONCATENATION_ACTIVATION), name);
+            case BuiltinOperators.CONCATENATION -> fused(graph.concat(sameType(in), int32(o, CONCATENATION_AXIS, 0), name),
+                    int8(o, CONCATENATION_ACTIVATION), name);
             case BuiltinOperators.PAD, BuiltinOperators.PADV2 -> pad(in, name);
             case BuiltinOperators.MIRROR_PAD -> shapes.mirrorPad(value(in[0]), intConstant(in[1]),
                     int8(o, MIRROR_PAD_MODE) == 1, name);
@@ -211,8 +224,7 @@ final class TfliteConverter {
             case BuiltinOperators.EXPAND_DIMS -> shapes.expandDims(value(in[0]), intConstant(in[1]), name);
             case BuiltinOperators.SQUEEZE -> shapes.squeeze(value(in[0]), o == null ? new int[0] : o.ints(SQUEEZE_DIMS),
                     name);
-            case BuiltinOperators.PACK -> shapes.pack(Arrays.stream(in).mapToObj(this::value).toList(),
-                    int32(o, PACK_AXIS, 0), name);
+            case BuiltinOperators.PACK -> shapes.pack(sameType(in), int32(o, PACK_AXIS, 0), name);
             case BuiltinOperators.UNPACK -> shapes.unpack(in, new int[] {output}, o).get(0);
             case BuiltinOperators.SPLIT -> shapes.split(in, new int[] {output}).get(0);
             case BuiltinOperators.SPLIT_V -> shapes.splitV(in, new int[] {output}).get(0);
@@ -244,6 +256,48 @@ final class TfliteConverter {
         return Collections.singletonList(y);
     }
 
+    /** Operators that move or combine values of any type; all others compute on floats. */
+    private static final Set<Integer> ANY_TYPE = Set.of(BuiltinOperators.RESHAPE, BuiltinOperators.TRANSPOSE,
+            BuiltinOperators.SLICE, BuiltinOperators.STRIDED_SLICE, BuiltinOperators.GATHER,
+            BuiltinOperators.EXPAND_DIMS, BuiltinOperators.SQUEEZE, BuiltinOperators.PACK, BuiltinOperators.UNPACK,
+            BuiltinOperators.SPLIT, BuiltinOperators.SPLIT_V, BuiltinOperators.TILE, BuiltinOperators.SHAPE,
+            BuiltinOperators.CAST, BuiltinOperators.CONCATENATION, BuiltinOperators.PAD, BuiltinOperators.PADV2,
+            BuiltinOperators.ADD, BuiltinOperators.SUB, BuiltinOperators.MUL, BuiltinOperators.DIV,
+            BuiltinOperators.MAXIMUM, BuiltinOperators.MINIMUM, BuiltinOperators.ARG_MAX, BuiltinOperators.ARG_MIN,
+            BuiltinOperators.SUM, BuiltinOperators.REDUCE_MAX, BuiltinOperators.REDUCE_MIN,
+            BuiltinOperators.REDUCE_PROD, BuiltinOperators.NEG, BuiltinOperators.ABS, BuiltinOperators.DEQUANTIZE,
+            BuiltinOperators.CUSTOM);
+
+    /** The activations an operator reads (constants aside) hold floats, as a float operator needs. */
+    private void requireFloatInputs(int[] in) {
+        for (int index : in) {
+            Value v = index >= 0 ? values.get(index) : null;
+            if (v != null && v.type() != DataType.FLOAT) {
+                throw new InvalidInputException("input '" + tensorName(index) + "' holds " + v.type()
+                        + " values, the operator computes on floats");
+            }
+        }
+    }
+
+    /** Operands of one elementwise operator, a concatenation or a stack share one type. */
+    static void requireSameType(DataType a, DataType b) {
+        if (a != b) {
+            throw new InvalidInputException("operands of types " + a + " and " + b + " do not combine");
+        }
+    }
+
+    /** The type a constant has in the graph: quantized numbers become floats. */
+    static DataType graphType(Weight w) {
+        return w.quantization() != null ? DataType.FLOAT : w.data().type();
+    }
+
+    /** The values of the inputs, which must share their type. */
+    private List<Value> sameType(int[] in) {
+        List<Value> vs = Arrays.stream(in).mapToObj(this::value).toList();
+        vs.forEach(v -> requireSameType(vs.get(0).type(), v.type()));
+        return vs;
+    }
+
     /** Elementwise operators of one input that ONNX has under another name. */
     private static final Map<Integer, String> UNARY = Map.ofEntries(
             Map.entry(BuiltinOperators.LOGISTIC, "Sigmoid"), Map.entry(BuiltinOperators.TANH, "Tanh"),
@@ -272,14 +326,14 @@ final class TfliteConverter {
 
     private Value conv(int[] in, Options o, String name) {
         Value x = value(in[0]);
-        Weight filter = constant(in[1]); // [out, kh, kw, in / groups]
+        Weight filter = weights(in[1]); // [out, kh, kw, in / groups]
         long[] f = filter.data().shape();
         if (f.length != 4) {
             throw new InvalidInputException("filter must have 4 dimensions, has " + Arrays.toString(f));
         }
         int groups = x.dim(3) > 0 && f[3] > 0 ? (int) (x.dim(3) / f[3]) : 1;
         Weight kernel = transposed(filter, new int[] {0, 3, 1, 2}, 0);
-        Value y = graph.conv(x, kernel, optionalConstant(in, 2),
+        Value y = graph.conv(x, kernel, optionalWeights(in, 2),
                 new int[] {int32(o, CONV_STRIDE_H, 1), int32(o, CONV_STRIDE_W, 1)},
                 new int[] {int32(o, CONV_DILATION_H, 1), int32(o, CONV_DILATION_W, 1)},
                 padding(o, CONV_PADDING), groups, name);
@@ -288,13 +342,13 @@ final class TfliteConverter {
 
     private Value depthwiseConv(int[] in, Options o, String name) {
         Value x = value(in[0]);
-        Weight filter = constant(in[1]); // [1, kh, kw, in * multiplier]
+        Weight filter = weights(in[1]); // [1, kh, kw, in * multiplier]
         long[] f = filter.data().shape();
         if (f.length != 4 || f[0] != 1) {
             throw new InvalidInputException("depthwise filter must be [1, kh, kw, c], is " + Arrays.toString(f));
         }
         Weight kernel = transposed(filter, new int[] {3, 0, 1, 2}, 3); // [in * multiplier, 1, kh, kw]
-        Value y = graph.conv(x, kernel, optionalConstant(in, 2),
+        Value y = graph.conv(x, kernel, optionalWeights(in, 2),
                 new int[] {int32(o, DEPTHWISE_STRIDE_H, 1), int32(o, DEPTHWISE_STRIDE_W, 1)},
                 new int[] {int32(o, DEPTHWISE_DILATION_H, 1), int32(o, DEPTHWISE_DILATION_W, 1)},
                 padding(o, DEPTHWISE_PADDING), (int) x.dim(3), name);
@@ -306,12 +360,12 @@ final class TfliteConverter {
             throw new InvalidInputException("shuffled weights are not supported");
         }
         Value x = value(in[0]);
-        Weight weights = constant(in[1]); // [out, in]
+        Weight weights = weights(in[1]); // [out, in]
         long features = weights.data().dim(1);
         if (!bool(o, FULLY_CONNECTED_KEEP_NUM_DIMS) && x.rank() != 2) {
             x = graph.reshape(x, new long[] {-1, features}, name + "_input");
         }
-        Value y = graph.dense(x, transposed(weights, new int[] {1, 0}, 0), optionalConstant(in, 2), name);
+        Value y = graph.dense(x, transposed(weights, new int[] {1, 0}, 0), optionalWeights(in, 2), name);
         return fused(y, int8(o, FULLY_CONNECTED_ACTIVATION), name);
     }
 
@@ -337,7 +391,7 @@ final class TfliteConverter {
     /** PRELU: the slope broadcasts against the input (usually one per channel). */
     private Value prelu(int[] in, String name) {
         Value x = value(in[0]);
-        return isConstant(in[1]) ? graph.binary("PRelu", x, constant(in[1]), false, name)
+        return isConstant(in[1]) ? graph.binary("PRelu", x, weights(in[1]), false, name)
                 : graph.binary("PRelu", x, value(in[1]), name);
     }
 
@@ -380,12 +434,13 @@ final class TfliteConverter {
         if (firstConstant && secondConstant) {
             throw new InvalidInputException("both operands are constants");
         }
-        if (secondConstant) {
-            return graph.binary(opType, value(in[0]), constant(in[1]), false, name);
+        if (firstConstant || secondConstant) {
+            Value x = value(in[secondConstant ? 0 : 1]);
+            Weight c = constant(in[secondConstant ? 1 : 0]);
+            requireSameType(x.type(), graphType(c));
+            return graph.binary(opType, x, c, firstConstant, name);
         }
-        if (firstConstant) {
-            return graph.binary(opType, value(in[1]), constant(in[0]), true, name);
-        }
+        requireSameType(value(in[0]).type(), value(in[1]).type());
         return graph.binary(opType, value(in[0]), value(in[1]), name);
     }
 
@@ -518,8 +573,19 @@ final class TfliteConverter {
         return buffer > 0 && buffer < model.bufferCount() && model.buffer((int) buffer).data().remaining() > 0;
     }
 
-    Weight optionalConstant(int[] in, int position) {
-        return in.length > position && in[position] >= 0 ? constant(in[position]) : null;
+    /** Optional weights: null where the operator leaves the input out (-1). */
+    Weight optionalWeights(int[] in, int position) {
+        return in.length > position && in[position] >= 0 ? weights(in[position]) : null;
+    }
+
+    /** A constant that a float operator multiplies or adds: float data, or quantized numbers. */
+    Weight weights(int index) {
+        Weight w = constant(index);
+        if (graphType(w) != DataType.FLOAT) {
+            throw new InvalidInputException("weights '" + tensorName(index) + "' hold " + w.data().type()
+                    + " values without quantization");
+        }
+        return w;
     }
 
     /**
@@ -654,6 +720,16 @@ final class TfliteConverter {
             q = new Weight.Quantization(q.scale(), q.zeroPoint(), moved);
         }
         return new Weight(data, q);
+    }
+
+    /** A quantized tensor is computed as floats; any other as the type the model declares. */
+    private void checkType(Value y, int index) {
+        DataType declared = dataType(index);
+        DataType expected = quantization(index) != null ? DataType.FLOAT : declared;
+        if (y.type() != expected) {
+            throw new InvalidInputException("computes " + y.type() + " values but the model declares " + declared
+                    + (expected != declared ? " (quantized)" : ""));
+        }
     }
 
     private void checkShape(Value y, int index) {

@@ -64,14 +64,29 @@ final class TfliteTables {
             return o != 0 ? __string(o + bb_pos) : null;
         }
 
+        /**
+         * The length of a vector field, 0 if absent; a length that runs past the end of the file (a
+         * corrupt or truncated one) is an IndexOutOfBoundsException, as a read there would be.
+         */
         int length(int id) {
+            return length(id, 4);
+        }
+
+        private int length(int id, int elementBytes) {
             int o = field(id);
-            return o != 0 ? __vector_len(o) : 0;
+            if (o == 0) {
+                return 0;
+            }
+            int n = __vector_len(o);
+            if (n < 0 || __vector(o) + (long) n * elementBytes > bb.limit()) {
+                throw new IndexOutOfBoundsException("vector of " + n + " elements past the end of the file");
+            }
+            return n;
         }
 
         int[] ints(int id) {
             int o = field(id);
-            int[] out = new int[o != 0 ? __vector_len(o) : 0];
+            int[] out = new int[length(id, 4)];
             for (int i = 0; i < out.length; i++) {
                 out[i] = bb.getInt(__vector(o) + 4 * i);
             }
@@ -80,7 +95,7 @@ final class TfliteTables {
 
         long[] longs(int id) {
             int o = field(id);
-            long[] out = new long[o != 0 ? __vector_len(o) : 0];
+            long[] out = new long[length(id, 8)];
             for (int i = 0; i < out.length; i++) {
                 out[i] = bb.getLong(__vector(o) + 8 * i);
             }
@@ -89,7 +104,7 @@ final class TfliteTables {
 
         float[] floats(int id) {
             int o = field(id);
-            float[] out = new float[o != 0 ? __vector_len(o) : 0];
+            float[] out = new float[length(id, 4)];
             for (int i = 0; i < out.length; i++) {
                 out[i] = bb.getFloat(__vector(o) + 4 * i);
             }

@@ -20,18 +20,19 @@ import java.nio.channels.FileChannel;
 import java.nio.file.StandardOpenOption;
 
 /**
- * {@code tflite-to-onnx}: converts a TensorFlow Lite model, float or int8-quantized, into ONNX with the
- * same inputs and outputs (shapes, and types: an int8 model keeps int8 inputs and outputs).
+ * {@code tflite-to-onnx}: converts a TensorFlow Lite model, float or quantized (int8, uint8, int16 activations
+ * with int8 weights), into ONNX with the same inputs and outputs (shapes, and types: an int8 model keeps int8
+ * inputs and outputs).
  */
 @Component(service = ModelTransform.class)
 public final class TfliteToOnnxTransform implements ModelTransform {
     private static final TransformDescriptor DESCRIPTOR = TransformDescriptor.builder("tflite-to-onnx")
-            .version("1.0.0")
+            .version("1.1.0")
             .kind(TransformKind.CONVERTER)
             .accepts(ModelFormat.TFLITE)
             .produces(ModelFormat.ONNX)
-            .summary("Converts a TensorFlow Lite model (float or int8, whose quantized tensors become QDQ pairs) "
-                    + "to ONNX, inputs and outputs unchanged.")
+            .summary("Converts a TensorFlow Lite model (float or quantized: int8, uint8, int16x8; quantized tensors "
+                    + "keep their rounding as QDQ pairs) to ONNX, inputs and outputs unchanged.")
             .build();
 
     @Override

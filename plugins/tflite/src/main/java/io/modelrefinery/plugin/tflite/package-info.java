@@ -1,2 +1,2 @@
-/** The {@code tflite-to-onnx} transform: TensorFlow Lite models, float and int8, to ONNX. */
+/** The {@code tflite-to-onnx} transform: TensorFlow Lite models, float and quantized, to ONNX. */
 package io.modelrefinery.plugin.tflite;
