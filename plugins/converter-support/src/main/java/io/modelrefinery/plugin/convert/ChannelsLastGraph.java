@@ -899,7 +899,8 @@ public final class ChannelsLastGraph {
         return out;
     }
 
-    private static long[] broadcast(long[] a, long[] b) {
+    /** The shape two shapes broadcast to, as NumPy (and ONNX) broadcast them; -1 for unknown dimensions. */
+    public static long[] broadcast(long[] a, long[] b) {
         int rank = Math.max(a.length, b.length);
         long[] out = new long[rank];
         for (int i = 0; i < rank; i++) {

@@ -441,9 +441,7 @@ final class ShapeOperators {
                         + rank);
             }
             if (adjY) {
-                int[] perm = new int[rank];
-                Arrays.setAll(perm, i -> i == rank - 2 ? rank - 1 : i == rank - 1 ? rank - 2 : i);
-                w = TfliteConverter.transposed(w, perm);
+                w = TfliteConverter.transposed(w, lastTwoSwapped(rank));
             }
             right = graph().weight(w, hint + "_rhs");
             bShape = w.data().shape();
@@ -461,7 +459,8 @@ final class ShapeOperators {
             throw new InvalidInputException("BATCH_MATMUL of " + Arrays.toString(aShape) + " and "
                     + Arrays.toString(bShape) + ": inner dimensions differ");
         }
-        long[] batch = broadcast(Arrays.copyOf(aShape, aShape.length - 2), Arrays.copyOf(bShape, bShape.length - 2));
+        long[] batch = ChannelsLastGraph.broadcast(Arrays.copyOf(aShape, aShape.length - 2),
+                Arrays.copyOf(bShape, bShape.length - 2));
         long[] shape = Arrays.copyOf(batch, batch.length + 2);
         shape[batch.length] = aShape[aShape.length - 2];
         shape[batch.length + 1] = bShape[bShape.length - 1];
@@ -469,10 +468,14 @@ final class ShapeOperators {
     }
 
     private Value swapLast(Value x, String hint) {
-        int rank = x.rank();
+        return transpose(x, lastTwoSwapped(x.rank()), hint);
+    }
+
+    /** The permutation that swaps the last two of {@code rank} axes. */
+    private static int[] lastTwoSwapped(int rank) {
         int[] perm = new int[rank];
         Arrays.setAll(perm, i -> i == rank - 2 ? rank - 1 : i == rank - 1 ? rank - 2 : i);
-        return transpose(x, perm, hint);
+        return perm;
     }
 
     private static long[] lastTwoSwapped(long[] shape, boolean swap) {
@@ -482,21 +485,6 @@ final class ShapeOperators {
             s[s.length - 1] = shape[shape.length - 2];
         }
         return s;
-    }
-
-    private static long[] broadcast(long[] a, long[] b) {
-        int rank = Math.max(a.length, b.length);
-        long[] out = new long[rank];
-        for (int i = 0; i < rank; i++) {
-            long da = i < rank - a.length ? 1 : a[i - (rank - a.length)];
-            long db = i < rank - b.length ? 1 : b[i - (rank - b.length)];
-            if (da >= 0 && db >= 0 && da != db && da != 1 && db != 1) {
-                throw new InvalidInputException("batch dimensions " + Arrays.toString(a) + " and " + Arrays.toString(b)
-                        + " do not broadcast");
-            }
-            out[i] = da == 1 ? db : db == 1 ? da : (da < 0 ? db : da);
-        }
-        return out;
     }
 
     // ---------------------------------------------------------------- integer bookkeeping
