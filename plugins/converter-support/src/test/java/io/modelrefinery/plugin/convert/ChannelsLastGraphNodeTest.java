@@ -1,0 +1,74 @@
+package io.modelrefinery.plugin.convert;
+
+import io.modelrefinery.api.infer.Device;
+import io.modelrefinery.api.infer.InferenceSession;
+import io.modelrefinery.api.onnx.DataType;
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
+import io.modelrefinery.host.ort.OrtRuntime;
+import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.plugin.convert.ChannelsLastGraph.Padding;
+import io.modelrefinery.plugin.convert.ChannelsLastGraph.Value;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static io.modelrefinery.api.onnx.OnnxHelper.attr;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/** Nodes of any operator built on the graph's values ({@link ChannelsLastGraph#node}), in either layout. */
+class ChannelsLastGraphNodeTest {
+    @TempDir
+    Path dir;
+
+    private Map<String, Tensor> run(OnnxModel model, Tensor x) {
+        try (InferenceSession session = new OrtRuntime().service(Device.CPU, dir).open(model)) {
+            return session.run(Map.of("x", x));
+        }
+    }
+
+    @Test
+    void aChannelsFirstNodeAfterAConvolutionNeedsNoLayoutChangeAndItsOutputsComeBackChannelsLast() {
+        ChannelsLastGraph graph = new ChannelsLastGraph();
+        Value x = graph.input("x", DataType.FLOAT, -1, 4, 6, 3);
+        Value conv = graph.conv(x, Weight.of(TestModels.randomImages(1, 8, 3, 1, 1)), null, new int[] {1, 1},
+                new int[] {1, 1}, Padding.VALID, 1, "conv");
+        // Split along the channels, which lie on axis 1 of the channels-first data.
+        List<Value> halves = graph.node("Split", List.of(graph.channelsFirstName(conv)), DataType.FLOAT,
+                List.of(new long[] {-1, 4, 6, 4}, new long[] {-1, 4, 6, 4}), true, "half", attr("axis", 1L));
+        graph.output(halves.get(0), "a");
+        graph.output(halves.get(1), "b");
+        Value constant = graph.constantValue(Weight.of(Tensor.ofFloats(new long[] {2}, 1f, 2f)), "pair");
+        graph.output(graph.binary("Add", constant, constant, "doubled"), "c");
+        OnnxModel model = graph.build("g", "test");
+        Tensor input = TestModels.randomImages(2, 2, 4, 6, 3);
+
+        Map<String, Tensor> out = run(model, input);
+
+        float[] direct = run(convOnly(), input).get("y").toFloatArray(); // [2, 4, 6, 8] channels last
+        float[] a = out.get("a").toFloatArray();
+        float[] b = out.get("b").toFloatArray();
+        for (int pixel = 0; pixel < 2 * 4 * 6; pixel++) {
+            for (int c = 0; c < 4; c++) {
+                assertEquals(direct[pixel * 8 + c], a[pixel * 4 + c], 1e-6);
+                assertEquals(direct[pixel * 8 + 4 + c], b[pixel * 4 + c], 1e-6);
+            }
+        }
+        assertArrayEquals(new float[] {2f, 4f}, out.get("c").toFloatArray());
+        List<String> ops = model.graph().getNodeList().stream().map(NodeProto::getOpType).toList();
+        assertEquals(List.of("Transpose", "Conv", "Split", "Transpose", "Transpose", "Add"), ops);
+    }
+
+    private static OnnxModel convOnly() {
+        ChannelsLastGraph graph = new ChannelsLastGraph();
+        Value x = graph.input("x", DataType.FLOAT, -1, 4, 6, 3);
+        graph.output(graph.conv(x, Weight.of(TestModels.randomImages(1, 8, 3, 1, 1)), null, new int[] {1, 1},
+                new int[] {1, 1}, Padding.VALID, 1, "conv"), "y");
+        return graph.build("g", "test");
+    }
+}
