@@ -41,13 +41,20 @@ final class BuiltinOperators {
     static final int MAXIMUM = 55;
     static final int ARG_MAX = 56;
     static final int MINIMUM = 57;
+    static final int LESS = 58;
     static final int NEG = 59;
     static final int PADV2 = 60;
+    static final int GREATER = 61;
+    static final int GREATER_EQUAL = 62;
+    static final int LESS_EQUAL = 63;
+    static final int SELECT = 64;
     static final int SLICE = 65;
     static final int SIN = 66;
     static final int TRANSPOSE_CONV = 67;
     static final int TILE = 69;
     static final int EXPAND_DIMS = 70;
+    static final int EQUAL = 71;
+    static final int NOT_EQUAL = 72;
     static final int LOG = 73;
     static final int SUM = 74;
     static final int SQRT = 75;
@@ -58,6 +65,9 @@ final class BuiltinOperators {
     static final int REDUCE_PROD = 81;
     static final int REDUCE_MAX = 82;
     static final int PACK = 83;
+    static final int LOGICAL_OR = 84;
+    static final int LOGICAL_AND = 86;
+    static final int LOGICAL_NOT = 87;
     static final int UNPACK = 88;
     static final int REDUCE_MIN = 89;
     static final int SQUARE = 92;
@@ -73,6 +83,7 @@ final class BuiltinOperators {
     static final int QUANTIZE = 114;
     static final int ROUND = 116;
     static final int HARD_SWISH = 117;
+    static final int SELECT_V2 = 123;
     static final int BATCH_MATMUL = 126;
     static final int GELU = 150;
 

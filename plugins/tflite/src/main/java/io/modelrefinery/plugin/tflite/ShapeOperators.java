@@ -421,6 +421,48 @@ final class ShapeOperators {
         return outType == DataType.INT64 ? index : cast(index, outType, hint);
     }
 
+    // ---------------------------------------------------------------- comparisons and selection
+
+    /** A comparison or logical operator, elementwise with broadcasting; {@code negate} adds a Not (NOT_EQUAL). */
+    Value compare(String opType, boolean negate, Value a, Value b, String hint) {
+        TfliteConverter.requireSameType(a.type(), b.type());
+        if ((opType.equals("And") || opType.equals("Or")) && a.type() != DataType.BOOL) {
+            throw new InvalidInputException("logical operands are " + a.type() + ", not booleans");
+        }
+        long[] shape = ChannelsLastGraph.broadcast(a.shape(), b.shape());
+        Value y = node(opType, List.of(name(a), name(b)), DataType.BOOL, shape, negate ? hint + "_equal" : hint);
+        return negate ? logicalNot(y, hint) : y;
+    }
+
+    Value logicalNot(Value x, String hint) {
+        if (x.type() != DataType.BOOL) {
+            throw new InvalidInputException("LOGICAL_NOT of " + x.type() + " values, not booleans");
+        }
+        return node("Not", List.of(name(x)), DataType.BOOL, x.shape(), hint);
+    }
+
+    /**
+     * SELECT and SELECT_V2: {@code condition ? x : y}, broadcasting as ONNX's Where does. SELECT (the first
+     * version) also takes a 1-D condition that picks whole rows of higher-rank operands.
+     */
+    Value select(boolean rows, Value condition, Value x, Value y, String hint) {
+        if (condition.type() != DataType.BOOL) {
+            throw new InvalidInputException("the condition holds " + condition.type() + " values, not booleans");
+        }
+        if (rows && condition.rank() == 1 && x.rank() > 1) {
+            long[] axes = new long[x.rank() - 1];
+            long[] shape = new long[x.rank()];
+            Arrays.fill(shape, 1);
+            shape[0] = condition.dim(0);
+            Arrays.setAll(axes, i -> i + 1);
+            condition = node("Unsqueeze", List.of(name(condition), longs(hint + "_row_axes", axes)), DataType.BOOL,
+                    shape, hint + "_rows");
+        }
+        TfliteConverter.requireSameType(x.type(), y.type());
+        long[] shape = ChannelsLastGraph.broadcast(condition.shape(), ChannelsLastGraph.broadcast(x.shape(), y.shape()));
+        return node("Where", List.of(name(condition), name(x), name(y)), x.type(), shape, hint);
+    }
+
     // ---------------------------------------------------------------- matrices
 
     /** BATCH_MATMUL: batch dimensions broadcast; adj_x and adj_y transpose the last two axes of either side. */

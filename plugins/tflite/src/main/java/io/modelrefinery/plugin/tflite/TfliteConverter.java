@@ -181,6 +181,10 @@ final class TfliteConverter {
             Value y = arithmetic(binary, in, name);
             return List.of(FUSED_BINARY.contains(code) ? fused(y, int8(o, ARITHMETIC_ACTIVATION), name) : y);
         }
+        String compare = COMPARE.get(code);
+        if (compare != null) {
+            return List.of(shapes.compare(compare, code == BuiltinOperators.NOT_EQUAL, value(in[0]), value(in[1]), name));
+        }
         String reduce = REDUCE.get(code);
         if (reduce != null) {
             return List.of(shapes.reduce(reduce, value(in[0]), intConstant(in[1]), bool(o, REDUCER_KEEP_DIMS), name));
@@ -202,6 +206,9 @@ final class TfliteConverter {
             case BuiltinOperators.RELU_N1_TO_1 -> graph.clip(value(in[0]), -1f, 1f, name);
             case BuiltinOperators.LEAKY_RELU -> graph.unary("LeakyRelu", value(in[0]), name,
                     attr("alpha", o == null ? 0f : o.float32(LEAKY_RELU_ALPHA, 0f)));
+            case BuiltinOperators.LOGICAL_NOT -> shapes.logicalNot(value(in[0]), name);
+            case BuiltinOperators.SELECT, BuiltinOperators.SELECT_V2 -> shapes.select(code == BuiltinOperators.SELECT,
+                    value(in[0]), value(in[1]), value(in[2]), name);
             case BuiltinOperators.RSQRT -> graph.unary("Reciprocal", graph.unary("Sqrt", value(in[0]), name + "_sqrt"),
                     name);
             case BuiltinOperators.SQUARE -> graph.binary("Mul", value(in[0]), value(in[0]), name);
@@ -266,7 +273,10 @@ final class TfliteConverter {
             BuiltinOperators.MAXIMUM, BuiltinOperators.MINIMUM, BuiltinOperators.ARG_MAX, BuiltinOperators.ARG_MIN,
             BuiltinOperators.SUM, BuiltinOperators.REDUCE_MAX, BuiltinOperators.REDUCE_MIN,
             BuiltinOperators.REDUCE_PROD, BuiltinOperators.NEG, BuiltinOperators.ABS, BuiltinOperators.DEQUANTIZE,
-            BuiltinOperators.CUSTOM);
+            BuiltinOperators.CUSTOM, BuiltinOperators.LESS, BuiltinOperators.LESS_EQUAL, BuiltinOperators.GREATER,
+            BuiltinOperators.GREATER_EQUAL, BuiltinOperators.EQUAL, BuiltinOperators.NOT_EQUAL,
+            BuiltinOperators.LOGICAL_AND, BuiltinOperators.LOGICAL_OR, BuiltinOperators.LOGICAL_NOT,
+            BuiltinOperators.SELECT, BuiltinOperators.SELECT_V2);
 
     /** The activations an operator reads (constants aside) hold floats, as a float operator needs. */
     private void requireFloatInputs(int[] in) {
@@ -318,6 +328,13 @@ final class TfliteConverter {
     /** The binary operators whose options start with a fused activation. */
     private static final Set<Integer> FUSED_BINARY = Set.of(BuiltinOperators.ADD, BuiltinOperators.SUB,
             BuiltinOperators.MUL, BuiltinOperators.DIV);
+
+    /** Comparisons and logical operators of two inputs, with a boolean result (NOT_EQUAL: Equal, then Not). */
+    private static final Map<Integer, String> COMPARE = Map.of(
+            BuiltinOperators.LESS, "Less", BuiltinOperators.LESS_EQUAL, "LessOrEqual",
+            BuiltinOperators.GREATER, "Greater", BuiltinOperators.GREATER_EQUAL, "GreaterOrEqual",
+            BuiltinOperators.EQUAL, "Equal", BuiltinOperators.NOT_EQUAL, "Equal",
+            BuiltinOperators.LOGICAL_AND, "And", BuiltinOperators.LOGICAL_OR, "Or");
 
     /** Reductions over constant axes (MEAN has its own path: over the pixels it is a global pool). */
     private static final Map<Integer, String> REDUCE = Map.of(

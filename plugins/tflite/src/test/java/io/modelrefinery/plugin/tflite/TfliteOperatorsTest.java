@@ -43,6 +43,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class TfliteOperatorsTest {
     private static final Path OPS = TestModels.root().resolve("plugins/tflite/src/test/fixtures/ops");
 
+    private static final java.util.Set<DataType> QUANTIZED = java.util.Set.of(DataType.INT8, DataType.UINT8,
+            DataType.INT16);
+
     @TempDir
     Path dir;
 
@@ -96,12 +99,11 @@ class TfliteOperatorsTest {
             assertArrayEquals(expected.shape(), actual.shape(), what);
             double[] e = expected.toDoubleArray();
             double[] a = actual.toDoubleArray();
-            double tolerance = switch (expected.type().kind()) {
-                case FLOAT -> 1e-4 * Math.max(1, Arrays.stream(e).map(Math::abs).max().orElse(0));
-                // A quantized output may round once differently from TFLite's integer kernels; plain integers
-                // (indices, shapes) must be equal.
-                default -> expected.type() == DataType.INT32 || expected.type() == DataType.INT64 ? 0 : 1;
-            };
+            // A quantized output may round once differently from TFLite's integer kernels; plain integers
+            // (indices, shapes) and booleans must be equal.
+            double tolerance = expected.type().kind() == DataType.Kind.FLOAT
+                    ? 1e-4 * Math.max(1, Arrays.stream(e).map(Math::abs).max().orElse(0))
+                    : QUANTIZED.contains(expected.type()) ? 1 : 0;
             double worst = 0;
             for (int i = 0; i < e.length; i++) {
                 worst = Math.max(worst, Math.abs(e[i] - a[i]));
