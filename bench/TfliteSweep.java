@@ -47,8 +47,8 @@ public class TfliteSweep {
             Path scratch = Files.createTempDirectory(work, "run-");
             OnnxModel model;
             try {
-                model = LocalRun.of(new TfliteToOnnxTransform())
-                        .run("tflite-to-onnx", ModelArtifact.file(file, ModelFormat.TFLITE), scratch).output().onnxModel();
+                model = LocalRun.of(new TfliteToOnnxTransform()).run("tflite-to-onnx",
+                        ModelArtifact.file(file, ModelFormat.TFLITE), scratch).output().onnxModel();
             } catch (InvalidInputException | TransformException e) {
                 refused++;
                 String message = e.getMessage().replaceFirst("^step 1 'tflite-to-onnx': ", "");

@@ -108,8 +108,8 @@ final class ImageOperators {
         Value rows = gather(input, nearestIndices((int) x.dim(1), size[0], alignCorners, halfPixelCenters), rowAxis,
                 x.type(), rowsShape, channelsFirst, hint + "_rows");
         String rowsName = channelsFirst ? graph().channelsFirstName(rows) : graph().frameworkLayoutName(rows);
-        return gather(rowsName, nearestIndices((int) x.dim(2), size[1], alignCorners, halfPixelCenters), rowAxis + 1, x.type(), shape,
-                channelsFirst, hint);
+        int[] columns = nearestIndices((int) x.dim(2), size[1], alignCorners, halfPixelCenters);
+        return gather(rowsName, columns, rowAxis + 1, x.type(), shape, channelsFirst, hint);
     }
 
     private Value gather(String input, int[] indices, int axis, DataType type, long[] shape, boolean channelsFirst,

@@ -19,9 +19,9 @@ import static io.modelrefinery.plugin.tflite.TfliteTables.OptionFields.*;
 
 /**
  * TFLite's operators that move, select or reshape data (TRANSPOSE, SLICE, STRIDED_SLICE, GATHER, SPLIT,
- * PACK, ...), plus reductions and the integer bookkeeping of dynamic shapes (SHAPE, CAST). They work on
- * the framework's (channels-last) layout: their axes are TFLite's. Shapes are computed here so that the
- * converter can check them against those the model declares.
+ * PACK, ...), plus reductions, comparisons and selection, and the integer bookkeeping of dynamic shapes
+ * (SHAPE, CAST). They work on the framework's (channels-last) layout: their axes are TFLite's. Shapes are
+ * computed here so that the converter can check them against those the model declares.
  */
 final class ShapeOperators {
     private final TfliteConverter converter;
@@ -80,7 +80,8 @@ final class ShapeOperators {
         long[] shape = new long[rank];
         for (int a = 0; a < rank; a++) {
             long dim = x.dim(a);
-            if (begin[a] < 0 || size[a] < -1 || dim >= 0 && (begin[a] > dim || size[a] >= 0 && begin[a] + size[a] > dim)) {
+            boolean outside = dim >= 0 && (begin[a] > dim || size[a] >= 0 && (long) begin[a] + size[a] > dim);
+            if (begin[a] < 0 || size[a] < -1 || outside) {
                 throw new InvalidInputException("slice of " + size[a] + " from " + begin[a] + " does not fit axis " + a
                         + " of " + x);
             }

@@ -219,8 +219,8 @@ final class TfliteConverter {
             case BuiltinOperators.PRELU -> prelu(in, name);
             case BuiltinOperators.GELU -> gelu(value(in[0]), bool(o, GELU_APPROXIMATE), name);
             case BuiltinOperators.L2_NORMALIZATION -> l2Normalize(value(in[0]), name);
-            case BuiltinOperators.CONCATENATION -> fused(graph.concat(sameType(in), int32(o, CONCATENATION_AXIS, 0), name),
-                    int8(o, CONCATENATION_ACTIVATION), name);
+            case BuiltinOperators.CONCATENATION -> fused(graph.concat(sameType(in), int32(o, CONCATENATION_AXIS, 0),
+                    name), int8(o, CONCATENATION_ACTIVATION), name);
             case BuiltinOperators.PAD, BuiltinOperators.PADV2 -> pad(in, name);
             case BuiltinOperators.MIRROR_PAD -> shapes.mirrorPad(value(in[0]), intConstant(in[1]),
                     int8(o, MIRROR_PAD_MODE) == 1, name);
@@ -236,10 +236,8 @@ final class TfliteConverter {
             case BuiltinOperators.SPLIT -> shapes.split(in, new int[] {output}).get(0);
             case BuiltinOperators.SPLIT_V -> shapes.splitV(in, new int[] {output}).get(0);
             case BuiltinOperators.TILE -> shapes.tile(value(in[0]), intConstant(in[1]), name);
-            case BuiltinOperators.SHAPE -> shapes.shape(value(in[0]), dataType(output),
-                    name);
-            case BuiltinOperators.CAST -> shapes.cast(value(in[0]), dataType(output),
-                    name);
+            case BuiltinOperators.SHAPE -> shapes.shape(value(in[0]), dataType(output), name);
+            case BuiltinOperators.CAST -> shapes.cast(value(in[0]), dataType(output), name);
             case BuiltinOperators.ARG_MAX, BuiltinOperators.ARG_MIN -> shapes.argExtreme(
                     code == BuiltinOperators.ARG_MAX ? "ArgMax" : "ArgMin", value(in[0]), intConstant(in[1]),
                     dataType(output), name);
@@ -401,7 +399,8 @@ final class TfliteConverter {
         if (in.length > 1 && in[1] >= 0 && !isConstant(in[1])) {
             return shapes.dynamicReshape(x, value(in[1]), declaredShape(output), name);
         }
-        int[] target = in.length > 1 && in[1] >= 0 ? intConstant(in[1]) : o == null ? new int[0] : o.ints(RESHAPE_NEW_SHAPE);
+        int[] target = in.length > 1 && in[1] >= 0 ? intConstant(in[1])
+                : o == null ? new int[0] : o.ints(RESHAPE_NEW_SHAPE);
         return graph.reshape(x, Arrays.stream(target).asLongStream().toArray(), name);
     }
 
