@@ -26,6 +26,8 @@ final class BuiltinOperators {
     static final int CUSTOM = 32;
     static final int PAD = 34;
     static final int GATHER = 36;
+    static final int BATCH_TO_SPACE_ND = 37;
+    static final int SPACE_TO_BATCH_ND = 38;
     static final int TRANSPOSE = 39;
     static final int MEAN = 40;
     static final int SUB = 41;

@@ -21,7 +21,8 @@ import static io.modelrefinery.plugin.tflite.TfliteTables.OptionFields.*;
 
 /**
  * TFLite's spatial operators on NHWC images: RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR, TRANSPOSE_CONV,
- * SPACE_TO_DEPTH and DEPTH_TO_SPACE, each computing what TFLite's reference kernel computes.
+ * SPACE_TO_DEPTH, DEPTH_TO_SPACE, SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND, each computing what TFLite's
+ * reference kernel computes.
  */
 final class ImageOperators {
     private final TfliteConverter converter;
@@ -231,12 +232,108 @@ final class ImageOperators {
                 x.type(), List.of(shape), true, hint, attrs).get(0);
     }
 
+    // ---------------------------------------------------------------- space and batch
+
+    /**
+     * SPACE_TO_BATCH_ND on NHWC images, as TF defines it: pad, then move each offset within a
+     * {@code block = {bh, bw}} tile to the batch ({@code [bh * bw * n, h / bh, w / bw, c]}, block offsets outer).
+     */
+    Value spaceToBatch(Value x, int[] block, int[] paddings, String hint) {
+        requireImage(x, block, paddings);
+        long bh = block[0];
+        long bw = block[1];
+        long h = x.dim(1) + paddings[0] + paddings[1];
+        long w = x.dim(2) + paddings[2] + paddings[3];
+        long c = x.dim(3);
+        if (h % bh != 0 || w % bw != 0) {
+            throw new InvalidInputException("the padded image " + h + "x" + w + " is not a multiple of the block "
+                    + bh + "x" + bw);
+        }
+        Value padded = x;
+        if (Arrays.stream(paddings).anyMatch(p -> p != 0)) {
+            long[] pads = {0, paddings[0], paddings[2], 0, 0, paddings[1], paddings[3], 0};
+            padded = plain("Pad", List.of(graph().frameworkLayoutName(x), longs(hint + "_pads", pads)), x.type(),
+                    new long[] {x.dim(0), h, w, c}, hint + "_padded");
+        }
+        Value tiles = reshape(padded, new long[] {-1, h / bh, bh, w / bw, bw, c}, hint + "_tiles");
+        Value moved = plain("Transpose", List.of(graph().frameworkLayoutName(tiles)), x.type(),
+                new long[] {bh, bw, x.dim(0), h / bh, w / bw, c}, hint + "_moved", attr("perm", 2L, 4L, 0L, 1L, 3L, 5L));
+        long batch = x.dim(0) < 0 ? -1 : x.dim(0) * bh * bw;
+        return reshape(moved, new long[] {-1, h / bh, w / bw, c}, batch, hint);
+    }
+
+    /** BATCH_TO_SPACE_ND, SPACE_TO_BATCH_ND's inverse: the batch's block offsets back into tiles, then cropped. */
+    Value batchToSpace(Value x, int[] block, int[] crops, String hint) {
+        requireImage(x, block, crops);
+        long bh = block[0];
+        long bw = block[1];
+        long h = x.dim(1);
+        long w = x.dim(2);
+        long c = x.dim(3);
+        if (x.dim(0) >= 0 && x.dim(0) % (bh * bw) != 0) {
+            throw new InvalidInputException("a batch of " + x.dim(0) + " does not divide by the block " + bh + "x" + bw);
+        }
+        long batch = x.dim(0) < 0 ? -1 : x.dim(0) / (bh * bw);
+        Value split = reshape(x, new long[] {bh, bw, -1, h, w, c}, batch, hint + "_blocks");
+        Value moved = plain("Transpose", List.of(graph().frameworkLayoutName(split)), x.type(),
+                new long[] {batch, h, bh, w, bw, c}, hint + "_moved", attr("perm", 2L, 3L, 0L, 4L, 1L, 5L));
+        long[] whole = {batch, h * bh, w * bw, c};
+        if (Arrays.stream(crops).allMatch(p -> p == 0)) {
+            return reshape(moved, new long[] {-1, h * bh, w * bw, c}, batch, hint);
+        }
+        Value image = reshape(moved, new long[] {-1, h * bh, w * bw, c}, batch, hint + "_image");
+        long[] shape = {batch, whole[1] - crops[0] - crops[1], whole[2] - crops[2] - crops[3], c};
+        if (shape[1] <= 0 || shape[2] <= 0) {
+            throw new InvalidInputException("crops " + Arrays.toString(crops) + " leave nothing of " + whole[1] + "x"
+                    + whole[2]);
+        }
+        return plain("Slice", List.of(graph().frameworkLayoutName(image), longs(hint + "_starts", crops[0], crops[2]),
+                longs(hint + "_ends", whole[1] - crops[1], whole[2] - crops[3]), longs(hint + "_axes", 1, 2)),
+                x.type(), shape, hint);
+    }
+
+    private static void requireImage(Value x, int[] block, int[] paddings) {
+        if (x.rank() != 4 || block.length != 2 || paddings.length != 4) {
+            throw new InvalidInputException("needs a 4-D NHWC input, a block of 2 and 2x2 paddings or crops, gets "
+                    + x + ", " + Arrays.toString(block) + " and " + Arrays.toString(paddings));
+        }
+        if (block[0] < 1 || block[1] < 1 || Arrays.stream(paddings).anyMatch(p -> p < 0)) {
+            throw new InvalidInputException("block " + Arrays.toString(block) + " and paddings or crops "
+                    + Arrays.toString(paddings) + " are not valid");
+        }
+        for (int a = 1; a <= 3; a++) {
+            if (x.dim(a) < 0) {
+                throw new InvalidInputException("needs known height, width and channels, " + x + " has none");
+            }
+        }
+    }
+
+    private Value reshape(Value x, long[] target, String hint) {
+        return reshape(x, target, x.dim(0), hint);
+    }
+
+    /** A reshape whose one -1 the graph infers; {@code inferred} is what it comes to (-1 where unknown). */
+    private Value reshape(Value x, long[] target, long inferred, String hint) {
+        long[] shape = target.clone();
+        for (int i = 0; i < shape.length; i++) {
+            if (shape[i] == -1) {
+                shape[i] = inferred;
+            }
+        }
+        return plain("Reshape", List.of(graph().frameworkLayoutName(x), longs(hint + "_shape", target)), x.type(),
+                shape, hint);
+    }
+
+    private Value plain(String opType, List<String> inputs, DataType type, long[] shape, String hint,
+                        AttributeProto... attributes) {
+        return graph().node(opType, inputs, type, List.of(shape), false, hint, attributes).get(0);
+    }
+
     // ---------------------------------------------------------------- helpers
 
     private String node(String opType, List<String> inputs, DataType type, long[] shape, String hint,
                         AttributeProto... attributes) {
-        Value v = graph().node(opType, inputs, type, List.of(shape), false, hint, attributes).get(0);
-        return graph().frameworkLayoutName(v);
+        return graph().frameworkLayoutName(plain(opType, inputs, type, shape, hint, attributes));
     }
 
     private String longs(String hint, long... values) {

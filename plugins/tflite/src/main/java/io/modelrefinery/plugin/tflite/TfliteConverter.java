@@ -251,6 +251,10 @@ final class TfliteConverter {
                     int8(o, TRANSPOSE_CONV_ACTIVATION), name);
             case BuiltinOperators.SPACE_TO_DEPTH, BuiltinOperators.DEPTH_TO_SPACE -> images.blocks(
                     code == BuiltinOperators.SPACE_TO_DEPTH, value(in[0]), int32(o, BLOCK_SIZE, 0), name);
+            case BuiltinOperators.SPACE_TO_BATCH_ND -> images.spaceToBatch(value(in[0]), intConstant(in[1]),
+                    intConstant(in[2]), name);
+            case BuiltinOperators.BATCH_TO_SPACE_ND -> images.batchToSpace(value(in[0]), intConstant(in[1]),
+                    intConstant(in[2]), name);
             case BuiltinOperators.UNIDIRECTIONAL_SEQUENCE_LSTM -> lstm.convert(in, o, name);
             case BuiltinOperators.QUANTIZE -> value(in[0]); // the quantization follows, from the output tensor
             case BuiltinOperators.DEQUANTIZE -> dequantize(in[0], output);
@@ -274,7 +278,8 @@ final class TfliteConverter {
             BuiltinOperators.CUSTOM, BuiltinOperators.LESS, BuiltinOperators.LESS_EQUAL, BuiltinOperators.GREATER,
             BuiltinOperators.GREATER_EQUAL, BuiltinOperators.EQUAL, BuiltinOperators.NOT_EQUAL,
             BuiltinOperators.LOGICAL_AND, BuiltinOperators.LOGICAL_OR, BuiltinOperators.LOGICAL_NOT,
-            BuiltinOperators.SELECT, BuiltinOperators.SELECT_V2);
+            BuiltinOperators.SELECT, BuiltinOperators.SELECT_V2, BuiltinOperators.SPACE_TO_BATCH_ND,
+            BuiltinOperators.BATCH_TO_SPACE_ND);
 
     /** The activations an operator reads (constants aside) hold floats, as a float operator needs. */
     private void requireFloatInputs(int[] in) {
