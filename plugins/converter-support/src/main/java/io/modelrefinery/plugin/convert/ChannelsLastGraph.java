@@ -479,48 +479,12 @@ public final class ChannelsLastGraph {
         return Value.plain(quantizeLinear(in.name, q, quantizedType, hint), quantizedType, x.shape);
     }
 
-    // ---------------------------------------------------------------- any operator
+    // ---------------------------------------------------------------- constants as values
 
     /** A constant as a value, for an operator that reads a constant where an activation usually goes. */
     public Value constantValue(Weight constant, String hint) {
         DataType type = constant.quantization() == null ? constant.data().type() : DataType.FLOAT;
         return Value.plain(weight(constant, hint), type, constant.data().shape());
-    }
-
-    /** The name of {@code v}'s data in the framework's layout (channels last, features in order), for {@link #node}. */
-    public String frameworkLayoutName(Value v) {
-        return frameworkLayout(v).name;
-    }
-
-    /** The name of {@code v}'s data channels-first (rank 3 or more), for a {@link #node} that needs that layout. */
-    public String channelsFirstName(Value v) {
-        if (v.rank() < 3) {
-            throw new InvalidInputException("a channels-first layout needs 3 or more dimensions, " + v + " has "
-                    + v.rank());
-        }
-        return channelsFirst(v).name;
-    }
-
-    /**
-     * A node of any operator, for what the layer methods above do not cover. Its inputs are names from
-     * {@link #frameworkLayoutName}, {@link #channelsFirstName}, {@link #constant} or {@link #weight} (or ""
-     * for an absent optional input); each of its outputs gets the framework shape given (-1 where unknown).
-     *
-     * @param channelsFirst whether the node's outputs hold their data channels-first
-     */
-    public List<Value> node(String opType, List<String> inputs, DataType type, List<long[]> shapes,
-                            boolean channelsFirst, String hint, AttributeProto... attributes) {
-        NodeProto.Builder node = NodeProto.newBuilder().setOpType(opType).addAllInput(inputs);
-        List<Value> out = new ArrayList<>();
-        for (int i = 0; i < shapes.size(); i++) {
-            String name = fresh(shapes.size() == 1 ? hint : hint + "_" + i);
-            node.addOutput(name);
-            out.add(new Value(name, type, shapes.get(i), channelsFirst, null, null, null));
-        }
-        node.setName(node.getOutput(0) + "_" + opType);
-        Arrays.stream(attributes).forEach(node::addAttribute);
-        nodes.add(node.build());
-        return out;
     }
 
     // ---------------------------------------------------------------- building

@@ -21,7 +21,11 @@ import static io.modelrefinery.api.onnx.OnnxHelper.attr;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-/** Nodes of any operator built on the graph's values ({@link ChannelsLastGraph#node}), in either layout. */
+/**
+ * Operators the layer methods do not offer, on channels-first data ({@link ChannelsLastGraph#channelsFirstData},
+ * {@link ChannelsLastGraph#operator}, {@link ChannelsLastGraph#channelsFirstView}) as the TFLite converter builds
+ * them, and constants read as values ({@link ChannelsLastGraph#constantValue}).
+ */
 class ChannelsLastGraphNodeTest {
     @TempDir
     Path dir;
@@ -39,10 +43,10 @@ class ChannelsLastGraphNodeTest {
         Value conv = graph.conv(x, Weight.of(TestModels.randomImages(1, 8, 3, 1, 1)), null, new int[] {1, 1},
                 new int[] {1, 1}, Padding.VALID, 1, "conv");
         // Split along the channels, which lie on axis 1 of the channels-first data.
-        List<Value> halves = graph.node("Split", List.of(graph.channelsFirstName(conv)), DataType.FLOAT,
-                List.of(new long[] {-1, 4, 6, 4}, new long[] {-1, 4, 6, 4}), true, "half", attr("axis", 1L));
-        graph.output(halves.get(0), "a");
-        graph.output(halves.get(1), "b");
+        List<Value> halves = graph.operator("Split", List.of(graph.frameworkData(graph.channelsFirstData(conv))),
+                DataType.FLOAT, List.of(new long[] {-1, 4, 4, 6}, new long[] {-1, 4, 4, 6}), "half", attr("axis", 1L));
+        graph.output(graph.channelsFirstView(halves.get(0)), "a");
+        graph.output(graph.channelsFirstView(halves.get(1)), "b");
         Value constant = graph.constantValue(Weight.of(Tensor.ofFloats(new long[] {2}, 1f, 2f)), "pair");
         graph.output(graph.binary("Add", constant, constant, "doubled"), "c");
         OnnxModel model = graph.build("g", "test");

@@ -69,7 +69,7 @@ final class ImageOperators {
         // modes, for inputs of unknown size (the index arithmetic may then differ at exact halves).
         String nearestMode = alignCorners ? "round_prefer_ceil" : halfPixelCenters ? "round_prefer_ceil" : "floor";
         boolean channelsFirst = x.isChannelsFirst();
-        String input = channelsFirst ? graph().channelsFirstName(x) : graph().frameworkLayoutName(x);
+        String input = channelsFirst ? channelsFirst(x) : graph().frameworkData(x);
         List<AttributeProto> attrs = new ArrayList<>(List.of(attr("mode", nearest ? "nearest" : "linear"),
                 attr("coordinate_transformation_mode", mode)));
         if (nearest) {
@@ -77,8 +77,8 @@ final class ImageOperators {
         }
         String sizes = sizes(x, input, channelsFirst ? new long[] {-1, x.dim(3), size[0], size[1]}
                 : new long[] {-1, size[0], size[1], x.dim(3)}, hint);
-        return graph().node("Resize", List.of(input, "", "", sizes), x.type(), List.of(shape), channelsFirst, hint,
-                attrs.toArray(AttributeProto[]::new)).get(0);
+        return onLayout(channelsFirst, "Resize", List.of(input, "", "", sizes), x.type(), shape, hint,
+                attrs.toArray(AttributeProto[]::new));
     }
 
     /** Resize's sizes: the batch from the input's shape at run time, the other dimensions as given. */
@@ -103,12 +103,12 @@ final class ImageOperators {
     private Value nearestByGather(Value x, int[] size, boolean alignCorners, boolean halfPixelCenters, long[] shape,
                                   String hint) {
         boolean channelsFirst = x.isChannelsFirst();
-        String input = channelsFirst ? graph().channelsFirstName(x) : graph().frameworkLayoutName(x);
+        String input = channelsFirst ? channelsFirst(x) : graph().frameworkData(x);
         int rowAxis = channelsFirst ? 2 : 1;
         long[] rowsShape = {x.dim(0), size[0], x.dim(2), x.dim(3)};
         Value rows = gather(input, nearestIndices((int) x.dim(1), size[0], alignCorners, halfPixelCenters), rowAxis,
                 x.type(), rowsShape, channelsFirst, hint + "_rows");
-        String rowsName = channelsFirst ? graph().channelsFirstName(rows) : graph().frameworkLayoutName(rows);
+        String rowsName = channelsFirst ? channelsFirst(rows) : graph().frameworkData(rows);
         int[] columns = nearestIndices((int) x.dim(2), size[1], alignCorners, halfPixelCenters);
         return gather(rowsName, columns, rowAxis + 1, x.type(), shape, channelsFirst, hint);
     }
@@ -116,8 +116,7 @@ final class ImageOperators {
     private Value gather(String input, int[] indices, int axis, DataType type, long[] shape, boolean channelsFirst,
                          String hint) {
         String index = graph().constant(Tensor.ofInts(new long[] {indices.length}, indices), hint + "_indices");
-        return graph().node("Gather", List.of(input, index), type, List.of(shape), channelsFirst, hint,
-                attr("axis", (long) axis)).get(0);
+        return onLayout(channelsFirst, "Gather", List.of(input, index), type, shape, hint, attr("axis", (long) axis));
     }
 
     /** TFLite's GetNearestNeighbor for every output index, in its float32 arithmetic. */
@@ -186,7 +185,7 @@ final class ImageOperators {
         }
         // ONNX's ConvTranspose weights are [in, out, kh, kw]; a per-channel quantization follows the out axis.
         Weight kernel = TfliteConverter.transposed(filter, new int[] {3, 0, 1, 2}, 0);
-        List<String> inputs = new ArrayList<>(List.of(graph().channelsFirstName(x), graph().weight(kernel,
+        List<String> inputs = new ArrayList<>(List.of(channelsFirst(x), graph().weight(kernel,
                 hint + "_kernel")));
         if (bias != null) {
             inputs.add(graph().weight(bias, hint + "_bias"));
@@ -197,8 +196,8 @@ final class ImageOperators {
             attrs.add(attr("output_padding", outputPadding));
         }
         long[] shape = {x.dim(0), outputShape[1], outputShape[2], outputShape[3]};
-        return graph().node("ConvTranspose", inputs, DataType.FLOAT, List.of(shape), true, hint,
-                attrs.toArray(AttributeProto[]::new)).get(0);
+        return onLayout(true, "ConvTranspose", inputs, DataType.FLOAT, shape, hint,
+                attrs.toArray(AttributeProto[]::new));
     }
 
     // ---------------------------------------------------------------- space and depth
@@ -228,8 +227,8 @@ final class ImageOperators {
         shape[3] = shape[3] < 0 ? -1 : toDepth ? shape[3] * b * b : shape[3] / (b * b);
         AttributeProto[] attrs = toDepth ? new AttributeProto[] {attr("blocksize", b)}
                 : new AttributeProto[] {attr("blocksize", b), attr("mode", "DCR")};
-        return graph().node(toDepth ? "SpaceToDepth" : "DepthToSpace", List.of(graph().channelsFirstName(x)),
-                x.type(), List.of(shape), true, hint, attrs).get(0);
+        return onLayout(true, toDepth ? "SpaceToDepth" : "DepthToSpace", List.of(channelsFirst(x)), x.type(), shape,
+                hint, attrs);
     }
 
     // ---------------------------------------------------------------- space and batch
@@ -252,11 +251,11 @@ final class ImageOperators {
         Value padded = x;
         if (Arrays.stream(paddings).anyMatch(p -> p != 0)) {
             long[] pads = {0, paddings[0], paddings[2], 0, 0, paddings[1], paddings[3], 0};
-            padded = plain("Pad", List.of(graph().frameworkLayoutName(x), longs(hint + "_pads", pads)), x.type(),
+            padded = plain("Pad", List.of(graph().frameworkData(x), longs(hint + "_pads", pads)), x.type(),
                     new long[] {x.dim(0), h, w, c}, hint + "_padded");
         }
         Value tiles = reshape(padded, new long[] {-1, h / bh, bh, w / bw, bw, c}, hint + "_tiles");
-        Value moved = plain("Transpose", List.of(graph().frameworkLayoutName(tiles)), x.type(),
+        Value moved = plain("Transpose", List.of(graph().frameworkData(tiles)), x.type(),
                 new long[] {bh, bw, x.dim(0), h / bh, w / bw, c}, hint + "_moved", attr("perm", 2L, 4L, 0L, 1L, 3L, 5L));
         long batch = x.dim(0) < 0 ? -1 : x.dim(0) * bh * bw;
         return reshape(moved, new long[] {-1, h / bh, w / bw, c}, batch, hint);
@@ -275,7 +274,7 @@ final class ImageOperators {
         }
         long batch = x.dim(0) < 0 ? -1 : x.dim(0) / (bh * bw);
         Value split = reshape(x, new long[] {bh, bw, -1, h, w, c}, batch, hint + "_blocks");
-        Value moved = plain("Transpose", List.of(graph().frameworkLayoutName(split)), x.type(),
+        Value moved = plain("Transpose", List.of(graph().frameworkData(split)), x.type(),
                 new long[] {batch, h, bh, w, bw, c}, hint + "_moved", attr("perm", 2L, 3L, 0L, 4L, 1L, 5L));
         long[] whole = {batch, h * bh, w * bw, c};
         if (Arrays.stream(crops).allMatch(p -> p == 0)) {
@@ -287,7 +286,7 @@ final class ImageOperators {
             throw new InvalidInputException("crops " + Arrays.toString(crops) + " leave nothing of " + whole[1] + "x"
                     + whole[2]);
         }
-        return plain("Slice", List.of(graph().frameworkLayoutName(image), longs(hint + "_starts", crops[0], crops[2]),
+        return plain("Slice", List.of(graph().frameworkData(image), longs(hint + "_starts", crops[0], crops[2]),
                 longs(hint + "_ends", whole[1] - crops[1], whole[2] - crops[3]), longs(hint + "_axes", 1, 2)),
                 x.type(), shape, hint);
     }
@@ -320,20 +319,38 @@ final class ImageOperators {
                 shape[i] = inferred;
             }
         }
-        return plain("Reshape", List.of(graph().frameworkLayoutName(x), longs(hint + "_shape", target)), x.type(),
+        return plain("Reshape", List.of(graph().frameworkData(x), longs(hint + "_shape", target)), x.type(),
                 shape, hint);
+    }
+
+    /** The name of {@code x}'s data channels-first ({@code [n, c, h, w]}). */
+    private String channelsFirst(Value x) {
+        return graph().frameworkData(graph().channelsFirstData(x));
+    }
+
+    /**
+     * An operator on NHWC ({@code channelsFirst} false) or NCHW data; either way its output is returned as
+     * the NHWC value {@code nhwc} describes, held in the layout the operator wrote it.
+     */
+    private Value onLayout(boolean channelsFirst, String opType, List<String> inputs, DataType type, long[] nhwc,
+                           String hint, AttributeProto... attributes) {
+        if (!channelsFirst) {
+            return plain(opType, inputs, type, nhwc, hint, attributes);
+        }
+        long[] nchw = {nhwc[0], nhwc[3], nhwc[1], nhwc[2]};
+        return graph().channelsFirstView(plain(opType, inputs, type, nchw, hint, attributes));
     }
 
     private Value plain(String opType, List<String> inputs, DataType type, long[] shape, String hint,
                         AttributeProto... attributes) {
-        return graph().node(opType, inputs, type, List.of(shape), false, hint, attributes).get(0);
+        return graph().operator(opType, inputs, type, List.of(shape), hint, attributes).get(0);
     }
 
     // ---------------------------------------------------------------- helpers
 
     private String node(String opType, List<String> inputs, DataType type, long[] shape, String hint,
                         AttributeProto... attributes) {
-        return graph().frameworkLayoutName(plain(opType, inputs, type, shape, hint, attributes));
+        return graph().frameworkData(plain(opType, inputs, type, shape, hint, attributes));
     }
 
     private String longs(String hint, long... values) {

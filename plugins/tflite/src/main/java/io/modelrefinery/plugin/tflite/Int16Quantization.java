@@ -34,14 +34,14 @@ final class Int16Quantization {
     /** A float value as an int16 graph output. */
     static Value quantize(ChannelsLastGraph graph, Value x, Weight.Quantization q, String hint) {
         Value onGrid = grid(graph, x, q, hint);
-        return graph.node("Cast", List.of(graph.frameworkLayoutName(onGrid)), DataType.INT16, List.of(x.shape()),
-                false, hint, attr("to", (long) DataType.INT16.code())).get(0);
+        return graph.operator("Cast", List.of(graph.frameworkData(onGrid)), DataType.INT16, List.of(x.shape()),
+                hint, attr("to", (long) DataType.INT16.code())).get(0);
     }
 
     /** An int16 graph input as floats. */
     static Value dequantize(ChannelsLastGraph graph, Value input, Weight.Quantization q, String hint) {
-        Value asFloat = graph.node("Cast", List.of(graph.frameworkLayoutName(input)), DataType.FLOAT,
-                List.of(input.shape()), false, hint + "_float", attr("to", (long) DataType.FLOAT.code())).get(0);
+        Value asFloat = graph.operator("Cast", List.of(graph.frameworkData(input)), DataType.FLOAT,
+                List.of(input.shape()), hint + "_float", attr("to", (long) DataType.FLOAT.code())).get(0);
         Value centered = offset(graph, asFloat, -zeroPoint(q, hint), hint + "_centered");
         return graph.binary("Mul", centered, Weight.of(Tensor.scalar(scale(q))), false, hint + "_dequantized");
     }

@@ -93,7 +93,7 @@ final class SequenceLstm {
                 hint + "_R");
         float[] bias = Arrays.copyOf(stacked(biases), 8 * h); // ONNX adds a recurrent bias: zeros
         String b = graph.constant(Tensor.ofFloats(new long[] {1, 8 * cells}, bias), hint + "_B");
-        List<String> args = new ArrayList<>(List.of(timeMajor ? graph.frameworkLayoutName(x)
+        List<String> args = new ArrayList<>(List.of(timeMajor ? graph.frameworkData(x)
                 : transposed(x, hint + "_time_major"), w, r, b, "", "", ""));
         if (in[PEEPHOLE] >= 0) { // ONNX's order: input, output, forget
             float[] peephole = new float[3 * h];
@@ -104,17 +104,16 @@ final class SequenceLstm {
         }
         long steps = timeMajor ? x.dim(0) : x.dim(1);
         long batch = timeMajor ? x.dim(1) : x.dim(0);
-        Value y = graph.node("LSTM", args, DataType.FLOAT, List.of(new long[] {steps, 1, batch, cells}), false,
-                hint + "_lstm", attr("hidden_size", cells),
+        Value y = graph.operator("LSTM", args, DataType.FLOAT, List.of(new long[] {steps, 1, batch, cells}), hint + "_lstm", attr("hidden_size", cells),
                 activations("Sigmoid", activation, activation)).get(0);
         String ySqueezed = graph.constant(Tensor.ofLongs(new long[] {1}, 1), hint + "_direction_axis");
-        Value sequence = graph.node("Squeeze", List.of(graph.frameworkLayoutName(y), ySqueezed), DataType.FLOAT,
-                List.of(new long[] {steps, batch, cells}), false, timeMajor ? hint : hint + "_time_major_output").get(0);
+        Value sequence = graph.operator("Squeeze", List.of(graph.frameworkData(y), ySqueezed), DataType.FLOAT,
+                List.of(new long[] {steps, batch, cells}), timeMajor ? hint : hint + "_time_major_output").get(0);
         if (timeMajor) {
             return sequence;
         }
-        return graph.node("Transpose", List.of(graph.frameworkLayoutName(sequence)), DataType.FLOAT,
-                List.of(new long[] {batch, steps, cells}), false, hint, attr("perm", 1L, 0L, 2L)).get(0);
+        return graph.operator("Transpose", List.of(graph.frameworkData(sequence)), DataType.FLOAT,
+                List.of(new long[] {batch, steps, cells}), hint, attr("perm", 1L, 0L, 2L)).get(0);
     }
 
     private void refuseUnsupported(int[] in, Options o) {
@@ -196,8 +195,8 @@ final class SequenceLstm {
     }
 
     private String transposed(Value x, String hint) {
-        return converter.graph().frameworkLayoutName(converter.graph().node("Transpose",
-                List.of(converter.graph().frameworkLayoutName(x)), x.type(),
-                List.of(new long[] {x.dim(1), x.dim(0), x.dim(2)}), false, hint, attr("perm", 1L, 0L, 2L)).get(0));
+        return converter.graph().frameworkData(converter.graph().operator("Transpose",
+                List.of(converter.graph().frameworkData(x)), x.type(),
+                List.of(new long[] {x.dim(1), x.dim(0), x.dim(2)}), hint, attr("perm", 1L, 0L, 2L)).get(0));
     }
 }

@@ -36,11 +36,11 @@ final class ShapeOperators {
 
     private Value node(String opType, List<String> inputs, DataType type, long[] shape, String hint,
                        io.modelrefinery.api.onnx.proto.Onnx.AttributeProto... attributes) {
-        return graph().node(opType, inputs, type, List.of(shape), false, hint, attributes).get(0);
+        return graph().operator(opType, inputs, type, List.of(shape), hint, attributes).get(0);
     }
 
     private String name(Value v) {
-        return graph().frameworkLayoutName(v);
+        return graph().frameworkData(v);
     }
 
     private String longs(String hint, long... values) {
@@ -296,7 +296,7 @@ final class ShapeOperators {
         if (Arrays.stream(sizes).allMatch(s -> s >= 0)) {
             inputs.add(longs(hint + "_split", sizes));
         }
-        return graph().node("Split", inputs, x.type(), shapes, false, hint, attr("axis", (long) axis));
+        return graph().operator("Split", inputs, x.type(), shapes, hint, attr("axis", (long) axis));
     }
 
     Value tile(Value x, int[] multiples, String hint) {

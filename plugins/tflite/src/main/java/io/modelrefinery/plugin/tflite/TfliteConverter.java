@@ -437,8 +437,7 @@ final class TfliteConverter {
     private Value l2Normalize(Value x, String name) {
         long[] kept = x.shape();
         kept[kept.length - 1] = 1;
-        Value sum = graph.node("ReduceSumSquare", List.of(graph.frameworkLayoutName(x)), x.type(), List.of(kept), false,
-                name + "_sum_square", attr("axes", new long[] {-1}), attr("keepdims", 1L)).get(0);
+        Value sum = graph.operator("ReduceSumSquare", List.of(graph.frameworkData(x)), x.type(), List.of(kept), name + "_sum_square", attr("axes", new long[] {-1}), attr("keepdims", 1L)).get(0);
         Value norm = graph.binary("Max", graph.unary("Sqrt", sum, name + "_norm"), scalar(1e-6f), false,
                 name + "_norm_clamped");
         return graph.binary("Div", x, norm, name);
