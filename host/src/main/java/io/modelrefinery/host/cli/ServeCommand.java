@@ -37,6 +37,7 @@ import java.util.concurrent.CountDownLatch;
         description = "Optimizes every model registered on Kafka; HTTP API and metrics alongside.")
 final class ServeCommand implements Callable<Integer> {
     static final String MLFLOW_SECRET_ENV = "REFINERY_MLFLOW_SECRET";
+    static final String EVENTGRID_KEY_ENV = "REFINERY_EVENTGRID_KEY";
     static final String API_TOKEN_ENV = "REFINERY_API_TOKEN";
     /** The names MLflow's own clients read their settings under, which are also what registry plugins ask for. */
     static final String TRACKING_URI = "MLFLOW_TRACKING_URI";
@@ -149,6 +150,11 @@ final class ServeCommand implements Callable<Integer> {
             description = "File holding the MLflow webhook secret (or set $" + MLFLOW_SECRET_ENV + "); without one POST /webhooks/mlflow is off.")
     Path mlflowSecretFile;
 
+    @Option(names = "--eventgrid-key-file", paramLabel = "FILE",
+            description = "File holding the key Event Grid deliveries carry as ?key= in the webhook URL (or set $"
+                    + EVENTGRID_KEY_ENV + "); without one POST /webhooks/eventgrid is off.")
+    Path eventGridKeyFile;
+
     @Option(names = "--api-token-file", paramLabel = "FILE",
             description = "File holding the bearer token that POST /models, PUT and DELETE /plugins require (or set $"
                     + API_TOKEN_ENV + "). Configure one whenever others can reach the HTTP port.")
@@ -210,7 +216,8 @@ final class ServeCommand implements Callable<Integer> {
                     .defaultPipeline(PipelineSpec.parse(pipeline))
                     .device(device)
                     .retries(retries + 1, Duration.ofSeconds(1))
-                    .mlflowSecret(mlflowSecret())
+                    .mlflowSecret(secret(mlflowSecretFile, MLFLOW_SECRET_ENV, "MLflow secret"))
+                    .eventGridKey(secret(eventGridKeyFile, EVENTGRID_KEY_ENV, "Event Grid key"))
                     .apiToken(apiToken())
                     .gates(QualityGates.parseAssignments(gateSettings, "--gate"))
                     .stepTimeout(stepTimeout)
@@ -296,14 +303,15 @@ final class ServeCommand implements Callable<Integer> {
         }
     }
 
-    private String mlflowSecret() throws IOException {
-        if (mlflowSecretFile != null) {
-            if (!Files.isRegularFile(mlflowSecretFile)) {
-                throw new InvalidInputException("MLflow secret file not found: " + mlflowSecretFile);
+    /** A secret from its file, else from its environment variable; {@code null} when neither is set. */
+    private static String secret(Path file, String env, String what) throws IOException {
+        if (file != null) {
+            if (!Files.isRegularFile(file)) {
+                throw new InvalidInputException(what + " file not found: " + file);
             }
-            return Files.readString(mlflowSecretFile, StandardCharsets.UTF_8).strip();
+            return Files.readString(file, StandardCharsets.UTF_8).strip();
         }
-        String fromEnv = System.getenv(MLFLOW_SECRET_ENV);
+        String fromEnv = System.getenv(env);
         return fromEnv == null || fromEnv.isBlank() ? null : fromEnv.strip();
     }
 }

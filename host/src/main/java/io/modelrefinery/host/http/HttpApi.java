@@ -7,6 +7,8 @@ import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.ParamSpec;
 import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.host.event.CloudEvent;
+import io.modelrefinery.host.event.CloudEventCodec;
+import io.modelrefinery.host.event.EventGridWebhook;
 import io.modelrefinery.host.event.EventJson;
 import io.modelrefinery.host.event.MlflowWebhook;
 import io.modelrefinery.host.event.OutcomeEvents;
@@ -42,14 +44,14 @@ import java.util.function.Supplier;
 /**
  * The HTTP API: {@code GET /health}, {@code GET /plugins}, {@code PUT /plugins/{file}},
  * {@code DELETE /plugins/{id}}, {@code POST /models}, {@code GET /jobs}, {@code GET /jobs/{id}},
- * {@code GET /metrics}, {@code POST /webhooks/mlflow}. Handlers read in-memory state or hand events to
+ * {@code GET /metrics}, {@code POST /webhooks/mlflow}, {@code POST} and {@code OPTIONS /webhooks/eventgrid}. Handlers read in-memory state or hand events to
  * Kafka asynchronously; plugin uploads and removals, which touch files and wait for the plugin framework,
  * run on worker threads: nothing here blocks the event loop.
  *
  * <p>With an {@link ApiToken} configured, the endpoints that change something ({@code POST /models},
  * {@code PUT} and {@code DELETE /plugins}) answer 401 unless the request carries
  * {@code Authorization: Bearer <token>}; the check runs before the request body is read. The MLflow webhook
- * has its own signature check instead.
+ * has its own signature check instead, the Event Grid webhook a key in its URL.
  */
 public final class HttpApi extends VerticleBase {
     private static final Logger LOG = LoggerFactory.getLogger(HttpApi.class);
@@ -80,13 +82,15 @@ public final class HttpApi extends VerticleBase {
      * @param metrics the Prometheus registry to scrape
      * @param health the health checks
      * @param mlflow MLflow webhook verification, or {@code null} when no secret is configured
+     * @param eventGrid Event Grid webhook verification, or {@code null} when no key is configured
      * @param clock time for events and webhook checks
      * @param installer adds and removes plugin jars
      * @param apiToken the token mutating endpoints require, or {@code null} to leave them open
      */
     public record Settings(String host, int port, PluginRegistry plugins, JobTracker jobs, OutcomePublisher publisher,
                            String registeredTopic, Function<ModelRegistered, String> jobIdOf,
-                           PrometheusMeterRegistry metrics, Supplier<Health> health, MlflowWebhook mlflow, Clock clock,
+                           PrometheusMeterRegistry metrics, Supplier<Health> health, MlflowWebhook mlflow,
+                           EventGridWebhook eventGrid, Clock clock,
                            PluginInstaller installer, ApiToken apiToken) {
     }
 
@@ -128,6 +132,9 @@ public final class HttpApi extends VerticleBase {
                 .handler(BodyHandler.create().setBodyLimit(MAX_BODY_BYTES)).handler(this::registerModel);
         router.post("/webhooks/mlflow").handler(BodyHandler.create().setBodyLimit(MAX_BODY_BYTES))
                 .handler(this::mlflowWebhook);
+        router.options("/webhooks/eventgrid").handler(new EventGridGuard()).handler(this::eventGridHandshake);
+        router.post("/webhooks/eventgrid").handler(new EventGridGuard())
+                .handler(BodyHandler.create().setBodyLimit(MAX_BODY_BYTES)).handler(this::eventGridWebhook);
         return vertx.createHttpServer()
                 .requestHandler(router)
                 .listen(settings.port(), settings.host())
@@ -162,6 +169,93 @@ public final class HttpApi extends VerticleBase {
             ctx.response().putHeader("WWW-Authenticate", "Bearer realm=\"model-refinery\"");
             error(ctx, 401, authorization == null ? "this endpoint needs 'Authorization: Bearer <token>'" : why);
         }
+    }
+
+    /**
+     * Lets an Event Grid request through when it carries the configured key; 404 when no key is configured
+     * (the endpoint is off), 401 otherwise. Runs before the body is read.
+     */
+    private final class EventGridGuard implements SecurityPolicyHandler {
+        @Override
+        public void handle(RoutingContext ctx) {
+            if (settings.eventGrid() == null) {
+                error(ctx, 404, "the Event Grid webhook is off: start the host with an Event Grid key");
+                return;
+            }
+            try {
+                settings.eventGrid().verify(ctx.request().getParam(EventGridWebhook.KEY_PARAMETER));
+            } catch (WebhookRejectedException e) {
+                LOG.warn("Event Grid {} from {} refused: {}", ctx.request().method(), ctx.request().remoteAddress(),
+                        e.getMessage());
+                error(ctx, 401, e.getMessage());
+                return;
+            }
+            ctx.next();
+        }
+    }
+
+    /** The CloudEvents webhook abuse-protection handshake: the origin may deliver, at any rate. */
+    private void eventGridHandshake(RoutingContext ctx) {
+        String origin = ctx.request().getHeader(EventGridWebhook.REQUEST_ORIGIN_HEADER);
+        if (origin == null || origin.isBlank()) {
+            error(ctx, 400, "OPTIONS without a " + EventGridWebhook.REQUEST_ORIGIN_HEADER + " header");
+            return;
+        }
+        LOG.info("Event Grid handshake from origin {}", origin);
+        ctx.response().setStatusCode(200).putHeader(EventGridWebhook.ALLOWED_ORIGIN_HEADER, origin.strip())
+                .putHeader(EventGridWebhook.ALLOWED_RATE_HEADER, "*").end();
+    }
+
+    /**
+     * An Event Grid delivery: answers the subscription validation, or hands the delivery to Kafka as one
+     * record, exactly as an Event Grid subscription to Event Hubs would, so that the consumer gives each
+     * element its own job and dead-letters a bad one alone. The answer lists what each element becomes.
+     */
+    private void eventGridWebhook(RoutingContext ctx) {
+        byte[] body = ctx.body().buffer() == null ? new byte[0] : ctx.body().buffer().getBytes();
+        List<CloudEventCodec.Decoded> delivery;
+        try {
+            delivery = CloudEventCodec.decodeAll(body, Map.of());
+            Optional<String> code = EventGridWebhook.validationCode(delivery);
+            if (code.isPresent()) {
+                LOG.info("Event Grid subscription validation answered");
+                json(ctx, 200, Map.of("validationResponse", code.get()));
+                return;
+            }
+        } catch (InvalidInputException e) {
+            error(ctx, 400, e.getMessage());
+            return;
+        }
+        List<Map<String, Object>> events = new ArrayList<>();
+        String key = null;
+        for (CloudEventCodec.Decoded decoded : delivery) {
+            Map<String, Object> entry = new LinkedHashMap<>();
+            entry.put("index", Math.max(decoded.index(), 0));
+            try {
+                if (decoded.problem() != null) {
+                    throw decoded.problem();
+                }
+                ModelRegistered registered = RegistryAdapters.toRegistered(decoded.event());
+                key = key == null ? registered.name() : key;
+                Optional<String> ignored = RegistryAdapters.ignoreReason(decoded.event(), registered);
+                entry.put("status", ignored.isPresent() ? "ignored" : "accepted");
+                ignored.ifPresentOrElse(reason -> entry.put("reason", reason), () -> {
+                    String jobId = settings.jobIdOf().apply(registered);
+                    entry.put("jobId", jobId);
+                    entry.put("href", "/jobs/" + jobId);
+                });
+            } catch (InvalidInputException e) {
+                entry.put("status", "dead-letter");
+                entry.put("error", e.getMessage());
+            }
+            events.add(entry);
+        }
+        byte[] recordKey = (key == null ? "eventgrid" : key).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        Future.fromCompletionStage(settings.publisher().send(settings.registeredTopic(), recordKey, body, List.of()),
+                        vertx.getOrCreateContext())
+                .onSuccess(metadata -> json(ctx, 200, Map.of("events", events)))
+                // Not 2xx: Event Grid retries the delivery; redelivered events get their job's earlier outcome.
+                .onFailure(e -> error(ctx, 503, "cannot publish the delivery to Kafka: " + e.getMessage()));
     }
 
     private void plugins(RoutingContext ctx) {

@@ -10,6 +10,7 @@ import io.modelrefinery.host.event.RegistryAdapters;
 import io.modelrefinery.api.plugin.ParamSpec;
 import io.modelrefinery.host.artifact.ArtifactStore;
 import io.modelrefinery.host.eval.Evaluator;
+import io.modelrefinery.host.event.EventGridWebhook;
 import io.modelrefinery.host.event.MlflowWebhook;
 import io.modelrefinery.host.files.Folders;
 import io.modelrefinery.host.http.HttpApi;
@@ -158,7 +159,8 @@ public final class RefineryService implements AutoCloseable {
         started.push(() -> vertx.close().await(10, TimeUnit.SECONDS));
         http = new HttpApi(new HttpApi.Settings(config.httpHost(), config.httpPort(), plugins.registry(), tracker,
                 publisher, config.topics().registered(), jobs::jobId, registry, this::health,
-                config.mlflowSecret() == null ? null : new MlflowWebhook(config.mlflowSecret()), Clock.systemUTC(),
+                config.mlflowSecret() == null ? null : new MlflowWebhook(config.mlflowSecret()),
+                config.eventGridKey() == null ? null : new EventGridWebhook(config.eventGridKey()), Clock.systemUTC(),
                 new PluginInstaller(plugins.registry(), Duration.ofSeconds(20)), config.apiToken()));
         if (config.apiToken() == null && !isLoopback(config.httpHost())) {
             LOG.warn("the HTTP API listens on {} without an API token: anyone who reaches it can register models and "

@@ -51,6 +51,7 @@ import java.util.regex.Pattern;
  * @param privateHosts hosts named one by one that may resolve to private addresses (a registry in the cluster)
  * @param registry the registry settings resolver and writer plugins read ({@code MLFLOW_TRACKING_URI}, ...)
  * @param writeBack whether optimized models are registered back by default, and under which alias
+ * @param eventGridKey the key Event Grid webhook deliveries carry in their URL; {@code null} turns the webhook off
  */
 public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRoots, Set<String> allowedHosts,
                             long maxArtifactBytes, String bootstrapServers, int kafkaPort, Short replicationFactor,
@@ -60,7 +61,7 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
                             Duration shutdownGrace, QualityGates gates, Duration stepTimeout,
                             PluginAllowList pluginAllowList, boolean isolateUntrustedModels,
                             ApiToken apiToken, Set<String> privateHosts, RegistrySettings registry,
-                            Registries.WriteBack writeBack) {
+                            Registries.WriteBack writeBack, String eventGridKey) {
 
     public ServiceConfig {
         Objects.requireNonNull(dataDir, "dataDir");
@@ -102,7 +103,8 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
             } catch (ReflectiveOperationException e) {
                 throw new IllegalStateException(e);
             }
-            if (component.getName().equals("mlflowSecret") && value != null) {
+            if ((component.getName().equals("mlflowSecret") || component.getName().equals("eventGridKey"))
+                    && value != null) {
                 value = MASK;
             } else if (component.getName().equals("kafkaOverrides")) {
                 Map<String, String> kafka = new TreeMap<>();
@@ -148,6 +150,7 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
         private PipelineSpec defaultPipeline = PipelineSpec.parse("graph-optimize");
         private DeviceRequest device = DeviceRequest.AUTO;
         private String mlflowSecret;
+        private String eventGridKey;
         private int maxAttempts = 3;
         private Duration firstBackoff = Duration.ofSeconds(1);
         private Duration shutdownGrace = Duration.ofSeconds(30);
@@ -252,6 +255,11 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
             return this;
         }
 
+        public Builder eventGridKey(String key) {
+            this.eventGridKey = key;
+            return this;
+        }
+
         public Builder mlflowSecret(String secret) {
             this.mlflowSecret = secret;
             return this;
@@ -304,7 +312,7 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
                     bootstrapServers, kafkaPort, replicationFactor, httpHost, httpPort, workers, groupId, topics,
                     partitions, kafkaOverrides, defaultPipeline, device, mlflowSecret, maxAttempts, firstBackoff,
                     shutdownGrace, gates, stepTimeout, pluginAllowList, isolateUntrustedModels, apiToken, privateHosts,
-                    registry, writeBack);
+                    registry, writeBack, eventGridKey);
         }
     }
 }

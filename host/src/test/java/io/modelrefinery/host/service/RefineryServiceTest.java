@@ -57,6 +57,7 @@ class RefineryServiceTest {
     static Path dir;
     private static RefineryService service;
     private static OutcomePublisher registry;
+    private static final String GRID_KEY = "grid-key-7f3a";
     private static EventTopics topics;
     private static Path inbox;
     private static final HttpClient HTTP = HttpClient.newHttpClient();
@@ -69,7 +70,7 @@ class RefineryServiceTest {
         ServiceConfig config = ServiceConfig.builder(dir.resolve("data"), plugins)
                 .kafkaPort(0).http("127.0.0.1", 0).workers(2).topics(EventTopics.defaults(), 2)
                 .defaultPipeline(PipelineSpec.parse("test-versioned"))
-                .retries(2, Duration.ofMillis(50)).mlflowSecret(SECRET).stepTimeout(Duration.ofSeconds(3)).build();
+                .retries(2, Duration.ofMillis(50)).mlflowSecret(SECRET).eventGridKey(GRID_KEY).stepTimeout(Duration.ofSeconds(3)).build();
         service = RefineryService.start(config);
         topics = config.topics();
         inbox = config.artifactRoots().get(0);
@@ -198,8 +199,8 @@ class RefineryServiceTest {
             assertEquals("junk", new String(junk.key(), StandardCharsets.UTF_8));
         }
         String metrics = get("/metrics").body(); // counted before the dead letter is sent
-        // Two of this test's records; the Event Grid test's bad element may be counted too.
-        assertTrue(metrics.matches("(?s).*refinery_job_failures_total\\{pipeline=\"unknown\",stage=\"parse\"\\} [23]\\.0.*"),
+        // Two of this test's records; the two Event Grid tests' bad elements may be counted too.
+        assertTrue(metrics.matches("(?s).*refinery_job_failures_total\\{pipeline=\"unknown\",stage=\"parse\"\\} [234]\\.0.*"),
                 metrics);
         assertTrue(metrics.contains("refinery_job_failures_total{pipeline=\"test-versioned\",stage=\"fetch\"} 1.0"));
         assertTrue(metrics.contains("refinery_job_failures_total{pipeline=\"test-versioned(fail-with=boom)\",stage=\"step:test-versioned\"} 1.0"),
@@ -354,6 +355,59 @@ class RefineryServiceTest {
                 "refinery_gate_checks_total{gate=\"min-sqnr-db\",result=\"failed\"}",
                 "refinery_events_ignored_total{reason=\"rejected\"}")) {
             assertTrue(metrics.contains(line + " "), line + " is exported from the start:\n" + metrics);
+        }
+    }
+
+    @Test
+    void eventGridWebhookAnswersBothValidationHandshakesAndRefusesAWrongKey() throws Exception {
+        String validation = "[{\"id\":\"2d1781af-3a4c-4d7c-bd0c-e34b19da4e66\",\"topic\":\"/subscriptions/s/resourceGroups/g/"
+                + "providers/Microsoft.MachineLearningServices/workspaces/ws\",\"subject\":\"\",\"data\":{\"validationCode\":"
+                + "\"512d38b6-c7b8-40c8-89fe-f46f9e9622b6\",\"validationUrl\":\"https://rp-eastus2.eventgrid.azure.net:553/"
+                + "eventsubscriptions/sub/validate?id=512d38b6\"},\"eventType\":\"Microsoft.EventGrid.SubscriptionValidationEvent\","
+                + "\"eventTime\":\"2026-12-03T06:00:00Z\",\"metadataVersion\":\"1\",\"dataVersion\":\"1\"}]";
+        HttpResponse<String> validated = post("/webhooks/eventgrid?key=" + GRID_KEY, validation,
+                Map.of("aeg-event-type", "SubscriptionValidation"));
+        HttpResponse<String> options = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + service.httpPort()
+                        + "/webhooks/eventgrid?key=" + GRID_KEY)).method("OPTIONS", HttpRequest.BodyPublishers.noBody())
+                .header("WebHook-Request-Origin", "eventgrid.azure.net").build(), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> wrongKey = post("/webhooks/eventgrid?key=guess", validation, Map.of());
+        HttpResponse<String> noKey = post("/webhooks/eventgrid", validation, Map.of());
+        HttpResponse<String> notJson = post("/webhooks/eventgrid?key=" + GRID_KEY, "validation please", Map.of());
+
+        assertEquals(200, validated.statusCode(), validated.body());
+        assertEquals("{\"validationResponse\":\"512d38b6-c7b8-40c8-89fe-f46f9e9622b6\"}", validated.body());
+        assertEquals(200, options.statusCode());
+        assertEquals("eventgrid.azure.net", options.headers().firstValue("WebHook-Allowed-Origin").orElse(null));
+        assertEquals(401, wrongKey.statusCode());
+        assertEquals("{\"error\":\"wrong 'key' query parameter\"}", wrongKey.body());
+        assertEquals(401, noKey.statusCode());
+        assertEquals(400, notJson.statusCode(), notJson.body());
+    }
+
+    @Test
+    void anEventGridDeliveryOverHttpGivesEachEventItsJobAndDeadLettersABadOneAlone() throws Exception {
+        String bad = "{\"specversion\":\"1.0\",\"id\":\"bad-http\",\"source\":\"" + TestResolver.SOURCE
+                + "\",\"type\":\"Microsoft.MachineLearningServices.ModelRegistered\",\"data\":{\"ModelName\":\"http-no-version\"}}";
+        HttpResponse<String> delivered = post("/webhooks/eventgrid?key=" + GRID_KEY, eventGridArray("http-a", bad, "http-b"),
+                Map.of("content-type", "application/cloudevents-batch+json"));
+
+        assertEquals(200, delivered.statusCode(), delivered.body());
+        JsonNode events = JSON.readTree(delivered.body()).get("events");
+        assertEquals(List.of("accepted", "dead-letter", "accepted"), List.of(events.get(0).get("status").asText(),
+                events.get(1).get("status").asText(), events.get(2).get("status").asText()));
+        assertEquals("event data has no 'ModelVersion'", events.get(1).get("error").asText());
+        for (int i : new int[] {0, 2}) {
+            CloudEvent outcome = awaitOutcome(events.get(i).get("jobId").asText());
+            assertEquals(EventTypes.MODEL_OPTIMIZED, outcome.type(), outcome.data().toString());
+        }
+        try (TopicReader reader = new TopicReader(service.bootstrapServers(), List.of(topics.deadLetter()))) {
+            ConsumerRecord<byte[], byte[]> letter = reader.until(rs -> rs.stream().anyMatch(r -> new String(r.value(),
+                    StandardCharsets.UTF_8).contains("http-no-version")), WAIT).stream()
+                    .filter(r -> new String(r.value(), StandardCharsets.UTF_8).contains("http-no-version")).findFirst()
+                    .orElseThrow();
+            assertEquals(bad, new String(letter.value(), StandardCharsets.UTF_8), "the element alone");
+            assertEquals("1", new String(letter.headers().lastHeader("refinery.errors.batch.index").value(),
+                    StandardCharsets.UTF_8));
         }
     }
 

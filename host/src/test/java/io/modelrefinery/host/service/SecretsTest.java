@@ -116,7 +116,8 @@ class SecretsTest {
             kafka.setLevel(kafkaLevel);
         }
         ServiceConfig config = ServiceConfig.builder(dir.resolve("data"), dir.resolve("plugins"))
-                .mlflowSecret(WEBHOOK_SECRET).kafkaOverrides(Map.of("ssl.key.password", KAFKA_PASSWORD)).build();
+                .mlflowSecret(WEBHOOK_SECRET).eventGridKey(WEBHOOK_SECRET + "-grid")
+                .kafkaOverrides(Map.of("ssl.key.password", KAFKA_PASSWORD)).build();
         answers.add(config.toString()); // printable settings mask their secrets too
         assertTrue(config.toString().contains("ssl.key.password=[hidden]"), config.toString());
         List<String> lines = captured.list.stream().map(e -> e.getFormattedMessage()
