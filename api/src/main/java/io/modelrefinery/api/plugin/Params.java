@@ -1,5 +1,6 @@
 package io.modelrefinery.api.plugin;
 
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -23,35 +24,49 @@ public final class Params {
     }
 
     /**
-     * Parses the values written in a pipeline for {@code descriptor}'s parameters.
+     * Parses the values written in a pipeline for {@code descriptor}'s parameters. Every problem is
+     * reported at once, as Kafka Connect's {@code ConfigDef.validateAll} does: unknown names, missing
+     * and refused values, one line each; the rules over several parameters ({@link
+     * TransformDescriptor#checks()}) run when each value is valid alone.
      *
-     * @throws InvalidParamException for an unknown name, a missing required parameter or a refused value
+     * @throws InvalidParamException for unknown names, missing required parameters or refused values,
+     *     with {@link InvalidParamException#problems()} listing each
      */
     public static Params parse(TransformDescriptor descriptor, Map<String, String> raw) {
         List<ParamSpec<?>> specs = descriptor.params();
+        List<String> problems = new ArrayList<>();
         for (String name : raw.keySet()) {
             if (descriptor.param(name).isEmpty()) {
-                throw new InvalidParamException("unknown parameter '" + name + "' for '" + descriptor.id()
-                        + "'" + (specs.isEmpty() ? ", which takes none" : " (known: " + ParamSpec.joinNames(specs) + ")"));
+                problems.add("unknown parameter '" + name + "' for '" + descriptor.id() + "'"
+                        + (specs.isEmpty() ? ", which takes none" : " (known: " + ParamSpec.joinNames(specs) + ")"));
             }
         }
         Map<String, Object> values = new LinkedHashMap<>();
         for (ParamSpec<?> spec : specs) {
             String given = raw.get(spec.name());
             if (given != null) {
-                values.put(spec.name(), spec.parse(given, descriptor.id()));
+                try {
+                    values.put(spec.name(), spec.parse(given, descriptor.id()));
+                } catch (InvalidParamException e) {
+                    problems.addAll(e.problems());
+                }
             } else if (spec.required()) {
-                throw new InvalidParamException("missing parameter '" + spec.name() + "' for '" + descriptor.id()
-                        + "': " + spec.documentation());
+                problems.add("missing parameter '" + spec.name() + "' for '" + descriptor.id() + "': "
+                        + spec.documentation());
             } else {
                 values.put(spec.name(), spec.defaultValue());
             }
         }
+        if (values.size() < specs.size()) {
+            throw new InvalidParamException(problems);
+        }
         Params params = new Params(descriptor.id(), specs, Collections.unmodifiableMap(values));
         for (TransformDescriptor.ParamsCheck check : descriptor.checks()) {
-            check.problem(params).ifPresent(problem -> {
-                throw new InvalidParamException("invalid parameters for '" + descriptor.id() + "': " + problem);
-            });
+            check.problem(params).ifPresent(problem -> problems.add("invalid parameters for '" + descriptor.id()
+                    + "': " + problem));
+        }
+        if (!problems.isEmpty()) {
+            throw new InvalidParamException(problems);
         }
         return params;
     }

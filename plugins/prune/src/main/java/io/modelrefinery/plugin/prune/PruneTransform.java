@@ -61,17 +61,16 @@ public final class PruneTransform implements ModelTransform {
     static final ParamSpec<Method> METHOD = ParamSpec.choice("method", Method.class).defaultValue(Method.MAGNITUDE)
             .doc("magnitude: drop the smallest weights; reconstruct: choose and compensate pruned weights on "
                     + "calibration samples (--calibration), layer by layer, bias included.").build();
-    static final ParamSpec<String> PATTERN = ParamSpec.string("pattern").defaultValue("unstructured")
-            .validator(ParamValidator.matches("unstructured|channel|[1-9][0-9]?:[1-9][0-9]?",
-                    "unstructured, channel or N:M such as 2:4 and 4:8"))
+    static final ParamSpec<Pattern> PATTERN = ParamSpec.parsed("pattern", Pattern::parse, Pattern::toString)
+            .accepts("unstructured, channel or N:M such as 2:4 and 4:8").defaultValue(Pattern.parse("unstructured"))
             .doc("unstructured; N:M (N weights kept of every M consecutive along the reduction axis, as "
                     + "sparse tensor cores expect: input channels for convolutions); channel (whole output "
                     + "channels removed, with the next layer's inputs).").build();
     static final ParamSpec<Scope> SCOPE = ParamSpec.choice("scope", Scope.class).defaultValue(Scope.LAYER)
             .doc("layer: the same sparsity in each layer; global: one magnitude threshold over all pruned "
                     + "layers, so that layers of small weights lose more. Channel pruning is always per layer.").build();
-    static final ParamSpec<List<String>> LAYER_SPARSITY = ParamSpec.list("layer-sparsity").defaultValue(List.of())
-            .validator(ParamValidator.eachMatches(".+=(0(\\.[0-9]+)?|\\.[0-9]+)", "NAME=SPARSITY with SPARSITY in [0, 1)"))
+    static final ParamSpec<Map<String, Double>> LAYER_SPARSITY = ParamSpec.map("layer-sparsity", Double::valueOf)
+            .defaultValue(Map.of()).validator(ParamValidator.eachValue(ParamValidator.atLeastAndBelow(0, 1)))
             .doc("Per-layer sparsity overriding sparsity, by node or weight name: [/c2/Conv=0.9,fc.weight=0.7].")
             .build();
     static final ParamSpec<List<String>> LAYERS = ParamSpec.list("layers").defaultValue(List.of())
@@ -125,8 +124,13 @@ public final class PruneTransform implements ModelTransform {
         return DESCRIPTOR;
     }
 
-    /** A parsed {@code pattern}: N of M kept, or unstructured ({@code m == 0}), or channel ({@code m < 0}). */
+    /**
+     * A {@code pattern}: N of M kept, or unstructured ({@code m == 0}), or channel ({@code m < 0}); read
+     * when the pipeline is validated, so that {@code pattern=4:2} is refused before the job starts.
+     */
     record Pattern(int n, int m) {
+        private static final java.util.regex.Pattern N_OF_M = java.util.regex.Pattern.compile("([1-9][0-9]?):([1-9][0-9]?)");
+
         static Pattern parse(String text) {
             if (text.equals("unstructured")) {
                 return new Pattern(0, 0);
@@ -134,13 +138,22 @@ public final class PruneTransform implements ModelTransform {
             if (text.equals("channel")) {
                 return new Pattern(0, -1);
             }
-            String[] parts = text.split(":");
-            int n = Integer.parseInt(parts[0]);
-            int m = Integer.parseInt(parts[1]);
+            java.util.regex.Matcher nOfM = N_OF_M.matcher(text);
+            if (!nOfM.matches()) {
+                throw new IllegalArgumentException("not unstructured, channel or N:M");
+            }
+            int n = Integer.parseInt(nOfM.group(1));
+            int m = Integer.parseInt(nOfM.group(2));
             if (n >= m) {
-                throw new InvalidInputException("pattern " + text + " keeps every weight: N must be below M");
+                throw new IllegalArgumentException("keeps every weight: N must be below M");
             }
             return new Pattern(n, m);
+        }
+
+        /** As written in a pipeline. */
+        @Override
+        public String toString() {
+            return m == 0 ? "unstructured" : m < 0 ? "channel" : n + ":" + m;
         }
 
         boolean nOfM() {
@@ -155,11 +168,11 @@ public final class PruneTransform implements ModelTransform {
     @Override
     public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
         OnnxModel model = input.onnxModel();
-        Pattern pattern = Pattern.parse(params.get(PATTERN));
+        Pattern pattern = params.get(PATTERN);
         Method method = params.get(METHOD);
         Set<String> opTypes = new HashSet<>(params.get(OP_TYPES));
         List<WeightLayer> all = WeightLayer.find(model, opTypes);
-        Map<String, Double> overrides = overrides(params.get(LAYER_SPARSITY));
+        Map<String, Double> overrides = params.get(LAYER_SPARSITY);
         List<String> only = params.get(LAYERS);
         List<String> skip = params.get(SKIP);
         for (String name : concat(overrides.keySet(), only, skip)) {
@@ -232,15 +245,6 @@ public final class PruneTransform implements ModelTransform {
         List<String> out = new ArrayList<>(a);
         out.addAll(b);
         out.addAll(c);
-        return out;
-    }
-
-    private static Map<String, Double> overrides(List<String> entries) {
-        Map<String, Double> out = new LinkedHashMap<>();
-        for (String entry : entries) {
-            int eq = entry.lastIndexOf('=');
-            out.put(entry.substring(0, eq), Double.parseDouble(entry.substring(eq + 1)));
-        }
         return out;
     }
 
@@ -427,7 +431,7 @@ public final class PruneTransform implements ModelTransform {
             return Optional.empty();
         }
         String step = "prune(finetune=" + epochs + ")";
-        Pattern pattern = Pattern.parse(params.get(PATTERN));
+        Pattern pattern = params.get(PATTERN);
         double initial = params.get(INITIAL_SPARSITY);
         double target = params.get(SPARSITY);
         if (pattern.channel()) {

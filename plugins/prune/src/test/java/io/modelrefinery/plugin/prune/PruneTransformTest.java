@@ -280,8 +280,13 @@ class PruneTransformTest {
         assertEquals("step 1 'prune': cannot remove channels of layer '/fc/Gemm': its output reaches the graph output 'output'",
                 assertThrows(InvalidInputException.class, () -> run("prune(pattern=channel,layers=[fc.weight])"))
                         .getMessage());
-        assertEquals("step 1 'prune': pattern 4:4 keeps every weight: N must be below M",
-                assertThrows(InvalidInputException.class, () -> run("prune(pattern=4:4)")).getMessage());
+        // read when the pipeline is validated, before the job is accepted
+        assertEquals("invalid value '4:2' for parameter 'pattern' of 'prune': keeps every weight: N must be below M "
+                + "(expected unstructured, channel or N:M such as 2:4 and 4:8)",
+                assertThrows(InvalidParamException.class, () -> run("prune(pattern=4:2)")).getMessage());
+        assertEquals("invalid value '[c1.weight]' for parameter 'layer-sparsity' of 'prune': expected NAME=VALUE pairs "
+                + "such as [a=1,b=2] ('c1.weight' is not NAME=VALUE)",
+                assertThrows(InvalidParamException.class, () -> run("prune(layer-sparsity=[c1.weight])")).getMessage());
     }
 
     @Test

@@ -37,7 +37,7 @@ public final class QuantizeStaticTransform implements ModelTransform {
             .doc("min-max: full observed range; percentile: clip the rarest values; entropy: least KL divergence.")
             .build();
     static final ParamSpec<Double> PERCENTILE = ParamSpec.decimal("percentile").defaultValue(99.999)
-            .validator(ParamValidator.greaterThan(50)).doc("Share of absolute values kept, for method=percentile.")
+            .validator(ParamValidator.aboveAndAtMost(50, 100)).doc("Share of absolute values kept, in percent, for method=percentile.")
             .build();
     static final ParamSpec<ActivationType> ACTIVATION_TYPE = ParamSpec.choice("activation-type", ActivationType.class)
             .defaultValue(ActivationType.UINT8).doc("Type of quantized activations.").build();
