@@ -46,6 +46,8 @@ public final class ParamSpec<T> {
     private final String documentation;
     private final List<String> choices;
     private final String accepts;
+    private final ParamRole role;
+    private final List<String> deprecatedAliases;
 
     private ParamSpec(Builder<T> b) {
         this.name = b.name;
@@ -58,6 +60,8 @@ public final class ParamSpec<T> {
         this.documentation = b.documentation;
         this.choices = b.choices;
         this.accepts = b.accepts;
+        this.role = b.role;
+        this.deprecatedAliases = List.copyOf(b.aliases);
     }
 
     // ---------------------------------------------------------------- builders per type
@@ -172,6 +176,25 @@ public final class ParamSpec<T> {
 
     public String documentation() {
         return documentation;
+    }
+
+    /**
+     * What the parameter means to the host, if anything ({@link CommonParams}' parameters carry theirs).
+     *
+     * @since 1.5
+     */
+    public Optional<ParamRole> role() {
+        return Optional.ofNullable(role);
+    }
+
+    /**
+     * Former names still accepted, with a warning in the step's notes, for one more minor version of
+     * the transform.
+     *
+     * @since 1.5
+     */
+    public List<String> deprecatedAliases() {
+        return deprecatedAliases;
     }
 
     /** For {@link Type#CHOICE}: the accepted values as written. */
@@ -376,6 +399,8 @@ public final class ParamSpec<T> {
         private ParamValidator<? super T> validator;
         private String documentation;
         private String accepts;
+        private ParamRole role;
+        private final List<String> aliases = new ArrayList<>();
 
         @SuppressWarnings("unchecked")
         private Builder(String name, Type type, Function<String, T> parser, Function<? super T, Object> renderer,
@@ -413,6 +438,31 @@ public final class ParamSpec<T> {
         }
 
         /**
+         * What the parameter means to the host; its type must be the role's.
+         *
+         * @since 1.5
+         */
+        public Builder<T> role(ParamRole parameterRole) {
+            this.role = Objects.requireNonNull(parameterRole, "role");
+            return this;
+        }
+
+        /**
+         * A former name of this parameter, still accepted in pipelines with a warning in the step's notes
+         * (keep it for one minor version of the transform, then drop it).
+         *
+         * @since 1.5
+         */
+        public Builder<T> deprecatedAlias(String formerName) {
+            if (formerName == null || !NAME.matcher(formerName).matches() || formerName.equals(name)) {
+                throw new IllegalArgumentException("a former name of '" + name
+                        + "' must be another name of lowercase words joined by dashes: '" + formerName + "'");
+            }
+            aliases.add(formerName);
+            return this;
+        }
+
+        /**
          * The accepted values in words, for {@code refinery plugins} and messages, where the validator
          * cannot say them (a {@link #parsed} value): {@code unstructured, channel or N:M such as 2:4}.
          *
@@ -430,6 +480,10 @@ public final class ParamSpec<T> {
             if (required == (defaultValue != null)) {
                 throw new IllegalStateException("parameter '" + name + "' needs exactly one of a default value "
                         + "or required()");
+            }
+            if (role != null && role.type() != type) {
+                throw new IllegalStateException("parameter '" + name + "' in role " + role + " must be of type "
+                        + role.type() + ", not " + type);
             }
             ParamSpec<T> spec = new ParamSpec<>(this);
             if (defaultValue != null) {

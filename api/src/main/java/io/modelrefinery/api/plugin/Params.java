@@ -6,6 +6,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 
 /**
  * The validated parameter values of one pipeline step: every parameter of the transform's descriptor,
@@ -16,11 +17,13 @@ public final class Params {
     private final String transformId;
     private final Map<String, Object> values;
     private final List<ParamSpec<?>> specs;
+    private final List<String> warnings;
 
-    private Params(String transformId, List<ParamSpec<?>> specs, Map<String, Object> values) {
+    private Params(String transformId, List<ParamSpec<?>> specs, Map<String, Object> values, List<String> warnings) {
         this.transformId = transformId;
         this.specs = specs;
         this.values = values;
+        this.warnings = List.copyOf(warnings);
     }
 
     /**
@@ -35,15 +38,31 @@ public final class Params {
     public static Params parse(TransformDescriptor descriptor, Map<String, String> raw) {
         List<ParamSpec<?>> specs = descriptor.params();
         List<String> problems = new ArrayList<>();
-        for (String name : raw.keySet()) {
-            if (descriptor.param(name).isEmpty()) {
+        List<String> warnings = new ArrayList<>();
+        Map<String, String> byName = new LinkedHashMap<>();
+        for (Map.Entry<String, String> entry : raw.entrySet()) {
+            String name = entry.getKey();
+            Optional<ParamSpec<?>> spec = descriptor.paramOrAlias(name);
+            if (spec.isEmpty()) {
                 problems.add("unknown parameter '" + name + "' for '" + descriptor.id() + "'"
                         + (specs.isEmpty() ? ", which takes none" : " (known: " + ParamSpec.joinNames(specs) + ")"));
+                continue;
             }
+            String current = spec.get().name();
+            if (!current.equals(name)) {
+                if (raw.containsKey(current)) {
+                    problems.add("parameters '" + name + "' and '" + current + "' of '" + descriptor.id()
+                            + "' are the same, under its former and its current name: give only '" + current + "'");
+                    continue;
+                }
+                warnings.add("parameter '" + name + "' of '" + descriptor.id() + "' is deprecated: write '" + current
+                        + "' (the old name goes in the next minor version)");
+            }
+            byName.put(current, entry.getValue());
         }
         Map<String, Object> values = new LinkedHashMap<>();
         for (ParamSpec<?> spec : specs) {
-            String given = raw.get(spec.name());
+            String given = byName.get(spec.name());
             if (given != null) {
                 try {
                     values.put(spec.name(), spec.parse(given, descriptor.id()));
@@ -60,7 +79,7 @@ public final class Params {
         if (values.size() < specs.size()) {
             throw new InvalidParamException(problems);
         }
-        Params params = new Params(descriptor.id(), specs, Collections.unmodifiableMap(values));
+        Params params = new Params(descriptor.id(), specs, Collections.unmodifiableMap(values), warnings);
         for (TransformDescriptor.ParamsCheck check : descriptor.checks()) {
             check.problem(params).ifPresent(problem -> problems.add("invalid parameters for '" + descriptor.id()
                     + "': " + problem));
@@ -74,6 +93,16 @@ public final class Params {
     /** All defaults of {@code descriptor}; fails if it has required parameters. */
     public static Params defaults(TransformDescriptor descriptor) {
         return parse(descriptor, Map.of());
+    }
+
+    /**
+     * What the host adds to the step's notes about how the parameters were written: a deprecated name
+     * used, for example.
+     *
+     * @since 1.5
+     */
+    public List<String> warnings() {
+        return warnings;
     }
 
     /** The value of {@code spec}, one of this transform's parameters. */

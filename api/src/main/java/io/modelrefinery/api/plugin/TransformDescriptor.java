@@ -140,6 +140,35 @@ public final class TransformDescriptor {
         return Collections.unmodifiableSet(roles);
     }
 
+    /**
+     * The parameter in {@code role}, if the transform declares one: how the host finds a parameter
+     * whatever the transform calls it.
+     *
+     * @since 1.5
+     */
+    public Optional<ParamSpec<?>> param(ParamRole role) {
+        for (ParamSpec<?> spec : params) {
+            if (spec.role().equals(Optional.of(role))) {
+                return Optional.of(spec);
+            }
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * The parameter called {@code name} now or formerly ({@link ParamSpec#deprecatedAliases()}).
+     *
+     * @since 1.5
+     */
+    public Optional<ParamSpec<?>> paramOrAlias(String name) {
+        for (ParamSpec<?> spec : params) {
+            if (spec.name().equals(name) || spec.deprecatedAliases().contains(name)) {
+                return Optional.of(spec);
+            }
+        }
+        return Optional.empty();
+    }
+
     public Optional<ParamSpec<?>> param(String name) {
         for (ParamSpec<?> spec : params) {
             if (spec.name().equals(name)) {
@@ -326,9 +355,17 @@ public final class TransformDescriptor {
         }
 
         public Builder param(ParamSpec<?> spec) {
+            List<String> names = new ArrayList<>(spec.deprecatedAliases());
+            names.add(spec.name());
             for (ParamSpec<?> existing : params) {
-                if (existing.name().equals(spec.name())) {
-                    throw new IllegalArgumentException("'" + id + "' declares parameter '" + spec.name() + "' twice");
+                for (String name : names) {
+                    if (existing.name().equals(name) || existing.deprecatedAliases().contains(name)) {
+                        throw new IllegalArgumentException("'" + id + "' declares parameter '" + name + "' twice");
+                    }
+                }
+                if (spec.role().isPresent() && spec.role().equals(existing.role())) {
+                    throw new IllegalArgumentException("'" + id + "' declares two parameters in role "
+                            + spec.role().get() + ": '" + existing.name() + "' and '" + spec.name() + "'");
                 }
             }
             params.add(spec);

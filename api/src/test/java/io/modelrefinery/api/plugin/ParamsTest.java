@@ -212,4 +212,39 @@ class ParamsTest {
         assertEquals("be one of a, b", ParamValidator.oneOf("a", "b").problem("c"));
         assertEquals(List.of(), EXCLUDE.allowedValues());
     }
+
+    @Test
+    void aFormerNameIsAcceptedWithAWarningAndTheSharedVocabularyCarriesRoles() {
+        ParamSpec<List<String>> excludeNodes = CommonParams.excludeNodes().deprecatedAlias("skip")
+                .doc("Layers left dense.").build();
+        ParamSpec<Integer> seed = CommonParams.seed().build();
+        TransformDescriptor d = TransformDescriptor.builder("renamed").version("1.1.0").kind(TransformKind.COMPRESSOR)
+                .accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("For tests.").param(excludeNodes)
+                .param(seed).build();
+
+        Params old = Params.parse(d, Map.of("skip", "[a,b]"));
+        assertEquals(List.of("a", "b"), old.get(excludeNodes));
+        assertEquals(List.of("parameter 'skip' of 'renamed' is deprecated: write 'exclude-nodes' (the old name goes "
+                + "in the next minor version)"), old.warnings());
+        assertEquals(List.of(), Params.parse(d, Map.of("exclude-nodes", "[a]")).warnings());
+        assertEquals("parameters 'skip' and 'exclude-nodes' of 'renamed' are the same, under its former and its "
+                + "current name: give only 'exclude-nodes'", assertThrows(InvalidParamException.class,
+                () -> Params.parse(d, Map.of("skip", "[a]", "exclude-nodes", "[b]"))).getMessage());
+
+        assertEquals(java.util.Optional.of(excludeNodes), d.param(ParamRole.NODE_EXCLUSION));
+        assertEquals(java.util.Optional.of(seed), d.param(ParamRole.SEED));
+        assertEquals(java.util.Optional.empty(), d.param(ParamRole.BATCH_SIZE));
+        assertEquals(1, seed.defaultValue());
+        assertEquals(List.of("skip"), excludeNodes.deprecatedAliases());
+
+        TransformDescriptor.Builder twice = TransformDescriptor.builder("twice").version("1.0.0")
+                .kind(TransformKind.COMPRESSOR).accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("x")
+                .param(excludeNodes);
+        assertThrows(IllegalArgumentException.class, () -> twice.param(ParamSpec.list("skip").defaultValue(List.of())
+                .doc("Clashes with a former name.").build()));
+        assertThrows(IllegalArgumentException.class, () -> twice.param(ParamSpec.list("layers-left").defaultValue(List.of())
+                .role(ParamRole.NODE_EXCLUSION).doc("A second parameter in the same role.").build()));
+        assertThrows(IllegalStateException.class, () -> ParamSpec.integer("nodes").defaultValue(1)
+                .role(ParamRole.NODE_EXCLUSION).doc("Not a list.").build());
+    }
 }

@@ -11,6 +11,7 @@ import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.TensorInfo;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
+import io.modelrefinery.api.plugin.CommonParams;
 import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
@@ -75,19 +76,18 @@ public final class PruneTransform implements ModelTransform {
             .build();
     static final ParamSpec<List<String>> LAYERS = ParamSpec.list("layers").defaultValue(List.of())
             .doc("Prune only these layers (node or weight names); empty for every Conv, Gemm and MatMul.").build();
-    static final ParamSpec<List<String>> SKIP = ParamSpec.list("skip").defaultValue(List.of())
+    static final ParamSpec<List<String>> EXCLUDE_NODES = CommonParams.excludeNodes().deprecatedAlias("skip")
             .doc("Layers (node or weight names) left dense.").build();
-    static final ParamSpec<List<String>> OP_TYPES = ParamSpec.list("op-types").defaultValue(List.of("Conv", "Gemm", "MatMul"))
+    static final ParamSpec<List<String>> OP_TYPES = CommonParams.opTypes(List.of("Conv", "Gemm", "MatMul"))
             .validator(ParamValidator.eachMatches("Conv|Gemm|MatMul", "Conv, Gemm or MatMul"))
             .doc("Operator types pruned.").build();
     static final ParamSpec<Double> DAMP = ParamSpec.decimal("damp").defaultValue(0.01)
             .validator(ParamValidator.between(1e-6, 10))
             .doc("For reconstruct: share of the mean input energy added to the Hessian's diagonal.").build();
-    static final ParamSpec<Integer> BATCH_SIZE = ParamSpec.integer("batch-size").defaultValue(32)
+    static final ParamSpec<Integer> BATCH_SIZE = CommonParams.batchSize(32)
             .validator(ParamValidator.between(1, 4096))
             .doc("For reconstruct: calibration samples per run; with finetune: training samples per step.").build();
-    static final ParamSpec<Integer> MAX_SAMPLES = ParamSpec.integer("max-samples").defaultValue(0)
-            .validator(ParamValidator.atLeast(0)).doc("For reconstruct: use at most this many samples; 0 for all.")
+    static final ParamSpec<Integer> MAX_SAMPLES = CommonParams.maxSamples().doc("For reconstruct: use at most this many samples; 0 for all.")
             .build();
 
     static final ParamSpec<Integer> FINETUNE = ParamSpec.integer("finetune").defaultValue(0)
@@ -101,7 +101,7 @@ public final class PruneTransform implements ModelTransform {
                     + "pattern only.").build();
     static final ParamSpec<Double> LEARNING_RATE = ParamSpec.decimal("learning-rate").defaultValue(0.001)
             .validator(ParamValidator.between(1e-7, 10)).doc("With finetune: Adam's step size.").build();
-    static final ParamSpec<Integer> SEED = ParamSpec.integer("seed").defaultValue(1)
+    static final ParamSpec<Integer> SEED = CommonParams.seed()
             .doc("With finetune: seed of the shuffling; same seed, data and settings give the same weights.").build();
 
     private static final TransformDescriptor DESCRIPTOR = TransformDescriptor.builder("prune")
@@ -112,7 +112,7 @@ public final class PruneTransform implements ModelTransform {
             .summary("Weight pruning: unstructured, N:M or whole channels, by magnitude or reconstructed on "
                     + "calibration samples, or gradual while fine-tuning on training samples.")
             .param(SPARSITY).param(METHOD).param(PATTERN).param(SCOPE).param(LAYER_SPARSITY).param(LAYERS)
-            .param(SKIP).param(OP_TYPES).param(DAMP).param(BATCH_SIZE).param(MAX_SAMPLES)
+            .param(EXCLUDE_NODES).param(OP_TYPES).param(DAMP).param(BATCH_SIZE).param(MAX_SAMPLES)
             .param(FINETUNE).param(INITIAL_SPARSITY).param(LEARNING_RATE).param(SEED)
             .requiresWhen(DataRole.CALIBRATION, METHOD, Method.RECONSTRUCT)
             .requiresWhen(DataRole.TRAINING, FINETUNE, epochs -> epochs > 0, "finetune>0")
@@ -174,7 +174,7 @@ public final class PruneTransform implements ModelTransform {
         List<WeightLayer> all = WeightLayer.find(model, opTypes);
         Map<String, Double> overrides = params.get(LAYER_SPARSITY);
         List<String> only = params.get(LAYERS);
-        List<String> skip = params.get(SKIP);
+        List<String> skip = params.get(EXCLUDE_NODES);
         for (String name : concat(overrides.keySet(), only, skip)) {
             if (all.stream().noneMatch(l -> l.named(name))) {
                 throw new InvalidInputException("layer '" + name + "' is not a " + String.join(", ", params.get(OP_TYPES))

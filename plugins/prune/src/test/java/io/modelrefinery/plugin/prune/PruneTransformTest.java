@@ -87,7 +87,7 @@ class PruneTransformTest {
             "prune(pattern=2:4) | 0 | 1296 | 300",
             "prune(pattern=2:4,method=reconstruct) | 0 | 1296 | 300",
             "prune(pattern=4:8) | 0 | 0 | 300",
-            "prune(sparsity=0.9,skip=[c2.weight]) | 97 | 0 | 540",
+            "prune(sparsity=0.9,exclude-nodes=[c2.weight]) | 97 | 0 | 540",
     })
     void prunesExactlyTheRequestedShare(String pipeline, long c1, long c2, long fc) {
         PipelineResult result = run(pipeline);
@@ -270,7 +270,7 @@ class PruneTransformTest {
         assertThrows(InvalidParamException.class, () -> run("prune(layer-sparsity=[c2.weight=1.5])"));
         assertEquals("step 1 'prune': layer 'conv9' is not a Conv, Gemm, MatMul layer with a constant weight "
                 + "(prunable: /c1/Conv, /c2/Conv, /fc/Gemm)", assertThrows(InvalidInputException.class,
-                () -> run("prune(skip=[conv9])")).getMessage());
+                () -> run("prune(exclude-nodes=[conv9])")).getMessage());
         assertEquals("step 1 'prune': layer '/c2/Conv' cannot take pattern 4:8: its reduction size 12 (input "
                 + "channels per group) is not a multiple of 8", assertThrows(InvalidInputException.class,
                 () -> run("prune(pattern=4:8,layers=[/c2/Conv,fc.weight])")).getMessage());

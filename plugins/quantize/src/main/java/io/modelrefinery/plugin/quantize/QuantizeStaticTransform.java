@@ -4,6 +4,7 @@ import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.TensorInfo;
+import io.modelrefinery.api.plugin.CommonParams;
 import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
@@ -47,18 +48,17 @@ public final class QuantizeStaticTransform implements ModelTransform {
             .doc("One weight scale per output channel.").build();
     static final ParamSpec<Boolean> REDUCE_RANGE = ParamSpec.bool("reduce-range").defaultValue(false)
             .doc("7-bit weights, for CPUs without VNNI whose 8-bit products can saturate.").build();
-    static final ParamSpec<List<String>> OP_TYPES = ParamSpec.list("op-types").defaultValue(QuantOps.STATIC)
+    static final ParamSpec<List<String>> OP_TYPES = CommonParams.opTypes(QuantOps.STATIC)
             .validator(ParamValidator.eachMatches(String.join("|", QuantOps.STATIC), "supported operator types"))
             .doc("Operator types to quantize.").build();
-    static final ParamSpec<List<String>> EXCLUDE_OP_TYPES = ParamSpec.list("exclude-op-types").defaultValue(List.of())
+    static final ParamSpec<List<String>> EXCLUDE_OP_TYPES = CommonParams.excludeOpTypes()
             .doc("Operator types left float.").build();
-    static final ParamSpec<List<String>> EXCLUDE_NODES = ParamSpec.list("exclude-nodes").defaultValue(List.of())
+    static final ParamSpec<List<String>> EXCLUDE_NODES = CommonParams.excludeNodes()
             .doc("Names of nodes left float.").build();
-    static final ParamSpec<Integer> BATCH_SIZE = ParamSpec.integer("batch-size").defaultValue(32)
+    static final ParamSpec<Integer> BATCH_SIZE = CommonParams.batchSize(32)
             .validator(ParamValidator.between(1, 4096)).doc("Calibration samples per run (fewer when activations are large).")
             .build();
-    static final ParamSpec<Integer> MAX_SAMPLES = ParamSpec.integer("max-samples").defaultValue(0)
-            .validator(ParamValidator.atLeast(0)).doc("Calibrate on at most this many samples; 0 for all.").build();
+    static final ParamSpec<Integer> MAX_SAMPLES = CommonParams.maxSamples().doc("Calibrate on at most this many samples; 0 for all.").build();
     static final ParamSpec<Integer> BINS = ParamSpec.integer("bins").defaultValue(2048)
             .validator(ParamValidator.between(128, 1 << 16)).doc("Histogram bins, for percentile and entropy.").build();
 
