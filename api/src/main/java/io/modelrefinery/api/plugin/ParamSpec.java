@@ -42,6 +42,7 @@ public final class ParamSpec<T> {
     private final Function<T, Object> renderer;
     private final T defaultValue;
     private final boolean required;
+    private final boolean optional;
     private final ParamValidator<? super T> validator;
     private final String documentation;
     private final List<String> choices;
@@ -56,6 +57,7 @@ public final class ParamSpec<T> {
         this.renderer = b.renderer;
         this.defaultValue = b.defaultValue;
         this.required = b.required;
+        this.optional = b.optional;
         this.validator = b.validator;
         this.documentation = b.documentation;
         this.choices = b.choices;
@@ -172,6 +174,16 @@ public final class ParamSpec<T> {
     /** True if a pipeline must set this parameter. */
     public boolean required() {
         return required;
+    }
+
+    /**
+     * True if the parameter has no default and is simply absent when not set ({@link Params#find}), such
+     * as a quality gate that is off unless set.
+     *
+     * @since 1.5
+     */
+    public boolean optional() {
+        return optional;
     }
 
     public String documentation() {
@@ -299,7 +311,7 @@ public final class ParamSpec<T> {
 
     /** The value as written to reports and JSON: numbers, booleans, strings, lists; choices by name. */
     public Object render(T value) {
-        return renderer.apply(value);
+        return value == null ? null : renderer.apply(value);
     }
 
     private String expected() {
@@ -396,6 +408,7 @@ public final class ParamSpec<T> {
         private final List<String> choices;
         private T defaultValue;
         private boolean required;
+        private boolean optional;
         private ParamValidator<? super T> validator;
         private String documentation;
         private String accepts;
@@ -424,6 +437,16 @@ public final class ParamSpec<T> {
         /** The pipeline must set this parameter; there is no default. */
         public Builder<T> required() {
             this.required = true;
+            return this;
+        }
+
+        /**
+         * The parameter has no default: when the pipeline does not set it, {@link Params#find} is empty.
+         *
+         * @since 1.5
+         */
+        public Builder<T> optional() {
+            this.optional = true;
             return this;
         }
 
@@ -477,9 +500,10 @@ public final class ParamSpec<T> {
             if (documentation == null || documentation.isBlank()) {
                 throw new IllegalStateException("parameter '" + name + "' needs documentation");
             }
-            if (required == (defaultValue != null)) {
-                throw new IllegalStateException("parameter '" + name + "' needs exactly one of a default value "
-                        + "or required()");
+            int settings = (required ? 1 : 0) + (optional ? 1 : 0) + (defaultValue != null ? 1 : 0);
+            if (settings != 1) {
+                throw new IllegalStateException("parameter '" + name + "' needs exactly one of a default value, "
+                        + "required() or optional()");
             }
             if (role != null && role.type() != type) {
                 throw new IllegalStateException("parameter '" + name + "' in role " + role + " must be of type "

@@ -105,7 +105,16 @@ public final class Params {
         return warnings;
     }
 
-    /** The value of {@code spec}, one of this transform's parameters. */
+    /**
+     * The value of {@code spec}, empty when it is {@link ParamSpec#optional()} and not set.
+     *
+     * @since 1.5
+     */
+    public <T> Optional<T> find(ParamSpec<T> spec) {
+        return Optional.ofNullable(get(spec));
+    }
+
+    /** The value of {@code spec}, one of this transform's parameters; {@code null} for an optional one not set. */
     public <T> T get(ParamSpec<T> spec) {
         Objects.requireNonNull(spec, "spec");
         if (!values.containsKey(spec.name())) {

@@ -247,4 +247,31 @@ class ParamsTest {
         assertThrows(IllegalStateException.class, () -> ParamSpec.integer("nodes").defaultValue(1)
                 .role(ParamRole.NODE_EXCLUSION).doc("Not a list.").build());
     }
+
+    @Test
+    void descriptorsDeclareRecipesALayerFallbackAndOptionalParameters() {
+        ParamSpec<List<String>> keepFloat = ParamSpec.list("keep-float").defaultValue(List.of())
+                .role(ParamRole.NODE_EXCLUSION).doc("Nodes left float.").build();
+        ParamSpec<Double> limit = ParamSpec.decimal("limit").optional().validator(ParamValidator.between(0, 1))
+                .doc("Off unless set.").build();
+        TransformDescriptor d = TransformDescriptor.builder("vendor-quantizer").version("1.0.0")
+                .kind(TransformKind.COMPRESSOR).accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("For tests.")
+                .param(keepFloat).param(limit).recipe("vendor-quantizer").recipe(" vendor-quantizer(limit=0.5),fp16 ")
+                .layerFallback().build();
+
+        assertEquals(List.of("vendor-quantizer", "vendor-quantizer(limit=0.5),fp16"), d.recipes());
+        assertEquals(true, d.layerFallback());
+        assertEquals(java.util.Optional.empty(), Params.defaults(d).find(limit));
+        assertEquals(java.util.Optional.of(0.5), Params.parse(d, Map.of("limit", "0.5")).find(limit));
+        assertEquals(null, Params.defaults(d).rendered().get("limit"));
+        assertEquals(true, limit.optional());
+
+        TransformDescriptor.Builder other = TransformDescriptor.builder("other").version("1.0.0")
+                .kind(TransformKind.COMPRESSOR).accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("x");
+        assertThrows(IllegalArgumentException.class, () -> other.recipe("vendor-quantizer"));
+        assertThrows(IllegalArgumentException.class, () -> other.recipe("other-thing"));
+        assertThrows(IllegalStateException.class, () -> other.layerFallback().build(), "no NODE_EXCLUSION parameter");
+        assertThrows(IllegalStateException.class, () -> ParamSpec.decimal("x").optional().defaultValue(1.0)
+                .doc("Both.").build());
+    }
 }

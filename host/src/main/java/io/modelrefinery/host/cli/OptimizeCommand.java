@@ -6,6 +6,7 @@ import io.modelrefinery.api.event.JobReport;
 import io.modelrefinery.api.event.ModelRef;
 import io.modelrefinery.api.plugin.Cancellation;
 import io.modelrefinery.api.plugin.ModelFormat;
+import io.modelrefinery.host.pipeline.DefaultPipelines;
 import io.modelrefinery.host.eval.ArtifactMeasurer;
 import io.modelrefinery.host.eval.Evaluator;
 import io.modelrefinery.host.eval.QualityGates;
@@ -42,9 +43,6 @@ import java.util.concurrent.Callable;
 @Command(name = "optimize", mixinStandardHelpOptions = true,
         description = "Runs a pipeline on a model file and writes the optimized model and its report.")
 final class OptimizeCommand implements Callable<Integer> {
-    /** Until recipe search exists, the default pipeline is the one that never changes what a model computes. */
-    static final String DEFAULT_PIPELINE = "graph-optimize";
-
     @Spec
     CommandSpec spec;
 
@@ -54,9 +52,10 @@ final class OptimizeCommand implements Callable<Integer> {
     @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT", description = "Where to write the optimized ONNX model.")
     Path output;
 
-    @Option(names = "--pipeline", paramLabel = "SPEC", defaultValue = DEFAULT_PIPELINE,
-            description = "Steps separated by commas, parameters in parentheses, e.g. 'fp16(keep-io-types=true)'. Default: ${DEFAULT-VALUE}.")
-    String pipeline;
+    @Option(names = "--pipeline", paramLabel = "SPEC",
+            description = "Steps separated by commas, parameters in parentheses: 'STEP(NAME=VALUE,...),STEP' "
+                    + "(refinery plugins lists them). Default: ${DEFAULT-VALUE}.")
+    String pipeline = DefaultPipelines.JOB;
 
     @Option(names = "--calibration", paramLabel = "NPZ", description = "Calibration samples (.npz, or .npy for single-input models).")
     Path calibration;

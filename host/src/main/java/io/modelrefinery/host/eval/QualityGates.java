@@ -6,6 +6,7 @@ import io.modelrefinery.api.event.GateResult;
 import io.modelrefinery.api.plugin.InvalidParamException;
 import io.modelrefinery.api.plugin.ParamSpec;
 import io.modelrefinery.api.plugin.ParamValidator;
+import io.modelrefinery.api.plugin.Params;
 
 import java.util.ArrayList;
 import java.util.Collections;
@@ -22,18 +23,18 @@ import java.util.Optional;
  * and from the parameters of {@code auto(...)}; a later source overrides an earlier one gate by gate.
  */
 public final class QualityGates {
-    public static final ParamSpec<Double> MAX_ACCURACY_DROP = ParamSpec.decimal("max-accuracy-drop").required()
+    public static final ParamSpec<Double> MAX_ACCURACY_DROP = ParamSpec.decimal("max-accuracy-drop").optional()
             .validator(ParamValidator.between(0.0, 1.0))
             .doc("Largest accuracy loss allowed, as a share: 0.005 is half a point. Needs labelled evaluation samples.")
             .build();
-    public static final ParamSpec<Double> MIN_SQNR_DB = ParamSpec.decimal("min-sqnr-db").required()
+    public static final ParamSpec<Double> MIN_SQNR_DB = ParamSpec.decimal("min-sqnr-db").optional()
             .doc("Smallest signal-to-noise ratio of the outputs against the original's, in dB. Needs evaluation samples.")
             .build();
-    public static final ParamSpec<Double> MIN_TOP1_AGREEMENT = ParamSpec.decimal("min-top1-agreement").required()
+    public static final ParamSpec<Double> MIN_TOP1_AGREEMENT = ParamSpec.decimal("min-top1-agreement").optional()
             .validator(ParamValidator.between(0.0, 1.0))
             .doc("Smallest share of samples on which the result predicts the original's class. Needs evaluation samples.")
             .build();
-    public static final ParamSpec<Double> MAX_LATENCY_RATIO = ParamSpec.decimal("max-latency-ratio").required()
+    public static final ParamSpec<Double> MAX_LATENCY_RATIO = ParamSpec.decimal("max-latency-ratio").optional()
             .validator(ParamValidator.greaterThan(0.0))
             .doc("Largest median latency of the result over the original's: 1.0 refuses any slowdown.")
             .build();
@@ -87,6 +88,15 @@ public final class QualityGates {
             raw.put(assignment.substring(0, eq).trim(), assignment.substring(eq + 1).trim());
         }
         return parse(raw, where);
+    }
+
+    /** The gates set in {@code params}, parsed against a descriptor that declares {@link #ALL}. */
+    public static QualityGates of(Params params) {
+        Map<String, Double> limits = new LinkedHashMap<>();
+        for (ParamSpec<Double> gate : ALL) {
+            params.find(gate).ifPresent(limit -> limits.put(gate.name(), limit));
+        }
+        return new QualityGates(limits);
     }
 
     public static Optional<ParamSpec<Double>> spec(String name) {

@@ -18,6 +18,7 @@ import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.OnnxArtifact;
 import io.modelrefinery.api.event.Evaluation;
 import io.modelrefinery.api.onnx.TensorInfo;
+import io.modelrefinery.host.auto.AutoRecipes;
 import io.modelrefinery.host.auto.RecipeSearch;
 import io.modelrefinery.host.eval.ArtifactMeasurer;
 import io.modelrefinery.host.eval.Evaluator;
@@ -129,7 +130,7 @@ public final class JobRunner {
         ArtifactSummary inputSummary = measureInput(request, input);
         long start = System.nanoTime();
         if (pipeline.auto().isPresent()) {
-            RecipeSearch search = new RecipeSearch(RecipeSearch.RECIPES, catalog, inference, scratchRoot.resolve("auto"),
+            RecipeSearch search = new RecipeSearch(AutoRecipes.of(catalog), catalog, inference, scratchRoot.resolve("auto"),
                     settings.autoParallelism(), settings.evaluation(), settings.limits(), request.jobId(), cancellation);
             RecipeSearch.Outcome found = search.search(input, format, data, gates, pipeline.auto().get(),
                     request.modelFile().getFileName().toString(), listener);

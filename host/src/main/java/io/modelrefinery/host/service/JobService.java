@@ -24,6 +24,7 @@ import io.modelrefinery.host.event.CloudEventCodec;
 import io.modelrefinery.host.event.OutcomeEvents;
 import io.modelrefinery.host.event.RegistryAdapters;
 import io.modelrefinery.host.files.Folders;
+import io.modelrefinery.host.job.JobPipeline;
 import io.modelrefinery.host.job.JobRequest;
 import io.modelrefinery.host.eval.QualityGates;
 import io.modelrefinery.host.job.GateFailedException;
@@ -165,8 +166,8 @@ public final class JobService {
      */
     public List<String> stagesOfDefaultPipeline() {
         List<String> stages = new ArrayList<>(STAGES);
-        settings.defaultPipeline().steps().stream().map(step -> step.transformId()).filter(id -> !id.equals("gate"))
-                .distinct().forEach(id -> stages.add("step:" + id));
+        settings.defaultPipeline().steps().stream().map(step -> step.transformId())
+                .filter(id -> !id.equals(JobPipeline.GATE)).distinct().forEach(id -> stages.add("step:" + id));
         return stages;
     }
 

@@ -65,6 +65,7 @@ public final class Fp16Transform implements ModelTransform {
             .param(KEEP_IO_TYPES)
             .param(EXCLUDE_OP_TYPES)
             .param(EXCLUDE_NODES)
+            .recipe("fp16") // what auto tries with this transform
             .build();
 
     @Override

@@ -117,6 +117,11 @@ public final class PruneTransform implements ModelTransform {
             .requiresWhen(DataRole.CALIBRATION, METHOD, Method.RECONSTRUCT)
             .requiresWhen(DataRole.TRAINING, FINETUNE, epochs -> epochs > 0, "finetune>0")
             .check(PruneTransform::finetuneConflict)
+            // what auto tries: pruned, then quantized (each recipe runs only when the job has its data)
+            .recipe("prune(sparsity=0.5,method=reconstruct),quantize-dynamic")
+            .recipe("prune(sparsity=0.7,method=reconstruct),quantize-dynamic")
+            .recipe("prune(sparsity=0.8,method=reconstruct),quantize-dynamic")
+            .recipe("prune(sparsity=0.8,initial-sparsity=0.5,finetune=2),quantize-dynamic")
             .build();
 
     @Override

@@ -56,6 +56,7 @@ public final class QuantizeDynamicTransform implements ModelTransform {
             .produces(ModelFormat.ONNX)
             .summary("Int8 weights with activations quantized at run time; needs no calibration data.")
             .param(PER_CHANNEL).param(REDUCE_RANGE).param(WEIGHT_TYPE).param(CONV).param(OP_TYPES).param(EXCLUDE_NODES)
+            .recipe("quantize-dynamic") // what auto tries with this transform
             .build();
 
     @Override

@@ -72,6 +72,10 @@ public final class QuantizeStaticTransform implements ModelTransform {
             .param(REDUCE_RANGE).param(OP_TYPES).param(EXCLUDE_OP_TYPES).param(EXCLUDE_NODES).param(BATCH_SIZE)
             .param(MAX_SAMPLES).param(BINS)
             .requires(DataRole.CALIBRATION)
+            // what auto tries with this transform, and retries with sensitive layers left float when a gate fails
+            .recipe("quantize-static(method=min-max)").recipe("quantize-static(method=entropy)")
+            .recipe("quantize-static(method=percentile)")
+            .layerFallback()
             .build();
 
     @Override
