@@ -1,5 +1,6 @@
 package io.modelrefinery.host.auto;
 
+import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.event.ArtifactSummary;
@@ -146,8 +147,9 @@ public final class RecipeSearch {
     public Outcome search(ModelArtifact input, ModelFormat format, JobData data, QualityGates gates, AutoSettings settings,
                           String zipName, JobListener listener) {
         Dataset scoring = data.evaluation().or(data::calibration).orElseThrow(() -> new InvalidInputException(
-                "auto needs evaluation samples to check its candidates: give --eval FILE or the event's evalUri "
-                        + "(calibration samples serve for fidelity when there are no others)"));
+                "auto needs evaluation samples to check its candidates: give " + JobData.optionFor(DataRole.EVALUATION)
+                        + " FILE or the event's " + JobData.eventFieldFor(DataRole.EVALUATION)
+                        + " (calibration samples serve for fidelity when there are no others)"));
         List<String> notes = new ArrayList<>();
         if (data.evaluation().isEmpty()) {
             notes.add("auto scored candidates on the calibration samples: the job has no evaluation samples");

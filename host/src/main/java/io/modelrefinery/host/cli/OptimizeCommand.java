@@ -1,5 +1,7 @@
 package io.modelrefinery.host.cli;
 
+import io.modelrefinery.host.pipeline.DataSources;
+import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.event.ArtifactSummary;
 import io.modelrefinery.api.event.JobReport;
@@ -35,7 +37,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
@@ -57,13 +61,13 @@ final class OptimizeCommand implements Callable<Integer> {
                     + "(refinery plugins lists them). Default: ${DEFAULT-VALUE}.")
     String pipeline = DefaultPipelines.JOB;
 
-    @Option(names = "--calibration", paramLabel = "NPZ", description = "Calibration samples (.npz, or .npy for single-input models).")
+    @Option(names = DataSources.CALIBRATION_OPTION, paramLabel = "NPZ", description = "Calibration samples (.npz, or .npy for single-input models).")
     Path calibration;
 
-    @Option(names = "--eval", paramLabel = "NPZ", description = "Evaluation samples, with an optional 'labels' array.")
+    @Option(names = DataSources.EVALUATION_OPTION, paramLabel = "NPZ", description = "Evaluation samples, with an optional 'labels' array.")
     Path evaluation;
 
-    @Option(names = "--train", paramLabel = "NPZ", description = "Training samples, with a 'labels' array.")
+    @Option(names = DataSources.TRAINING_OPTION, paramLabel = "NPZ", description = "Training samples, with a 'labels' array.")
     Path training;
 
     @Option(names = "--format", paramLabel = "FORMAT", description = "onnx, keras or tflite; inferred from the file when omitted.")
@@ -111,8 +115,7 @@ final class OptimizeCommand implements Callable<Integer> {
             String name = stem(model);
             String version = "sha256-" + ArtifactMeasurer.sha256(model).substring(0, 12);
             JobRequest request = new JobRequest(JobIds.of(name, version, pipelineSpec), new ModelRef(name, version),
-                    model.toAbsolutePath().toUri().toString(), model, modelFormat, pipelineSpec, calibration, evaluation,
-                    training, gates);
+                    model.toAbsolutePath().toUri().toString(), model, modelFormat, pipelineSpec, data(), gates);
             JobRunner runner = new JobRunner(plugins.registry(),
                     runtime.service(deviceChoice.device(), work.resolve("scratch")), work.resolve("jobs"),
                     new JobRunner.Settings(workers, Evaluator.Settings.defaults(), StepLimits.of(stepTimeout),
@@ -171,11 +174,21 @@ final class OptimizeCommand implements Callable<Integer> {
         if (report != null && Files.isDirectory(report)) {
             throw new InvalidInputException("report path is a folder: " + report);
         }
-        for (Path data : new Path[] {calibration, evaluation, training}) {
-            if (data != null && !Files.isRegularFile(data)) {
+        for (Path data : data().values()) {
+            if (!Files.isRegularFile(data)) {
                 throw new InvalidInputException("dataset file not found: " + data);
             }
         }
+    }
+
+    /** The dataset files given, by role. */
+    private Map<DataRole, Path> data() {
+        Map<DataRole, Path> data = new EnumMap<>(DataRole.class);
+        data.put(DataRole.CALIBRATION, calibration);
+        data.put(DataRole.EVALUATION, evaluation);
+        data.put(DataRole.TRAINING, training);
+        data.values().removeIf(java.util.Objects::isNull);
+        return data;
     }
 
     private static ModelFormat parseFormat(String text) {

@@ -1,5 +1,7 @@
 package io.modelrefinery.host.eval;
 
+import io.modelrefinery.host.pipeline.DataSources;
+import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.event.Evaluation;
 import io.modelrefinery.api.event.GateResult;
@@ -140,8 +142,9 @@ public final class QualityGates {
                 continue;
             }
             if (!hasSamples) {
-                throw new InvalidInputException("gate " + name + " needs evaluation samples: give --eval FILE or the "
-                        + "event's evalUri");
+                DataSources.Source source = DataSources.of(DataRole.EVALUATION);
+                throw new InvalidInputException("gate " + name + " needs evaluation samples: give " + source.option()
+                        + " FILE or the event's " + source.eventField());
             }
             if (name.equals(MAX_ACCURACY_DROP.name()) && !hasLabels) {
                 throw new InvalidInputException("gate " + name + " needs labelled evaluation samples: the evaluation "

@@ -12,6 +12,7 @@ import io.modelrefinery.api.infer.SessionOptions;
 import io.modelrefinery.api.onnx.GraphIndex;
 import io.modelrefinery.api.onnx.ModelValidator;
 import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.Cancellation;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
@@ -37,7 +38,9 @@ import io.modelrefinery.host.pipeline.TransformCatalog;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.EnumMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -231,12 +234,9 @@ public final class JobRunner {
 
     private static JobData openData(JobRequest request, ModelArtifact input) {
         String singleInput = singleInputName(input);
-        return new JobData(open(request.calibration(), singleInput), open(request.evaluation(), singleInput),
-                open(request.training(), singleInput));
-    }
-
-    private static Dataset open(Path file, String singleInput) {
-        return file == null ? null : Datasets.open(file, singleInput);
+        Map<DataRole, Dataset> data = new EnumMap<>(DataRole.class);
+        request.data().forEach((role, file) -> data.put(role, Datasets.open(file, singleInput)));
+        return JobData.of(data);
     }
 
     /** The name a .npy dataset's array takes: the model's input, when it has exactly one. */

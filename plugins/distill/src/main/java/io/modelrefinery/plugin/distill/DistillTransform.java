@@ -89,8 +89,7 @@ public final class DistillTransform implements ModelTransform {
     @Override
     public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
         OnnxModel teacher = input.onnxModel();
-        Dataset data = context.trainingData().orElseThrow(() -> new IllegalStateException(
-                "the host ran distill without the training data its descriptor requires"));
+        Dataset data = context.requireData(DataRole.TRAINING);
         InferenceService inference = context.inference();
         Map<String, TensorInfo> teacherTypes = inference.valueTypes(teacher);
         OnnxModel student = Students.narrowed(teacher, teacherTypes, params.get(STUDENT_WIDTH), params.get(SEED));

@@ -221,8 +221,7 @@ public final class PruneTransform implements ModelTransform {
         }
         Dataset data = null;
         if (method == Method.RECONSTRUCT) {
-            data = context.calibrationData().orElseThrow(() -> new IllegalStateException(
-                    "the host ran prune(method=reconstruct) without the calibration data its descriptor requires"));
+            data = context.requireData(DataRole.CALIBRATION);
         }
         LayerInputs inputs = data == null ? null : new LayerInputs(context.inference(), data, params.get(BATCH_SIZE),
                 params.get(MAX_SAMPLES), context.cancellation());
@@ -470,8 +469,7 @@ public final class PruneTransform implements ModelTransform {
         if (layers.isEmpty()) {
             throw new InvalidInputException(step + " has no layer to prune");
         }
-        Dataset data = context.trainingData().orElseThrow(() -> new IllegalStateException(
-                "the host ran " + step + " without the training data its descriptor requires"));
+        Dataset data = context.requireData(DataRole.TRAINING);
         try (InferenceSession session = context.inference().open(model)) {
             Datasets.requireFits(data, session.inputs());
         }

@@ -86,8 +86,7 @@ public final class QuantizeStaticTransform implements ModelTransform {
     @Override
     public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
         OnnxModel model = input.onnxModel();
-        Dataset data = context.calibrationData().orElseThrow(() -> new IllegalStateException(
-                "the host ran quantize-static without the calibration data its descriptor requires"));
+        Dataset data = context.requireData(DataRole.CALIBRATION);
         boolean perChannel = params.get(PER_CHANNEL);
         if (perChannel && model.opsetVersion() < 13) {
             throw new InvalidInputException("per-channel quantization needs opset 13 or later, the model has "
