@@ -29,7 +29,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The host reads what it needs from descriptors (recipes, layer fallback, parameter roles), never from
  * names: its code holds no bundled transform's id or parameter name, so that renaming one, or replacing
  * a bundled plugin by another, needs no change to the host. The names come from the bundled plugins'
- * own descriptors: every Declarative Services component on the class path that is a transform.
+ * own descriptors: every Declarative Services component on the class path that is a transform. String
+ * literals of the Java sources are checked (comments may give examples); the pipelines the host runs when
+ * none is given are configuration, in {@code default-pipelines.properties}.
  */
 class HostNamesNoBundledTransformTest {
     private static final Pattern COMPONENT = Pattern.compile("<implementation class=\"([^\"]+)\"");
