@@ -102,13 +102,9 @@ public final class ConformanceCase {
     /** The job's datasets; each check opens its own readers. */
     JobData jobData() {
         String npyName = onnx != null && onnx.graph().getInputCount() > 0 ? onnx.graph().getInput(0).getName() : "input";
-        return new JobData(open(DataRole.CALIBRATION, npyName), open(DataRole.EVALUATION, npyName),
-                open(DataRole.TRAINING, npyName));
-    }
-
-    private Dataset open(DataRole role, String npyName) {
-        Path path = data.get(role);
-        return path == null ? null : Datasets.open(path, npyName);
+        Map<DataRole, Dataset> byRole = new EnumMap<>(DataRole.class);
+        data.forEach((role, path) -> byRole.put(role, Datasets.open(path, npyName)));
+        return JobData.of(byRole);
     }
 
     @Override

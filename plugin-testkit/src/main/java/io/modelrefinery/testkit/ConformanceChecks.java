@@ -11,6 +11,7 @@ import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.ModelTransform;
 import io.modelrefinery.api.plugin.OnnxArtifact;
 import io.modelrefinery.api.plugin.ParamSpec;
+import io.modelrefinery.api.plugin.ParamValidator;
 import io.modelrefinery.api.plugin.Params;
 import io.modelrefinery.api.plugin.TransformCancelledException;
 import io.modelrefinery.api.plugin.TransformDescriptor;
@@ -31,6 +32,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.TreeMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.FutureTask;
@@ -38,8 +40,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.fail;
@@ -54,8 +54,6 @@ import static org.junit.jupiter.api.Assertions.fail;
  * own output check ({@link PipelineRunner#checkOutput}).
  */
 public final class ConformanceChecks {
-    /** Bounds for {@code range} validators as {@link io.modelrefinery.api.plugin.ParamValidator} describes them. */
-    private static final Pattern RANGE = Pattern.compile("([\\[(])(-?inf|-?[0-9.eE+-]+), (-?inf|[0-9.eE+-]+)([\\])])");
     private static final String UNKNOWN_PARAM = "no-such-parameter";
 
     private final ModelTransform transform;
@@ -368,11 +366,20 @@ public final class ConformanceChecks {
                 case DOUBLE -> sets.add(Map.of(spec.name(), "not-a-number"));
                 case BOOLEAN -> sets.add(Map.of(spec.name(), "maybe"));
                 case CHOICE -> sets.add(Map.of(spec.name(), "no-such-choice"));
+                case MAP -> sets.add(Map.of(spec.name(), "[not-a-pair]"));
                 default -> { }
+            }
+            if (spec.type() == ParamSpec.Type.STRING && !spec.allowedValues().isEmpty()) {
+                sets.add(Map.of(spec.name(), "no-such-value"));
             }
             if (spec.type() == ParamSpec.Type.INT || spec.type() == ParamSpec.Type.DOUBLE) {
                 for (String outside : outsideRange(spec)) {
                     sets.add(Map.of(spec.name(), outside));
+                }
+            }
+            if (spec.type() == ParamSpec.Type.MAP) {
+                for (String outside : outsideRange(spec)) {
+                    sets.add(Map.of(spec.name(), "[conformance-probe=" + outside + "]"));
                 }
             }
         }
@@ -380,23 +387,27 @@ public final class ConformanceChecks {
         return sets;
     }
 
-    /** Values just outside the range a numeric parameter declares ({@code [0, 1)} gives -1e-9 and 1), if it declares one. */
+    /**
+     * Values just outside the range a numeric parameter declares ({@code [0, 1)} gives -1e-9 and 1), if it
+     * declares one: read from the validator's {@link ParamSpec#range()}, not from its description.
+     */
     private static List<String> outsideRange(ParamSpec<?> spec) {
-        Matcher m = RANGE.matcher(spec.validValues());
-        if (!m.matches()) {
+        Optional<ParamValidator.Range> declared = spec.range();
+        if (declared.isEmpty()) {
             return List.of();
         }
+        ParamValidator.Range range = declared.get();
         List<String> out = new ArrayList<>();
         boolean integer = spec.type() == ParamSpec.Type.INT;
-        if (!m.group(2).endsWith("inf")) {
-            double low = Double.parseDouble(m.group(2));
-            boolean closed = m.group(1).equals("[");
+        if (!Double.isInfinite(range.min())) {
+            double low = range.min();
+            boolean closed = range.minClosed();
             out.add(integer ? Long.toString((long) Math.ceil(low) - (closed ? 1 : 0))
                     : Double.toString(closed ? Math.nextDown(low) : low));
         }
-        if (!m.group(3).endsWith("inf")) {
-            double high = Double.parseDouble(m.group(3));
-            boolean closed = m.group(4).equals("]");
+        if (!Double.isInfinite(range.max())) {
+            double high = range.max();
+            boolean closed = range.maxClosed();
             out.add(integer ? Long.toString((long) Math.floor(high) + (closed ? 1 : 0))
                     : Double.toString(closed ? Math.nextUp(high) : high));
         }

@@ -3,6 +3,7 @@ package io.modelrefinery.testkit;
 import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.plugin.Cancellation;
+import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.Progress;
 import io.modelrefinery.api.plugin.TransformContext;
 import io.modelrefinery.host.pipeline.JobData;
@@ -34,18 +35,23 @@ final class ConformanceContext implements TransformContext {
     }
 
     @Override
+    public Optional<Dataset> data(DataRole role) {
+        return data.get(role);
+    }
+
+    @Override
     public Optional<Dataset> calibrationData() {
-        return data.calibration();
+        return data(DataRole.CALIBRATION);
     }
 
     @Override
     public Optional<Dataset> evaluationData() {
-        return data.evaluation();
+        return data(DataRole.EVALUATION);
     }
 
     @Override
     public Optional<Dataset> trainingData() {
-        return data.training();
+        return data(DataRole.TRAINING);
     }
 
     @Override

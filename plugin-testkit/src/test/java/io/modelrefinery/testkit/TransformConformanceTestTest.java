@@ -89,6 +89,12 @@ class TransformConformanceTestTest {
     }
 
     @Test
+    void theKitProbesTheBoundsAValidatorDeclaresNotItsDescription() {
+        failsOnly(Suites.DeclaresRangeItDoesNotCheck.class, "invalidParamsAreRejectedBeforeWork",
+                "'keep-bits' accepts {bits=0}, so the host would start a job with it; apply failed only after");
+    }
+
+    @Test
     void aDanglingNodeInputFailsTheOutputValidationRule() {
         failsOnly(Suites.InvalidOutput.class, "outputPassesHostValidation",
                 "'keep-bits' on case mlp: it produced an invalid model");

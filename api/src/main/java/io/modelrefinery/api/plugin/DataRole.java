@@ -3,7 +3,8 @@ package io.modelrefinery.api.plugin;
 /**
  * The datasets a job may come with. A transform that cannot work without one declares it with
  * {@link TransformDescriptor.Builder#requires(DataRole...)}; the host then refuses a job lacking it
- * before any step runs, instead of failing midway.
+ * before any step runs, instead of failing midway; the transform reads it with
+ * {@link TransformContext#requireData(DataRole)} (or {@link TransformContext#data(DataRole)} when optional).
  */
 public enum DataRole {
     /** Representative inputs, for calibration: {@link TransformContext#calibrationData()}. */

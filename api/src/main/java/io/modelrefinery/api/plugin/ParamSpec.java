@@ -3,9 +3,12 @@ package io.modelrefinery.api.plugin;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.function.Function;
 import java.util.regex.Pattern;
 
@@ -27,8 +30,11 @@ import java.util.regex.Pattern;
 public final class ParamSpec<T> {
     private static final Pattern NAME = Pattern.compile("[a-z][a-z0-9]*(-[a-z0-9]+)*");
 
-    /** The parameter types, as they are shown to users. */
-    public enum Type { BOOLEAN, INT, DOUBLE, STRING, LIST, CHOICE }
+    /**
+     * The parameter types, as they are shown to users. {@code PARSED} and {@code MAP} are new in 1.5:
+     * a value of the plugin's own type read by its own parser, and {@code NAME=VALUE} pairs.
+     */
+    public enum Type { BOOLEAN, INT, DOUBLE, STRING, LIST, CHOICE, PARSED, MAP }
 
     private final String name;
     private final Type type;
@@ -36,9 +42,13 @@ public final class ParamSpec<T> {
     private final Function<T, Object> renderer;
     private final T defaultValue;
     private final boolean required;
+    private final boolean optional;
     private final ParamValidator<? super T> validator;
     private final String documentation;
     private final List<String> choices;
+    private final String accepts;
+    private final ParamRole role;
+    private final List<String> deprecatedAliases;
 
     private ParamSpec(Builder<T> b) {
         this.name = b.name;
@@ -47,9 +57,13 @@ public final class ParamSpec<T> {
         this.renderer = b.renderer;
         this.defaultValue = b.defaultValue;
         this.required = b.required;
+        this.optional = b.optional;
         this.validator = b.validator;
         this.documentation = b.documentation;
         this.choices = b.choices;
+        this.accepts = b.accepts;
+        this.role = b.role;
+        this.deprecatedAliases = List.copyOf(b.aliases);
     }
 
     // ---------------------------------------------------------------- builders per type
@@ -73,6 +87,46 @@ public final class ParamSpec<T> {
     /** A list of strings, written {@code [a,b,c]} in a pipeline (a single value needs no brackets). */
     public static Builder<List<String>> list(String name) {
         return new Builder<>(name, Type.LIST, ParamSpec::parseList, v -> v, List.of());
+    }
+
+    /**
+     * A value of the plugin's own type, read when the pipeline is validated, so that a value the plugin
+     * cannot use is refused before the job is accepted rather than in {@code apply}:
+     *
+     * <pre>{@code
+     * static final ParamSpec<Pattern> PATTERN = ParamSpec.parsed("pattern", Pattern::parse, Pattern::toString)
+     *         .accepts("unstructured, channel or N:M such as 2:4")
+     *         .defaultValue(Pattern.UNSTRUCTURED).doc("...").build();
+     * }</pre>
+     *
+     * @param parse reads the value as written; an {@link IllegalArgumentException} whose message says
+     *     what is wrong refuses it
+     * @param render writes the value back as a pipeline would (and reports show it): {@code parse} of
+     *     it gives an equal value
+     * @since 1.5
+     */
+    public static <T> Builder<T> parsed(String name, Function<String, T> parse, Function<? super T, String> render) {
+        Objects.requireNonNull(parse, "parse");
+        Objects.requireNonNull(render, "render");
+        return new Builder<>(name, Type.PARSED, raw -> parse.apply(raw.trim()), render::apply, List.of());
+    }
+
+    /**
+     * {@code NAME=VALUE} pairs, written {@code [a=1,b=2]} (the last {@code =} of each element splits
+     * it, so names may contain {@code =}), read into a map in the order written. Values are read by
+     * {@code parseValue}; a name given twice is refused. Reports show the map as an object.
+     *
+     * <pre>{@code
+     * static final ParamSpec<Map<String, Double>> LAYER_SPARSITY = ParamSpec.map("layer-sparsity", Double::valueOf)
+     *         .validator(ParamValidator.eachValue(ParamValidator.atLeastAndBelow(0, 1)))
+     *         .defaultValue(Map.of()).doc("...").build();
+     * }</pre>
+     *
+     * @since 1.5
+     */
+    public static <V> Builder<Map<String, V>> map(String name, Function<String, V> parseValue) {
+        Objects.requireNonNull(parseValue, "parseValue");
+        return new Builder<>(name, Type.MAP, raw -> parseMap(raw, parseValue), v -> v, List.of());
     }
 
     /**
@@ -122,8 +176,37 @@ public final class ParamSpec<T> {
         return required;
     }
 
+    /**
+     * True if the parameter has no default and is simply absent when not set ({@link Params#find}), such
+     * as a quality gate that is off unless set.
+     *
+     * @since 1.5
+     */
+    public boolean optional() {
+        return optional;
+    }
+
     public String documentation() {
         return documentation;
+    }
+
+    /**
+     * What the parameter means to the host, if anything ({@link CommonParams}' parameters carry theirs).
+     *
+     * @since 1.5
+     */
+    public Optional<ParamRole> role() {
+        return Optional.ofNullable(role);
+    }
+
+    /**
+     * Former names still accepted, with a warning in the step's notes, for one more minor version of
+     * the transform.
+     *
+     * @since 1.5
+     */
+    public List<String> deprecatedAliases() {
+        return deprecatedAliases;
     }
 
     /** For {@link Type#CHOICE}: the accepted values as written. */
@@ -136,7 +219,52 @@ public final class ParamSpec<T> {
         if (type == Type.CHOICE) {
             return String.join(", ", choices);
         }
+        if (accepts != null) {
+            return accepts;
+        }
         return validator == null ? "" : validator.describe();
+    }
+
+    /**
+     * The numeric interval the validator accepts (for a map, its values'), so that tools need not read
+     * {@link #validValues()}; empty when it declares none.
+     *
+     * @since 1.5
+     */
+    public Optional<ParamValidator.Range> range() {
+        return validator == null ? Optional.empty() : validator.range();
+    }
+
+    /**
+     * The only values accepted, as written: a choice's names or the validator's list; empty when the
+     * parameter does not list them.
+     *
+     * @since 1.5
+     */
+    public List<String> allowedValues() {
+        if (type == Type.CHOICE) {
+            return choices;
+        }
+        return validator == null ? List.of() : validator.allowedValues();
+    }
+
+    /**
+     * The value as a pipeline writes it, so that {@link #parse} of the result gives {@code value} back:
+     * {@code [a,b]} for lists, {@code [a=1,b=2]} for maps, a choice by name, a parsed value by its renderer.
+     *
+     * @since 1.5
+     */
+    public String write(T value) {
+        Object rendered = render(value);
+        if (rendered instanceof List<?> list) {
+            return "[" + String.join(",", list.stream().map(String::valueOf).toList()) + "]";
+        }
+        if (rendered instanceof Map<?, ?> map) {
+            List<String> entries = new ArrayList<>();
+            map.forEach((k, v) -> entries.add(k + "=" + v));
+            return "[" + String.join(",", entries) + "]";
+        }
+        return String.valueOf(rendered);
     }
 
     /** The default as shown to users and written to reports ({@code null} when there is none). */
@@ -155,6 +283,12 @@ public final class ParamSpec<T> {
         try {
             value = parser.apply(raw);
         } catch (RuntimeException e) {
+            if (type == Type.PARSED) {
+                // The plugin's parser says what is wrong; the accepted forms follow when it declared them.
+                throw new InvalidParamException("invalid value '" + raw + "' for parameter '" + name + "' of '"
+                        + transformId + "': " + (e.getMessage() == null ? "cannot be read" : e.getMessage())
+                        + (accepts == null ? "" : " (expected " + accepts + ")"));
+            }
             throw new InvalidParamException("invalid value '" + raw + "' for parameter '" + name + "' of '"
                     + transformId + "': expected " + expected()
                     + (e.getMessage() == null || type == Type.CHOICE ? "" : " (" + e.getMessage() + ")"));
@@ -177,7 +311,7 @@ public final class ParamSpec<T> {
 
     /** The value as written to reports and JSON: numbers, booleans, strings, lists; choices by name. */
     public Object render(T value) {
-        return renderer.apply(value);
+        return value == null ? null : renderer.apply(value);
     }
 
     private String expected() {
@@ -187,6 +321,7 @@ public final class ParamSpec<T> {
             case DOUBLE: return "a finite number";
             case LIST: return "a list such as [a,b]";
             case CHOICE: return "one of " + String.join(", ", choices);
+            case MAP: return "NAME=VALUE pairs such as [a=1,b=2]";
             default: return "a string";
         }
     }
@@ -237,6 +372,28 @@ public final class ParamSpec<T> {
         return Collections.unmodifiableList(out);
     }
 
+    private static <V> Map<String, V> parseMap(String raw, Function<String, V> parseValue) {
+        Map<String, V> out = new LinkedHashMap<>();
+        for (String element : parseList(raw)) {
+            int eq = element.lastIndexOf('=');
+            if (eq <= 0 || eq == element.length() - 1) {
+                throw new IllegalArgumentException("'" + element + "' is not NAME=VALUE");
+            }
+            String key = element.substring(0, eq).trim();
+            String text = element.substring(eq + 1).trim();
+            V value;
+            try {
+                value = Objects.requireNonNull(parseValue.apply(text), "value");
+            } catch (RuntimeException e) {
+                throw new IllegalArgumentException("cannot read the value of '" + element + "'");
+            }
+            if (out.put(key, value) != null) {
+                throw new IllegalArgumentException("'" + key + "' given twice");
+            }
+        }
+        return Collections.unmodifiableMap(out);
+    }
+
     /**
      * Builds a {@link ParamSpec}; every parameter needs documentation, and either a default or
      * {@link #required()}.
@@ -251,8 +408,12 @@ public final class ParamSpec<T> {
         private final List<String> choices;
         private T defaultValue;
         private boolean required;
+        private boolean optional;
         private ParamValidator<? super T> validator;
         private String documentation;
+        private String accepts;
+        private ParamRole role;
+        private final List<String> aliases = new ArrayList<>();
 
         @SuppressWarnings("unchecked")
         private Builder(String name, Type type, Function<String, T> parser, Function<? super T, Object> renderer,
@@ -279,6 +440,16 @@ public final class ParamSpec<T> {
             return this;
         }
 
+        /**
+         * The parameter has no default: when the pipeline does not set it, {@link Params#find} is empty.
+         *
+         * @since 1.5
+         */
+        public Builder<T> optional() {
+            this.optional = true;
+            return this;
+        }
+
         public Builder<T> validator(ParamValidator<? super T> check) {
             this.validator = check;
             return this;
@@ -289,13 +460,54 @@ public final class ParamSpec<T> {
             return this;
         }
 
+        /**
+         * What the parameter means to the host; its type must be the role's.
+         *
+         * @since 1.5
+         */
+        public Builder<T> role(ParamRole parameterRole) {
+            this.role = Objects.requireNonNull(parameterRole, "role");
+            return this;
+        }
+
+        /**
+         * A former name of this parameter, still accepted in pipelines with a warning in the step's notes
+         * (keep it for one minor version of the transform, then drop it).
+         *
+         * @since 1.5
+         */
+        public Builder<T> deprecatedAlias(String formerName) {
+            if (formerName == null || !NAME.matcher(formerName).matches() || formerName.equals(name)) {
+                throw new IllegalArgumentException("a former name of '" + name
+                        + "' must be another name of lowercase words joined by dashes: '" + formerName + "'");
+            }
+            aliases.add(formerName);
+            return this;
+        }
+
+        /**
+         * The accepted values in words, for {@code refinery plugins} and messages, where the validator
+         * cannot say them (a {@link #parsed} value): {@code unstructured, channel or N:M such as 2:4}.
+         *
+         * @since 1.5
+         */
+        public Builder<T> accepts(String description) {
+            this.accepts = description;
+            return this;
+        }
+
         public ParamSpec<T> build() {
             if (documentation == null || documentation.isBlank()) {
                 throw new IllegalStateException("parameter '" + name + "' needs documentation");
             }
-            if (required == (defaultValue != null)) {
-                throw new IllegalStateException("parameter '" + name + "' needs exactly one of a default value "
-                        + "or required()");
+            int settings = (required ? 1 : 0) + (optional ? 1 : 0) + (defaultValue != null ? 1 : 0);
+            if (settings != 1) {
+                throw new IllegalStateException("parameter '" + name + "' needs exactly one of a default value, "
+                        + "required() or optional()");
+            }
+            if (role != null && role.type() != type) {
+                throw new IllegalStateException("parameter '" + name + "' in role " + role + " must be of type "
+                        + role.type() + ", not " + type);
             }
             ParamSpec<T> spec = new ParamSpec<>(this);
             if (defaultValue != null) {

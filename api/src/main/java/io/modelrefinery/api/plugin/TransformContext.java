@@ -25,6 +25,33 @@ public interface TransformContext {
     /** Samples for training ({@code --train}, or the event's {@code trainUri}). */
     Optional<Dataset> trainingData();
 
+    /**
+     * The job's samples in {@code role}, if it brought them: one method for every role, so that a new role
+     * needs no new method. Hosts before 1.5 answer through the three methods above.
+     *
+     * @since 1.5
+     */
+    default Optional<Dataset> data(DataRole role) {
+        return switch (role) {
+            case CALIBRATION -> calibrationData();
+            case EVALUATION -> evaluationData();
+            case TRAINING -> trainingData();
+        };
+    }
+
+    /**
+     * The job's samples in {@code role}, which the descriptor requires (with {@code requires} or
+     * {@code requiresWhen}): the host refuses a job without them before any step runs, so their absence
+     * here is the host's error, not the user's.
+     *
+     * @throws IllegalStateException if the host ran the step without them
+     * @since 1.5
+     */
+    default Dataset requireData(DataRole role) {
+        return data(role).orElseThrow(() -> new IllegalStateException("the host ran this step without the "
+                + role.label() + " samples its descriptor requires"));
+    }
+
     /** Where to report progress on long work. */
     Progress progress();
 

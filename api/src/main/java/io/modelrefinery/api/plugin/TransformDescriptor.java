@@ -31,6 +31,8 @@ public final class TransformDescriptor {
     private final Set<DataRole> requiredData;
     private final List<DataRequirement> conditionalData;
     private final List<ParamsCheck> checks;
+    private final List<String> recipes;
+    private final boolean layerFallback;
 
     private TransformDescriptor(Builder b) {
         this.id = b.id;
@@ -43,6 +45,8 @@ public final class TransformDescriptor {
         this.requiredData = b.requiredData.isEmpty() ? Set.of() : Collections.unmodifiableSet(EnumSet.copyOf(b.requiredData));
         this.conditionalData = List.copyOf(b.conditionalData);
         this.checks = List.copyOf(b.checks);
+        this.recipes = List.copyOf(b.recipes);
+        this.layerFallback = b.layerFallback;
     }
 
     public static Builder builder(String id) {
@@ -121,6 +125,29 @@ public final class TransformDescriptor {
     }
 
     /**
+     * Pipelines worth trying with this transform, as a pipeline writes them, each starting with this
+     * transform: {@code quantize-static(method=entropy)}, or {@code prune(sparsity=0.5),quantize-dynamic}.
+     * The host's {@code auto} search tries the recipes of every installed transform; a recipe naming a
+     * transform that is not installed, or needing data the job lacks, is listed as skipped.
+     *
+     * @since 1.5
+     */
+    public List<String> recipes() {
+        return recipes;
+    }
+
+    /**
+     * Whether leaving layers as they are can make up for a quality gate this transform's result fails:
+     * then {@code auto} retries a failed recipe with its most sensitive layers named in the
+     * {@link ParamRole#NODE_EXCLUSION} parameter, which the descriptor declares.
+     *
+     * @since 1.5
+     */
+    public boolean layerFallback() {
+        return layerFallback;
+    }
+
+    /**
      * Datasets a job must bring for this transform with {@code values}: {@link #requiredData()} and every
      * {@link #conditionalData()} entry that applies to them. The host checks them before any step runs.
      *
@@ -138,6 +165,35 @@ public final class TransformDescriptor {
             }
         }
         return Collections.unmodifiableSet(roles);
+    }
+
+    /**
+     * The parameter in {@code role}, if the transform declares one: how the host finds a parameter
+     * whatever the transform calls it.
+     *
+     * @since 1.5
+     */
+    public Optional<ParamSpec<?>> param(ParamRole role) {
+        for (ParamSpec<?> spec : params) {
+            if (spec.role().equals(Optional.of(role))) {
+                return Optional.of(spec);
+            }
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * The parameter called {@code name} now or formerly ({@link ParamSpec#deprecatedAliases()}).
+     *
+     * @since 1.5
+     */
+    public Optional<ParamSpec<?>> paramOrAlias(String name) {
+        for (ParamSpec<?> spec : params) {
+            if (spec.name().equals(name) || spec.deprecatedAliases().contains(name)) {
+                return Optional.of(spec);
+            }
+        }
+        return Optional.empty();
     }
 
     public Optional<ParamSpec<?>> param(String name) {
@@ -243,6 +299,8 @@ public final class TransformDescriptor {
         private final Set<DataRole> requiredData = EnumSet.noneOf(DataRole.class);
         private final List<DataRequirement> conditionalData = new ArrayList<>();
         private final List<ParamsCheck> checks = new ArrayList<>();
+        private final List<String> recipes = new ArrayList<>();
+        private boolean layerFallback;
 
         private Builder(String id) {
             if (id == null || !ID.matcher(id).matches()) {
@@ -325,10 +383,44 @@ public final class TransformDescriptor {
             return this;
         }
 
+        /**
+         * A pipeline worth trying with this transform, starting with it: {@code quantize-static(method=entropy)}.
+         *
+         * @since 1.5
+         */
+        public Builder recipe(String pipeline) {
+            String text = Objects.requireNonNull(pipeline, "pipeline").strip();
+            boolean startsHere = text.equals(id) || text.startsWith(id + "(") || text.startsWith(id + ",");
+            if (!startsHere) {
+                throw new IllegalArgumentException("a recipe of '" + id + "' must start with '" + id + "': '" + pipeline + "'");
+            }
+            recipes.add(text);
+            return this;
+        }
+
+        /**
+         * Leaving layers as they are can make up for a failed quality gate; see
+         * {@link TransformDescriptor#layerFallback()}. Needs a {@link ParamRole#NODE_EXCLUSION} parameter.
+         *
+         * @since 1.5
+         */
+        public Builder layerFallback() {
+            this.layerFallback = true;
+            return this;
+        }
+
         public Builder param(ParamSpec<?> spec) {
+            List<String> names = new ArrayList<>(spec.deprecatedAliases());
+            names.add(spec.name());
             for (ParamSpec<?> existing : params) {
-                if (existing.name().equals(spec.name())) {
-                    throw new IllegalArgumentException("'" + id + "' declares parameter '" + spec.name() + "' twice");
+                for (String name : names) {
+                    if (existing.name().equals(name) || existing.deprecatedAliases().contains(name)) {
+                        throw new IllegalArgumentException("'" + id + "' declares parameter '" + name + "' twice");
+                    }
+                }
+                if (spec.role().isPresent() && spec.role().equals(existing.role())) {
+                    throw new IllegalArgumentException("'" + id + "' declares two parameters in role "
+                            + spec.role().get() + ": '" + existing.name() + "' and '" + spec.name() + "'");
                 }
             }
             params.add(spec);
@@ -360,6 +452,10 @@ public final class TransformDescriptor {
                     throw new IllegalStateException("descriptor of '" + id + "' requires data when '"
                             + requirement.param().name() + "' is set, a parameter it does not declare");
                 }
+            }
+            if (layerFallback && params.stream().noneMatch(p -> p.role().equals(Optional.of(ParamRole.NODE_EXCLUSION)))) {
+                throw new IllegalStateException("descriptor of '" + id + "' declares a layer fallback without a "
+                        + "parameter in role NODE_EXCLUSION to leave layers out with");
             }
             return new TransformDescriptor(this);
         }

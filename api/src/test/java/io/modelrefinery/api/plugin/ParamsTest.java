@@ -122,4 +122,156 @@ class ParamsTest {
                 assertThrows(InvalidParamException.class, () -> Params.parse(d, Map.of("bits", "4", "sparsity", "0.95")))
                         .getMessage());
     }
+
+    /** A value type of a plugin's own, as prune's N:M pattern. */
+    record Pattern(int n, int m) {
+        static Pattern parse(String text) {
+            String[] parts = text.split(":");
+            if (parts.length != 2) {
+                throw new IllegalArgumentException("not N:M");
+            }
+            int n = Integer.parseInt(parts[0]);
+            int m = Integer.parseInt(parts[1]);
+            if (n >= m) {
+                throw new IllegalArgumentException("N must be below M");
+            }
+            return new Pattern(n, m);
+        }
+
+        @Override
+        public String toString() {
+            return n + ":" + m;
+        }
+    }
+
+    static final ParamSpec<Pattern> PATTERN = ParamSpec.parsed("pattern", Pattern::parse, Pattern::toString)
+            .accepts("N:M such as 2:4").defaultValue(new Pattern(2, 4)).doc("Weights kept of each group.").build();
+    static final ParamSpec<Map<String, Double>> LAYER_SPARSITY = ParamSpec.map("layer-sparsity", Double::valueOf)
+            .validator(ParamValidator.eachValue(ParamValidator.atLeastAndBelow(0, 1))).defaultValue(Map.of())
+            .doc("Per-layer sparsity.").build();
+    static final TransformDescriptor TYPED = TransformDescriptor.builder("typed").version("1.0.0")
+            .kind(TransformKind.COMPRESSOR).accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("For tests.")
+            .param(PATTERN).param(LAYER_SPARSITY).param(SPARSITY).build();
+
+    @Test
+    void parsedValuesAreReadAndRefusedWhenThePipelineIsValidated() {
+        Params params = Params.parse(TYPED, Map.of("pattern", " 1:4 ", "layer-sparsity", "[/c2/Conv=0.9, a=b=0.25]"));
+
+        assertEquals(new Pattern(1, 4), params.get(PATTERN));
+        assertEquals(List.of("/c2/Conv", "a=b"), List.copyOf(params.get(LAYER_SPARSITY).keySet()));
+        assertEquals(0.25, params.get(LAYER_SPARSITY).get("a=b"));
+        assertEquals("1:4", params.rendered().get("pattern"));
+        assertEquals(Map.of("/c2/Conv", 0.9, "a=b", 0.25), params.rendered().get("layer-sparsity"));
+        assertEquals("[/c2/Conv=0.9,a=b=0.25]", LAYER_SPARSITY.write(params.get(LAYER_SPARSITY)));
+        assertEquals(params.get(LAYER_SPARSITY), LAYER_SPARSITY.parse(LAYER_SPARSITY.write(params.get(LAYER_SPARSITY)), "t"));
+        assertEquals("N:M such as 2:4", PATTERN.validValues());
+
+        assertEquals("invalid value '4:2' for parameter 'pattern' of 'typed': N must be below M (expected N:M such as 2:4)",
+                typedMessage(Map.of("pattern", "4:2")));
+        assertEquals("invalid value '[a=0.5,a=0.6]' for parameter 'layer-sparsity' of 'typed': expected NAME=VALUE pairs "
+                + "such as [a=1,b=2] ('a' given twice)", typedMessage(Map.of("layer-sparsity", "[a=0.5,a=0.6]")));
+        assertEquals("invalid value '[a]' for parameter 'layer-sparsity' of 'typed': expected NAME=VALUE pairs "
+                + "such as [a=1,b=2] ('a' is not NAME=VALUE)", typedMessage(Map.of("layer-sparsity", "[a]")));
+        assertEquals("invalid value {a=1.5} for parameter 'layer-sparsity' of 'typed': must have values that are in "
+                + "[0, 1) (a=1.5)", typedMessage(Map.of("layer-sparsity", "[a=1.5]")));
+    }
+
+    private static String typedMessage(Map<String, String> raw) {
+        return assertThrows(InvalidParamException.class, () -> Params.parse(TYPED, raw)).getMessage();
+    }
+
+    @Test
+    void everyProblemIsReportedAtOnceOneLineEach() {
+        Map<String, String> raw = new java.util.LinkedHashMap<>();
+        raw.put("sparsty", "0.2");
+        raw.put("sparsity", "1.5");
+        raw.put("method", "kl");
+        InvalidParamException e = assertThrows(InvalidParamException.class, () -> Params.parse(DESCRIPTOR, raw));
+
+        assertEquals(List.of(
+                "unknown parameter 'sparsty' for 'test-transform' (known: [sparsity, bits, per-channel, method, exclude])",
+                "invalid value 1.5 for parameter 'sparsity' of 'test-transform': must be in [0, 1)",
+                "missing parameter 'bits' for 'test-transform': Bits per weight.",
+                "invalid value 'kl' for parameter 'method' of 'test-transform': expected one of min-max, entropy"),
+                e.problems());
+        assertEquals("4 problems: " + String.join("; ", e.problems()), e.getMessage());
+    }
+
+    @Test
+    void validatorsExposeTheirBoundsAndAllowedValues() {
+        assertEquals(java.util.Optional.of(new ParamValidator.Range(0, true, 1, false)), SPARSITY.range());
+        assertEquals(java.util.Optional.of(new ParamValidator.Range(2, true, 8, true)), BITS.range());
+        assertEquals(java.util.Optional.of(new ParamValidator.Range(0, true, 1, false)), LAYER_SPARSITY.range());
+        assertEquals(new ParamValidator.Range(50, false, 100, true), ParamValidator.aboveAndAtMost(50, 100).range().orElseThrow());
+        assertEquals("(50, 100]", ParamValidator.aboveAndAtMost(50, 100).describe());
+        assertEquals(new ParamValidator.Range(0, true, Double.POSITIVE_INFINITY, false),
+                ParamValidator.atLeast(0).range().orElseThrow());
+        assertEquals(java.util.Optional.empty(), PER_CHANNEL.range());
+        assertEquals(List.of("min-max", "entropy"), METHOD.allowedValues());
+        assertEquals(List.of("a", "b"), ParamValidator.oneOf("a", "b").allowedValues());
+        assertEquals("be one of a, b", ParamValidator.oneOf("a", "b").problem("c"));
+        assertEquals(List.of(), EXCLUDE.allowedValues());
+    }
+
+    @Test
+    void aFormerNameIsAcceptedWithAWarningAndTheSharedVocabularyCarriesRoles() {
+        ParamSpec<List<String>> excludeNodes = CommonParams.excludeNodes().deprecatedAlias("skip")
+                .doc("Layers left dense.").build();
+        ParamSpec<Integer> seed = CommonParams.seed().build();
+        TransformDescriptor d = TransformDescriptor.builder("renamed").version("1.1.0").kind(TransformKind.COMPRESSOR)
+                .accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("For tests.").param(excludeNodes)
+                .param(seed).build();
+
+        Params old = Params.parse(d, Map.of("skip", "[a,b]"));
+        assertEquals(List.of("a", "b"), old.get(excludeNodes));
+        assertEquals(List.of("parameter 'skip' of 'renamed' is deprecated: write 'exclude-nodes' (the old name goes "
+                + "in the next minor version)"), old.warnings());
+        assertEquals(List.of(), Params.parse(d, Map.of("exclude-nodes", "[a]")).warnings());
+        assertEquals("parameters 'skip' and 'exclude-nodes' of 'renamed' are the same, under its former and its "
+                + "current name: give only 'exclude-nodes'", assertThrows(InvalidParamException.class,
+                () -> Params.parse(d, Map.of("skip", "[a]", "exclude-nodes", "[b]"))).getMessage());
+
+        assertEquals(java.util.Optional.of(excludeNodes), d.param(ParamRole.NODE_EXCLUSION));
+        assertEquals(java.util.Optional.of(seed), d.param(ParamRole.SEED));
+        assertEquals(java.util.Optional.empty(), d.param(ParamRole.BATCH_SIZE));
+        assertEquals(1, seed.defaultValue());
+        assertEquals(List.of("skip"), excludeNodes.deprecatedAliases());
+
+        TransformDescriptor.Builder twice = TransformDescriptor.builder("twice").version("1.0.0")
+                .kind(TransformKind.COMPRESSOR).accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("x")
+                .param(excludeNodes);
+        assertThrows(IllegalArgumentException.class, () -> twice.param(ParamSpec.list("skip").defaultValue(List.of())
+                .doc("Clashes with a former name.").build()));
+        assertThrows(IllegalArgumentException.class, () -> twice.param(ParamSpec.list("layers-left").defaultValue(List.of())
+                .role(ParamRole.NODE_EXCLUSION).doc("A second parameter in the same role.").build()));
+        assertThrows(IllegalStateException.class, () -> ParamSpec.integer("nodes").defaultValue(1)
+                .role(ParamRole.NODE_EXCLUSION).doc("Not a list.").build());
+    }
+
+    @Test
+    void descriptorsDeclareRecipesALayerFallbackAndOptionalParameters() {
+        ParamSpec<List<String>> keepFloat = ParamSpec.list("keep-float").defaultValue(List.of())
+                .role(ParamRole.NODE_EXCLUSION).doc("Nodes left float.").build();
+        ParamSpec<Double> limit = ParamSpec.decimal("limit").optional().validator(ParamValidator.between(0, 1))
+                .doc("Off unless set.").build();
+        TransformDescriptor d = TransformDescriptor.builder("vendor-quantizer").version("1.0.0")
+                .kind(TransformKind.COMPRESSOR).accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("For tests.")
+                .param(keepFloat).param(limit).recipe("vendor-quantizer").recipe(" vendor-quantizer(limit=0.5),fp16 ")
+                .layerFallback().build();
+
+        assertEquals(List.of("vendor-quantizer", "vendor-quantizer(limit=0.5),fp16"), d.recipes());
+        assertEquals(true, d.layerFallback());
+        assertEquals(java.util.Optional.empty(), Params.defaults(d).find(limit));
+        assertEquals(java.util.Optional.of(0.5), Params.parse(d, Map.of("limit", "0.5")).find(limit));
+        assertEquals(null, Params.defaults(d).rendered().get("limit"));
+        assertEquals(true, limit.optional());
+
+        TransformDescriptor.Builder other = TransformDescriptor.builder("other").version("1.0.0")
+                .kind(TransformKind.COMPRESSOR).accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("x");
+        assertThrows(IllegalArgumentException.class, () -> other.recipe("vendor-quantizer"));
+        assertThrows(IllegalArgumentException.class, () -> other.recipe("other-thing"));
+        assertThrows(IllegalStateException.class, () -> other.layerFallback().build(), "no NODE_EXCLUSION parameter");
+        assertThrows(IllegalStateException.class, () -> ParamSpec.decimal("x").optional().defaultValue(1.0)
+                .doc("Both.").build());
+    }
 }

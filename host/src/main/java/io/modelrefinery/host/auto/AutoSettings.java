@@ -1,6 +1,7 @@
 package io.modelrefinery.host.auto;
 
 import io.modelrefinery.api.plugin.ParamSpec;
+import io.modelrefinery.api.plugin.Params;
 
 import java.util.List;
 
@@ -8,18 +9,24 @@ import java.util.List;
  * The parameters of {@code auto(...)} besides its gates.
  *
  * @param objective what to minimize
- * @param fallback whether a static quantization that fails a quality gate is retried with its most
- *     sensitive layers left in float
+ * @param fallback whether a recipe with a layer fallback (static quantization) that fails a quality gate
+ *     is retried with its most sensitive layers left in float
  */
 public record AutoSettings(Objective objective, boolean fallback) {
     public static final ParamSpec<Objective> OBJECTIVE = ParamSpec.choice("objective", Objective.class)
             .defaultValue(Objective.SIZE).doc("What to minimize among the candidates that pass the gates.").build();
     public static final ParamSpec<Boolean> FALLBACK = ParamSpec.bool("fallback").defaultValue(true)
-            .doc("Retry a static quantization that fails a quality gate with its most sensitive layers in float.")
+            .doc("Retry a static quantization (a recipe with a layer fallback) that fails a quality gate with its "
+                    + "most sensitive layers in float.")
             .build();
 
     /** Every parameter of {@code auto} besides the gates. */
     public static final List<ParamSpec<?>> PARAMS = List.of(OBJECTIVE, FALLBACK);
+
+    /** The settings in {@code params}, parsed against a descriptor that declares {@link #PARAMS}. */
+    public static AutoSettings of(Params params) {
+        return new AutoSettings(params.get(OBJECTIVE), params.get(FALLBACK));
+    }
 
     public static AutoSettings defaults() {
         return new AutoSettings(OBJECTIVE.defaultValue(), FALLBACK.defaultValue());

@@ -6,26 +6,31 @@ import io.modelrefinery.api.onnx.GraphIndex;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
+import io.modelrefinery.api.plugin.ParamRole;
+import io.modelrefinery.api.plugin.ParamSpec;
+import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.host.eval.QualityGates;
 import io.modelrefinery.host.pipeline.PipelineSpec;
 import io.modelrefinery.host.pipeline.StepSpec;
+import io.modelrefinery.host.pipeline.TransformCatalog;
 
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.regex.Pattern;
 
 /**
- * The plan of a per-layer fallback for a static quantization that failed a quality gate: which layers
- * may stay in float, how a recipe leaves them in float ({@code exclude-nodes}), and how much leaving one
- * in float helped (the value of the gate that failed).
+ * The plan of a per-layer fallback for a recipe that failed a quality gate: which layers may stay in
+ * float, how the recipe leaves them in float, and how much leaving one in float helped (the value of the
+ * gate that failed). The steps it changes are those whose transform declares a
+ * {@linkplain TransformDescriptor#layerFallback() layer fallback} (static quantization does); they leave
+ * layers in float through their {@link ParamRole#NODE_EXCLUSION} parameter, whatever it is called.
  */
 final class LayerFallback {
-    static final String STATIC_QUANTIZATION = "quantize-static";
-    static final String EXCLUDE_NODES = "exclude-nodes";
     /** Sensitivity is measured for at most this many layers, the ones with the most weights. */
     static final int MAX_LAYERS = 16;
     private static final Set<String> WEIGHTED_OPS = Set.of("Conv", "ConvTranspose", "MatMul", "Gemm");
@@ -35,21 +40,34 @@ final class LayerFallback {
     private final PipelineSpec failed;
     private final String gate;
     private final OnnxModel reference;
+    private final TransformCatalog catalog;
 
-    LayerFallback(PipelineSpec failed, Evaluation evaluation, OnnxModel reference) {
+    LayerFallback(PipelineSpec failed, Evaluation evaluation, OnnxModel reference, TransformCatalog catalog) {
         this.failed = failed;
         this.gate = firstQualityFailure(evaluation);
         this.reference = reference;
+        this.catalog = catalog;
     }
 
     /**
-     * Whether {@code spec} has a static quantization step that does not exclude nodes yet, and
+     * Whether {@code spec} has a step with a layer fallback that does not exclude nodes yet, and
      * {@code evaluation} failed a gate that leaving layers in float can fix (not latency).
      */
-    static boolean applies(PipelineSpec spec, Evaluation evaluation) {
-        boolean quantizesStatically = spec.steps().stream().anyMatch(s -> s.transformId().equals(STATIC_QUANTIZATION)
-                && !s.params().containsKey(EXCLUDE_NODES));
-        return quantizesStatically && evaluation != null && firstQualityFailure(evaluation) != null;
+    static boolean applies(PipelineSpec spec, Evaluation evaluation, TransformCatalog catalog) {
+        boolean excludable = spec.steps().stream().anyMatch(s -> exclusion(s, catalog).isPresent());
+        return excludable && evaluation != null && firstQualityFailure(evaluation) != null;
+    }
+
+    /**
+     * The node-exclusion parameter of {@code step}, when its transform has a layer fallback and the step
+     * does not set that parameter yet (under its name or a former one).
+     */
+    private static Optional<ParamSpec<?>> exclusion(StepSpec step, TransformCatalog catalog) {
+        return catalog.descriptors().stream().filter(d -> d.id().equals(step.transformId()))
+                .filter(TransformDescriptor::layerFallback).findFirst()
+                .flatMap(d -> d.param(ParamRole.NODE_EXCLUSION))
+                .filter(p -> !step.params().containsKey(p.name())
+                        && p.deprecatedAliases().stream().noneMatch(step.params()::containsKey));
     }
 
     private static String firstQualityFailure(Evaluation evaluation) {
@@ -89,9 +107,10 @@ final class LayerFallback {
     PipelineSpec excluding(List<String> layers) {
         List<StepSpec> steps = new ArrayList<>();
         for (StepSpec step : failed.steps()) {
-            if (step.transformId().equals(STATIC_QUANTIZATION)) {
+            Optional<ParamSpec<?>> exclusion = exclusion(step, catalog);
+            if (exclusion.isPresent()) {
                 Map<String, String> params = new LinkedHashMap<>(step.params());
-                params.put(EXCLUDE_NODES, "[" + String.join(",", layers) + "]");
+                params.put(exclusion.get().name(), "[" + String.join(",", layers) + "]");
                 steps.add(new StepSpec(step.transformId(), params));
             } else {
                 steps.add(step);

@@ -1,5 +1,6 @@
 package io.modelrefinery.host.auto;
 
+import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.event.ArtifactSummary;
@@ -47,30 +48,15 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The {@code auto} pipeline: runs every applicable recipe on the model, evaluates each against the
- * original, and keeps the best one for the objective among those that pass the quality gates. A static
- * quantization that fails a gate is retried with its most sensitive layers left in float.
+ * original, and keeps the best one for the objective among those that pass the quality gates. A recipe
+ * whose transform declares a layer fallback (static quantization does) and that fails a gate is retried
+ * with its most sensitive layers left in float.
  *
  * <p>Recipes run up to {@code parallelism} at a time; evaluation runs one candidate at a time so that
  * latencies are not measured on a machine busy with other candidates.
  */
 public final class RecipeSearch {
     private static final Logger LOG = LoggerFactory.getLogger(RecipeSearch.class);
-
-    /**
-     * The recipes tried, in order. A recipe whose transform is not installed, or that needs data the job
-     * lacks, is listed as skipped: pruning while fine-tuning runs only for jobs with training data.
-     */
-    public static final List<String> RECIPES = List.of(
-            "graph-optimize",
-            "fp16",
-            "quantize-dynamic",
-            "quantize-static(method=min-max)",
-            "quantize-static(method=entropy)",
-            "quantize-static(method=percentile)",
-            "prune(sparsity=0.5,method=reconstruct),quantize-dynamic",
-            "prune(sparsity=0.7,method=reconstruct),quantize-dynamic",
-            "prune(sparsity=0.8,method=reconstruct),quantize-dynamic",
-            "prune(sparsity=0.8,initial-sparsity=0.5,finetune=2),quantize-dynamic");
 
     private static final String PASSED = "passed every gate";
 
@@ -90,7 +76,7 @@ public final class RecipeSearch {
     private final Cancellation cancellation;
 
     /**
-     * @param recipes the recipes to try, {@link #RECIPES} in the service
+     * @param recipes the recipes to try, {@link AutoRecipes#of} the catalog in the service
      * @param scratchRoot a folder for candidates' files, emptied by the caller
      * @param parallelism recipes transformed at once
      * @param limits how long each step of each recipe may run
@@ -161,8 +147,9 @@ public final class RecipeSearch {
     public Outcome search(ModelArtifact input, ModelFormat format, JobData data, QualityGates gates, AutoSettings settings,
                           String zipName, JobListener listener) {
         Dataset scoring = data.evaluation().or(data::calibration).orElseThrow(() -> new InvalidInputException(
-                "auto needs evaluation samples to check its candidates: give --eval FILE or the event's evalUri "
-                        + "(calibration samples serve for fidelity when there are no others)"));
+                "auto needs evaluation samples to check its candidates: give " + JobData.optionFor(DataRole.EVALUATION)
+                        + " FILE or the event's " + JobData.eventFieldFor(DataRole.EVALUATION)
+                        + " (calibration samples serve for fidelity when there are no others)"));
         List<String> notes = new ArrayList<>();
         if (data.evaluation().isEmpty()) {
             notes.add("auto scored candidates on the calibration samples: the job has no evaluation samples");
@@ -186,7 +173,7 @@ public final class RecipeSearch {
         if (settings.fallback()) {
             for (int i = 0; i < tried; i++) {
                 Trial trial = trials.get(i);
-                if ("rejected".equals(trial.outcome) && LayerFallback.applies(trial.spec, trial.evaluation)) {
+                if ("rejected".equals(trial.outcome) && LayerFallback.applies(trial.spec, trial.evaluation, catalog)) {
                     trials.addAll(fallback(search, trial));
                 }
             }
@@ -412,13 +399,13 @@ public final class RecipeSearch {
     }
 
     /**
-     * Retries a static quantization that failed a quality gate with layers left in float, as Intel Neural
-     * Compressor does: first each weighted layer alone is left in float to measure how much that helps
+     * Retries a recipe with a layer fallback that failed a quality gate with layers left in float, as
+     * Intel Neural Compressor does: first each weighted layer alone is left in float to measure how much that helps
      * (its sensitivity), then the most sensitive layers are left in float one more at a time until the
      * gates hold. Returns the trials of the second phase, the last one passing if any did.
      */
     private List<Trial> fallback(Search search, Trial failed) {
-        LayerFallback plan = new LayerFallback(failed.spec, failed.evaluation, search.reference());
+        LayerFallback plan = new LayerFallback(failed.spec, failed.evaluation, search.reference(), catalog);
         List<String> layers = plan.layers();
         if (layers.isEmpty()) {
             return List.of();

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.event.EventTypes;
 import io.modelrefinery.api.event.ModelRegistered;
+import io.modelrefinery.host.pipeline.DefaultPipelines;
 import io.modelrefinery.host.event.CloudEvent;
 import io.modelrefinery.host.event.CloudEventCodec;
 import io.modelrefinery.host.event.EventJson;
@@ -47,9 +48,8 @@ final class DemoCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--pipeline", paramLabel = "SPEC", defaultValue = "fp16",
-            description = "Pipeline for the sample model. Default: ${DEFAULT-VALUE}.")
-    String pipeline;
+    @Option(names = "--pipeline", paramLabel = "SPEC", description = "Pipeline for the sample model. Default: ${DEFAULT-VALUE}.")
+    String pipeline = DefaultPipelines.DEMO;
 
     @Option(names = "--plugins-dir", paramLabel = "DIR", description = "Plugin jars. Default: plugins/ next to refinery.jar.")
     Path pluginsDir;

@@ -1,6 +1,7 @@
 package io.modelrefinery.host.cli;
 
 import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.api.plugin.InvalidParamException;
 import io.modelrefinery.api.plugin.TransformCancelledException;
 import io.modelrefinery.host.job.GateFailedException;
 import io.modelrefinery.host.pipeline.StepFailedException;
@@ -33,6 +34,11 @@ public final class Main {
             return ExitCode.BAD_INPUT;
         });
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            if (e instanceof InvalidParamException params && params.problems().size() > 1) {
+                // Every problem of the pipeline at once, one line each, so that one run shows them all.
+                params.problems().forEach(problem -> err.println("error: " + problem));
+                return exitCode(e);
+            }
             err.println("error: " + describe(e));
             LOG.debug("command failed", e);
             return exitCode(e);

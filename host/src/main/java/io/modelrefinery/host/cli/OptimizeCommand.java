@@ -1,11 +1,14 @@
 package io.modelrefinery.host.cli;
 
+import io.modelrefinery.host.pipeline.DataSources;
+import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.event.ArtifactSummary;
 import io.modelrefinery.api.event.JobReport;
 import io.modelrefinery.api.event.ModelRef;
 import io.modelrefinery.api.plugin.Cancellation;
 import io.modelrefinery.api.plugin.ModelFormat;
+import io.modelrefinery.host.pipeline.DefaultPipelines;
 import io.modelrefinery.host.eval.ArtifactMeasurer;
 import io.modelrefinery.host.eval.Evaluator;
 import io.modelrefinery.host.eval.QualityGates;
@@ -34,7 +37,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
@@ -42,9 +47,6 @@ import java.util.concurrent.Callable;
 @Command(name = "optimize", mixinStandardHelpOptions = true,
         description = "Runs a pipeline on a model file and writes the optimized model and its report.")
 final class OptimizeCommand implements Callable<Integer> {
-    /** Until recipe search exists, the default pipeline is the one that never changes what a model computes. */
-    static final String DEFAULT_PIPELINE = "graph-optimize";
-
     @Spec
     CommandSpec spec;
 
@@ -54,17 +56,18 @@ final class OptimizeCommand implements Callable<Integer> {
     @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT", description = "Where to write the optimized ONNX model.")
     Path output;
 
-    @Option(names = "--pipeline", paramLabel = "SPEC", defaultValue = DEFAULT_PIPELINE,
-            description = "Steps separated by commas, parameters in parentheses, e.g. 'fp16(keep-io-types=true)'. Default: ${DEFAULT-VALUE}.")
-    String pipeline;
+    @Option(names = "--pipeline", paramLabel = "SPEC",
+            description = "Steps separated by commas, parameters in parentheses: 'STEP(NAME=VALUE,...),STEP' "
+                    + "(refinery plugins lists them). Default: ${DEFAULT-VALUE}.")
+    String pipeline = DefaultPipelines.JOB;
 
-    @Option(names = "--calibration", paramLabel = "NPZ", description = "Calibration samples (.npz, or .npy for single-input models).")
+    @Option(names = DataSources.CALIBRATION_OPTION, paramLabel = "NPZ", description = "Calibration samples (.npz, or .npy for single-input models).")
     Path calibration;
 
-    @Option(names = "--eval", paramLabel = "NPZ", description = "Evaluation samples, with an optional 'labels' array.")
+    @Option(names = DataSources.EVALUATION_OPTION, paramLabel = "NPZ", description = "Evaluation samples, with an optional 'labels' array.")
     Path evaluation;
 
-    @Option(names = "--train", paramLabel = "NPZ", description = "Training samples, with a 'labels' array.")
+    @Option(names = DataSources.TRAINING_OPTION, paramLabel = "NPZ", description = "Training samples, with a 'labels' array.")
     Path training;
 
     @Option(names = "--format", paramLabel = "FORMAT", description = "onnx, keras or tflite; inferred from the file when omitted.")
@@ -112,8 +115,7 @@ final class OptimizeCommand implements Callable<Integer> {
             String name = stem(model);
             String version = "sha256-" + ArtifactMeasurer.sha256(model).substring(0, 12);
             JobRequest request = new JobRequest(JobIds.of(name, version, pipelineSpec), new ModelRef(name, version),
-                    model.toAbsolutePath().toUri().toString(), model, modelFormat, pipelineSpec, calibration, evaluation,
-                    training, gates);
+                    model.toAbsolutePath().toUri().toString(), model, modelFormat, pipelineSpec, data(), gates);
             JobRunner runner = new JobRunner(plugins.registry(),
                     runtime.service(deviceChoice.device(), work.resolve("scratch")), work.resolve("jobs"),
                     new JobRunner.Settings(workers, Evaluator.Settings.defaults(), StepLimits.of(stepTimeout),
@@ -172,11 +174,21 @@ final class OptimizeCommand implements Callable<Integer> {
         if (report != null && Files.isDirectory(report)) {
             throw new InvalidInputException("report path is a folder: " + report);
         }
-        for (Path data : new Path[] {calibration, evaluation, training}) {
-            if (data != null && !Files.isRegularFile(data)) {
+        for (Path data : data().values()) {
+            if (!Files.isRegularFile(data)) {
                 throw new InvalidInputException("dataset file not found: " + data);
             }
         }
+    }
+
+    /** The dataset files given, by role. */
+    private Map<DataRole, Path> data() {
+        Map<DataRole, Path> data = new EnumMap<>(DataRole.class);
+        data.put(DataRole.CALIBRATION, calibration);
+        data.put(DataRole.EVALUATION, evaluation);
+        data.put(DataRole.TRAINING, training);
+        data.values().removeIf(java.util.Objects::isNull);
+        return data;
     }
 
     private static ModelFormat parseFormat(String text) {

@@ -64,10 +64,12 @@ final class PluginsCommand implements Callable<Integer> {
                         + r.condition());
             }
             for (ParamSpec<?> p : d.params()) {
-                String dflt = p.required() ? "required" : "default " + p.renderedDefault();
+                String dflt = p.required() ? "required" : p.optional() ? "optional" : "default " + p.renderedDefault();
                 String valid = p.validValues().isEmpty() ? "" : ", " + p.validValues();
+                String formerly = p.deprecatedAliases().isEmpty() ? ""
+                        : ", formerly " + String.join(", ", p.deprecatedAliases());
                 out.println("    " + p.name() + " (" + p.type().name().toLowerCase(Locale.ROOT) + ", " + dflt + valid
-                        + "): " + p.documentation());
+                        + formerly + "): " + p.documentation());
             }
         }
     }

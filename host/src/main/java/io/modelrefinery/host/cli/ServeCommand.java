@@ -1,6 +1,7 @@
 package io.modelrefinery.host.cli;
 
 import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.host.pipeline.DefaultPipelines;
 import io.modelrefinery.host.eval.QualityGates;
 import io.modelrefinery.host.http.ApiToken;
 import io.modelrefinery.host.kafka.EventTopics;
@@ -136,9 +137,8 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--dlq-topic", defaultValue = "refinery.model.registered.dlq", description = "Default: ${DEFAULT-VALUE}.")
     String deadLetterTopic;
 
-    @Option(names = "--pipeline", paramLabel = "SPEC", defaultValue = OptimizeCommand.DEFAULT_PIPELINE,
-            description = "Pipeline of events that name none. Default: ${DEFAULT-VALUE}.")
-    String pipeline;
+    @Option(names = "--pipeline", paramLabel = "SPEC", description = "Pipeline of events that name none. Default: ${DEFAULT-VALUE}.")
+    String pipeline = DefaultPipelines.JOB;
 
     @Option(names = "--device", defaultValue = "auto", description = "cpu, cuda or auto. Default: ${DEFAULT-VALUE}.")
     DeviceRequest device;

@@ -1,11 +1,14 @@
 package io.modelrefinery.host.eval;
 
+import io.modelrefinery.host.pipeline.DataSources;
+import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.event.Evaluation;
 import io.modelrefinery.api.event.GateResult;
 import io.modelrefinery.api.plugin.InvalidParamException;
 import io.modelrefinery.api.plugin.ParamSpec;
 import io.modelrefinery.api.plugin.ParamValidator;
+import io.modelrefinery.api.plugin.Params;
 
 import java.util.ArrayList;
 import java.util.Collections;
@@ -22,18 +25,18 @@ import java.util.Optional;
  * and from the parameters of {@code auto(...)}; a later source overrides an earlier one gate by gate.
  */
 public final class QualityGates {
-    public static final ParamSpec<Double> MAX_ACCURACY_DROP = ParamSpec.decimal("max-accuracy-drop").required()
+    public static final ParamSpec<Double> MAX_ACCURACY_DROP = ParamSpec.decimal("max-accuracy-drop").optional()
             .validator(ParamValidator.between(0.0, 1.0))
             .doc("Largest accuracy loss allowed, as a share: 0.005 is half a point. Needs labelled evaluation samples.")
             .build();
-    public static final ParamSpec<Double> MIN_SQNR_DB = ParamSpec.decimal("min-sqnr-db").required()
+    public static final ParamSpec<Double> MIN_SQNR_DB = ParamSpec.decimal("min-sqnr-db").optional()
             .doc("Smallest signal-to-noise ratio of the outputs against the original's, in dB. Needs evaluation samples.")
             .build();
-    public static final ParamSpec<Double> MIN_TOP1_AGREEMENT = ParamSpec.decimal("min-top1-agreement").required()
+    public static final ParamSpec<Double> MIN_TOP1_AGREEMENT = ParamSpec.decimal("min-top1-agreement").optional()
             .validator(ParamValidator.between(0.0, 1.0))
             .doc("Smallest share of samples on which the result predicts the original's class. Needs evaluation samples.")
             .build();
-    public static final ParamSpec<Double> MAX_LATENCY_RATIO = ParamSpec.decimal("max-latency-ratio").required()
+    public static final ParamSpec<Double> MAX_LATENCY_RATIO = ParamSpec.decimal("max-latency-ratio").optional()
             .validator(ParamValidator.greaterThan(0.0))
             .doc("Largest median latency of the result over the original's: 1.0 refuses any slowdown.")
             .build();
@@ -89,6 +92,15 @@ public final class QualityGates {
         return parse(raw, where);
     }
 
+    /** The gates set in {@code params}, parsed against a descriptor that declares {@link #ALL}. */
+    public static QualityGates of(Params params) {
+        Map<String, Double> limits = new LinkedHashMap<>();
+        for (ParamSpec<Double> gate : ALL) {
+            params.find(gate).ifPresent(limit -> limits.put(gate.name(), limit));
+        }
+        return new QualityGates(limits);
+    }
+
     public static Optional<ParamSpec<Double>> spec(String name) {
         return ALL.stream().filter(s -> s.name().equals(name)).findFirst();
     }
@@ -130,8 +142,9 @@ public final class QualityGates {
                 continue;
             }
             if (!hasSamples) {
-                throw new InvalidInputException("gate " + name + " needs evaluation samples: give --eval FILE or the "
-                        + "event's evalUri");
+                DataSources.Source source = DataSources.of(DataRole.EVALUATION);
+                throw new InvalidInputException("gate " + name + " needs evaluation samples: give " + source.option()
+                        + " FILE or the event's " + source.eventField());
             }
             if (name.equals(MAX_ACCURACY_DROP.name()) && !hasLabels) {
                 throw new InvalidInputException("gate " + name + " needs labelled evaluation samples: the evaluation "

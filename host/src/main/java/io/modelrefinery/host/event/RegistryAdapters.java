@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.modelrefinery.api.event.EventTypes;
 import io.modelrefinery.api.event.ModelRegistered;
 import io.modelrefinery.api.plugin.ModelFormat;
+import io.modelrefinery.host.pipeline.DataSources;
 import io.modelrefinery.host.pipeline.PipelineSpec;
 
 import java.net.URI;
@@ -162,9 +163,9 @@ public final class RegistryAdapters {
     /** Checks the fields a job needs before any work: URIs parse, the format and pipeline are valid. */
     static ModelRegistered validate(ModelRegistered registered) {
         requireUri(registered.uri(), "uri");
-        requireUri(registered.calibrationUri(), "calibrationUri");
-        requireUri(registered.evalUri(), "evalUri");
-        requireUri(registered.trainUri(), "trainUri");
+        for (DataSources.Source source : DataSources.all()) {
+            requireUri(source.uri().apply(registered), source.eventField());
+        }
         if (registered.format() != null) {
             try {
                 new ModelFormat(registered.format());

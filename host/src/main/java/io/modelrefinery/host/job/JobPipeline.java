@@ -2,17 +2,15 @@ package io.modelrefinery.host.job;
 
 import io.modelrefinery.api.plugin.InvalidParamException;
 import io.modelrefinery.api.plugin.ParamSpec;
+import io.modelrefinery.api.plugin.Params;
 import io.modelrefinery.host.auto.AutoSettings;
-import io.modelrefinery.host.auto.Objective;
 import io.modelrefinery.host.eval.QualityGates;
 import io.modelrefinery.host.pipeline.PipelineSpec;
 import io.modelrefinery.host.pipeline.PipelineSyntaxException;
 import io.modelrefinery.host.pipeline.StepSpec;
 
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -49,17 +47,15 @@ public record JobPipeline(PipelineSpec transforms, QualityGates gates, Optional<
                     throw new PipelineSyntaxException("pipeline '" + spec + "': 'gate' sets no gate (known: "
                             + String.join(", ", QualityGates.ALL.stream().map(ParamSpec::name).toList()) + ")");
                 }
-                gates = QualityGates.parse(step.params(), "gate(...)");
+                gates = QualityGates.of(Params.parse(HostSteps.GATE, step.params()));
             } else if (step.transformId().equals(AUTO)) {
                 if (steps.size() != 1) {
                     throw new PipelineSyntaxException("pipeline '" + spec + "': 'auto' chooses the steps itself and "
                             + "cannot be combined with others; put its gates in its parameters");
                 }
-                Map<String, String> gateParams = new LinkedHashMap<>();
-                Map<String, String> autoParams = new LinkedHashMap<>();
-                step.params().forEach((k, v) -> (QualityGates.spec(k).isPresent() ? gateParams : autoParams).put(k, v));
-                return new JobPipeline(PipelineSpec.of(List.of()), QualityGates.parse(gateParams, "auto(...)"),
-                        Optional.of(autoSettings(autoParams)));
+                Params params = Params.parse(HostSteps.AUTO, step.params());
+                return new JobPipeline(PipelineSpec.of(List.of()), QualityGates.of(params),
+                        Optional.of(AutoSettings.of(params)));
             } else {
                 transforms.add(step);
             }
@@ -68,24 +64,5 @@ public record JobPipeline(PipelineSpec transforms, QualityGates gates, Optional<
             throw new PipelineSyntaxException("pipeline '" + spec + "' has no transform step");
         }
         return new JobPipeline(PipelineSpec.of(transforms), gates, Optional.empty());
-    }
-
-    private static AutoSettings autoSettings(Map<String, String> raw) {
-        for (String name : raw.keySet()) {
-            if (AutoSettings.PARAMS.stream().noneMatch(p -> p.name().equals(name))) {
-                List<String> known = new ArrayList<>();
-                AutoSettings.PARAMS.forEach(p -> known.add(p.name()));
-                QualityGates.ALL.forEach(p -> known.add(p.name()));
-                throw new InvalidParamException("unknown parameter '" + name + "' for 'auto' (known: "
-                        + String.join(", ", known) + ")");
-            }
-        }
-        Objective objective = raw.containsKey(AutoSettings.OBJECTIVE.name())
-                ? AutoSettings.OBJECTIVE.parse(raw.get(AutoSettings.OBJECTIVE.name()), AUTO)
-                : AutoSettings.OBJECTIVE.defaultValue();
-        boolean fallback = raw.containsKey(AutoSettings.FALLBACK.name())
-                ? AutoSettings.FALLBACK.parse(raw.get(AutoSettings.FALLBACK.name()), AUTO)
-                : AutoSettings.FALLBACK.defaultValue();
-        return new AutoSettings(objective, fallback);
     }
 }

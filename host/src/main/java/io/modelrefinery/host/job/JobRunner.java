@@ -12,12 +12,14 @@ import io.modelrefinery.api.infer.SessionOptions;
 import io.modelrefinery.api.onnx.GraphIndex;
 import io.modelrefinery.api.onnx.ModelValidator;
 import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.Cancellation;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.OnnxArtifact;
 import io.modelrefinery.api.event.Evaluation;
 import io.modelrefinery.api.onnx.TensorInfo;
+import io.modelrefinery.host.auto.AutoRecipes;
 import io.modelrefinery.host.auto.RecipeSearch;
 import io.modelrefinery.host.eval.ArtifactMeasurer;
 import io.modelrefinery.host.eval.Evaluator;
@@ -36,7 +38,9 @@ import io.modelrefinery.host.pipeline.TransformCatalog;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.EnumMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -129,7 +133,7 @@ public final class JobRunner {
         ArtifactSummary inputSummary = measureInput(request, input);
         long start = System.nanoTime();
         if (pipeline.auto().isPresent()) {
-            RecipeSearch search = new RecipeSearch(RecipeSearch.RECIPES, catalog, inference, scratchRoot.resolve("auto"),
+            RecipeSearch search = new RecipeSearch(AutoRecipes.of(catalog), catalog, inference, scratchRoot.resolve("auto"),
                     settings.autoParallelism(), settings.evaluation(), settings.limits(), request.jobId(), cancellation);
             RecipeSearch.Outcome found = search.search(input, format, data, gates, pipeline.auto().get(),
                     request.modelFile().getFileName().toString(), listener);
@@ -230,12 +234,9 @@ public final class JobRunner {
 
     private static JobData openData(JobRequest request, ModelArtifact input) {
         String singleInput = singleInputName(input);
-        return new JobData(open(request.calibration(), singleInput), open(request.evaluation(), singleInput),
-                open(request.training(), singleInput));
-    }
-
-    private static Dataset open(Path file, String singleInput) {
-        return file == null ? null : Datasets.open(file, singleInput);
+        Map<DataRole, Dataset> data = new EnumMap<>(DataRole.class);
+        request.data().forEach((role, file) -> data.put(role, Datasets.open(file, singleInput)));
+        return JobData.of(data);
     }
 
     /** The name a .npy dataset's array takes: the model's input, when it has exactly one. */

@@ -15,6 +15,7 @@ import io.modelrefinery.api.plugin.OnnxArtifact;
 import io.modelrefinery.api.plugin.Progress;
 import io.modelrefinery.api.plugin.TransformCancelledException;
 import io.modelrefinery.api.plugin.TransformDescriptor;
+import io.modelrefinery.api.plugin.Params;
 import io.modelrefinery.api.plugin.TransformResult;
 import io.modelrefinery.host.files.Folders;
 import org.slf4j.Logger;
@@ -119,7 +120,7 @@ public final class PipelineRunner {
             }
             long durationMs = (System.nanoTime() - start) / 1_000_000;
             StepRecord record = new StepRecord(descriptor.id(), descriptor.version(), step.params().rendered(),
-                    durationMs, environment.inference().device().id(), result.metrics(), result.notes());
+                    durationMs, environment.inference().device().id(), result.metrics(), notes(step.params(), result));
             LOG.info("step {} {} {} took {} ms", index, descriptor.id(), descriptor.version(), durationMs);
             records.add(record);
             listener.stepFinished(index, record);
@@ -129,6 +130,16 @@ public final class PipelineRunner {
             }
         }
         return new PipelineResult(current, records, reference == null ? null : reference.onnxModel());
+    }
+
+    /** The parameters' warnings (a deprecated name used), then the transform's own notes. */
+    private static List<String> notes(Params params, TransformResult result) {
+        if (params.warnings().isEmpty()) {
+            return result.notes();
+        }
+        List<String> notes = new ArrayList<>(params.warnings());
+        notes.addAll(result.notes());
+        return notes;
     }
 
     /**

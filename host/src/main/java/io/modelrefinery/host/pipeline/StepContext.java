@@ -3,6 +3,7 @@ package io.modelrefinery.host.pipeline;
 import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.plugin.Cancellation;
+import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.Progress;
 import io.modelrefinery.api.plugin.TransformContext;
 import org.slf4j.Logger;
@@ -35,18 +36,23 @@ final class StepContext implements TransformContext {
     }
 
     @Override
+    public Optional<Dataset> data(DataRole role) {
+        return environment.data().get(role);
+    }
+
+    @Override
     public Optional<Dataset> calibrationData() {
-        return environment.data().calibration();
+        return data(DataRole.CALIBRATION);
     }
 
     @Override
     public Optional<Dataset> evaluationData() {
-        return environment.data().evaluation();
+        return data(DataRole.EVALUATION);
     }
 
     @Override
     public Optional<Dataset> trainingData() {
-        return environment.data().training();
+        return data(DataRole.TRAINING);
     }
 
     @Override

@@ -1,5 +1,8 @@
 package io.modelrefinery.host.service;
 
+import java.util.EnumMap;
+import io.modelrefinery.host.pipeline.DataSources;
+import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.event.ArtifactSummary;
 import io.modelrefinery.api.event.EventTypes;
@@ -24,6 +27,7 @@ import io.modelrefinery.host.event.CloudEventCodec;
 import io.modelrefinery.host.event.OutcomeEvents;
 import io.modelrefinery.host.event.RegistryAdapters;
 import io.modelrefinery.host.files.Folders;
+import io.modelrefinery.host.job.JobPipeline;
 import io.modelrefinery.host.job.JobRequest;
 import io.modelrefinery.host.eval.QualityGates;
 import io.modelrefinery.host.job.GateFailedException;
@@ -165,8 +169,8 @@ public final class JobService {
      */
     public List<String> stagesOfDefaultPipeline() {
         List<String> stages = new ArrayList<>(STAGES);
-        settings.defaultPipeline().steps().stream().map(step -> step.transformId()).filter(id -> !id.equals("gate"))
-                .distinct().forEach(id -> stages.add("step:" + id));
+        settings.defaultPipeline().steps().stream().map(step -> step.transformId())
+                .filter(id -> !id.equals(JobPipeline.GATE)).distinct().forEach(id -> stages.add("step:" + id));
         return stages;
     }
 
@@ -301,14 +305,13 @@ public final class JobService {
             Path in = createDirectories(jobDir.resolve("in"));
             ResolvedArtifact artifact = resolve(registered, in);
             Path modelFile;
-            Path calibration;
-            Path evaluation;
-            Path training;
+            Map<DataRole, Path> data = new EnumMap<>(DataRole.class);
             try {
                 modelFile = artifact.file() != null ? artifact.file() : fetcher.fetch(artifact.uri(), in);
-                calibration = fetchOptional(registered.calibrationUri(), Files.createDirectories(jobDir.resolve("cal")));
-                evaluation = fetchOptional(registered.evalUri(), Files.createDirectories(jobDir.resolve("eval")));
-                training = fetchOptional(registered.trainUri(), Files.createDirectories(jobDir.resolve("train")));
+                for (DataSources.Source source : DataSources.all()) {
+                    data.put(source.role(), fetchOptional(source.uri().apply(registered),
+                            Files.createDirectories(jobDir.resolve(source.folder()))));
+                }
             } catch (ArtifactException e) {
                 throw new StageFailure("fetch", e, e.retriable());
             } catch (InvalidInputException | IOException e) {
@@ -318,8 +321,7 @@ public final class JobService {
             try {
                 String format = registered.format() != null ? registered.format() : artifact.format();
                 JobRequest request = new JobRequest(jobId, registered.model(), artifact.location(), modelFile,
-                        format == null ? null : new ModelFormat(format), pipeline,
-                        calibration, evaluation, training, settings.gates());
+                        format == null ? null : new ModelFormat(format), pipeline, data, settings.gates());
                 JobRunner runner = new JobRunner(catalog, runtime.service(device.device(), jobDir.resolve("ort")),
                         jobDir.resolve("steps"), settings.runner());
                 result = runner.run(request, new Progress(jobId), () -> cancelled);

@@ -1,5 +1,6 @@
 package io.modelrefinery.host.service;
 
+import io.modelrefinery.host.pipeline.DefaultPipelines;
 import io.modelrefinery.host.eval.QualityGates;
 import io.modelrefinery.host.http.ApiToken;
 import io.modelrefinery.host.kafka.EventTopics;
@@ -147,7 +148,7 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
         private EventTopics topics = EventTopics.defaults();
         private int partitions = 6;
         private Map<String, String> kafkaOverrides = Map.of();
-        private PipelineSpec defaultPipeline = PipelineSpec.parse("graph-optimize");
+        private PipelineSpec defaultPipeline = PipelineSpec.parse(DefaultPipelines.JOB);
         private DeviceRequest device = DeviceRequest.AUTO;
         private String mlflowSecret;
         private String eventGridKey;

@@ -10,6 +10,7 @@ import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.ModelTransform;
+import io.modelrefinery.api.plugin.ParamRole;
 import io.modelrefinery.api.plugin.ParamSpec;
 import io.modelrefinery.api.plugin.Params;
 import io.modelrefinery.api.plugin.TransformContext;
@@ -56,7 +57,10 @@ class RecipeSearchTest {
             .doc("Added to the dense bias: costs accuracy.").build();
     static final ParamSpec<String> METHOD = ParamSpec.string("method").defaultValue("min-max").doc("Ignored.").build();
     static final ParamSpec<List<String>> EXCLUDE = ParamSpec.list("exclude-nodes").defaultValue(List.of())
-            .doc("Nodes left alone.").build();
+            .role(ParamRole.NODE_EXCLUSION).doc("Nodes left alone.").build();
+    /** A third party's name for the same idea: the host finds it by its role. */
+    static final ParamSpec<List<String>> KEEP_FLOAT = ParamSpec.list("keep-float").defaultValue(List.of())
+            .role(ParamRole.NODE_EXCLUSION).doc("Nodes left alone.").build();
 
     @BeforeAll
     static void data() throws Exception {
@@ -100,11 +104,21 @@ class RecipeSearchTest {
 
     /** Flips the sign of the dense layer's weights unless its node is excluded; leaves the convolutions alone. */
     private static final ModelTransform FAKE_STATIC = transform(descriptor("quantize-static").param(METHOD).param(EXCLUDE)
-            .build(), (m, p) -> p.get(EXCLUDE).contains("/fc/Gemm") ? m
+            .layerFallback().build(), (m, p) -> p.get(EXCLUDE).contains("/fc/Gemm") ? m
             : TestModels.mapWeights(m, "fc.weight"::equals, w -> -w));
 
+    /** The same stand-in under another id and parameter name, as a third-party quantizer would declare it. */
+    private static final ModelTransform THIRD_PARTY = transform(descriptor("vendor-quantizer").param(KEEP_FLOAT)
+            .layerFallback().recipe("vendor-quantizer").build(), (m, p) -> p.get(KEEP_FLOAT).contains("/fc/Gemm") ? m
+            : TestModels.mapWeights(m, "fc.weight"::equals, w -> -w));
+
+    /** Wrecks the dense layer too, but declares no layer fallback: auto must not retry it. */
+    private static final ModelTransform NO_FALLBACK = transform(descriptor("no-fallback").param(EXCLUDE).build(),
+            (m, p) -> p.get(EXCLUDE).contains("/fc/Gemm") ? m : TestModels.mapWeights(m, "fc.weight"::equals, w -> -w));
+
     private static RecipeSearch.Outcome search(List<String> recipes, String gates, JobData jobData, List<Candidate> seen) {
-        RecipeSearch search = new RecipeSearch(recipes, TransformCatalog.of(ROUND, CALIBRATED, FAKE_STATIC),
+        RecipeSearch search = new RecipeSearch(recipes,
+                TransformCatalog.of(ROUND, CALIBRATED, FAKE_STATIC, THIRD_PARTY, NO_FALLBACK),
                 new OrtRuntime().service(Device.CPU, dir.resolve("ort")), dir.resolve("auto-" + System.nanoTime()), 2,
                 new Evaluator.Settings(64, 0, 10, 2), StepLimits.none(), "job-test", Cancellation.never());
         QualityGates gateSet = gates.isEmpty() ? QualityGates.none()
@@ -171,6 +185,36 @@ class RecipeSearchTest {
         assertTrue(fallback.reason().contains("the 1 most sensitive of 3 layers left in float"), fallback.reason());
         assertEquals(2, candidates.size(), "the first layer left in float was enough");
         assertEquals(fallback.pipeline(), outcome.pipeline().toString());
+    }
+
+    @Test
+    void aThirdPartyTransformWithALayerFallbackIsRetriedThroughItsOwnExclusionParameter() {
+        RecipeSearch.Outcome outcome = search(List.of("vendor-quantizer", "no-fallback"), "max-accuracy-drop=0.005", data,
+                new ArrayList<>());
+
+        List<Candidate> candidates = outcome.candidates();
+        assertEquals(List.of("vendor-quantizer", "no-fallback", "vendor-quantizer(keep-float=[/fc/Gemm])"),
+                candidates.stream().map(Candidate::pipeline).toList(), "only the transform with a layer fallback is retried");
+        assertEquals("rejected", candidates.get(1).outcome());
+        assertEquals("chosen", candidates.get(2).outcome());
+    }
+
+    @Test
+    void theRecipesAreTheInstalledTransformsOwnCheapestFirst() {
+        ModelTransform trains = transform(descriptor("trains").requires(DataRole.TRAINING).recipe("trains").build(),
+                (m, p) -> m);
+        ModelTransform optimizer = transform(TransformDescriptor.builder("tidy").version("1.0.0")
+                .kind(TransformKind.OPTIMIZER).accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test")
+                .recipe("tidy").build(), (m, p) -> m);
+        ModelTransform chains = transform(descriptor("chains").recipe("chains,tidy").recipe("chains(x=1)").build(),
+                (m, p) -> m);
+        ModelTransform calibrates = transform(descriptor("calibrates").requires(DataRole.CALIBRATION)
+                .recipe("calibrates").build(), (m, p) -> m);
+
+        // data needed (none, samples, training), then optimizers first, single steps first, id, declaration order;
+        // a recipe that does not fit the installed transform (chains takes no x) sorts with those needing samples
+        assertEquals(List.of("tidy", "vendor-quantizer", "chains,tidy", "calibrates", "chains(x=1)", "trains"),
+                AutoRecipes.of(TransformCatalog.of(trains, optimizer, chains, calibrates, THIRD_PARTY, ROUND)));
     }
 
     @Test

@@ -48,6 +48,20 @@ class MainTest {
     }
 
     @Test
+    void everyParameterProblemOfAStepIsPrintedOnItsOwnLine() throws Exception {
+        Path out = dir.resolve("out.onnx");
+        Run r = run("optimize", TestModels.sampleCnnFile().toString(), "-o", out.toString(),
+                "--plugins-dir", pluginsWithTestTransform().toString(), "--pipeline", "test-versioned(sleep-ms=soon,colour=red)");
+
+        assertEquals(ExitCode.BAD_INPUT, r.exitCode());
+        assertEquals(java.util.List.of(
+                "error: unknown parameter 'colour' for 'test-versioned' (known: [gate, fail-with, sleep-ms])",
+                "error: invalid value 'soon' for parameter 'sleep-ms' of 'test-versioned': expected an integer "
+                        + "(For input string: \"soon\")"), r.err().lines().filter(l -> l.startsWith("error:")).toList());
+        assertFalse(Files.exists(out));
+    }
+
+    @Test
     void aSucceedingStepExitsWithZero() throws Exception {
         Path out = dir.resolve("out.onnx");
         Run r = run("optimize", TestModels.sampleCnnFile().toString(), "-o", out.toString(),

@@ -24,7 +24,11 @@ import io.modelrefinery.api.plugin.TransformResult;
  */
 public final class KeepBitsTransform implements ModelTransform {
     /** One broken rule, or none. */
-    public enum Defect { NONE, UNDOCUMENTED_PARAM, NONDETERMINISTIC, IGNORES_CANCELLATION, VALIDATES_PARAMS_LATE, INVALID_OUTPUT }
+    public enum Defect {
+        NONE, UNDOCUMENTED_PARAM, NONDETERMINISTIC, IGNORES_CANCELLATION, VALIDATES_PARAMS_LATE, INVALID_OUTPUT,
+        /** Declares the bounds [1, 23] (described in words only) but its validator does not check them. */
+        DECLARES_RANGE_IT_DOES_NOT_CHECK
+    }
 
     private final Defect defect;
     private final ParamSpec<Integer> bits;
@@ -34,10 +38,27 @@ public final class KeepBitsTransform implements ModelTransform {
         this.defect = defect;
         ParamSpec.Builder<Integer> spec = ParamSpec.integer("bits").defaultValue(8)
                 .doc(defect == Defect.UNDOCUMENTED_PARAM ? "Bits." : "Mantissa bits each float weight keeps, of 23.");
-        if (defect != Defect.VALIDATES_PARAMS_LATE) {
-            spec.validator(ParamValidator.between(1, 23));
-        } else {
+        if (defect == Defect.VALIDATES_PARAMS_LATE) {
             spec.validator(ParamValidator.atLeast(-1000)); // documents a range, checks the real one too late
+        } else if (defect == Defect.DECLARES_RANGE_IT_DOES_NOT_CHECK) {
+            spec.validator(new ParamValidator<Integer>() {
+                @Override
+                public String problem(Integer value) {
+                    return null;
+                }
+
+                @Override
+                public String describe() {
+                    return "one to twenty-three bits"; // words no text parser could read bounds from
+                }
+
+                @Override
+                public java.util.Optional<Range> range() {
+                    return java.util.Optional.of(new Range(1, true, 23, true));
+                }
+            });
+        } else {
+            spec.validator(ParamValidator.between(1, 23));
         }
         this.bits = spec.build();
         this.descriptor = TransformDescriptor.builder("keep-bits").version("1.0.0").kind(TransformKind.COMPRESSOR)
@@ -69,7 +90,8 @@ public final class KeepBitsTransform implements ModelTransform {
                 continue;
             }
             float[] values = model.tensor(init).toFloatArray();
-            if (defect == Defect.VALIDATES_PARAMS_LATE && (keep < 1 || keep > 23)) {
+            if ((defect == Defect.VALIDATES_PARAMS_LATE || defect == Defect.DECLARES_RANGE_IT_DOES_NOT_CHECK)
+                    && (keep < 1 || keep > 23)) {
                 throw new InvalidParamException("bits must be in [1, 23], not " + keep); // after work began
             }
             for (int i = 0; i < values.length; i++) {

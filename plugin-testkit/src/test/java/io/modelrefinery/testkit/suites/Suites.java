@@ -86,6 +86,19 @@ public final class Suites {
         }
     }
 
+    /** No invalid sets of its own: the kit must find the bad values from the declared bounds alone. */
+    public static final class DeclaresRangeItDoesNotCheck extends KeepBitsSuite {
+        @Override
+        KeepBitsTransform.Defect defect() {
+            return KeepBitsTransform.Defect.DECLARES_RANGE_IT_DOES_NOT_CHECK;
+        }
+
+        @Override
+        protected List<Map<String, String>> invalidParams() {
+            return List.of();
+        }
+    }
+
     public static final class InvalidOutput extends KeepBitsSuite {
         @Override
         KeepBitsTransform.Defect defect() {

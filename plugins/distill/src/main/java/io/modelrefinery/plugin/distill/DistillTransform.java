@@ -11,6 +11,7 @@ import io.modelrefinery.api.onnx.GraphEditor;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.TensorInfo;
+import io.modelrefinery.api.plugin.CommonParams;
 import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
@@ -65,9 +66,8 @@ public final class DistillTransform implements ModelTransform {
             .validator(ParamValidator.between(1e-7, 10)).doc("Step size of the optimizer.").build();
     static final ParamSpec<OptimizerType> OPTIMIZER = ParamSpec.choice("optimizer", OptimizerType.class)
             .defaultValue(OptimizerType.ADAM).doc("adam, or sgd with momentum 0.9.").build();
-    static final ParamSpec<Integer> BATCH_SIZE = ParamSpec.integer("batch-size").defaultValue(32)
-            .validator(ParamValidator.between(1, 65536)).doc("Samples per optimizer step.").build();
-    static final ParamSpec<Integer> SEED = ParamSpec.integer("seed").defaultValue(1)
+    static final ParamSpec<Integer> BATCH_SIZE = CommonParams.batchSize(32).doc("Samples per optimizer step.").build();
+    static final ParamSpec<Integer> SEED = CommonParams.seed()
             .doc("Seed of the student's initial weights and of the shuffling: same seed, same student.").build();
 
     private static final TransformDescriptor DESCRIPTOR = TransformDescriptor.builder("distill")
@@ -89,8 +89,7 @@ public final class DistillTransform implements ModelTransform {
     @Override
     public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
         OnnxModel teacher = input.onnxModel();
-        Dataset data = context.trainingData().orElseThrow(() -> new IllegalStateException(
-                "the host ran distill without the training data its descriptor requires"));
+        Dataset data = context.requireData(DataRole.TRAINING);
         InferenceService inference = context.inference();
         Map<String, TensorInfo> teacherTypes = inference.valueTypes(teacher);
         OnnxModel student = Students.narrowed(teacher, teacherTypes, params.get(STUDENT_WIDTH), params.get(SEED));

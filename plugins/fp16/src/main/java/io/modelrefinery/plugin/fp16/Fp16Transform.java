@@ -2,6 +2,7 @@ package io.modelrefinery.plugin.fp16;
 
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.TensorInfo;
+import io.modelrefinery.api.plugin.CommonParams;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.ModelTransform;
@@ -42,14 +43,15 @@ public final class Fp16Transform implements ModelTransform {
             .doc("Keep float32 graph inputs and outputs, converting at the boundary, so callers need no change.")
             .build();
 
-    public static final ParamSpec<List<String>> OP_BLOCK_LIST = ParamSpec.list("op-block-list")
+    public static final ParamSpec<List<String>> EXCLUDE_OP_TYPES = CommonParams.excludeOpTypes()
+            .deprecatedAlias("op-block-list")
             .defaultValue(DEFAULT_OP_BLOCK_LIST)
             .validator(ParamValidator.eachMatches(NAME_PATTERN, "operator type names"))
             .doc("Operator types left in float32. Operators of other domains than ONNX's always are.")
             .build();
 
-    public static final ParamSpec<List<String>> NODE_BLOCK_LIST = ParamSpec.list("node-block-list")
-            .defaultValue(List.of())
+    public static final ParamSpec<List<String>> EXCLUDE_NODES = CommonParams.excludeNodes()
+            .deprecatedAlias("node-block-list")
             .validator(ParamValidator.eachMatches(NAME_PATTERN, "node names"))
             .doc("Names of individual nodes left in float32, for layers that need the precision.")
             .build();
@@ -61,8 +63,9 @@ public final class Fp16Transform implements ModelTransform {
             .produces(ModelFormat.ONNX)
             .summary("Converts float32 weights and activations to float16: half the size, close results.")
             .param(KEEP_IO_TYPES)
-            .param(OP_BLOCK_LIST)
-            .param(NODE_BLOCK_LIST)
+            .param(EXCLUDE_OP_TYPES)
+            .param(EXCLUDE_NODES)
+            .recipe("fp16") // what auto tries with this transform
             .build();
 
     @Override
@@ -76,7 +79,7 @@ public final class Fp16Transform implements ModelTransform {
         Map<String, TensorInfo> types = context.inference().valueTypes(model);
         context.cancellation().throwIfCancelled();
         Fp16Conversion conversion = new Fp16Conversion(model, types, params.get(KEEP_IO_TYPES),
-                params.get(OP_BLOCK_LIST), params.get(NODE_BLOCK_LIST));
+                params.get(EXCLUDE_OP_TYPES), params.get(EXCLUDE_NODES));
         OnnxModel converted = conversion.run();
         TransformResult result = TransformResult.of(converted)
                 .withMetric("converted-nodes", conversion.convertedNodes())

@@ -19,11 +19,11 @@ class Fp16ConformanceTest extends TransformConformanceTest {
     protected List<ConformanceCase> cases() {
         return List.of(ConformanceCase.onnx("sample-cnn", ConformanceModels.sampleCnn()),
                 ConformanceCase.onnx("mlp-all-half", ConformanceModels.mlp())
-                        .withParams(Map.of("keep-io-types", "false", "op-block-list", "[]")));
+                        .withParams(Map.of("keep-io-types", "false", "exclude-op-types", "[]")));
     }
 
     @Override
     protected List<Map<String, String>> invalidParams() {
-        return List.of(Map.of("op-block-list", "[Conv;Relu]"), Map.of("node-block-list", "[a b]"));
+        return List.of(Map.of("exclude-op-types", "[Conv;Relu]"), Map.of("exclude-nodes", "[a b]"));
     }
 }

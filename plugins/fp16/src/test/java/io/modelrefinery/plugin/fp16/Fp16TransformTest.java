@@ -101,7 +101,7 @@ class Fp16TransformTest {
     @Test
     void blockedOperatorsStayFloat32BehindCasts() throws Exception {
         OnnxModel model = sample();
-        PipelineResult result = LocalRun.of(new Fp16Transform()).run("fp16(op-block-list=[Relu,Gemm])", model, dir);
+        PipelineResult result = LocalRun.of(new Fp16Transform()).run("fp16(exclude-op-types=[Relu,Gemm])", model, dir);
         OnnxModel half = result.output().onnxModel();
         GraphIndex index = GraphIndex.of(half.graph());
 

@@ -50,6 +50,7 @@ public final class GraphOptimizeTransform implements ModelTransform {
             .produces(ModelFormat.ONNX)
             .summary("Rewrites the graph with ONNX Runtime's offline optimizations: same results, fewer nodes.")
             .param(LEVEL)
+            .recipe("graph-optimize") // what auto tries with this transform
             .build();
 
     @Override

@@ -3,6 +3,7 @@ package io.modelrefinery.plugin.prune;
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.onnx.GraphEditor;
 import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.plugin.CommonParams;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.ModelTransform;
@@ -38,10 +39,10 @@ public final class ClipTransform implements ModelTransform {
     static final ParamSpec<Double> SIGMAS = ParamSpec.decimal("sigmas").defaultValue(3.0)
             .validator(ParamValidator.greaterThan(0)).doc("For method=sigma: standard deviations kept on each side.")
             .build();
-    static final ParamSpec<List<String>> OP_TYPES = ParamSpec.list("op-types").defaultValue(List.of("Conv", "Gemm", "MatMul"))
+    static final ParamSpec<List<String>> OP_TYPES = CommonParams.opTypes(List.of("Conv", "Gemm", "MatMul"))
             .validator(ParamValidator.eachMatches("Conv|Gemm|MatMul", "Conv, Gemm or MatMul"))
             .doc("Operator types clipped.").build();
-    static final ParamSpec<List<String>> SKIP = ParamSpec.list("skip").defaultValue(List.of())
+    static final ParamSpec<List<String>> EXCLUDE_NODES = CommonParams.excludeNodes().deprecatedAlias("skip")
             .doc("Layers (node or weight names) left as they are.").build();
 
     private static final TransformDescriptor DESCRIPTOR = TransformDescriptor.builder("clip")
@@ -50,7 +51,7 @@ public final class ClipTransform implements ModelTransform {
             .accepts(ModelFormat.ONNX)
             .produces(ModelFormat.ONNX)
             .summary("Clips outlying weights per output channel (percentile or sigma rule), before quantization.")
-            .param(METHOD).param(PERCENTILE).param(SIGMAS).param(OP_TYPES).param(SKIP)
+            .param(METHOD).param(PERCENTILE).param(SIGMAS).param(OP_TYPES).param(EXCLUDE_NODES)
             .build();
 
     @Override
@@ -62,10 +63,10 @@ public final class ClipTransform implements ModelTransform {
     public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
         OnnxModel model = input.onnxModel();
         List<WeightLayer> layers = WeightLayer.find(model, new HashSet<>(params.get(OP_TYPES)));
-        List<String> skip = params.get(SKIP);
+        List<String> skip = params.get(EXCLUDE_NODES);
         for (String name : skip) {
             if (layers.stream().noneMatch(l -> l.named(name))) {
-                throw new InvalidInputException("layer '" + name + "' in skip is not a Conv, Gemm or MatMul layer with "
+                throw new InvalidInputException("layer '" + name + "' in " + EXCLUDE_NODES.name() + " is not a Conv, Gemm or MatMul layer with "
                         + "a constant weight (layers: " + String.join(", ", layers.stream().map(WeightLayer::name).toList())
                         + ")");
             }

@@ -11,6 +11,7 @@ import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.TensorInfo;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
+import io.modelrefinery.api.plugin.CommonParams;
 import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
@@ -61,34 +62,32 @@ public final class PruneTransform implements ModelTransform {
     static final ParamSpec<Method> METHOD = ParamSpec.choice("method", Method.class).defaultValue(Method.MAGNITUDE)
             .doc("magnitude: drop the smallest weights; reconstruct: choose and compensate pruned weights on "
                     + "calibration samples (--calibration), layer by layer, bias included.").build();
-    static final ParamSpec<String> PATTERN = ParamSpec.string("pattern").defaultValue("unstructured")
-            .validator(ParamValidator.matches("unstructured|channel|[1-9][0-9]?:[1-9][0-9]?",
-                    "unstructured, channel or N:M such as 2:4 and 4:8"))
+    static final ParamSpec<Pattern> PATTERN = ParamSpec.parsed("pattern", Pattern::parse, Pattern::toString)
+            .accepts("unstructured, channel or N:M such as 2:4 and 4:8").defaultValue(Pattern.parse("unstructured"))
             .doc("unstructured; N:M (N weights kept of every M consecutive along the reduction axis, as "
                     + "sparse tensor cores expect: input channels for convolutions); channel (whole output "
                     + "channels removed, with the next layer's inputs).").build();
     static final ParamSpec<Scope> SCOPE = ParamSpec.choice("scope", Scope.class).defaultValue(Scope.LAYER)
             .doc("layer: the same sparsity in each layer; global: one magnitude threshold over all pruned "
                     + "layers, so that layers of small weights lose more. Channel pruning is always per layer.").build();
-    static final ParamSpec<List<String>> LAYER_SPARSITY = ParamSpec.list("layer-sparsity").defaultValue(List.of())
-            .validator(ParamValidator.eachMatches(".+=(0(\\.[0-9]+)?|\\.[0-9]+)", "NAME=SPARSITY with SPARSITY in [0, 1)"))
+    static final ParamSpec<Map<String, Double>> LAYER_SPARSITY = ParamSpec.map("layer-sparsity", Double::valueOf)
+            .defaultValue(Map.of()).validator(ParamValidator.eachValue(ParamValidator.atLeastAndBelow(0, 1)))
             .doc("Per-layer sparsity overriding sparsity, by node or weight name: [/c2/Conv=0.9,fc.weight=0.7].")
             .build();
     static final ParamSpec<List<String>> LAYERS = ParamSpec.list("layers").defaultValue(List.of())
             .doc("Prune only these layers (node or weight names); empty for every Conv, Gemm and MatMul.").build();
-    static final ParamSpec<List<String>> SKIP = ParamSpec.list("skip").defaultValue(List.of())
+    static final ParamSpec<List<String>> EXCLUDE_NODES = CommonParams.excludeNodes().deprecatedAlias("skip")
             .doc("Layers (node or weight names) left dense.").build();
-    static final ParamSpec<List<String>> OP_TYPES = ParamSpec.list("op-types").defaultValue(List.of("Conv", "Gemm", "MatMul"))
+    static final ParamSpec<List<String>> OP_TYPES = CommonParams.opTypes(List.of("Conv", "Gemm", "MatMul"))
             .validator(ParamValidator.eachMatches("Conv|Gemm|MatMul", "Conv, Gemm or MatMul"))
             .doc("Operator types pruned.").build();
     static final ParamSpec<Double> DAMP = ParamSpec.decimal("damp").defaultValue(0.01)
             .validator(ParamValidator.between(1e-6, 10))
             .doc("For reconstruct: share of the mean input energy added to the Hessian's diagonal.").build();
-    static final ParamSpec<Integer> BATCH_SIZE = ParamSpec.integer("batch-size").defaultValue(32)
+    static final ParamSpec<Integer> BATCH_SIZE = CommonParams.batchSize(32)
             .validator(ParamValidator.between(1, 4096))
             .doc("For reconstruct: calibration samples per run; with finetune: training samples per step.").build();
-    static final ParamSpec<Integer> MAX_SAMPLES = ParamSpec.integer("max-samples").defaultValue(0)
-            .validator(ParamValidator.atLeast(0)).doc("For reconstruct: use at most this many samples; 0 for all.")
+    static final ParamSpec<Integer> MAX_SAMPLES = CommonParams.maxSamples().doc("For reconstruct: use at most this many samples; 0 for all.")
             .build();
 
     static final ParamSpec<Integer> FINETUNE = ParamSpec.integer("finetune").defaultValue(0)
@@ -102,7 +101,7 @@ public final class PruneTransform implements ModelTransform {
                     + "pattern only.").build();
     static final ParamSpec<Double> LEARNING_RATE = ParamSpec.decimal("learning-rate").defaultValue(0.001)
             .validator(ParamValidator.between(1e-7, 10)).doc("With finetune: Adam's step size.").build();
-    static final ParamSpec<Integer> SEED = ParamSpec.integer("seed").defaultValue(1)
+    static final ParamSpec<Integer> SEED = CommonParams.seed()
             .doc("With finetune: seed of the shuffling; same seed, data and settings give the same weights.").build();
 
     private static final TransformDescriptor DESCRIPTOR = TransformDescriptor.builder("prune")
@@ -113,11 +112,16 @@ public final class PruneTransform implements ModelTransform {
             .summary("Weight pruning: unstructured, N:M or whole channels, by magnitude or reconstructed on "
                     + "calibration samples, or gradual while fine-tuning on training samples.")
             .param(SPARSITY).param(METHOD).param(PATTERN).param(SCOPE).param(LAYER_SPARSITY).param(LAYERS)
-            .param(SKIP).param(OP_TYPES).param(DAMP).param(BATCH_SIZE).param(MAX_SAMPLES)
+            .param(EXCLUDE_NODES).param(OP_TYPES).param(DAMP).param(BATCH_SIZE).param(MAX_SAMPLES)
             .param(FINETUNE).param(INITIAL_SPARSITY).param(LEARNING_RATE).param(SEED)
             .requiresWhen(DataRole.CALIBRATION, METHOD, Method.RECONSTRUCT)
             .requiresWhen(DataRole.TRAINING, FINETUNE, epochs -> epochs > 0, "finetune>0")
             .check(PruneTransform::finetuneConflict)
+            // what auto tries: pruned, then quantized (each recipe runs only when the job has its data)
+            .recipe("prune(sparsity=0.5,method=reconstruct),quantize-dynamic")
+            .recipe("prune(sparsity=0.7,method=reconstruct),quantize-dynamic")
+            .recipe("prune(sparsity=0.8,method=reconstruct),quantize-dynamic")
+            .recipe("prune(sparsity=0.8,initial-sparsity=0.5,finetune=2),quantize-dynamic")
             .build();
 
     @Override
@@ -125,8 +129,13 @@ public final class PruneTransform implements ModelTransform {
         return DESCRIPTOR;
     }
 
-    /** A parsed {@code pattern}: N of M kept, or unstructured ({@code m == 0}), or channel ({@code m < 0}). */
+    /**
+     * A {@code pattern}: N of M kept, or unstructured ({@code m == 0}), or channel ({@code m < 0}); read
+     * when the pipeline is validated, so that {@code pattern=4:2} is refused before the job starts.
+     */
     record Pattern(int n, int m) {
+        private static final java.util.regex.Pattern N_OF_M = java.util.regex.Pattern.compile("([1-9][0-9]?):([1-9][0-9]?)");
+
         static Pattern parse(String text) {
             if (text.equals("unstructured")) {
                 return new Pattern(0, 0);
@@ -134,13 +143,22 @@ public final class PruneTransform implements ModelTransform {
             if (text.equals("channel")) {
                 return new Pattern(0, -1);
             }
-            String[] parts = text.split(":");
-            int n = Integer.parseInt(parts[0]);
-            int m = Integer.parseInt(parts[1]);
+            java.util.regex.Matcher nOfM = N_OF_M.matcher(text);
+            if (!nOfM.matches()) {
+                throw new IllegalArgumentException("not unstructured, channel or N:M");
+            }
+            int n = Integer.parseInt(nOfM.group(1));
+            int m = Integer.parseInt(nOfM.group(2));
             if (n >= m) {
-                throw new InvalidInputException("pattern " + text + " keeps every weight: N must be below M");
+                throw new IllegalArgumentException("keeps every weight: N must be below M");
             }
             return new Pattern(n, m);
+        }
+
+        /** As written in a pipeline. */
+        @Override
+        public String toString() {
+            return m == 0 ? "unstructured" : m < 0 ? "channel" : n + ":" + m;
         }
 
         boolean nOfM() {
@@ -155,13 +173,13 @@ public final class PruneTransform implements ModelTransform {
     @Override
     public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
         OnnxModel model = input.onnxModel();
-        Pattern pattern = Pattern.parse(params.get(PATTERN));
+        Pattern pattern = params.get(PATTERN);
         Method method = params.get(METHOD);
         Set<String> opTypes = new HashSet<>(params.get(OP_TYPES));
         List<WeightLayer> all = WeightLayer.find(model, opTypes);
-        Map<String, Double> overrides = overrides(params.get(LAYER_SPARSITY));
+        Map<String, Double> overrides = params.get(LAYER_SPARSITY);
         List<String> only = params.get(LAYERS);
-        List<String> skip = params.get(SKIP);
+        List<String> skip = params.get(EXCLUDE_NODES);
         for (String name : concat(overrides.keySet(), only, skip)) {
             if (all.stream().noneMatch(l -> l.named(name))) {
                 throw new InvalidInputException("layer '" + name + "' is not a " + String.join(", ", params.get(OP_TYPES))
@@ -203,8 +221,7 @@ public final class PruneTransform implements ModelTransform {
         }
         Dataset data = null;
         if (method == Method.RECONSTRUCT) {
-            data = context.calibrationData().orElseThrow(() -> new IllegalStateException(
-                    "the host ran prune(method=reconstruct) without the calibration data its descriptor requires"));
+            data = context.requireData(DataRole.CALIBRATION);
         }
         LayerInputs inputs = data == null ? null : new LayerInputs(context.inference(), data, params.get(BATCH_SIZE),
                 params.get(MAX_SAMPLES), context.cancellation());
@@ -232,15 +249,6 @@ public final class PruneTransform implements ModelTransform {
         List<String> out = new ArrayList<>(a);
         out.addAll(b);
         out.addAll(c);
-        return out;
-    }
-
-    private static Map<String, Double> overrides(List<String> entries) {
-        Map<String, Double> out = new LinkedHashMap<>();
-        for (String entry : entries) {
-            int eq = entry.lastIndexOf('=');
-            out.put(entry.substring(0, eq), Double.parseDouble(entry.substring(eq + 1)));
-        }
         return out;
     }
 
@@ -427,7 +435,7 @@ public final class PruneTransform implements ModelTransform {
             return Optional.empty();
         }
         String step = "prune(finetune=" + epochs + ")";
-        Pattern pattern = Pattern.parse(params.get(PATTERN));
+        Pattern pattern = params.get(PATTERN);
         double initial = params.get(INITIAL_SPARSITY);
         double target = params.get(SPARSITY);
         if (pattern.channel()) {
@@ -461,8 +469,7 @@ public final class PruneTransform implements ModelTransform {
         if (layers.isEmpty()) {
             throw new InvalidInputException(step + " has no layer to prune");
         }
-        Dataset data = context.trainingData().orElseThrow(() -> new IllegalStateException(
-                "the host ran " + step + " without the training data its descriptor requires"));
+        Dataset data = context.requireData(DataRole.TRAINING);
         try (InferenceSession session = context.inference().open(model)) {
             Datasets.requireFits(data, session.inputs());
         }

@@ -63,7 +63,10 @@ class ClipTransformTest {
 
     @Test
     void skippedLayersStayAsTheyAre() throws Exception {
-        OnnxModel out = run("clip(percentile=50,skip=[/fc/Gemm])").output().onnxModel();
+        PipelineResult result = run("clip(percentile=50,skip=[/fc/Gemm])"); // the former name, still accepted
+        OnnxModel out = result.output().onnxModel();
+        assertEquals("parameter 'skip' of 'clip' is deprecated: write 'exclude-nodes' (the old name goes in the next "
+                + "minor version)", result.steps().get(0).notes().get(0));
         assertArrayEquals(TestModels.sampleCnn().initializer("fc.weight").orElseThrow().toFloatArray(),
                 out.initializer("fc.weight").orElseThrow().toFloatArray());
     }
@@ -72,8 +75,8 @@ class ClipTransformTest {
     void refusesBadInput() {
         assertThrows(InvalidParamException.class, () -> run("clip(percentile=101)"));
         assertThrows(InvalidParamException.class, () -> run("clip(sigmas=0)"));
-        assertEquals("step 1 'clip': layer 'dense' in skip is not a Conv, Gemm or MatMul layer with a constant weight "
+        assertEquals("step 1 'clip': layer 'dense' in exclude-nodes is not a Conv, Gemm or MatMul layer with a constant weight "
                 + "(layers: /c1/Conv, /c2/Conv, /fc/Gemm)", assertThrows(InvalidInputException.class,
-                () -> run("clip(skip=[dense])")).getMessage());
+                () -> run("clip(exclude-nodes=[dense])")).getMessage());
     }
 }

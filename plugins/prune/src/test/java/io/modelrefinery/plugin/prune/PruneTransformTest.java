@@ -87,7 +87,7 @@ class PruneTransformTest {
             "prune(pattern=2:4) | 0 | 1296 | 300",
             "prune(pattern=2:4,method=reconstruct) | 0 | 1296 | 300",
             "prune(pattern=4:8) | 0 | 0 | 300",
-            "prune(sparsity=0.9,skip=[c2.weight]) | 97 | 0 | 540",
+            "prune(sparsity=0.9,exclude-nodes=[c2.weight]) | 97 | 0 | 540",
     })
     void prunesExactlyTheRequestedShare(String pipeline, long c1, long c2, long fc) {
         PipelineResult result = run(pipeline);
@@ -270,7 +270,7 @@ class PruneTransformTest {
         assertThrows(InvalidParamException.class, () -> run("prune(layer-sparsity=[c2.weight=1.5])"));
         assertEquals("step 1 'prune': layer 'conv9' is not a Conv, Gemm, MatMul layer with a constant weight "
                 + "(prunable: /c1/Conv, /c2/Conv, /fc/Gemm)", assertThrows(InvalidInputException.class,
-                () -> run("prune(skip=[conv9])")).getMessage());
+                () -> run("prune(exclude-nodes=[conv9])")).getMessage());
         assertEquals("step 1 'prune': layer '/c2/Conv' cannot take pattern 4:8: its reduction size 12 (input "
                 + "channels per group) is not a multiple of 8", assertThrows(InvalidInputException.class,
                 () -> run("prune(pattern=4:8,layers=[/c2/Conv,fc.weight])")).getMessage());
@@ -280,8 +280,13 @@ class PruneTransformTest {
         assertEquals("step 1 'prune': cannot remove channels of layer '/fc/Gemm': its output reaches the graph output 'output'",
                 assertThrows(InvalidInputException.class, () -> run("prune(pattern=channel,layers=[fc.weight])"))
                         .getMessage());
-        assertEquals("step 1 'prune': pattern 4:4 keeps every weight: N must be below M",
-                assertThrows(InvalidInputException.class, () -> run("prune(pattern=4:4)")).getMessage());
+        // read when the pipeline is validated, before the job is accepted
+        assertEquals("invalid value '4:2' for parameter 'pattern' of 'prune': keeps every weight: N must be below M "
+                + "(expected unstructured, channel or N:M such as 2:4 and 4:8)",
+                assertThrows(InvalidParamException.class, () -> run("prune(pattern=4:2)")).getMessage());
+        assertEquals("invalid value '[c1.weight]' for parameter 'layer-sparsity' of 'prune': expected NAME=VALUE pairs "
+                + "such as [a=1,b=2] ('c1.weight' is not NAME=VALUE)",
+                assertThrows(InvalidParamException.class, () -> run("prune(layer-sparsity=[c1.weight])")).getMessage());
     }
 
     @Test

@@ -2,6 +2,7 @@ package io.modelrefinery.plugin.quantize;
 
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.TensorInfo;
+import io.modelrefinery.api.plugin.CommonParams;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.ModelTransform;
@@ -40,12 +41,12 @@ public final class QuantizeDynamicTransform implements ModelTransform {
                     + "size, but on large convolution networks slower than float in ONNX Runtime (quantize-static "
                     + "makes them integer and faster); skip: convolutions stay float; integer: ConvInteger as ONNX "
                     + "Runtime's tool emits (slowest on CPU).").build();
-    static final ParamSpec<List<String>> OP_TYPES = ParamSpec.list("op-types").defaultValue(QuantOps.DYNAMIC)
+    static final ParamSpec<List<String>> OP_TYPES = CommonParams.opTypes(QuantOps.DYNAMIC)
             .validator(ParamValidator.eachMatches(String.join("|", QuantOps.DYNAMIC), String.join(", ", QuantOps.DYNAMIC)))
             .doc("Operator types to quantize: MatMul and Gemm with constant weights, LSTM, Gather from constant "
                     + "tables (embeddings), Conv (see conv); GRU and RNN have no integer kernel and are reported.")
             .build();
-    static final ParamSpec<List<String>> EXCLUDE_NODES = ParamSpec.list("exclude-nodes").defaultValue(List.of())
+    static final ParamSpec<List<String>> EXCLUDE_NODES = CommonParams.excludeNodes()
             .doc("Names of nodes left float.").build();
 
     private static final TransformDescriptor DESCRIPTOR = TransformDescriptor.builder("quantize-dynamic")
@@ -55,6 +56,7 @@ public final class QuantizeDynamicTransform implements ModelTransform {
             .produces(ModelFormat.ONNX)
             .summary("Int8 weights with activations quantized at run time; needs no calibration data.")
             .param(PER_CHANNEL).param(REDUCE_RANGE).param(WEIGHT_TYPE).param(CONV).param(OP_TYPES).param(EXCLUDE_NODES)
+            .recipe("quantize-dynamic") // what auto tries with this transform
             .build();
 
     @Override

@@ -4,6 +4,7 @@ import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.TensorInfo;
+import io.modelrefinery.api.plugin.CommonParams;
 import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
@@ -37,7 +38,7 @@ public final class QuantizeStaticTransform implements ModelTransform {
             .doc("min-max: full observed range; percentile: clip the rarest values; entropy: least KL divergence.")
             .build();
     static final ParamSpec<Double> PERCENTILE = ParamSpec.decimal("percentile").defaultValue(99.999)
-            .validator(ParamValidator.greaterThan(50)).doc("Share of absolute values kept, for method=percentile.")
+            .validator(ParamValidator.aboveAndAtMost(50, 100)).doc("Share of absolute values kept, in percent, for method=percentile.")
             .build();
     static final ParamSpec<ActivationType> ACTIVATION_TYPE = ParamSpec.choice("activation-type", ActivationType.class)
             .defaultValue(ActivationType.UINT8).doc("Type of quantized activations.").build();
@@ -47,18 +48,17 @@ public final class QuantizeStaticTransform implements ModelTransform {
             .doc("One weight scale per output channel.").build();
     static final ParamSpec<Boolean> REDUCE_RANGE = ParamSpec.bool("reduce-range").defaultValue(false)
             .doc("7-bit weights, for CPUs without VNNI whose 8-bit products can saturate.").build();
-    static final ParamSpec<List<String>> OP_TYPES = ParamSpec.list("op-types").defaultValue(QuantOps.STATIC)
+    static final ParamSpec<List<String>> OP_TYPES = CommonParams.opTypes(QuantOps.STATIC)
             .validator(ParamValidator.eachMatches(String.join("|", QuantOps.STATIC), "supported operator types"))
             .doc("Operator types to quantize.").build();
-    static final ParamSpec<List<String>> EXCLUDE_OP_TYPES = ParamSpec.list("exclude-op-types").defaultValue(List.of())
+    static final ParamSpec<List<String>> EXCLUDE_OP_TYPES = CommonParams.excludeOpTypes()
             .doc("Operator types left float.").build();
-    static final ParamSpec<List<String>> EXCLUDE_NODES = ParamSpec.list("exclude-nodes").defaultValue(List.of())
+    static final ParamSpec<List<String>> EXCLUDE_NODES = CommonParams.excludeNodes()
             .doc("Names of nodes left float.").build();
-    static final ParamSpec<Integer> BATCH_SIZE = ParamSpec.integer("batch-size").defaultValue(32)
+    static final ParamSpec<Integer> BATCH_SIZE = CommonParams.batchSize(32)
             .validator(ParamValidator.between(1, 4096)).doc("Calibration samples per run (fewer when activations are large).")
             .build();
-    static final ParamSpec<Integer> MAX_SAMPLES = ParamSpec.integer("max-samples").defaultValue(0)
-            .validator(ParamValidator.atLeast(0)).doc("Calibrate on at most this many samples; 0 for all.").build();
+    static final ParamSpec<Integer> MAX_SAMPLES = CommonParams.maxSamples().doc("Calibrate on at most this many samples; 0 for all.").build();
     static final ParamSpec<Integer> BINS = ParamSpec.integer("bins").defaultValue(2048)
             .validator(ParamValidator.between(128, 1 << 16)).doc("Histogram bins, for percentile and entropy.").build();
 
@@ -72,6 +72,10 @@ public final class QuantizeStaticTransform implements ModelTransform {
             .param(REDUCE_RANGE).param(OP_TYPES).param(EXCLUDE_OP_TYPES).param(EXCLUDE_NODES).param(BATCH_SIZE)
             .param(MAX_SAMPLES).param(BINS)
             .requires(DataRole.CALIBRATION)
+            // what auto tries with this transform, and retries with sensitive layers left float when a gate fails
+            .recipe("quantize-static(method=min-max)").recipe("quantize-static(method=entropy)")
+            .recipe("quantize-static(method=percentile)")
+            .layerFallback()
             .build();
 
     @Override
@@ -82,8 +86,7 @@ public final class QuantizeStaticTransform implements ModelTransform {
     @Override
     public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
         OnnxModel model = input.onnxModel();
-        Dataset data = context.calibrationData().orElseThrow(() -> new IllegalStateException(
-                "the host ran quantize-static without the calibration data its descriptor requires"));
+        Dataset data = context.requireData(DataRole.CALIBRATION);
         boolean perChannel = params.get(PER_CHANNEL);
         if (perChannel && model.opsetVersion() < 13) {
             throw new InvalidInputException("per-channel quantization needs opset 13 or later, the model has "

@@ -7,6 +7,7 @@ import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.plugin.InvalidParamException;
+import io.modelrefinery.api.plugin.Params;
 import io.modelrefinery.host.pipeline.JobData;
 import io.modelrefinery.host.pipeline.LocalRun;
 import io.modelrefinery.host.pipeline.PipelineResult;
@@ -79,6 +80,16 @@ class QuantizationInputTest {
     void refusesUnknownOperatorTypes() {
         assertThrows(InvalidParamException.class, () -> LocalRun.of(new QuantizeStaticTransform())
                 .run("quantize-static(op-types=[Conv,Attention])", TestModels.sampleCnn(), dir));
+    }
+
+    @Test
+    void refusesAPercentileAbove100() {
+        // 500 used to pass and calibrate like min-max
+        assertEquals("invalid value 500.0 for parameter 'percentile' of 'quantize-static': must be in (50, 100]",
+                assertThrows(InvalidParamException.class, () -> Params.parse(new QuantizeStaticTransform().descriptor(),
+                        Map.of("percentile", "500"))).getMessage());
+        assertEquals(100.0, Params.parse(new QuantizeStaticTransform().descriptor(), Map.of("percentile", "100"))
+                .get(QuantizeStaticTransform.PERCENTILE));
     }
 
     @Test

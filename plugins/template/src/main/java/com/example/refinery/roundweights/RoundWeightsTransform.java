@@ -4,7 +4,9 @@ import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.GraphEditor;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
+import io.modelrefinery.api.plugin.CommonParams;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.ModelTransform;
@@ -17,7 +19,9 @@ import io.modelrefinery.api.plugin.TransformKind;
 import io.modelrefinery.api.plugin.TransformResult;
 import org.osgi.service.component.annotations.Component;
 
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 
 /**
  * {@code round-weights}: rounds every float32 weight to {@code bits} significant bits (of float32's 24),
@@ -37,10 +41,15 @@ public final class RoundWeightsTransform implements ModelTransform {
             .doc("Significant bits each float32 weight keeps, of 24 (the implicit leading bit counts).")
             .build();
 
-    public static final ParamSpec<List<String>> EXCLUDE = ParamSpec.list("exclude")
-            .defaultValue(List.of())
-            .validator(ParamValidator.eachMatches("[A-Za-z0-9_./:-]+", "initializer names"))
-            .doc("Names of initializers left exactly as they are, for layers that need every bit.")
+    /**
+     * A parameter of the shared vocabulary ({@code CommonParams}): the name every plugin uses for nodes left
+     * alone, and the role by which the host finds it. The former name still works, with a warning.
+     */
+    public static final ParamSpec<List<String>> EXCLUDE_NODES = CommonParams.excludeNodes()
+            .deprecatedAlias("exclude")
+            .validator(ParamValidator.eachMatches("[A-Za-z0-9_./:-]+", "node or initializer names"))
+            .doc("Nodes whose initializers stay exactly as they are, or such initializers by name, for layers "
+                    + "that need every bit.")
             .build();
 
     private static final TransformDescriptor DESCRIPTOR = TransformDescriptor.builder("round-weights")
@@ -50,7 +59,7 @@ public final class RoundWeightsTransform implements ModelTransform {
             .produces(ModelFormat.ONNX)
             .summary("Rounds float32 weights to a number of significant bits so that the model zips smaller.")
             .param(BITS)
-            .param(EXCLUDE)
+            .param(EXCLUDE_NODES)
             .build();
 
     @Override
@@ -62,7 +71,7 @@ public final class RoundWeightsTransform implements ModelTransform {
     public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
         OnnxModel model = input.onnxModel();
         int bits = params.get(BITS);
-        List<String> exclude = params.get(EXCLUDE);
+        Set<String> exclude = excluded(model, params.get(EXCLUDE_NODES));
         GraphEditor editor = GraphEditor.of(model.graph());
         List<TensorProto> initializers = model.graph().getInitializerList();
         long rounded = 0;
@@ -95,6 +104,17 @@ public final class RoundWeightsTransform implements ModelTransform {
         }
         context.logger().debug("rounded {} values in {} initializers to {} bits", rounded, tensors, bits);
         return result;
+    }
+
+    /** The initializers named, and those read by the nodes named. */
+    private static Set<String> excluded(OnnxModel model, List<String> names) {
+        Set<String> out = new HashSet<>(names);
+        for (NodeProto node : model.graph().getNodeList()) {
+            if (names.contains(node.getName())) {
+                out.addAll(node.getInputList());
+            }
+        }
+        return out;
     }
 
     /**

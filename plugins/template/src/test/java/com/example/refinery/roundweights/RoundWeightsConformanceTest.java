@@ -21,11 +21,11 @@ class RoundWeightsConformanceTest extends TransformConformanceTest {
     @Override
     protected List<ConformanceCase> cases() {
         return List.of(ConformanceCase.onnx("sample-cnn", ConformanceModels.sampleCnn()),
-                ConformanceCase.onnx("mlp-4-bits", ConformanceModels.mlp()).withParams(Map.of("bits", "4", "exclude", "[b]")));
+                ConformanceCase.onnx("mlp-4-bits", ConformanceModels.mlp()).withParams(Map.of("bits", "4", "exclude-nodes", "[b]")));
     }
 
     @Override
     protected List<Map<String, String>> invalidParams() {
-        return List.of(Map.of("bits", "0"), Map.of("bits", "25"), Map.of("exclude", "[no spaces allowed]"));
+        return List.of(Map.of("bits", "0"), Map.of("bits", "25"), Map.of("exclude-nodes", "[no spaces allowed]"));
     }
 }

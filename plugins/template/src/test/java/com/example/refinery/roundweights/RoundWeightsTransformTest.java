@@ -13,9 +13,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -43,14 +46,33 @@ class RoundWeightsTransformTest {
     }
 
     @Test
+    void aNodeNamedInExcludeNodesKeepsItsInitializersExactAndTheFormerNameStillWorksWithAWarning() throws Exception {
+        OnnxModel model = ConformanceModels.sampleCnn();
+
+        PipelineResult result = LocalRun.of(new RoundWeightsTransform()).run("round-weights(bits=4,exclude=[/c1/Conv])", model, dir);
+        OnnxModel rounded = result.output().onnxModel();
+
+        assertEquals("parameter 'exclude' of 'round-weights' is deprecated: write 'exclude-nodes' (the old name goes in "
+                + "the next minor version)", result.steps().get(0).notes().get(0));
+        assertEquals(List.of("/c1/Conv"), result.steps().get(0).params().get("exclude-nodes"));
+        for (String name : List.of("c1.weight", "c1.bias")) {
+            assertArrayEquals(model.initializer(name).orElseThrow().toFloatArray(),
+                    rounded.initializer(name).orElseThrow().toFloatArray(), name);
+        }
+        assertFalse(java.util.Arrays.equals(model.initializer("c2.weight").orElseThrow().toFloatArray(),
+                rounded.initializer("c2.weight").orElseThrow().toFloatArray()), "other layers are rounded");
+    }
+
+    @Test
     void theRoundedSampleModelZipsSmallerAndStillAgreesWithTheOriginal() throws Exception {
         OnnxModel model = ConformanceModels.sampleCnn();
 
         PipelineResult result = LocalRun.of(new RoundWeightsTransform())
-                .run("round-weights(bits=8,exclude=[c1.bias])", model, dir);
+                .run("round-weights(bits=8,exclude-nodes=[c1.bias])", model, dir);
         OnnxModel rounded = result.output().onnxModel();
 
         assertEquals("round-weights", result.steps().get(0).transform());
+        assertEquals(List.of(), result.steps().get(0).notes().stream().filter(n -> n.contains("deprecated")).toList());
         for (TensorProto init : rounded.graph().getInitializerList()) {
             float[] values = rounded.tensor(init).toFloatArray();
             float[] original = model.initializer(init.getName()).orElseThrow().toFloatArray();
