@@ -1,0 +1,113 @@
+"""Summarises bench/real-architectures.sh's sweep.tsv as docs/benchmarks.md's tables (plain Python 3)."""
+import collections
+import json
+import re
+import sys
+
+# What "agrees with the original" means per transform: SQNR in dB of the outputs on the evaluation samples.
+# Graph rewrites must be equal within 1e-4 relative: 80 dB. int8 targets hold where each quantizer is meant
+# for the architecture: static on convolutional networks, dynamic on transformers and recurrent networks.
+CNN = ("resnet", "mobilenet", "efficientnet", "regnet", "squeezenet")
+
+
+def target(model, pipeline):
+    transform = pipeline.split("(")[0]
+    cnn = model.startswith(CNN)
+    return {"graph-optimize": 80, "opset": 80, "fp16": 40, "quantize-static": 25 if cnn else None,
+            "quantize-dynamic": None if cnn else 25}.get(transform)
+INTERNAL = re.compile(r"Exception|Error:|NullPointer|NoSuchElement|IndexOutOfBounds|Optional|\bat [a-z]+\.[a-z]+\.")
+
+
+def family(model):
+    return model.split("/")[0]
+
+
+def classify(row):
+    code, message, report = int(row["exit"]), row["message"].strip("\\n").replace("\\n", "\n").strip(), row["report"]
+    lines = [l for l in message.splitlines() if l.strip()]
+    if code == 0 and report:
+        data = json.loads(report)
+        ev = data.get("evaluation") or {}
+        sqnr = ev.get("sqnrDb")
+        before, after = ev.get("latencyMsBefore"), ev.get("latencyMsAfter")
+        size = data["output"]["bytes"] / max(1, data["input"]["bytes"])
+        goal = target(row["model"], row["pipeline"])
+        below = goal is not None and sqnr is not None and sqnr < goal
+        return ("kept, below target" if below else "kept"), sqnr, size, (after / before if before and after else None), ""
+    if code == 2 and len(lines) == 1 and not INTERNAL.search(lines[0]):
+        return "refused", None, None, None, lines[0]
+    return "broken", None, None, None, " / ".join(lines)[:200] + f" (exit {code})"
+
+
+def families(rows):
+    """One table per architecture: a row per export, a column per pipeline; a cell is 'SQNR dB / size / latency'
+    against the original, 'refused' with the reason's footnote, or BROKEN."""
+    pipelines = list(dict.fromkeys(r["pipeline"] for r in rows))
+    reasons = {}
+    counts = collections.Counter()
+    by_family = collections.defaultdict(list)
+    for row in rows:
+        by_family[row["model"].split("/")[0]].append(row)
+    print("| export | " + " | ".join(f"`{p}`" for p in pipelines) + " |")
+    print("|---|" + "---|" * len(pipelines))
+    for fam in sorted(by_family):
+        cells = collections.defaultdict(dict)
+        for row in by_family[fam]:
+            cells[row["model"].split("/")[-1]][row["pipeline"]] = row
+        for export in sorted(cells):
+            out = []
+            for p in pipelines:
+                row = cells[export].get(p)
+                if row is None:
+                    out.append("")
+                    continue
+                outcome, sqnr, size, latency, reason = classify(row)
+                counts[outcome] += 1
+                if outcome.startswith("kept"):
+                    mark = "**" if outcome != "kept" else ""
+                    out.append(f"{mark}{'%.0f' % sqnr if sqnr is not None else '-'}{mark} / {size:.2f} / "
+                               + (f"{latency:.2f}" if latency else "-"))
+                elif outcome == "refused":
+                    key = reasons.setdefault(reason, len(reasons) + 1)
+                    out.append(f"refused [{key}]")
+                else:
+                    out.append("BROKEN: " + reason.replace("|", "/")[:80])
+            print(f"| {export.replace('.onnx', '')} | " + " | ".join(out) + " |")
+    print()
+    print("Cells: SQNR dB of the outputs against the original / bytes against the original / latency of one sample "
+          "against the original (p50, the job's evaluation); **bold** SQNR: below the target for that transform "
+          "on that architecture.")
+    for reason, key in reasons.items():
+        print(f"[{key}] {reason}")
+    print()
+    print("totals: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f" of {sum(counts.values())}")
+
+
+def main(paths, compact=False):
+    rows = {}
+    for path in paths:  # a later file's row for the same model and pipeline replaces an earlier one
+        with open(path) as f:
+            header = f.readline().rstrip("\n").split("\t")
+            for line in f:
+                row = dict(zip(header, line.rstrip("\n").split("\t")))
+                rows[(row["model"], row["pipeline"])] = row
+    rows = [rows[k] for k in sorted(rows)]
+    if compact:
+        families(rows)
+        return
+    counts = collections.Counter()
+    print("| model | transform | outcome | SQNR dB | size | latency | reason |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        outcome, sqnr, size, latency, reason = classify(row)
+        counts[outcome] += 1
+        fmt = lambda v, f: "" if v is None else f % v
+        print(f"| {row['model']} | `{row['pipeline']}` | {outcome} | {fmt(sqnr, '%.1f')} | {fmt(size, '%.2fx')} "
+              f"| {fmt(latency, '%.2fx')} | {reason.replace('|', '/')} |")
+    print()
+    print("totals: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f" of {len(rows)}")
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    main([a for a in args if a != "--families"], "--families" in args)
