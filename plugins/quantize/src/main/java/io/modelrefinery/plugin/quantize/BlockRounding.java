@@ -14,7 +14,7 @@ final class BlockRounding {
     /** A block's grid. */
     record Grid(float scale, float zeroPoint, int maxCode) {
         int code(double value) {
-            double q = Math.rint(value / scale) + zeroPoint;
+            double q = Math.rint(value / scale + zeroPoint);
             return (int) Math.max(0, Math.min(maxCode, q));
         }
 

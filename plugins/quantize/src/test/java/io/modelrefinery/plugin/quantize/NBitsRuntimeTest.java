@@ -27,8 +27,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * ONNX Runtime's MatMulNBits and GatherBlockQuantized kernels read what {@link NBitsRewriter} packs: the
  * quantized model's outputs equal those of the float model with each weight replaced by its dequantized
- * values (computed in Java), for 4 and 8 bits, every block size, symmetric and asymmetric, and a K that is no
- * multiple of the block (padded, as ONNX Runtime's tool pads).
+ * values (computed in Java), for 4 and 8 bits, every block size, symmetric and asymmetric, HQQ's float zero
+ * points, and a K that is no multiple of the block (padded, as ONNX Runtime's tool pads).
  */
 class NBitsRuntimeTest {
     @TempDir
@@ -67,10 +67,11 @@ class NBitsRuntimeTest {
         }
     }
 
-    @ParameterizedTest(name = "bits {0}, block {1}, symmetric {2}, width {3}")
-    @CsvSource({"4, 32, true, 96", "4, 32, false, 96", "4, 64, false, 128", "4, 128, true, 256", "8, 32, false, 96",
-            "8, 64, true, 128", "4, 32, false, 80", "8, 128, false, 80"})
-    void runtimeComputesWithTheDequantizedWeights(int bits, int blockSize, boolean symmetric, int width) {
+    @ParameterizedTest(name = "bits {0}, block {1}, symmetric {2}, width {3}, hqq {4}")
+    @CsvSource({"4, 32, true, 96, false", "4, 32, false, 96, false", "4, 64, false, 128, false",
+            "4, 128, true, 256, false", "8, 32, false, 96, false", "8, 64, true, 128, false", "4, 32, false, 80, false",
+            "8, 128, false, 80, false", "4, 32, false, 96, true", "4, 64, false, 80, true"})
+    void runtimeComputesWithTheDequantizedWeights(int bits, int blockSize, boolean symmetric, int width, boolean hqq) {
         OnnxModel model = embeddingAndProjection(40, width, 48, bits * 1000L + width);
         GraphEditor editor = GraphEditor.of(model.graph());
         WeightLayers finder = new WeightLayers(model, Set.of(), true);
@@ -79,7 +80,10 @@ class NBitsRuntimeTest {
         NBitsRewriter rewriter = new NBitsRewriter(editor);
         GraphEditor reference = GraphEditor.of(model.graph());
         for (WeightLayer layer : layers) {
-            BlockQuantized q = BlockRounding.quantize(layer.matrix(), layer.rows(), layer.cols(), bits, blockSize, symmetric);
+            // HQQ's float zero points go to MatMulNBits only; tables keep integer ones
+            BlockQuantized q = hqq && layer.isProduct() ? Hqq.quantize(layer.matrix(), layer.rows(), layer.cols(), bits,
+                    blockSize) : BlockRounding.quantize(layer.matrix(), layer.rows(), layer.cols(), bits, blockSize, symmetric);
+            assertEquals(hqq && layer.isProduct(), q.fractionalZeroPoints());
             rewriter.rewrite(layer, q);
             float[] dq = q.dequantize();
             float[] asStored = layer.kind() == WeightLayer.Kind.GATHER ? dq : BlockRounding.transpose(dq, q.rows(), q.cols());
