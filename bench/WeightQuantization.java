@@ -39,7 +39,8 @@ import java.util.Map;
 public class WeightQuantization {
     private static final int THREADS = 2;
     private static final String RECIPES = "quantize-weights(bits=4);quantize-weights(bits=4,method=gptq);"
-            + "quantize-weights(bits=4,method=hqq);quantize-weights(bits=8);quantize-weights(bits=8,method=gptq)";
+            + "quantize-weights(bits=4,method=hqq);quantize-weights(bits=4,method=gptq,compute=int8);"
+            + "quantize-weights(bits=8);quantize-weights(bits=8,method=gptq)";
 
     public static void main(String[] args) throws Exception {
         Path zoo = Path.of(args[0]);

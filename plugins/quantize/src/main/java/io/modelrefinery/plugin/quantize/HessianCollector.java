@@ -7,17 +7,24 @@ import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.infer.SessionOptions;
 import io.modelrefinery.api.onnx.GraphEditor;
+import io.modelrefinery.api.onnx.GraphIndex;
 import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.TensorInfo;
+import io.modelrefinery.api.onnx.proto.Onnx.GraphProto;
+import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.api.plugin.Cancellation;
 import io.modelrefinery.api.plugin.Progress;
 
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * The layer Hessians {@code H = sum x x^T} of chosen MatMul inputs over calibration samples, in one pass of
@@ -46,6 +53,29 @@ final class HessianCollector {
         this.cancellation = cancellation;
     }
 
+    /**
+     * The graph cut down to the nodes {@code values} depend on, with no outputs: a pass computes only what
+     * the Hessians need (the layers before them), which is what makes sequential GPTQ affordable.
+     */
+    static GraphProto prefix(GraphProto graph, Set<String> values) {
+        GraphIndex index = GraphIndex.of(graph);
+        Set<NodeProto> needed = new HashSet<>();
+        Deque<String> pending = new ArrayDeque<>(values);
+        Set<String> seen = new HashSet<>(values);
+        while (!pending.isEmpty()) {
+            index.producer(pending.pop()).filter(needed::add).ifPresent(node -> {
+                for (String input : GraphIndex.inputsIncludingSubgraphs(node)) {
+                    if (seen.add(input)) {
+                        pending.push(input);
+                    }
+                }
+            });
+        }
+        GraphProto.Builder builder = graph.toBuilder().clearNode().clearOutput();
+        graph.getNodeList().stream().filter(needed::contains).forEach(builder::addNode);
+        return builder.build();
+    }
+
     /** Samples read by the last pass. */
     long samples() {
         return samples;
@@ -57,7 +87,7 @@ final class HessianCollector {
      * @throws InvalidDataException if the samples do not fit the model, are empty or hold NaN or infinity
      */
     Map<String, double[]> collect(OnnxModel model, Map<String, Integer> widths) {
-        GraphEditor editor = GraphEditor.of(model.graph());
+        GraphEditor editor = GraphEditor.of(prefix(model.graph(), widths.keySet()));
         Map<String, String> outputs = new LinkedHashMap<>();
         widths.forEach((tensor, k) -> {
             String shape = editor.freshName(tensor + "_hessian_shape");

@@ -22,11 +22,17 @@ import java.util.Set;
  */
 final class NBitsRewriter {
     private final GraphEditor editor;
+    private final long accuracyLevel;
     private final Set<String> replaced = new HashSet<>();
     private long packedBytes;
 
-    NBitsRewriter(GraphEditor editor) {
+    /**
+     * @param accuracyLevel MatMulNBits' {@code accuracy_level}: 0 computes in the activations' float type, 4
+     *     lets the kernel round activations to int8 per block for integer products
+     */
+    NBitsRewriter(GraphEditor editor, long accuracyLevel) {
         this.editor = editor;
+        this.accuracyLevel = accuracyLevel;
     }
 
     /** Bytes of the quantized tensors written so far: codes, scales and zero points. */
@@ -71,8 +77,8 @@ final class NBitsRewriter {
             String product = layer.bias() == null ? node.getOutput(0) : editor.freshName(node.getOutput(0) + "_product");
             nodes.add(OnnxHelper.node("MatMulNBits", DynamicQuantizer.MS_DOMAIN, inputs, List.of(product),
                     OnnxHelper.attr("K", (long) q.cols()), OnnxHelper.attr("N", (long) q.rows()),
-                    OnnxHelper.attr("bits", (long) q.bits()), OnnxHelper.attr("block_size", (long) q.blockSize()))
-                    .toBuilder().setName(node.getName()).build());
+                    OnnxHelper.attr("bits", (long) q.bits()), OnnxHelper.attr("block_size", (long) q.blockSize()),
+                    OnnxHelper.attr("accuracy_level", accuracyLevel)).toBuilder().setName(node.getName()).build());
             if (layer.bias() != null) {
                 nodes.add(OnnxHelper.node("Add", List.of(product, layer.bias()), List.of(node.getOutput(0))).toBuilder()
                         .setName(node.getName().isEmpty() ? "" : node.getName() + "_bias").build());

@@ -6,10 +6,8 @@ import org.slf4j.Logger;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Set;
 
 /**
@@ -41,31 +39,13 @@ final class WeightQuantization {
 
     private final Settings settings;
     private final Logger logger;
-    private Map<String, double[]> hessians = Map.of();
-    private long samples;
 
     WeightQuantization(Settings settings, Logger logger) {
         this.settings = settings;
         this.logger = logger;
     }
 
-    /** The MatMul and Gemm inputs to collect Hessians of, with their widths (K). */
-    static Map<String, Integer> inputWidths(List<WeightLayer> layers) {
-        Map<String, Integer> widths = new LinkedHashMap<>();
-        for (WeightLayer layer : layers) {
-            if (layer.isProduct()) {
-                widths.put(layer.activation(), layer.cols());
-            }
-        }
-        return widths;
-    }
-
-    void useHessians(Map<String, double[]> layerHessians, long sampleCount) {
-        this.hessians = layerHessians;
-        this.samples = sampleCount;
-    }
-
-    Report apply(List<WeightLayer> layers, NBitsRewriter rewriter, Cancellation cancellation) {
+    Report apply(List<WeightLayer> layers, LayerHessians hessians, NBitsRewriter rewriter, Cancellation cancellation) {
         List<Measured> products = new ArrayList<>();
         List<Measured> tables = new ArrayList<>();
         List<String> notes = new ArrayList<>();
@@ -78,13 +58,14 @@ final class WeightQuantization {
                         + " bits does not fill whole bytes");
                 continue;
             }
-            double[] hessian = layer.isProduct() ? hessians.get(layer.activation()) : null;
+            double[] hessian = hessians.of(layer);
             BlockQuantized q = quantize(layer, hessian);
             rewriter.rewrite(layer, q);
             if (counted.add(layer.weight())) {
                 floatBytes += 4L * layer.rows() * layer.cols();
             }
             float[] dq = q.dequantize();
+            hessians.quantized(layer, dq);
             double sqnr = hessian != null ? LayerError.outputSqnr(layer.matrix(), dq, layer.rows(), layer.cols(), hessian)
                     : LayerError.weightSqnr(layer.matrix(), dq);
             sqnr = Math.min(sqnr, EXACT_DB);
@@ -93,15 +74,16 @@ final class WeightQuantization {
                     hessian != null ? "output" : "weight", String.format(Locale.ROOT, "%.1f", sqnr));
         }
         if (!products.isEmpty()) {
-            notes.add((hessians.isEmpty() ? "weight SQNR of MatMul/Gemm layers (no calibration data)"
-                    : "output SQNR of MatMul/Gemm layers on " + samples + " calibration samples") + ", worst five: "
+            notes.add((hessians.samples() == 0 ? "weight SQNR of MatMul/Gemm layers (no calibration data)"
+                    : "output SQNR of MatMul/Gemm layers on " + hessians.samples() + " calibration samples")
+                    + ", worst five: "
                     + worst(products));
         }
         if (!tables.isEmpty()) {
             notes.add("weight SQNR of embedding tables, worst five: " + worst(tables));
         }
         Double worstSqnr = products.stream().map(Measured::sqnr).min(Double::compare).orElse(null);
-        return new Report(floatBytes, worstSqnr, samples, notes);
+        return new Report(floatBytes, worstSqnr, hessians.samples(), notes);
     }
 
     private BlockQuantized quantize(WeightLayer layer, double[] hessian) {

@@ -77,7 +77,7 @@ class NBitsRuntimeTest {
         WeightLayers finder = new WeightLayers(model, Set.of(), true);
         List<WeightLayer> layers = finder.find(editor);
         assertEquals(2, layers.size(), finder.skippedNotes().toString());
-        NBitsRewriter rewriter = new NBitsRewriter(editor);
+        NBitsRewriter rewriter = new NBitsRewriter(editor, 0);
         GraphEditor reference = GraphEditor.of(model.graph());
         for (WeightLayer layer : layers) {
             // HQQ's float zero points go to MatMulNBits only; tables keep integer ones
