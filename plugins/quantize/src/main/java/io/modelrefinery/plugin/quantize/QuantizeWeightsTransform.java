@@ -140,9 +140,9 @@ public final class QuantizeWeightsTransform implements ModelTransform {
         WeightQuantization.Report report = quantization.apply(layers, hessians, rewriter, context.cancellation());
         OnnxModel quantized = rewriter.finish(model);
         TransformResult result = TransformResult.of(quantized)
-                .withMetric("quantized-nodes", layers.size())
-                .withMetric("quantized-matmuls", layers.stream().filter(WeightLayer::isProduct).count())
-                .withMetric("quantized-gathers", layers.stream().filter(l -> !l.isProduct()).count())
+                .withMetric("quantized-nodes", report.products() + report.tables())
+                .withMetric("quantized-matmuls", report.products())
+                .withMetric("quantized-gathers", report.tables())
                 .withMetric("packed-bytes", rewriter.packedBytes())
                 .withMetric("float-bytes", report.floatBytes());
         if (report.worstSqnr() != null) {

@@ -30,8 +30,10 @@ final class WeightQuantization {
      * @param floatBytes bytes of the float weights replaced
      * @param worstSqnr the lowest SQNR of a MatMul or Gemm, or {@code null} if none was quantized
      * @param samples calibration samples the Hessians were summed over
+     * @param products MatMul and Gemm nodes quantized
+     * @param tables Gather nodes quantized
      */
-    record Report(long floatBytes, Double worstSqnr, long samples, List<String> notes) {
+    record Report(long floatBytes, Double worstSqnr, long samples, int products, int tables, List<String> notes) {
     }
 
     private record Measured(String layer, double sqnr) {
@@ -83,7 +85,7 @@ final class WeightQuantization {
             notes.add("weight SQNR of embedding tables, worst five: " + worst(tables));
         }
         Double worstSqnr = products.stream().map(Measured::sqnr).min(Double::compare).orElse(null);
-        return new Report(floatBytes, worstSqnr, hessians.samples(), notes);
+        return new Report(floatBytes, worstSqnr, hessians.samples(), products.size(), tables.size(), notes);
     }
 
     private BlockQuantized quantize(WeightLayer layer, double[] hessian) {

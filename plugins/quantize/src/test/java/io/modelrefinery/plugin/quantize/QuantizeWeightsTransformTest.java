@@ -96,6 +96,9 @@ class QuantizeWeightsTransformTest {
                 String.format("%.1f", gptqSqnr), String.format("%.1f", gptqStep.metrics().get("layer-sqnr-min-db")),
                 String.format("%.3f", ratio), gptqStep.notes());
         assertTrue(rtnSqnr >= minimalSqnr, file + ": RTN SQNR " + rtnSqnr);
+        assertEquals((double) matmuls, rtnStep.metrics().get("quantized-matmuls"));
+        double packed = rtnStep.metrics().get("packed-bytes") / rtnStep.metrics().get("float-bytes");
+        assertTrue(packed > 0.14 && packed < 0.17, "4 bits and a scale and a 4-bit zero point per 32: " + packed);
         assertTrue(ratio <= maximalRatio, file + ": " + ratio + " of the float file");
         assertTrue(gptqSqnr > rtnSqnr + 0.3, file + ": GPTQ " + gptqSqnr + " dB, RTN " + rtnSqnr + " dB");
         assertTrue(gptqStep.metrics().get("layer-sqnr-min-db") > rtnStep.metrics().get("layer-sqnr-min-db"),
