@@ -77,6 +77,41 @@ final class LayerInputs {
         }
     }
 
+    /** Receives the values asked of one model for one batch, by name. */
+    @FunctionalInterface
+    interface ValuesSink {
+        void accept(Map<String, Tensor> values);
+    }
+
+    /**
+     * One pass of the first {@code limit} samples (all for 0, and never more than max-samples) through
+     * {@code model} alone, handing {@code values} of each batch to {@code sink}: graph outputs, or inner
+     * values made outputs.
+     *
+     * @return the samples read
+     */
+    long run(OnnxModel model, List<String> values, long limit, ValuesSink sink) {
+        GraphEditor editor = GraphEditor.of(model.graph());
+        for (String value : values) {
+            boolean output = model.graph().getOutputList().stream().anyMatch(v -> v.getName().equals(value));
+            if (!output) {
+                editor.addOutput(value);
+            }
+        }
+        SessionOptions options = SessionOptions.defaults().withOptimization(GraphOptimizationLevel.DISABLED);
+        long max = maxSamples == 0 ? limit : limit == 0 ? maxSamples : Math.min(limit, maxSamples);
+        try (InferenceSession session = inference.open(model.withGraph(editor.build()), options)) {
+            Datasets.requireFits(data, session.inputs());
+            return Datasets.forEachBatch(data, batchSize, max, cancellation::throwIfCancelled, (batch, offset, total) -> {
+                Map<String, Tensor> feeds = new LinkedHashMap<>();
+                for (TensorInfo input : session.inputs()) {
+                    feeds.put(input.name(), batch.get(input.name()));
+                }
+                sink.accept(session.run(feeds, values));
+            });
+        }
+    }
+
     private static Tensor value(InferenceSession session, Map<String, Tensor> feeds, String name) {
         Tensor fed = feeds.get(name);
         return fed != null ? fed : session.run(feeds, List.of(name)).get(name);

@@ -28,6 +28,9 @@ final class Reconstructor {
     private final double[][] cross;
     private final boolean same;
     private long rowCount;
+    /** The last factorization of the damped inverse Hessian, and its damping. */
+    private double[][] factor;
+    private double factorDamp;
 
     /**
      * @param denseColumns columns of the original layer, the bias column included
@@ -45,6 +48,7 @@ final class Reconstructor {
     /** Adds one input row: as the original model computes it and as the pruned one does. */
     void add(double[] dense, double[] pruned) {
         rowCount++;
+        factor = null;
         for (int i = 0; i < prunedColumns; i++) {
             double xi = pruned[i];
             if (xi == 0) {
@@ -95,45 +99,52 @@ final class Reconstructor {
     double[][] solve(double[][] original, double[][] start, int prunable, Selection selection, double damp) {
         int k = prunedColumns;
         int rows = start.length;
-        double[][] hd = new double[k][k];
-        double mean = 0;
-        for (int i = 0; i < k; i++) {
-            for (int j = i; j < k; j++) {
-                hd[i][j] = h[i][j];
-                hd[j][i] = h[i][j];
-            }
-            mean += h[i][i];
-        }
-        mean /= k;
         double[][] w = new double[rows][];
         for (int r = 0; r < rows; r++) {
             w[r] = start[r].clone();
         }
-        // An input that never fires on these samples has only the damping on its diagonal: its weights
-        // stay as they are through the refit and, costing nothing here, are the first pruned.
-        double lambda = Math.max(damp * mean, 1e-12);
-        double[][] u = null;
-        for (int attempt = 0; attempt < 6 && u == null; attempt++, lambda *= 10) {
-            double[][] damped = new double[k][];
+        double[][] u;
+        if (same && factor != null && factorDamp == damp) {
+            u = factor; // the statistics did not change: trying other selections reuses the factorization
+        } else {
+            double[][] hd = new double[k][k];
+            double mean = 0;
             for (int i = 0; i < k; i++) {
-                damped[i] = hd[i].clone();
-                damped[i][i] += lambda;
+                for (int j = i; j < k; j++) {
+                    hd[i][j] = h[i][j];
+                    hd[j][i] = h[i][j];
+                }
+                mean += h[i][i];
             }
-            double[][] l = cholesky(damped);
-            if (l == null) {
-                continue;
+            mean /= k;
+            // An input that never fires on these samples has only the damping on its diagonal: its weights
+            // stay as they are through the refit and, costing nothing here, are the first pruned.
+            double lambda = Math.max(damp * mean, 1e-12);
+            u = null;
+            for (int attempt = 0; attempt < 6 && u == null; attempt++, lambda *= 10) {
+                double[][] damped = new double[k][];
+                for (int i = 0; i < k; i++) {
+                    damped[i] = hd[i].clone();
+                    damped[i][i] += lambda;
+                }
+                double[][] l = cholesky(damped);
+                if (l == null) {
+                    continue;
+                }
+                if (!same) {
+                    w = refit(l, original, w, lambda);
+                }
+                double[][] inverse = inverseFromCholesky(l);
+                double[][] l2 = cholesky(inverse);
+                if (l2 != null) {
+                    u = transpose(l2);
+                }
             }
-            if (!same) {
-                w = refit(l, original, w, lambda);
+            if (u == null) {
+                throw new IllegalStateException("the layer's input statistics are not positive definite even when damped");
             }
-            double[][] inverse = inverseFromCholesky(l);
-            double[][] l2 = cholesky(inverse);
-            if (l2 != null) {
-                u = transpose(l2);
-            }
-        }
-        if (u == null) {
-            throw new IllegalStateException("the layer's input statistics are not positive definite even when damped");
+            factor = u;
+            factorDamp = damp;
         }
         if (selection == null) {
             return w;
@@ -146,23 +157,50 @@ final class Reconstructor {
         for (int block = 0; block < prunable; block += selection.block()) {
             int end = Math.min(block + selection.block(), prunable);
             selection.choose(w, diagonal, block, end, prune);
+            update(w, u, prune, block, end);
+        }
+        return w;
+    }
+
+    /**
+     * The optimal brain surgeon update of the block's pruned weights, done lazily as SparseGPT does: each
+     * pruned weight's error goes at once to the block's later columns, and the block's errors together
+     * to the columns after it, one pass over them per block instead of per column.
+     */
+    private static void update(double[][] w, double[][] u, boolean[][] prune, int block, int end) {
+        int k = u.length;
+        int width = end - block;
+        for (int r = 0; r < w.length; r++) {
+            double[] wr = w[r];
+            double[] err = new double[width];
+            boolean any = false;
             for (int j = block; j < end; j++) {
-                double d = u[j][j];
+                if (!prune[r][j]) {
+                    continue;
+                }
+                double e = wr[j] / u[j][j];
+                err[j - block] = e;
+                any = true;
+                wr[j] = 0;
                 double[] uj = u[j];
-                for (int r = 0; r < rows; r++) {
-                    if (!prune[r][j]) {
-                        continue;
-                    }
-                    double[] wr = w[r];
-                    double err = wr[j] / d;
-                    wr[j] = 0;
-                    for (int t = j + 1; t < k; t++) {
-                        wr[t] -= err * uj[t];
-                    }
+                for (int t = j + 1; t < end; t++) {
+                    wr[t] -= e * uj[t];
+                }
+            }
+            if (!any) {
+                continue;
+            }
+            for (int j = 0; j < width; j++) {
+                double e = err[j];
+                if (e == 0) {
+                    continue;
+                }
+                double[] uj = u[block + j];
+                for (int t = end; t < k; t++) {
+                    wr[t] -= e * uj[t];
                 }
             }
         }
-        return w;
     }
 
     /** {@code (H + lambda I)^-1 (X^T X0 w0 + lambda w)} for every row: the best weights before pruning. */

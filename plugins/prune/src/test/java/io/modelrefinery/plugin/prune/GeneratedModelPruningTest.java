@@ -151,7 +151,7 @@ class GeneratedModelPruningTest {
         assertEquals(48, zeros(small.output().onnxModel()));
         assertEquals(List.of(), small.steps().get(0).notes());
 
-        int k = PruneTransform.MAX_COLUMNS;
+        int k = ReconstructPruning.MAX_COLUMNS;
         var large = LocalRun.of(new PruneTransform()).data(samples(k))
                 .run("prune(sparsity=0.5,method=reconstruct)", matMul(k, 2), dir);
         assertEquals(k, zeros(large.output().onnxModel()));
