@@ -25,7 +25,8 @@ final class ReconstructPruning implements PruningStrategy {
                 : MagnitudePruning.counts(job, MagnitudePruning.matrices(job.model(), job.layers()),
                 job.params().get(PruneParams.SCOPE));
         List<String> byMagnitude = new ArrayList<>();
-        OnnxModel pruned = sequential(job, counts, byMagnitude);
+        OnnxModel pruned = sequential(job, counts, byMagnitude, (groups, current, original, layer, pattern, count, damp)
+                -> solve(groups, current, original, layer, layer, pattern, count, damp, null));
         return withFallbackNote(job.weightsResult(pruned), byMagnitude);
     }
 
@@ -34,7 +35,7 @@ final class ReconstructPruning implements PruningStrategy {
      * ({@code counts} weights when unstructured, else the job's N:M pattern), or by magnitude when it
      * cannot be reconstructed; those layers' names go to {@code byMagnitude}.
      */
-    static OnnxModel sequential(PruneJob job, Map<String, Long> counts, List<String> byMagnitude) {
+    static OnnxModel sequential(PruneJob job, Map<String, Long> counts, List<String> byMagnitude, LayerSolver solver) {
         OnnxModel model = job.model();
         PrunePattern pattern = job.pattern();
         double damp = job.params().get(PruneParams.DAMP);
@@ -48,7 +49,9 @@ final class ReconstructPruning implements PruningStrategy {
                 continue;
             }
             if (reconstructible(layer)) {
-                current = reconstruct(current, model, layer, layer, pattern, count, job.inputs(), damp, first, null);
+                Reconstructor[] groups = statistics(current, model, layer, layer, job.inputs(), first);
+                current = LayerBias.write(current, layer, solver.solve(groups, current, model, layer, pattern, count,
+                        damp), LayerBias.present(layer));
                 first = false;
             } else {
                 byMagnitude.add(layer.name());
@@ -58,6 +61,13 @@ final class ReconstructPruning implements PruningStrategy {
             job.context().progress().update(++done, job.layers().size(), "pruning layers");
         }
         return current;
+    }
+
+    /** Solves one layer's groups from their statistics: the new weights per group and row, bias last. */
+    @FunctionalInterface
+    interface LayerSolver {
+        double[][][] solve(Reconstructor[] groups, OnnxModel current, OnnxModel original, WeightLayer layer,
+                           PrunePattern pattern, long count, double damp);
     }
 
     static TransformResult withFallbackNote(TransformResult result, List<String> byMagnitude) {

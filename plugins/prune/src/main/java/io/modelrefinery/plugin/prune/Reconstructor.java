@@ -28,9 +28,9 @@ final class Reconstructor {
     private final double[][] cross;
     private final boolean same;
     private long rowCount;
-    /** The last factorization of the damped inverse Hessian, and its damping. */
-    private double[][] factor;
-    private double factorDamp;
+    /** The last factorizations, and their damping. */
+    private Prepared prepared;
+    private double preparedDamp;
 
     /**
      * @param denseColumns columns of the original layer, the bias column included
@@ -48,7 +48,7 @@ final class Reconstructor {
     /** Adds one input row: as the original model computes it and as the pruned one does. */
     void add(double[] dense, double[] pruned) {
         rowCount++;
-        factor = null;
+        prepared = null;
         for (int i = 0; i < prunedColumns; i++) {
             double xi = pruned[i];
             if (xi == 0) {
@@ -99,56 +99,12 @@ final class Reconstructor {
     double[][] solve(double[][] original, double[][] start, int prunable, Selection selection, double damp) {
         int k = prunedColumns;
         int rows = start.length;
-        double[][] w = new double[rows][];
-        for (int r = 0; r < rows; r++) {
-            w[r] = start[r].clone();
-        }
-        double[][] u;
-        if (same && factor != null && factorDamp == damp) {
-            u = factor; // the statistics did not change: trying other selections reuses the factorization
-        } else {
-            double[][] hd = new double[k][k];
-            double mean = 0;
-            for (int i = 0; i < k; i++) {
-                for (int j = i; j < k; j++) {
-                    hd[i][j] = h[i][j];
-                    hd[j][i] = h[i][j];
-                }
-                mean += h[i][i];
-            }
-            mean /= k;
-            // An input that never fires on these samples has only the damping on its diagonal: its weights
-            // stay as they are through the refit and, costing nothing here, are the first pruned.
-            double lambda = Math.max(damp * mean, 1e-12);
-            u = null;
-            for (int attempt = 0; attempt < 6 && u == null; attempt++, lambda *= 10) {
-                double[][] damped = new double[k][];
-                for (int i = 0; i < k; i++) {
-                    damped[i] = hd[i].clone();
-                    damped[i][i] += lambda;
-                }
-                double[][] l = cholesky(damped);
-                if (l == null) {
-                    continue;
-                }
-                if (!same) {
-                    w = refit(l, original, w, lambda);
-                }
-                double[][] inverse = inverseFromCholesky(l);
-                double[][] l2 = cholesky(inverse);
-                if (l2 != null) {
-                    u = transpose(l2);
-                }
-            }
-            if (u == null) {
-                throw new IllegalStateException("the layer's input statistics are not positive definite even when damped");
-            }
-            factor = u;
-            factorDamp = damp;
-        }
+        Prepared prepared = prepare(original, start, damp);
+        double[][] w = prepared.weights();
         if (selection == null) {
             return w;
         }
+        double[][] u = prepared.upper();
         double[] diagonal = new double[k];
         for (int i = 0; i < k; i++) {
             diagonal[i] = u[i][i];
@@ -160,6 +116,62 @@ final class Reconstructor {
             update(w, u, prune, block, end);
         }
         return w;
+    }
+
+    /**
+     * What pruning starts from.
+     *
+     * @param weights the refit weights (a copy of {@code start} when both models feed the same inputs)
+     * @param inverse the damped inverse Hessian {@code (X^T X + lambda I)^-1}
+     * @param upper its upper Cholesky factor: row {@code j} spreads column {@code j}'s error over the later ones
+     */
+    record Prepared(double[][] weights, double[][] inverse, double[][] upper) {
+    }
+
+    /** The refit weights and the factorizations; reused while the statistics do not change and the layer keeps its inputs. */
+    Prepared prepare(double[][] original, double[][] start, double damp) {
+        int k = prunedColumns;
+        int rows = start.length;
+        double[][] w = new double[rows][];
+        for (int r = 0; r < rows; r++) {
+            w[r] = start[r].clone();
+        }
+        if (same && prepared != null && preparedDamp == damp) {
+            return new Prepared(w, prepared.inverse(), prepared.upper());
+        }
+        double[][] hd = new double[k][k];
+        double mean = 0;
+        for (int i = 0; i < k; i++) {
+            for (int j = i; j < k; j++) {
+                hd[i][j] = h[i][j];
+                hd[j][i] = h[i][j];
+            }
+            mean += h[i][i];
+        }
+        mean /= k;
+        // An input that never fires on these samples has only the damping on its diagonal: its weights
+        // stay as they are through the refit and, costing nothing here, are the first pruned.
+        double lambda = Math.max(damp * mean, 1e-12);
+        for (int attempt = 0; attempt < 6; attempt++, lambda *= 10) {
+            double[][] damped = new double[k][];
+            for (int i = 0; i < k; i++) {
+                damped[i] = hd[i].clone();
+                damped[i][i] += lambda;
+            }
+            double[][] l = cholesky(damped);
+            if (l == null) {
+                continue;
+            }
+            double[][] refit = same ? w : refit(l, original, w, lambda);
+            double[][] inverse = inverseFromCholesky(l);
+            double[][] l2 = cholesky(inverse);
+            if (l2 != null) {
+                prepared = new Prepared(refit, inverse, transpose(l2));
+                preparedDamp = damp;
+                return prepared;
+            }
+        }
+        throw new IllegalStateException("the layer's input statistics are not positive definite even when damped");
     }
 
     /**

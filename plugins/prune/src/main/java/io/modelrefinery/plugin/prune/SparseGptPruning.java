@@ -33,10 +33,10 @@ final class SparseGptPruning implements PruningStrategy {
         List<String> byMagnitude = new ArrayList<>();
         if (job.pattern().nOfM()) {
             return ReconstructPruning.withFallbackNote(job.weightsResult(
-                    ReconstructPruning.sequential(job, Map.of(), byMagnitude)), byMagnitude);
+                    ReconstructPruning.sequential(job, Map.of(), byMagnitude, SparseGptPruning::solve)), byMagnitude);
         }
         Map<String, Long> counts = allocate(job);
-        OnnxModel pruned = ReconstructPruning.sequential(job, counts, byMagnitude);
+        OnnxModel pruned = ReconstructPruning.sequential(job, counts, byMagnitude, SparseGptPruning::solve);
         TransformResult result = ReconstructPruning.withFallbackNote(job.weightsResult(pruned), byMagnitude);
         List<String> spread = new ArrayList<>();
         for (WeightLayer layer : job.layers()) {
@@ -45,6 +45,62 @@ final class SparseGptPruning implements PruningStrategy {
             spread.add(String.format(Locale.ROOT, "%s %.1f%%", layer.name(), 100 * share));
         }
         return result.withNote("layer sparsity chosen from measured sensitivity: " + String.join(", ", spread));
+    }
+
+    /** One layer pruned from its statistics: exact OBS where it is small enough, else SparseGPT's lazy blocks. */
+    static double[][][] solve(Reconstructor[] groups, OnnxModel current, OnnxModel original, WeightLayer layer,
+                              PrunePattern pattern, long count, double damp) {
+        return new LayerPruner(groups, current, original, layer, pattern, damp).weights(count);
+    }
+
+    /**
+     * A layer's groups ready to prune to any count: the exact pruner's steps recorded once, so that the
+     * sensitivity levels cost one factorization and one pass per layer.
+     */
+    private static final class LayerPruner {
+        private final Reconstructor[] groups;
+        private final OnnxModel current;
+        private final OnnxModel original;
+        private final WeightLayer layer;
+        private final PrunePattern pattern;
+        private final double damp;
+        private final ObsPruner[] exact;
+
+        LayerPruner(Reconstructor[] groups, OnnxModel current, OnnxModel original, WeightLayer layer,
+                    PrunePattern pattern, double damp) {
+            this.groups = groups;
+            this.current = current;
+            this.original = original;
+            this.layer = layer;
+            this.pattern = pattern;
+            this.damp = damp;
+            long k = layer.columns + 1L;
+            if ((long) layer.rows * k * k <= ObsPruner.MAX_ENTRIES) {
+                double[][][] dense = LayerBias.withBias(layer, original);
+                double[][][] start = LayerBias.withBias(layer, current);
+                exact = new ObsPruner[layer.groups];
+                for (int g = 0; g < exact.length; g++) {
+                    exact[g] = new ObsPruner(groups[g].prepare(dense[g], start[g], damp), layer.columns, pattern.n(),
+                            pattern.m());
+                }
+            } else {
+                exact = null;
+            }
+        }
+
+        double[][][] weights(long count) {
+            if (exact == null) {
+                return ReconstructPruning.solve(groups, current, original, layer, layer, pattern, count, damp, null);
+            }
+            double[][][] out = new double[exact.length][][];
+            long assigned = 0;
+            for (int g = 0; g < exact.length; g++) {
+                long share = Math.round((double) count * (g + 1) / exact.length) - assigned;
+                assigned += share;
+                out[g] = pattern.nOfM() ? exact[g].all() : exact[g].weights(share);
+            }
+            return out;
+        }
     }
 
     /** Weights to prune per layer: overrides as given, the others sharing the budget by sensitivity. */
@@ -92,6 +148,7 @@ final class SparseGptPruning implements PruningStrategy {
         double damp = job.params().get(PruneParams.DAMP);
         Reconstructor[] statistics = ReconstructPruning.reconstructible(layer)
                 ? ReconstructPruning.statistics(model, model, layer, layer, job.inputs(), true) : null;
+        LayerPruner pruner = statistics == null ? null : new LayerPruner(statistics, model, model, layer, job.pattern(), damp);
         List<Long> counts = new ArrayList<>();
         List<Double> costs = new ArrayList<>();
         counts.add(0L);
@@ -104,8 +161,7 @@ final class SparseGptPruning implements PruningStrategy {
             }
             OnnxModel pruned;
             if (statistics != null) {
-                pruned = LayerBias.write(model, layer, ReconstructPruning.solve(statistics, model, model, layer, layer,
-                        job.pattern(), count, damp, null), LayerBias.present(layer));
+                pruned = LayerBias.write(model, layer, pruner.weights(count), LayerBias.present(layer));
             } else {
                 pruned = MagnitudePruning.prune(model, layer, layer.matrix(model.initializer(layer.weightName)
                         .orElseThrow()), job.pattern(), count);
