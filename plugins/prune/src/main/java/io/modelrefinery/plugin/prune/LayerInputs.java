@@ -46,7 +46,7 @@ final class LayerInputs {
         this.cancellation = cancellation;
     }
 
-    /** Samples read by the last pass. */
+    /** Samples read by the last pass (of either kind). */
     long samples() {
         return samples;
     }
@@ -102,7 +102,7 @@ final class LayerInputs {
         long max = maxSamples == 0 ? limit : limit == 0 ? maxSamples : Math.min(limit, maxSamples);
         try (InferenceSession session = inference.open(model.withGraph(editor.build()), options)) {
             Datasets.requireFits(data, session.inputs());
-            return Datasets.forEachBatch(data, batchSize, max, cancellation::throwIfCancelled, (batch, offset, total) -> {
+            return samples = Datasets.forEachBatch(data, batchSize, max, cancellation::throwIfCancelled, (batch, offset, total) -> {
                 Map<String, Tensor> feeds = new LinkedHashMap<>();
                 for (TensorInfo input : session.inputs()) {
                     feeds.put(input.name(), batch.get(input.name()));

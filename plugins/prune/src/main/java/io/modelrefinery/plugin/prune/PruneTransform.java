@@ -77,7 +77,7 @@ public final class PruneTransform implements ModelTransform {
         }
         if (params.get(PruneParams.FINETUNE) > 0) {
             PruneJob job = new PruneJob(context, model, layers, pattern, params, overrides, only, null);
-            return withDenseNote(new FinetunePruning().prune(job), dense, pattern);
+            return withDenseNote(withSensitivity(job, new FinetunePruning().prune(job)), dense, pattern);
         }
         PruneParams.Method method = params.get(PruneParams.METHOD);
         LayerInputs inputs = null;
@@ -90,6 +90,9 @@ public final class PruneTransform implements ModelTransform {
         }
         PruneJob job = new PruneJob(context, model, layers, pattern, params, overrides, only, inputs);
         TransformResult result = strategy(pattern, method).prune(job);
+        if (!pattern.channel()) {
+            result = withSensitivity(job, result);
+        }
         if (all.isEmpty()) {
             result = result.withNote("nothing to prune: no " + String.join(", ", opTypes)
                     + " layer with a constant float weight");
@@ -113,6 +116,28 @@ public final class PruneTransform implements ModelTransform {
             default:
                 return new MagnitudePruning();
         }
+    }
+
+    /**
+     * {@code result} with each pruned layer's own output SQNR ({@link LayerSensitivity}), measured on the
+     * calibration samples, else the evaluation ones; as it is when there are neither.
+     */
+    private static TransformResult withSensitivity(PruneJob job, TransformResult result) {
+        TransformContext context = job.context();
+        String kind = "calibration";
+        Dataset data = context.calibrationData().orElse(null);
+        if (data == null) {
+            kind = "evaluation";
+            data = context.evaluationData().orElse(null);
+        }
+        if (data == null || job.layers().isEmpty()) {
+            return result;
+        }
+        LayerInputs samples = job.inputs() != null ? job.inputs() : new LayerInputs(context.inference(), data,
+                job.params().get(PruneParams.BATCH_SIZE), job.params().get(PruneParams.MAX_SAMPLES), context.cancellation());
+        List<LayerSensitivity.Layer> layers = LayerSensitivity.measure(job.model(), result.output().onnxModel(),
+                job.layers(), samples);
+        return LayerSensitivity.report(result, layers, samples.samples(), kind);
     }
 
     private static TransformResult withDenseNote(TransformResult result, List<String> dense, PrunePattern pattern) {
