@@ -77,7 +77,7 @@ public final class PruneTransform implements ModelTransform {
         }
         if (params.get(PruneParams.FINETUNE) > 0) {
             PruneJob job = new PruneJob(context, model, layers, pattern, params, overrides, only, null);
-            return withDenseNote(withSensitivity(job, new FinetunePruning().prune(job)), dense, pattern);
+            return withSensitivity(job, withDenseNote(new FinetunePruning().prune(job), dense, pattern));
         }
         PruneParams.Method method = params.get(PruneParams.METHOD);
         LayerInputs inputs = null;
@@ -90,9 +90,6 @@ public final class PruneTransform implements ModelTransform {
         }
         PruneJob job = new PruneJob(context, model, layers, pattern, params, overrides, only, inputs);
         TransformResult result = strategy(pattern, method).prune(job);
-        if (!pattern.channel()) {
-            result = withSensitivity(job, result);
-        }
         if (all.isEmpty()) {
             result = result.withNote("nothing to prune: no " + String.join(", ", opTypes)
                     + " layer with a constant float weight");
@@ -101,7 +98,7 @@ public final class PruneTransform implements ModelTransform {
         if (inputs != null) {
             result = result.withMetric("calibration-samples", inputs.samples());
         }
-        return result;
+        return pattern.channel() ? result : withSensitivity(job, result);
     }
 
     private static PruningStrategy strategy(PrunePattern pattern, PruneParams.Method method) {

@@ -149,7 +149,8 @@ class GeneratedModelPruningTest {
         var small = LocalRun.of(new PruneTransform()).data(samples(16))
                 .run("prune(sparsity=0.75,method=reconstruct)", matMul(16, 4), dir);
         assertEquals(48, zeros(small.output().onnxModel()));
-        assertEquals(List.of(), small.steps().get(0).notes());
+        assertEquals(List.of(), small.steps().get(0).notes().stream().filter(n -> !n.startsWith("least accurate"))
+                .toList()); // only the sensitivity report: no layer fell back to magnitude
 
         int k = ReconstructPruning.MAX_COLUMNS;
         var large = LocalRun.of(new PruneTransform()).data(samples(k))
