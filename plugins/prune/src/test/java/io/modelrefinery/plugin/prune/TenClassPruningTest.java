@@ -26,8 +26,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * {@code method=sparsegpt} on the ten-class sample model without training, scored on the first 500
  * Fashion-MNIST test images and calibrated on the first 512 training images (all ten classes): the
- * headline figures of docs/benchmarks.md with margins, the 2:4 pattern as sparse kernels read it, and
- * the per-layer sensitivity report.
+ * headline figures of docs/benchmarks.md with margins (measured here: dense 90.0%, sparsegpt at 80%
+ * 88.8%, reconstruct 83.0%, magnitude 49.2%; 2:4 89.6%), the 2:4 pattern as sparse kernels read it,
+ * and the per-layer sensitivity report.
  */
 class TenClassPruningTest {
     @TempDir
@@ -47,8 +48,16 @@ class TenClassPruningTest {
         dense = test.percentCorrect(inference, TestModels.tenClassCnn());
     }
 
+    /** Runs shared by the tests, each pipeline once. */
+    private static final Map<String, PipelineResult> RUNS = new java.util.HashMap<>();
+
     private static PipelineResult run(String pipeline) throws Exception {
-        return LocalRun.of(new PruneTransform()).data(calibration).run(pipeline, TestModels.tenClassCnn(), dir);
+        PipelineResult done = RUNS.get(pipeline);
+        if (done == null) {
+            done = LocalRun.of(new PruneTransform()).data(calibration).run(pipeline, TestModels.tenClassCnn(), dir);
+            RUNS.put(pipeline, done);
+        }
+        return done;
     }
 
     @Test
@@ -62,7 +71,7 @@ class TenClassPruningTest {
 
         assertTrue(dense > 85, "dense " + dense + "%");
         assertEquals(0.8, metrics.get("sparsity"), 1e-4);
-        assertTrue(accuracy >= dense - 2.5, "sparsegpt at 80%: " + accuracy + "% vs " + dense + "% dense");
+        assertTrue(accuracy >= dense - 1.5, "sparsegpt at 80%: " + accuracy + "% vs " + dense + "% dense");
         assertTrue(accuracy > reconstruct, "sparsegpt " + accuracy + "% vs reconstruct " + reconstruct + "%");
         assertTrue(accuracy > magnitude + 20, "sparsegpt " + accuracy + "% vs magnitude " + magnitude + "%");
         // the budget goes where it costs least: the 108-weight first convolution keeps more than the dense layer
