@@ -98,23 +98,48 @@ final class ObsPruner {
 
     /** The rows' weights with {@code count} pruned in all, rows taking the cheapest next step first. */
     double[][] weights(long count) {
-        int rows = start.length;
-        int[] taken = new int[rows];
-        PriorityQueue<int[]> next = new PriorityQueue<>((a, b) -> Double.compare(increase(a[0], taken[a[0]]),
-                increase(b[0], taken[b[0]])));
-        for (int r = 0; r < rows; r++) {
-            if (losses[r].length > 1) {
-                next.add(new int[] {r});
+        return weights(new ObsPruner[] {this}, count);
+    }
+
+    /**
+     * The rows of all {@code pruners} (whose losses are in the same units), one after the other, with
+     * {@code count} pruned in all, the cheapest next step of any row first.
+     */
+    static double[][] weights(ObsPruner[] pruners, long count) {
+        int[][] taken = new int[pruners.length][];
+        for (int p = 0; p < pruners.length; p++) {
+            taken[p] = new int[pruners[p].start.length];
+        }
+        PriorityQueue<int[]> next = new PriorityQueue<>((a, b) -> Double.compare(
+                pruners[a[0]].increase(a[1], taken[a[0]][a[1]]), pruners[b[0]].increase(b[1], taken[b[0]][b[1]])));
+        for (int p = 0; p < pruners.length; p++) {
+            for (int r = 0; r < taken[p].length; r++) {
+                if (pruners[p].losses[r].length > 1) {
+                    next.add(new int[] {p, r});
+                }
             }
         }
         for (long i = 0; i < count && !next.isEmpty(); i++) {
-            int r = next.poll()[0];
-            taken[r]++;
-            if (taken[r] + 1 < losses[r].length) {
-                next.add(new int[] {r});
+            int[] row = next.poll();
+            int t = ++taken[row[0]][row[1]];
+            if (t + 1 < pruners[row[0]].losses[row[1]].length) {
+                next.add(row);
             }
         }
-        return at(taken);
+        java.util.List<double[]> out = new java.util.ArrayList<>();
+        for (int p = 0; p < pruners.length; p++) {
+            out.addAll(java.util.List.of(pruners[p].at(taken[p])));
+        }
+        return out.toArray(new double[0][]);
+    }
+
+    /** The rows of all {@code pruners}, one after the other, each pruned as far as its pattern goes. */
+    static double[][] all(ObsPruner[] pruners) {
+        java.util.List<double[]> out = new java.util.ArrayList<>();
+        for (ObsPruner pruner : pruners) {
+            out.addAll(java.util.List.of(pruner.all()));
+        }
+        return out.toArray(new double[0][]);
     }
 
     /** The rows' weights with every row pruned as far as its pattern goes (N:M). */

@@ -25,8 +25,9 @@ final class ReconstructPruning implements PruningStrategy {
                 : MagnitudePruning.counts(job, MagnitudePruning.matrices(job.model(), job.layers()),
                 job.params().get(PruneParams.SCOPE));
         List<String> byMagnitude = new ArrayList<>();
-        OnnxModel pruned = sequential(job, counts, byMagnitude, (groups, current, original, layer, pattern, count, damp)
-                -> solve(groups, current, original, layer, layer, pattern, count, damp, null));
+        OnnxModel pruned = sequential(job, counts, byMagnitude, (current, original, layer, pattern, count, damp, inputs,
+                same) -> solve(statistics(current, original, layer, layer, inputs, same), current, original, layer, layer,
+                pattern, count, damp, null));
         return withFallbackNote(job.weightsResult(pruned), byMagnitude);
     }
 
@@ -49,9 +50,8 @@ final class ReconstructPruning implements PruningStrategy {
                 continue;
             }
             if (reconstructible(layer)) {
-                Reconstructor[] groups = statistics(current, model, layer, layer, job.inputs(), first);
-                current = LayerBias.write(current, layer, solver.solve(groups, current, model, layer, pattern, count,
-                        damp), LayerBias.present(layer));
+                current = LayerBias.write(current, layer, solver.solve(current, model, layer, pattern, count, damp,
+                        job.inputs(), first), LayerBias.present(layer));
                 first = false;
             } else {
                 byMagnitude.add(layer.name());
@@ -63,11 +63,16 @@ final class ReconstructPruning implements PruningStrategy {
         return current;
     }
 
-    /** Solves one layer's groups from their statistics: the new weights per group and row, bias last. */
+    /**
+     * Prunes one layer of {@code current} (the same layer of the dense {@code original}) from calibration
+     * inputs: the new weights per group and row, bias last.
+     *
+     * @param same whether nothing before the layer was pruned yet
+     */
     @FunctionalInterface
     interface LayerSolver {
-        double[][][] solve(Reconstructor[] groups, OnnxModel current, OnnxModel original, WeightLayer layer,
-                           PrunePattern pattern, long count, double damp);
+        double[][][] solve(OnnxModel current, OnnxModel original, WeightLayer layer, PrunePattern pattern, long count,
+                           double damp, LayerInputs inputs, boolean same);
     }
 
     static TransformResult withFallbackNote(TransformResult result, List<String> byMagnitude) {

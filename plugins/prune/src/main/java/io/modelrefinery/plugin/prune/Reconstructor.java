@@ -47,10 +47,15 @@ final class Reconstructor {
 
     /** Adds one input row: as the original model computes it and as the pruned one does. */
     void add(double[] dense, double[] pruned) {
+        add(dense, pruned, 1);
+    }
+
+    /** Adds one input row counting {@code weight} times in the squared error (weighted least squares). */
+    void add(double[] dense, double[] pruned, double weight) {
         rowCount++;
         prepared = null;
         for (int i = 0; i < prunedColumns; i++) {
-            double xi = pruned[i];
+            double xi = pruned[i] * weight;
             if (xi == 0) {
                 continue;
             }

@@ -47,17 +47,24 @@ final class SparseGptPruning implements PruningStrategy {
         return result.withNote("layer sparsity chosen from measured sensitivity: " + String.join(", ", spread));
     }
 
-    /** One layer pruned from its statistics: exact OBS where it is small enough, else SparseGPT's lazy blocks. */
-    static double[][][] solve(Reconstructor[] groups, OnnxModel current, OnnxModel original, WeightLayer layer,
-                              PrunePattern pattern, long count, double damp) {
-        return new LayerPruner(groups, current, original, layer, pattern, damp).weights(count);
+    /** One layer pruned from calibration inputs: exact OBS where it is small enough, else SparseGPT's lazy blocks. */
+    static double[][][] solve(OnnxModel current, OnnxModel original, WeightLayer layer, PrunePattern pattern, long count,
+                              double damp, LayerInputs inputs, boolean same) {
+        return new LayerPruner(current, original, layer, pattern, damp, inputs, same).weights(count);
     }
 
     /**
      * A layer's groups ready to prune to any count: the exact pruner's steps recorded once, so that the
-     * sensitivity levels cost one factorization and one pass per layer.
+     * sensitivity levels cost one pass and one factorization per layer. A layer whose output goes straight
+     * into a Softmax (the classifier) is fitted for the probabilities rather than the logits: each output
+     * row gets its own statistics, every sample weighted by that class's {@code p (1 - p)} under the dense
+     * model (the diagonal of the softmax's Fisher information) plus a floor, so that the weights kept are
+     * those that decide the close calls rather than those that move logits the softmax ignores.
      */
     private static final class LayerPruner {
+        /** Share of the largest Fisher weight every sample keeps: confident samples still count. */
+        static final double FLOOR = 0.02;
+
         private final Reconstructor[] groups;
         private final OnnxModel current;
         private final OnnxModel original;
@@ -66,24 +73,33 @@ final class SparseGptPruning implements PruningStrategy {
         private final double damp;
         private final ObsPruner[] exact;
 
-        LayerPruner(Reconstructor[] groups, OnnxModel current, OnnxModel original, WeightLayer layer,
-                    PrunePattern pattern, double damp) {
-            this.groups = groups;
+        LayerPruner(OnnxModel current, OnnxModel original, WeightLayer layer, PrunePattern pattern, double damp,
+                    LayerInputs inputs, boolean same) {
             this.current = current;
             this.original = original;
             this.layer = layer;
             this.pattern = pattern;
             this.damp = damp;
             long k = layer.columns + 1L;
-            if ((long) layer.rows * k * k <= ObsPruner.MAX_ENTRIES) {
-                double[][][] dense = LayerBias.withBias(layer, original);
-                double[][][] start = LayerBias.withBias(layer, current);
+            boolean small = (long) layer.rows * k * k <= ObsPruner.MAX_ENTRIES;
+            double[][][] dense = LayerBias.withBias(layer, original);
+            double[][][] start = LayerBias.withBias(layer, current);
+            if (small && layer.groups == 1 && feedsSoftmax(original, layer)) {
+                groups = fisherStatistics(current, original, layer, inputs, same, dense[0]);
+                exact = new ObsPruner[layer.rows];
+                for (int r = 0; r < layer.rows; r++) {
+                    exact[r] = new ObsPruner(groups[r].prepare(new double[][] {dense[0][r]},
+                            new double[][] {start[0][r]}, damp), layer.columns, pattern.n(), pattern.m());
+                }
+            } else if (small) {
+                groups = ReconstructPruning.statistics(current, original, layer, layer, inputs, same);
                 exact = new ObsPruner[layer.groups];
                 for (int g = 0; g < exact.length; g++) {
                     exact[g] = new ObsPruner(groups[g].prepare(dense[g], start[g], damp), layer.columns, pattern.n(),
                             pattern.m());
                 }
             } else {
+                groups = ReconstructPruning.statistics(current, original, layer, layer, inputs, same);
                 exact = null;
             }
         }
@@ -91,6 +107,10 @@ final class SparseGptPruning implements PruningStrategy {
         double[][][] weights(long count) {
             if (exact == null) {
                 return ReconstructPruning.solve(groups, current, original, layer, layer, pattern, count, damp, null);
+            }
+            if (exact.length != layer.groups) { // one pruner per row: the count spread over all of them
+                double[][] rows = pattern.nOfM() ? ObsPruner.all(exact) : ObsPruner.weights(exact, count);
+                return new double[][][] {rows};
             }
             double[][][] out = new double[exact.length][][];
             long assigned = 0;
@@ -100,6 +120,56 @@ final class SparseGptPruning implements PruningStrategy {
                 out[g] = pattern.nOfM() ? exact[g].all() : exact[g].weights(share);
             }
             return out;
+        }
+
+        private static boolean feedsSoftmax(OnnxModel model, WeightLayer layer) {
+            if (layer.kind == WeightLayer.Kind.CONV) {
+                return false;
+            }
+            var readers = io.modelrefinery.api.onnx.GraphIndex.of(model.graph()).consumers(layer.node.getOutput(0));
+            if (readers.size() != 1) {
+                return false;
+            }
+            var node = readers.get(0);
+            long axis = io.modelrefinery.api.onnx.OnnxHelper.getInt(node, "axis", -1);
+            return (node.getOpType().equals("Softmax") || node.getOpType().equals("LogSoftmax"))
+                    && node.getDomain().isEmpty() && (axis == -1 || axis == 1);
+        }
+
+        /** Per output row, input statistics with each sample weighted by the dense softmax's {@code p (1 - p)}. */
+        private static Reconstructor[] fisherStatistics(OnnxModel current, OnnxModel original, WeightLayer layer,
+                                                        LayerInputs inputs, boolean same, double[][] dense) {
+            boolean bias = LayerBias.present(layer);
+            int columns = layer.columns + (bias ? 1 : 0);
+            Reconstructor[] rows = new Reconstructor[layer.rows];
+            for (int r = 0; r < rows.length; r++) {
+                rows[r] = new Reconstructor(columns, columns, same);
+            }
+            double alpha = layer.kind == WeightLayer.Kind.GEMM
+                    ? io.modelrefinery.api.onnx.OnnxHelper.getFloat(layer.node, "alpha", 1f) : 1;
+            double[] logits = new double[layer.rows];
+            inputs.stream(original, layer.input, same ? null : current, layer.input, (d, p) ->
+                    InputRows.forEach(layer, d, layer, p, (g, xd, xp) -> {
+                        double max = Double.NEGATIVE_INFINITY;
+                        for (int r = 0; r < logits.length; r++) {
+                            double z = 0;
+                            for (int j = 0; j < columns; j++) {
+                                z += dense[r][j] * xd[j];
+                            }
+                            logits[r] = alpha * z;
+                            max = Math.max(max, logits[r]);
+                        }
+                        double sum = 0;
+                        for (int r = 0; r < logits.length; r++) {
+                            logits[r] = Math.exp(logits[r] - max);
+                            sum += logits[r];
+                        }
+                        for (int r = 0; r < logits.length; r++) {
+                            double prob = logits[r] / sum;
+                            rows[r].add(xd, xp, prob * (1 - prob) + FLOOR * 0.25);
+                        }
+                    }));
+            return rows;
         }
     }
 
@@ -146,9 +216,8 @@ final class SparseGptPruning implements PruningStrategy {
     private static Curve measure(PruneJob job, WeightLayer layer, OutputNoise noise) {
         OnnxModel model = job.model();
         double damp = job.params().get(PruneParams.DAMP);
-        Reconstructor[] statistics = ReconstructPruning.reconstructible(layer)
-                ? ReconstructPruning.statistics(model, model, layer, layer, job.inputs(), true) : null;
-        LayerPruner pruner = statistics == null ? null : new LayerPruner(statistics, model, model, layer, job.pattern(), damp);
+        LayerPruner pruner = ReconstructPruning.reconstructible(layer)
+                ? new LayerPruner(model, model, layer, job.pattern(), damp, job.inputs(), true) : null;
         List<Long> counts = new ArrayList<>();
         List<Double> costs = new ArrayList<>();
         counts.add(0L);
@@ -160,7 +229,7 @@ final class SparseGptPruning implements PruningStrategy {
                 continue;
             }
             OnnxModel pruned;
-            if (statistics != null) {
+            if (pruner != null) {
                 pruned = LayerBias.write(model, layer, pruner.weights(count), LayerBias.present(layer));
             } else {
                 pruned = MagnitudePruning.prune(model, layer, layer.matrix(model.initializer(layer.weightName)
