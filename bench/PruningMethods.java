@@ -25,7 +25,7 @@ import java.util.Map;
  * 50, 80 and 90% unstructured sparsity and 2:4: test accuracy, its change against the dense model, and
  * the zipped size. The two-class model is scored on its 2,000 test images and calibrated on the first 200
  * training images of its classes (as bench/pruning.sh); the ten-class model on the 10,000 test images,
- * calibrated on the first 1,024 training images. Then the worst layers by own output SQNR of one run.
+ * calibrated on the first 4,096 training images. Then the worst layers by own output SQNR of one run.
  *
  * Run: bench/pruning-methods.sh [binary|ten]
  */
@@ -43,7 +43,7 @@ public class PruningMethods {
             if (!only.equals("binary")) {
                 table("seed_cnn_ten.onnx (10 classes)", TestModels.tenClassCnn(),
                         FashionMnist.tenClass(FashionMnist.Split.TEST, Integer.MAX_VALUE),
-                        FashionMnist.tenClass(FashionMnist.Split.TRAIN, Integer.getInteger("calibration", 1024)), inference, work);
+                        FashionMnist.tenClass(FashionMnist.Split.TRAIN, Integer.getInteger("calibration", 4096)), inference, work);
             }
         } finally {
             Folders.deleteQuietly(work);
