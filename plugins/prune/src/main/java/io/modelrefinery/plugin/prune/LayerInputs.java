@@ -46,6 +46,11 @@ final class LayerInputs {
         this.cancellation = cancellation;
     }
 
+    /** Samples a full pass reads: all of the data, or max-samples of it. */
+    long available() {
+        return maxSamples > 0 ? Math.min(maxSamples, data.size()) : data.size();
+    }
+
     /** Samples read by the last pass (of either kind). */
     long samples() {
         return samples;

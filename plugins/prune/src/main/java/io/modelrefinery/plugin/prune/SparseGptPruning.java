@@ -59,11 +59,19 @@ final class SparseGptPruning implements PruningStrategy {
      * into a Softmax (the classifier) is fitted for the probabilities rather than the logits: each output
      * row gets its own statistics, every sample weighted by that class's {@code p (1 - p)} under the dense
      * model (the diagonal of the softmax's Fisher information) plus a floor, so that the weights kept are
-     * those that decide the close calls rather than those that move logits the softmax ignores.
+     * those that decide the close calls rather than those that move logits the softmax ignores. Only with
+     * enough calibration samples ({@link #MIN_SAMPLES_PER_INPUT}).
      */
     private static final class LayerPruner {
         /** Share of the largest Fisher weight every sample keeps: confident samples still count. */
         static final double FLOOR = 0.02;
+        /**
+         * Calibration samples per layer input the weighting needs: it leans on the few uncertain samples,
+         * and with fewer its statistics fit the calibration set rather than the task (on the ten-class
+         * model: 1.5 points lost at 80% with 512 samples for 601 inputs, 0.5 won with 1,024, 1 with 4,096).
+         * Below it the layer is fitted by plain least squares.
+         */
+        static final double MIN_SAMPLES_PER_INPUT = 1.5;
 
         private final Reconstructor[] groups;
         private final OnnxModel current;
@@ -84,7 +92,8 @@ final class SparseGptPruning implements PruningStrategy {
             boolean small = (long) layer.rows * k * k <= ObsPruner.MAX_ENTRIES;
             double[][][] dense = LayerBias.withBias(layer, original);
             double[][][] start = LayerBias.withBias(layer, current);
-            if (small && layer.groups == 1 && feedsSoftmax(original, layer)) {
+            if (small && layer.groups == 1 && feedsSoftmax(original, layer)
+                    && inputs.available() >= MIN_SAMPLES_PER_INPUT * (layer.columns + 1)) {
                 groups = fisherStatistics(current, original, layer, inputs, same, dense[0]);
                 exact = new ObsPruner[layer.rows];
                 for (int r = 0; r < layer.rows; r++) {
