@@ -109,16 +109,16 @@ class ObsPrunerTest {
     @Test
     void theBudgetGoesFirstWhereItCostsLeastAndIsSpentExactly() {
         // a layer of 100 weights whose cost rises steeply past 50%, and one of 1,000 that hardly cares until 80%
-        SparseGptPruning.Curve steep = new SparseGptPruning.Curve(100, new long[] {0, 50, 80, 90},
+        SensitivityBudget.Curve steep = new SensitivityBudget.Curve(100, new long[] {0, 50, 80, 90},
                 new double[] {0, 0.05, 1.0, 2.0});
-        SparseGptPruning.Curve flat = new SparseGptPruning.Curve(1000, new long[] {0, 500, 800, 900},
+        SensitivityBudget.Curve flat = new SensitivityBudget.Curve(1000, new long[] {0, 500, 800, 900},
                 new double[] {0, 0.01, 0.05, 0.5});
-        long[] chosen = SparseGptPruning.spend(List.of(steep, flat), 850);
+        long[] chosen = SensitivityBudget.spend(List.of(steep, flat), 850);
 
         assertArrayEquals(new long[] {50, 800}, chosen);
-        assertArrayEquals(new long[] {50, 830}, SparseGptPruning.spend(List.of(steep, flat), 880));
+        assertArrayEquals(new long[] {50, 830}, SensitivityBudget.spend(List.of(steep, flat), 880));
         // a budget past every measured level still fits, each layer keeping a weight
-        long[] all = SparseGptPruning.spend(List.of(steep, flat), 1090);
+        long[] all = SensitivityBudget.spend(List.of(steep, flat), 1090);
         assertEquals(1090, all[0] + all[1]);
         assertTrue(all[0] < 100 && all[1] < 1000);
     }
