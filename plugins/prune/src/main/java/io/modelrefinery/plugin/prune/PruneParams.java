@@ -29,9 +29,10 @@ final class PruneParams {
                     + "channels removed (channel). N:M patterns set their own: (M-N)/M.").build();
     static final ParamSpec<Method> METHOD = ParamSpec.choice("method", Method.class).defaultValue(Method.MAGNITUDE)
             .doc("magnitude: drop the smallest weights; reconstruct: choose and compensate pruned weights on "
-                    + "calibration samples (--calibration), layer by layer, bias included; sparsegpt: the same "
-                    + "reconstruction with each layer's sparsity chosen from its measured sensitivity under the "
-                    + "overall sparsity (unstructured), lazy batch updates.").build();
+                    + "calibration samples (--calibration), layer by layer, bias included; sparsegpt: layer by layer on "
+                    + "the pruned predecessors' outputs by exact OBS (SparseGPT's lazy blocks for large layers), a "
+                    + "Softmax-fed classifier fitted for its probabilities, each layer's sparsity chosen from its "
+                    + "measured sensitivity under the overall sparsity (unstructured).").build();
     static final ParamSpec<String> PATTERN = ParamSpec.string("pattern").defaultValue("unstructured")
             .validator(ParamValidator.matches("unstructured|channel|[1-9][0-9]?:[1-9][0-9]?",
                     "unstructured, channel or N:M such as 2:4 and 4:8"))
