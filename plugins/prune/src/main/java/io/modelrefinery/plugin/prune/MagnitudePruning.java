@@ -63,19 +63,11 @@ final class MagnitudePruning implements PruningStrategy {
         Map<String, Long> counts = new LinkedHashMap<>();
         List<WeightLayer> pool = new ArrayList<>();
         for (WeightLayer layer : layers) {
-            double s = sparsity;
-            boolean overridden = false;
-            for (Map.Entry<String, Double> e : overrides.entrySet()) {
-                if (layer.named(e.getKey())) {
-                    s = e.getValue();
-                    overridden = true;
-                    break;
-                }
-            }
-            if (scope == PruneParams.Scope.GLOBAL && !overridden) {
+            Double override = PruneJob.override(layer, overrides);
+            if (scope == PruneParams.Scope.GLOBAL && override == null) {
                 pool.add(layer);
             } else {
-                counts.put(layer.weightName, Math.round(s * layer.weightCount()));
+                counts.put(layer.weightName, Math.round((override != null ? override : sparsity) * layer.weightCount()));
             }
         }
         if (!pool.isEmpty()) {

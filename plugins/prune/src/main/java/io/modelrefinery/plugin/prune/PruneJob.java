@@ -20,12 +20,18 @@ record PruneJob(TransformContext context, OnnxModel model, List<WeightLayer> lay
 
     /** The sparsity {@code layer} is pruned to: its override, else {@code sparsity}. */
     double sparsityOf(WeightLayer layer) {
+        Double override = override(layer, overrides);
+        return override != null ? override : params.get(PruneParams.SPARSITY);
+    }
+
+    /** {@code layer}'s entry in {@code overrides} (by node or weight name), or {@code null}. */
+    static Double override(WeightLayer layer, Map<String, Double> overrides) {
         for (Map.Entry<String, Double> e : overrides.entrySet()) {
             if (layer.named(e.getKey())) {
                 return e.getValue();
             }
         }
-        return params.get(PruneParams.SPARSITY);
+        return null;
     }
 
     /** The result of a weight-pruning method: {@code pruned} with its zeros over the pruned layers counted. */

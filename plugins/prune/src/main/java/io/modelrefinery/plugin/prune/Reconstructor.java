@@ -10,8 +10,9 @@ import java.util.Arrays;
  * {@code W* = argmin |W X0 - W' X|^2 + lambda |W' - W|^2}, then prunes column by column: each pruned
  * weight's error is spread over the columns not yet visited through the Cholesky factor of the inverse
  * Hessian {@code (X^T X + lambda I)^-1} (the optimal brain surgeon update), and weights are chosen by
- * {@code w^2 / [H^-1]_jj} on the weights as updated so far. The bias column is never pruned and absorbs
- * the mean error: bias correction.
+ * {@code w^2 / [H^-1]_jj} on the weights as updated so far. The updates are lazy, as SparseGPT's: applied
+ * at once within a block of columns chosen together, and to the columns after it once per block. The bias
+ * column is never pruned and absorbs the mean error: bias correction.
  *
  * <p>Statistics accumulate row by row ({@link #add}); memory is {@code K^2} per group, independent of the
  * number of samples.
