@@ -110,7 +110,7 @@ class OptimizeCommandIT {
             bundled = jars.filter(p -> p.toString().endsWith(".jar")).count();
         }
         assertEquals(bundled, result.stdout().lines().filter(l -> l.endsWith("  active")).count(), result.stdout());
-        assertTrue(result.stdout().contains("prune 1.0.0  compressor, onnx -> onnx"), result.stdout());
+        assertTrue(result.stdout().contains("prune 1.1.0  compressor, onnx -> onnx"), result.stdout());
         assertTrue(result.stdout().contains("clip 1.0.0  compressor, onnx -> onnx"), result.stdout());
         assertTrue(result.stdout().contains("requires calibration samples (--calibration) with method=reconstruct"),
                 result.stdout());

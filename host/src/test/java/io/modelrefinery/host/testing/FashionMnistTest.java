@@ -35,4 +35,20 @@ class FashionMnistTest {
         assertEquals(1000, java.util.Arrays.stream(labels).sum());
         assertEquals(0.9520, correct / 2000.0, 1e-9, "reference: 95.20%");
     }
+
+    @Test
+    void tenClassModelScoresItsReferenceAccuracyOnAllTenThousandTestImages() throws Exception {
+        FashionMnist.assumeAvailable();
+        FashionMnist.Samples test = FashionMnist.tenClass(FashionMnist.Split.TEST, Integer.MAX_VALUE);
+        long[] perClass = new long[10];
+        for (long label : test.labels().toLongArray()) {
+            perClass[(int) label]++;
+        }
+
+        assertEquals(10000, test.size());
+        assertEquals("[1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000]", java.util.Arrays.toString(perClass));
+        // the arg max of the ten probabilities, as samples/README.md and docs/benchmarks.md report it
+        assertEquals(88.78, test.percentCorrect(new OrtRuntime().service(Device.CPU, dir), TestModels.tenClassCnn()),
+                1e-9, "reference: 88.78%");
+    }
 }

@@ -41,6 +41,18 @@ public final class TestModels {
         return OnnxModel.load(sampleCnnFile());
     }
 
+    /**
+     * The same CNN trained on all ten Fashion-MNIST classes (bench/train-ten-class.sh), from {@code samples/}:
+     * input [n,28,28], output [n,10] (softmax probabilities).
+     */
+    public static Path tenClassCnnFile() {
+        return root().resolve("samples/seed_cnn_ten.onnx");
+    }
+
+    public static OnnxModel tenClassCnn() throws IOException {
+        return OnnxModel.load(tenClassCnnFile());
+    }
+
     /** {@code model} with each value of every float initializer whose name passes {@code which} mapped by {@code f}. */
     public static OnnxModel mapWeights(OnnxModel model, Predicate<String> which, DoubleUnaryOperator f) {
         GraphEditor editor = GraphEditor.of(model.graph());

@@ -296,34 +296,15 @@ final class ChannelPruner {
                 }
             }
         }
-        double scale = 1;
-        if (layer.kind == WeightLayer.Kind.GEMM) {
-            double alpha = OnnxHelper.getFloat(layer.node, "alpha", 1f);
-            double beta = OnnxHelper.getFloat(layer.node, "beta", 1f);
-            if (beta == 0) {
-                return;
-            }
-            scale = alpha / beta;
+        if (layer.kind == WeightLayer.Kind.GEMM && OnnxHelper.getFloat(layer.node, "beta", 1f) == 0) {
+            return; // C does not reach the output
         }
-        float[] bias = layer.biasName == null ? new float[outputs]
-                : model.initializer(layer.biasName).orElseThrow().toFloatArray();
+        double scale = LayerBias.scale(layer);
+        float[] bias = LayerBias.values(layer, model);
         for (int r = 0; r < outputs; r++) {
             bias[r] += (float) (add[r] * scale);
         }
-        String name = layer.biasName;
-        if (name == null) {
-            name = editor.freshName(layer.weightName + "_bias");
-            NodeProto node = editor.nodes().stream().filter(n -> n.getOutputList().equals(layer.node.getOutputList()))
-                    .findFirst().orElseThrow();
-            NodeProto.Builder b = node.toBuilder();
-            if (b.getInputCount() < 3) {
-                b.addInput(name);
-            } else {
-                b.setInput(2, name);
-            }
-            editor.replaceNode(node, b.build());
-        }
-        editor.putInitializer(Tensor.ofFloats(new long[] {outputs}, bias).toProto(name));
+        LayerBias.put(editor, layer, bias);
     }
 
     /** The constant {@code c} of channel {@code ch} after {@code node}. */

@@ -46,7 +46,12 @@ final class LayerInputs {
         this.cancellation = cancellation;
     }
 
-    /** Samples read by the last pass. */
+    /** Samples a full pass reads: all of the data, or max-samples of it. */
+    long available() {
+        return maxSamples > 0 ? Math.min(maxSamples, data.size()) : data.size();
+    }
+
+    /** Samples read by the last pass (of either kind). */
     long samples() {
         return samples;
     }
@@ -74,6 +79,41 @@ final class LayerInputs {
                         Tensor p = prunedSession == null ? d : value(prunedSession, feeds, prunedValue);
                         sink.accept(d, p);
                     });
+        }
+    }
+
+    /** Receives the values asked of one model for one batch, by name. */
+    @FunctionalInterface
+    interface ValuesSink {
+        void accept(Map<String, Tensor> values);
+    }
+
+    /**
+     * One pass of the first {@code limit} samples (all for 0, and never more than max-samples) through
+     * {@code model} alone, handing {@code values} of each batch to {@code sink}: graph outputs, or inner
+     * values made outputs.
+     *
+     * @return the samples read
+     */
+    long run(OnnxModel model, List<String> values, long limit, ValuesSink sink) {
+        GraphEditor editor = GraphEditor.of(model.graph());
+        for (String value : values) {
+            boolean output = model.graph().getOutputList().stream().anyMatch(v -> v.getName().equals(value));
+            if (!output) {
+                editor.addOutput(value);
+            }
+        }
+        SessionOptions options = SessionOptions.defaults().withOptimization(GraphOptimizationLevel.DISABLED);
+        long max = maxSamples == 0 ? limit : limit == 0 ? maxSamples : Math.min(limit, maxSamples);
+        try (InferenceSession session = inference.open(model.withGraph(editor.build()), options)) {
+            Datasets.requireFits(data, session.inputs());
+            return samples = Datasets.forEachBatch(data, batchSize, max, cancellation::throwIfCancelled, (batch, offset, total) -> {
+                Map<String, Tensor> feeds = new LinkedHashMap<>();
+                for (TensorInfo input : session.inputs()) {
+                    feeds.put(input.name(), batch.get(input.name()));
+                }
+                sink.accept(session.run(feeds, values));
+            });
         }
     }
 

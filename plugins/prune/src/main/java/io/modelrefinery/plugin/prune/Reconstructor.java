@@ -10,8 +10,9 @@ import java.util.Arrays;
  * {@code W* = argmin |W X0 - W' X|^2 + lambda |W' - W|^2}, then prunes column by column: each pruned
  * weight's error is spread over the columns not yet visited through the Cholesky factor of the inverse
  * Hessian {@code (X^T X + lambda I)^-1} (the optimal brain surgeon update), and weights are chosen by
- * {@code w^2 / [H^-1]_jj} on the weights as updated so far. The bias column is never pruned and absorbs
- * the mean error: bias correction.
+ * {@code w^2 / [H^-1]_jj} on the weights as updated so far. The updates are lazy, as SparseGPT's: applied
+ * at once within a block of columns chosen together, and to the columns after it once per block. The bias
+ * column is never pruned and absorbs the mean error: bias correction.
  *
  * <p>Statistics accumulate row by row ({@link #add}); memory is {@code K^2} per group, independent of the
  * number of samples.
@@ -28,6 +29,9 @@ final class Reconstructor {
     private final double[][] cross;
     private final boolean same;
     private long rowCount;
+    /** The last factorizations, and their damping. */
+    private Prepared prepared;
+    private double preparedDamp;
 
     /**
      * @param denseColumns columns of the original layer, the bias column included
@@ -44,9 +48,15 @@ final class Reconstructor {
 
     /** Adds one input row: as the original model computes it and as the pruned one does. */
     void add(double[] dense, double[] pruned) {
+        add(dense, pruned, 1);
+    }
+
+    /** Adds one input row counting {@code weight} times in the squared error (weighted least squares). */
+    void add(double[] dense, double[] pruned, double weight) {
         rowCount++;
+        prepared = null;
         for (int i = 0; i < prunedColumns; i++) {
-            double xi = pruned[i];
+            double xi = pruned[i] * weight;
             if (xi == 0) {
                 continue;
             }
@@ -95,6 +105,46 @@ final class Reconstructor {
     double[][] solve(double[][] original, double[][] start, int prunable, Selection selection, double damp) {
         int k = prunedColumns;
         int rows = start.length;
+        Prepared prepared = prepare(original, start, damp);
+        double[][] w = prepared.weights();
+        if (selection == null) {
+            return w;
+        }
+        double[][] u = prepared.upper();
+        double[] diagonal = new double[k];
+        for (int i = 0; i < k; i++) {
+            diagonal[i] = u[i][i];
+        }
+        boolean[][] prune = new boolean[rows][k];
+        for (int block = 0; block < prunable; block += selection.block()) {
+            int end = Math.min(block + selection.block(), prunable);
+            selection.choose(w, diagonal, block, end, prune);
+            update(w, u, prune, block, end);
+        }
+        return w;
+    }
+
+    /**
+     * What pruning starts from.
+     *
+     * @param weights the refit weights (a copy of {@code start} when both models feed the same inputs)
+     * @param inverse the damped inverse Hessian {@code (X^T X + lambda I)^-1}
+     * @param upper its upper Cholesky factor: row {@code j} spreads column {@code j}'s error over the later ones
+     */
+    record Prepared(double[][] weights, double[][] inverse, double[][] upper) {
+    }
+
+    /** The refit weights and the factorizations; reused while the statistics do not change and the layer keeps its inputs. */
+    Prepared prepare(double[][] original, double[][] start, double damp) {
+        int k = prunedColumns;
+        int rows = start.length;
+        double[][] w = new double[rows][];
+        for (int r = 0; r < rows; r++) {
+            w[r] = start[r].clone();
+        }
+        if (same && prepared != null && preparedDamp == damp) {
+            return new Prepared(w, prepared.inverse(), prepared.upper());
+        }
         double[][] hd = new double[k][k];
         double mean = 0;
         for (int i = 0; i < k; i++) {
@@ -105,15 +155,10 @@ final class Reconstructor {
             mean += h[i][i];
         }
         mean /= k;
-        double[][] w = new double[rows][];
-        for (int r = 0; r < rows; r++) {
-            w[r] = start[r].clone();
-        }
         // An input that never fires on these samples has only the damping on its diagonal: its weights
         // stay as they are through the refit and, costing nothing here, are the first pruned.
         double lambda = Math.max(damp * mean, 1e-12);
-        double[][] u = null;
-        for (int attempt = 0; attempt < 6 && u == null; attempt++, lambda *= 10) {
+        for (int attempt = 0; attempt < 6; attempt++, lambda *= 10) {
             double[][] damped = new double[k][];
             for (int i = 0; i < k; i++) {
                 damped[i] = hd[i].clone();
@@ -123,46 +168,57 @@ final class Reconstructor {
             if (l == null) {
                 continue;
             }
-            if (!same) {
-                w = refit(l, original, w, lambda);
-            }
+            double[][] refit = same ? w : refit(l, original, w, lambda);
             double[][] inverse = inverseFromCholesky(l);
             double[][] l2 = cholesky(inverse);
             if (l2 != null) {
-                u = transpose(l2);
+                prepared = new Prepared(refit, inverse, transpose(l2));
+                preparedDamp = damp;
+                return prepared;
             }
         }
-        if (u == null) {
-            throw new IllegalStateException("the layer's input statistics are not positive definite even when damped");
-        }
-        if (selection == null) {
-            return w;
-        }
-        double[] diagonal = new double[k];
-        for (int i = 0; i < k; i++) {
-            diagonal[i] = u[i][i];
-        }
-        boolean[][] prune = new boolean[rows][k];
-        for (int block = 0; block < prunable; block += selection.block()) {
-            int end = Math.min(block + selection.block(), prunable);
-            selection.choose(w, diagonal, block, end, prune);
+        throw new IllegalStateException("the layer's input statistics are not positive definite even when damped");
+    }
+
+    /**
+     * The optimal brain surgeon update of the block's pruned weights, done lazily as SparseGPT does: each
+     * pruned weight's error goes at once to the block's later columns, and the block's errors together
+     * to the columns after it, one pass over them per block instead of per column.
+     */
+    private static void update(double[][] w, double[][] u, boolean[][] prune, int block, int end) {
+        int k = u.length;
+        int width = end - block;
+        for (int r = 0; r < w.length; r++) {
+            double[] wr = w[r];
+            double[] err = new double[width];
+            boolean any = false;
             for (int j = block; j < end; j++) {
-                double d = u[j][j];
+                if (!prune[r][j]) {
+                    continue;
+                }
+                double e = wr[j] / u[j][j];
+                err[j - block] = e;
+                any = true;
+                wr[j] = 0;
                 double[] uj = u[j];
-                for (int r = 0; r < rows; r++) {
-                    if (!prune[r][j]) {
-                        continue;
-                    }
-                    double[] wr = w[r];
-                    double err = wr[j] / d;
-                    wr[j] = 0;
-                    for (int t = j + 1; t < k; t++) {
-                        wr[t] -= err * uj[t];
-                    }
+                for (int t = j + 1; t < end; t++) {
+                    wr[t] -= e * uj[t];
+                }
+            }
+            if (!any) {
+                continue;
+            }
+            for (int j = 0; j < width; j++) {
+                double e = err[j];
+                if (e == 0) {
+                    continue;
+                }
+                double[] uj = u[block + j];
+                for (int t = end; t < k; t++) {
+                    wr[t] -= e * uj[t];
                 }
             }
         }
-        return w;
     }
 
     /** {@code (H + lambda I)^-1 (X^T X0 w0 + lambda w)} for every row: the best weights before pruning. */

@@ -145,13 +145,48 @@ class GeneratedModelPruningTest {
     }
 
     @Test
+    void theLayersOwnOutputSqnrIsTheDenseAgainstThePrunedWeightsOnTheSameInputs() throws Exception {
+        // magnitude pruning needs no data: the report reads the evaluation samples instead
+        Path file = dir.resolve("eval.npz");
+        Tensor x = random(new Random(3), 40, 16);
+        io.modelrefinery.api.data.Datasets.writeNpz(file, Map.of("x", x));
+        var evaluation = new io.modelrefinery.host.pipeline.JobData(null,
+                io.modelrefinery.api.data.Datasets.open(file, "x"), null);
+        OnnxModel dense = matMul(16, 4);
+        var result = LocalRun.of(new PruneTransform()).data(evaluation).run("prune(sparsity=0.5)", dense, dir);
+
+        float[] w = dense.initializer("w").orElseThrow().toFloatArray();
+        float[] p = result.output().onnxModel().initializer("w").orElseThrow().toFloatArray();
+        float[] xs = x.toFloatArray();
+        double signal = 0;
+        double noise = 0;
+        for (int i = 0; i < 40; i++) {
+            for (int n = 0; n < 4; n++) {
+                double yd = 0;
+                double yp = 0;
+                for (int k = 0; k < 16; k++) {
+                    yd += xs[i * 16 + k] * w[k * 4 + n];
+                    yp += xs[i * 16 + k] * p[k * 4 + n];
+                }
+                signal += yd * yd;
+                noise += (yd - yp) * (yd - yp);
+            }
+        }
+        double expected = 10 * Math.log10(signal / noise);
+        assertEquals(expected, result.steps().get(0).metrics().get("layer-sqnr-db:y_MatMul"), 1e-3);
+        assertEquals(List.of(String.format(java.util.Locale.ROOT, "least accurate pruned layers, own output SQNR on 40 "
+                + "evaluation samples: y_MatMul %.1f dB", expected)), result.steps().get(0).notes());
+    }
+
+    @Test
     void reconstructsAMatMulAndFallsBackToMagnitudeBeyondTheSizeLimit() throws Exception {
         var small = LocalRun.of(new PruneTransform()).data(samples(16))
                 .run("prune(sparsity=0.75,method=reconstruct)", matMul(16, 4), dir);
         assertEquals(48, zeros(small.output().onnxModel()));
-        assertEquals(List.of(), small.steps().get(0).notes());
+        assertEquals(List.of(), small.steps().get(0).notes().stream().filter(n -> !n.startsWith("least accurate"))
+                .toList()); // only the sensitivity report: no layer fell back to magnitude
 
-        int k = PruneTransform.MAX_COLUMNS;
+        int k = ReconstructPruning.MAX_COLUMNS;
         var large = LocalRun.of(new PruneTransform()).data(samples(k))
                 .run("prune(sparsity=0.5,method=reconstruct)", matMul(k, 2), dir);
         assertEquals(k, zeros(large.output().onnxModel()));

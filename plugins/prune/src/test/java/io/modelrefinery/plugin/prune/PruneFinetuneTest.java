@@ -148,8 +148,8 @@ class PruneFinetuneTest {
         TrainingGraph graph = TrainingGraph.build(model, inference.valueTypes(model), Loss.crossEntropy(),
                 TrainingOptions.defaults());
         // 640 samples in batches of 32: 20 steps per epoch, 60 in all; masks every 7 steps
-        PruningSchedule schedule = new PruningSchedule(0.25, 0.75, 60, 7, PruneTransform.magnitudeMasks(model, layers,
-                PruneTransform.Pattern.parse("unstructured"), PruneTransform.Scope.LAYER, Map.of(), 0.25, 0.75));
+        PruningSchedule schedule = new PruningSchedule(0.25, 0.75, 60, 7, FinetunePruning.magnitudeMasks(model, layers,
+                PrunePattern.parse("unstructured"), PruneParams.Scope.LAYER, Map.of(), 0.25, 0.75));
         List<long[]> seen = new ArrayList<>();
         Trainer.Result result = Trainer.builder(graph, inference).optimizer(Optimizer.adam(0.01)).epochs(3).batchSize(32)
                 .seed(1).listener(schedule).listener(new Trainer.Listener() {

@@ -102,7 +102,7 @@ class ReconstructorTest {
         long count = Math.round(0.5 * ROWS * K);
         double[][] obs = r.solve(w, w, K, Reconstructor.unstructured(count, K), 0.01);
         double[][][] magnitude = {copy(w)};
-        PruneTransform.magnitude(magnitude, new PruneTransform.Pattern(0, 0), count);
+        MagnitudePruning.magnitude(magnitude, new PrunePattern(0, 0), count);
 
         long zeros = 0;
         for (double[] row : obs) {
