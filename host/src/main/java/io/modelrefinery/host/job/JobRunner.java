@@ -2,6 +2,7 @@ package io.modelrefinery.host.job;
 
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.data.Dataset;
+import io.modelrefinery.api.data.InvalidDataException;
 import io.modelrefinery.api.data.Datasets;
 import io.modelrefinery.api.event.ArtifactSummary;
 import io.modelrefinery.api.infer.GraphOptimizationLevel;
@@ -36,6 +37,7 @@ import io.modelrefinery.host.pipeline.TransformCatalog;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 
@@ -105,7 +107,8 @@ public final class JobRunner {
 
     /**
      * Runs {@code request}: the pipeline (or the {@code auto} search), then the evaluation against the
-     * original when the job has evaluation samples or gates.
+     * original: latency always (a result slower than the original fails unless the pipeline sets
+     * {@code max-latency-ratio}), accuracy and fidelity when the job has evaluation samples.
      *
      * @throws InvalidInputException for a bad model, dataset, pipeline or gate (also from a step)
      * @throws io.modelrefinery.host.pipeline.StepFailedException when a step fails otherwise
@@ -143,33 +146,55 @@ public final class JobRunner {
         }
         gates.requireCheckable(data.evaluation().isPresent(),
                 data.evaluation().flatMap(d -> d.labels()).isPresent());
+        // Never publish a slower model by default: a pipeline allows a slowdown only with max-latency-ratio.
+        QualityGates checked = gates.orNoSlowdown();
         PipelineResult ran;
         List<String> notes;
         try (PipelinePlan plan = PipelinePlan.create(pipeline.transforms(), format, catalog)) {
             JobEnvironment environment = new JobEnvironment(request.jobId(), inference, data, scratchRoot, cancellation,
                     settings.limits());
             ran = new PipelineRunner().run(plan, input, environment, listener);
-            notes = plan.notes();
+            notes = new ArrayList<>(plan.notes());
         }
         if (!(ran.output() instanceof OnnxArtifact)) {
             throw new InvalidInputException("pipeline '" + request.pipeline() + "' ends with a " + ran.output().format()
                     + " model; it must end with ONNX");
         }
-        Evaluation evaluated = null;
-        if (data.evaluation().isPresent() || !gates.isEmpty()) {
-            listener.evaluationStarted();
-            Evaluator evaluator = new Evaluator(inference, settings.evaluation(), listener::evaluationProgress, cancellation);
-            Evaluation measured = evaluator.evaluate(ran.reference(), ran.output().onnxModel(),
-                    data.evaluation().orElse(null));
-            evaluated = measured.withGates(gates.check(measured));
-            listener.evaluationFinished(evaluated);
-        }
+        Evaluation evaluated = evaluate(ran, data, gates, checked, listener, cancellation, notes);
         JobResult result = new JobResult(request, ran.output().onnxModel(), inputSummary, ran.steps(), evaluated, null,
                 notes, millisSince(start));
         if (!result.passed()) {
             throw new GateFailedException(result, firstFailure(evaluated));
         }
         return result;
+    }
+
+    /**
+     * Compares the pipeline's output with the original: always its latency (for the default latency gate),
+     * and accuracy and fidelity when the job has evaluation samples. When only the default gate asked for
+     * it and the two models cannot be run alike (their inputs differ, or cannot be generated), the result
+     * is published unmeasured and a note says why.
+     */
+    private Evaluation evaluate(PipelineResult ran, JobData data, QualityGates gates, QualityGates checked,
+                                JobListener listener, Cancellation cancellation, List<String> notes) {
+        if (ran.reference() == null) {
+            return null;
+        }
+        listener.evaluationStarted();
+        Evaluator evaluator = new Evaluator(inference, settings.evaluation(), listener::evaluationProgress, cancellation);
+        Evaluation measured;
+        try {
+            measured = evaluator.evaluate(ran.reference(), ran.output().onnxModel(), data.evaluation().orElse(null));
+        } catch (InvalidDataException e) {
+            if (data.evaluation().isPresent() || !gates.isEmpty()) {
+                throw e;
+            }
+            notes.add("latency not compared with the original's: " + e.getMessage());
+            return null;
+        }
+        Evaluation evaluated = measured.withGates(checked.check(measured));
+        listener.evaluationFinished(evaluated);
+        return evaluated;
     }
 
     /** Refuses a model whose estimated heap need exceeds what one job may use, before any work. */
