@@ -7,8 +7,9 @@ package io.modelrefinery.api.event;
  * each pair gives one ratio, and the estimate is their median.
  *
  * @param ratio median over the pairs of the optimized model's time over the original's
- * @param noise half the width of the ratio's 95% confidence interval (distribution-free, from the order
- *     statistics of the pairs' ratios): a difference from 1 within it is not a measured difference
+ * @param noise how far the true ratio may lie from {@code ratio}: half the width of its 95% confidence
+ *     interval (distribution-free, from the order statistics of the pairs' ratios), and never less than the
+ *     difference two sessions of one model show (0.05); a difference from 1 within it is not measured
  * @param pairs pairs of runs timed, after warm-up runs of each model
  * @param batch samples per run: the batch the model fixes, else the evaluator's latency batch
  */

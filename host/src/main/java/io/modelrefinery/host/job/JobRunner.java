@@ -139,8 +139,12 @@ public final class JobRunner {
             JobResult result = new JobResult(request, found.result().output().onnxModel(), inputSummary,
                     found.result().steps(), found.evaluation(), found.candidates(), found.notes(), millisSince(start));
             if (!found.passed()) {
+                String why = found.evaluation().passed() ? found.candidates().stream()
+                        .filter(c -> c.pipeline().equals(found.pipeline().toString())).findFirst()
+                        .map(c -> "was rejected: " + c.reason()).orElse("was rejected")
+                        : "failed " + firstFailure(found.evaluation());
                 throw new GateFailedException(result, "auto: no candidate passed the gates; the closest, " + found.pipeline()
-                        + ", failed " + firstFailure(found.evaluation()));
+                        + ", " + why);
             }
             return result;
         }

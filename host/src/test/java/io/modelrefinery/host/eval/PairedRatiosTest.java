@@ -85,9 +85,11 @@ class PairedRatiosTest {
 
     @Test
     void timingStopsOnceTheRatioIsNarrowOrClearlyAwayFromOne() {
-        assertTrue(LatencyComparison.stable(new PairedRatios(1.01, 1.0, 1.03, 100)), "noise 0.015");
-        assertTrue(LatencyComparison.stable(new PairedRatios(2.0, 1.8, 2.2, 20)), "twice as slow, noise 0.2");
-        assertFalse(LatencyComparison.stable(new PairedRatios(1.1, 0.95, 1.25, 20)), "could be either");
+        assertTrue(LatencyComparison.stable(new PairedRatios(1.01, 1.0, 1.03, 100), false), "noise 0.015");
+        assertTrue(LatencyComparison.stable(new PairedRatios(2.0, 1.8, 2.2, 60), true), "twice as slow, noise 0.2");
+        assertFalse(LatencyComparison.stable(new PairedRatios(2.0, 1.8, 2.2, 20), false),
+                "too few pairs to trust a large difference");
+        assertFalse(LatencyComparison.stable(new PairedRatios(1.1, 0.95, 1.25, 60), true), "could be either");
     }
 
     @Test
