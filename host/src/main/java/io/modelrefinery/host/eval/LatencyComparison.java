@@ -31,8 +31,8 @@ record LatencyComparison(PairedRatios estimate, int batch, double p50Before, dou
     static final int MIN_PAIRS = 5;
     /**
      * The least noise a comparison reports: two sessions of one and the same model, timed this way, differ
-     * by up to about 5% (on a busy 2-core machine, 18 comparisons of three models with themselves gave
-     * 0.946x to 1.017x, each with an interval of ±0.02), which no number of pairs removes.
+     * by a few percent, which no number of pairs removes (on the 2-core build machine at a load of 19,
+     * 24 comparisons of three models with themselves gave 0.967x to 1.017x, each with an interval of ±0.03).
      */
     static final double SESSION_NOISE = 0.05;
     /** A statistical noise this small is stable enough: the session noise dominates it. */

@@ -169,10 +169,21 @@ class JobRunnerTest {
         GateResult gate = rejected.result().evaluation().gates().get(0);
         assertEquals(1 + latency.noise(), gate.limit(), 1e-12, "the bound is 1 plus the noise");
 
-        JobResult same = run("keep", QualityGates.none(), null);
+        JobResult same = run("keep(shift=0.0001)", QualityGates.none(), null);
         assertTrue(same.passed(), same.evaluation().toString());
         assertEquals("max-latency-ratio", same.evaluation().gates().get(0).gate());
         assertTrue(same.evaluation().latency().ratio() < 1.5, same.evaluation().toString());
+    }
+
+    @Test
+    void aPipelineThatLeavesTheGraphUnchangedIsNotTimedAndTheReportSaysSo() throws Exception {
+        JobResult result = run("keep", QualityGates.none(), null);
+
+        assertTrue(result.passed());
+        assertNull(result.evaluation());
+        assertTrue(result.report(null, List.of()).notes().contains(
+                "latency not compared with the original's: the pipeline left the graph unchanged"),
+                result.report(null, List.of()).notes().toString());
     }
 
     @Test
