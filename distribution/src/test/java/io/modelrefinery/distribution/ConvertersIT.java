@@ -79,7 +79,7 @@ class ConvertersIT {
         Path report = dir.resolve("report.json");
 
         Cli.Result result = Cli.run(dir, "optimize", model.toString(), "-o", out.toString(), "--pipeline",
-                "quantize-dynamic", "--report", report.toString());
+                "quantize-dynamic", "--gate", "max-latency-ratio=3", "--report", report.toString());
 
         assertEquals(0, result.exitCode(), result.stderr());
         JsonNode json = new ObjectMapper().readTree(report.toFile());

@@ -47,6 +47,7 @@ class EvaluationIT {
 
         Cli.Result result = Cli.run(dir, "optimize", TestModels.sampleCnnFile().toString(), "-o", out.toString(),
                 "--pipeline", "quantize-dynamic", "--eval", evaluation.toString(), "--gate", "max-accuracy-drop=0.005",
+                "--gate", "max-latency-ratio=3",
                 "--report", report.toString());
 
         assertEquals(0, result.exitCode(), result.stderr());
@@ -60,6 +61,9 @@ class EvaluationIT {
         assertTrue(e.get("latencyMsBefore").asDouble() > 0 && e.get("latencyP95MsAfter").asDouble() > 0, e.toString());
         assertEquals("max-accuracy-drop", e.at("/gates/0/gate").asText());
         assertTrue(e.at("/gates/0/passed").asBoolean());
+        assertEquals("max-latency-ratio", e.at("/gates/1/gate").asText());
+        assertTrue(e.at("/latency/pairs").asInt() >= 20 && e.at("/latency/batch").asInt() == 1, e.toString());
+        assertTrue(e.at("/latency/noise").asDouble() >= 0.05, e.toString());
     }
 
     @Test

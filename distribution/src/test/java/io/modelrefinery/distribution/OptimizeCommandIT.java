@@ -174,7 +174,7 @@ class OptimizeCommandIT {
 
         Cli.Result result = Cli.run(dir, "optimize", TestModels.sampleCnnFile().toString(), "-o", out.toString(),
                 "--pipeline", "prune(sparsity=0.8,method=reconstruct),quantize-dynamic", "--calibration",
-                calibration.toString(), "--report", report.toString());
+                calibration.toString(), "--gate", "max-latency-ratio=3", "--report", report.toString());
 
         assertEquals(0, result.exitCode(), result.stderr());
         JsonNode json = new ObjectMapper().readTree(report.toFile());

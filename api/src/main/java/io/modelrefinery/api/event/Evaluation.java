@@ -17,7 +17,7 @@ import java.util.List;
  * @param cosine cosine similarity of the two models' outputs, over all samples
  * @param top1Agreement share of samples on which both models predict the same class
  * @param latencyMsBefore median latency of one run (of {@link LatencyEstimate#batch()} samples) through the
- *     original model, in milliseconds
+ *     original model, on one intra-op thread, in milliseconds
  * @param latencyMsAfter the same for the optimized model
  * @param latencyP95MsBefore 95th percentile of the original model's latency
  * @param latencyP95MsAfter 95th percentile of the optimized model's latency
