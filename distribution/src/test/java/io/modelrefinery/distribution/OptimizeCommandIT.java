@@ -131,7 +131,7 @@ class OptimizeCommandIT {
 
         Cli.Result result = Cli.run(dir, "optimize", TestModels.sampleCnnFile().toString(), "-o", out.toString(),
                 "--pipeline", "quantize-static(method=entropy)", "--calibration", calibration.toString(),
-                "--report", report.toString());
+                "--gate", "max-latency-ratio=3", "--report", report.toString());
 
         assertEquals(0, result.exitCode(), result.stderr());
         JsonNode step = new ObjectMapper().readTree(report.toFile()).at("/steps/0");
