@@ -52,7 +52,7 @@ class OptimizeCommandIT {
         Path report = dir.resolve("report.json");
 
         Cli.Result result = Cli.run(dir, "optimize", TestModels.sampleCnnFile().toString(), "-o", out.toString(),
-                "--pipeline", pipeline, "--report", report.toString());
+                "--pipeline", pipeline, "--gate", "max-latency-ratio=2", "--report", report.toString());
 
         assertEquals(0, result.exitCode(), result.stderr());
         assertTrue(result.stdout().startsWith("wrote " + out + ": 14,760 -> "), result.stdout());
