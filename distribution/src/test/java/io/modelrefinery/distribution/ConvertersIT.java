@@ -53,7 +53,7 @@ class ConvertersIT {
         Path out = dir.resolve("out.onnx");
         Path report = dir.resolve("report.json");
 
-        Cli.Result result = Cli.run(dir, "optimize", model.toString(), "-o", out.toString(), "--pipeline", "fp16",
+        Cli.Result result = Cli.run(dir, "optimize", model.toString(), "-o", out.toString(), "--pipeline", "fp16", "--gate", "max-latency-ratio=2",
                 "--report", report.toString());
 
         assertEquals(0, result.exitCode(), result.stderr());
@@ -79,7 +79,7 @@ class ConvertersIT {
         Path report = dir.resolve("report.json");
 
         Cli.Result result = Cli.run(dir, "optimize", model.toString(), "-o", out.toString(), "--pipeline",
-                "quantize-dynamic", "--report", report.toString());
+                "quantize-dynamic", "--gate", "max-latency-ratio=3", "--report", report.toString());
 
         assertEquals(0, result.exitCode(), result.stderr());
         JsonNode json = new ObjectMapper().readTree(report.toFile());

@@ -47,6 +47,7 @@ class EvaluationIT {
 
         Cli.Result result = Cli.run(dir, "optimize", TestModels.sampleCnnFile().toString(), "-o", out.toString(),
                 "--pipeline", "quantize-dynamic", "--eval", evaluation.toString(), "--gate", "max-accuracy-drop=0.005",
+                "--gate", "max-latency-ratio=3",
                 "--report", report.toString());
 
         assertEquals(0, result.exitCode(), result.stderr());
@@ -60,6 +61,9 @@ class EvaluationIT {
         assertTrue(e.get("latencyMsBefore").asDouble() > 0 && e.get("latencyP95MsAfter").asDouble() > 0, e.toString());
         assertEquals("max-accuracy-drop", e.at("/gates/0/gate").asText());
         assertTrue(e.at("/gates/0/passed").asBoolean());
+        assertEquals("max-latency-ratio", e.at("/gates/1/gate").asText());
+        assertTrue(e.at("/latency/pairs").asInt() >= 20 && e.at("/latency/batch").asInt() == 1, e.toString());
+        assertTrue(e.at("/latency/noise").asDouble() >= 0.05, e.toString());
     }
 
     @Test
@@ -79,6 +83,58 @@ class EvaluationIT {
         assertTrue(json.at("/evaluation/latencyMsAfter").asDouble() > 1.2 * json.at("/evaluation/latencyMsBefore").asDouble(),
                 json.get("evaluation").toString());
         assertFalse(json.at("/evaluation/gates/0/passed").asBoolean());
+    }
+
+    @Test
+    void byDefaultAQuantizedModelSlowerThanTheOriginalIsRejectedUnlessThePipelineAllowsIt() throws Exception {
+        Path out = dir.resolve("slow.onnx");
+        Path report = dir.resolve("report.json");
+
+        Cli.Result result = Cli.run(dir, "optimize", TestModels.sampleCnnFile().toString(), "-o", out.toString(),
+                "--pipeline", "quantize-dynamic(conv=integer)", "--report", report.toString());
+
+        assertEquals(1, result.exitCode(), result.stderr());
+        String error = result.stderrLines().get(result.stderrLines().size() - 1);
+        assertTrue(error.matches("error: gate max-latency-ratio: latency \\d+\\.\\d\\dx the original's \\(median of "
+                + "\\d+ paired runs at batch 1, noise ±\\d+\\.\\d\\d\\): slower by more than the noise; allow it with "
+                + "gate\\(max-latency-ratio=\\.\\.\\.\\)"), error);
+        assertFalse(Files.exists(out), "a rejected model is not written");
+        JsonNode latency = report(report).at("/evaluation/latency");
+        assertTrue(latency.get("ratio").asDouble() - latency.get("noise").asDouble() > 1, latency.toString());
+        assertEquals(1, latency.get("batch").asInt());
+
+        Cli.Result allowed = Cli.run(dir, "optimize", TestModels.sampleCnnFile().toString(), "-o", out.toString(),
+                "--pipeline", "quantize-dynamic(conv=integer),gate(max-latency-ratio=100)");
+        assertEquals(0, allowed.exitCode(), allowed.stderr());
+        assertTrue(Files.exists(out));
+    }
+
+    @Test
+    void autoForLatencyNeverChoosesACandidateSlowerThanTheOriginal() throws Exception {
+        Path out = dir.resolve("fast.onnx");
+        Path report = dir.resolve("report.json");
+
+        Cli.Result result = Cli.run(dir, "optimize", TestModels.sampleCnnFile().toString(), "-o", out.toString(),
+                "--pipeline", "auto(objective=latency,max-latency-ratio=100,fallback=false)", "--eval",
+                evaluation.toString(), "--calibration", calibration.toString(), "--report", report.toString(),
+                "--latency-budget", "1s");
+
+        assertEquals(0, result.exitCode(), result.stderr());
+        JsonNode json = report(report);
+        int slower = 0;
+        for (JsonNode c : json.get("candidates")) {
+            JsonNode latency = c.at("/evaluation/latency");
+            if (!latency.isMissingNode() && !latency.isNull()
+                    && latency.get("ratio").asDouble() - latency.get("noise").asDouble() > 1) {
+                slower++;
+                assertEquals("rejected", c.get("outcome").asText(), c.toString());
+                assertTrue(c.get("reason").asText().startsWith("auto(objective=latency) never chooses a candidate slower "
+                        + "than the original: "), c.toString());
+            }
+        }
+        assertTrue(slower > 0, "dynamic quantization of a CNN is slower on this CPU: " + json.get("candidates"));
+        JsonNode chosen = json.at("/evaluation/latency");
+        assertTrue(chosen.get("ratio").asDouble() - chosen.get("noise").asDouble() <= 1, chosen.toString());
     }
 
     @Test

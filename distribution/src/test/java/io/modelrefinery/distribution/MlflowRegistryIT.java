@@ -93,7 +93,7 @@ class MlflowRegistryIT {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-jar", Cli.dist().resolve("refinery.jar").toString(), "serve", "--data-dir", data.toString(),
                 "--http-port", Integer.toString(http), "--kafka-port", Integer.toString(kafka), "--partitions", "1",
-                "--pipeline", "fp16", "--retries", "2", "--mlflow-secret-file", secret.toString(),
+                "--pipeline", "fp16", "--gate", "max-latency-ratio=2", "--retries", "2", "--mlflow-secret-file", secret.toString(),
                 "--mlflow-tracking-uri", tracking.toString(), "--allow-private-host", "127.0.0.1"));
         command.addAll(List.of(extra));
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)

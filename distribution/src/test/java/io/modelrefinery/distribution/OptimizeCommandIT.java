@@ -52,7 +52,7 @@ class OptimizeCommandIT {
         Path report = dir.resolve("report.json");
 
         Cli.Result result = Cli.run(dir, "optimize", TestModels.sampleCnnFile().toString(), "-o", out.toString(),
-                "--pipeline", pipeline, "--report", report.toString());
+                "--pipeline", pipeline, "--gate", "max-latency-ratio=2", "--report", report.toString());
 
         assertEquals(0, result.exitCode(), result.stderr());
         assertTrue(result.stdout().startsWith("wrote " + out + ": 14,760 -> "), result.stdout());
@@ -131,7 +131,7 @@ class OptimizeCommandIT {
 
         Cli.Result result = Cli.run(dir, "optimize", TestModels.sampleCnnFile().toString(), "-o", out.toString(),
                 "--pipeline", "quantize-static(method=entropy)", "--calibration", calibration.toString(),
-                "--report", report.toString());
+                "--gate", "max-latency-ratio=3", "--report", report.toString());
 
         assertEquals(0, result.exitCode(), result.stderr());
         JsonNode step = new ObjectMapper().readTree(report.toFile()).at("/steps/0");
@@ -174,7 +174,7 @@ class OptimizeCommandIT {
 
         Cli.Result result = Cli.run(dir, "optimize", TestModels.sampleCnnFile().toString(), "-o", out.toString(),
                 "--pipeline", "prune(sparsity=0.8,method=reconstruct),quantize-dynamic", "--calibration",
-                calibration.toString(), "--report", report.toString());
+                calibration.toString(), "--gate", "max-latency-ratio=3", "--report", report.toString());
 
         assertEquals(0, result.exitCode(), result.stderr());
         JsonNode json = new ObjectMapper().readTree(report.toFile());

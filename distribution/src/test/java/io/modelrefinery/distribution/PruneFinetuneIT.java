@@ -33,7 +33,8 @@ class PruneFinetuneIT {
 
         Cli.Result result = Cli.run(dir, "optimize", TestModels.sampleCnnFile().toString(), "-o", out.toString(),
                 "--pipeline", "prune(sparsity=0.8,initial-sparsity=0.5,finetune=2),quantize-dynamic",
-                "--train", train.toString(), "--eval", eval.toString(), "--report", report.toString());
+                "--train", train.toString(), "--eval", eval.toString(), "--gate", "max-latency-ratio=3",
+                "--report", report.toString());
 
         assertEquals(0, result.exitCode(), result.stderr());
         JsonNode json = new ObjectMapper().readTree(report.toFile());

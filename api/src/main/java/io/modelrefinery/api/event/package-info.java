@@ -3,10 +3,11 @@
  * {@code model.registered}, {@code model.optimized} and {@code model.failed}, and the registry extension
  * points: {@link io.modelrefinery.api.event.ArtifactResolver} finds a registered model's file,
  * {@link io.modelrefinery.api.event.RegistryWriter} registers an optimized model back, both through the
- * host's {@link io.modelrefinery.api.event.RegistryContext} (1.2).
+ * host's {@link io.modelrefinery.api.event.RegistryContext} (1.2); an evaluation's paired latency
+ * comparison, {@link io.modelrefinery.api.event.LatencyEstimate} (1.3).
  */
 @Export
-@Version("1.2.0")
+@Version("1.3.0")
 package io.modelrefinery.api.event;
 
 import org.osgi.annotation.bundle.Export;

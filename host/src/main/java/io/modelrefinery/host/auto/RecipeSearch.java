@@ -15,6 +15,7 @@ import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.OnnxArtifact;
 import io.modelrefinery.api.plugin.Progress;
 import io.modelrefinery.api.plugin.TransformCancelledException;
+import io.modelrefinery.api.plugin.TransformKind;
 import io.modelrefinery.host.eval.ArtifactMeasurer;
 import io.modelrefinery.host.eval.Evaluator;
 import io.modelrefinery.host.eval.QualityGates;
@@ -45,6 +46,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Stream;
 
 /**
  * The {@code auto} pipeline: runs every applicable recipe on the model, evaluates each against the
@@ -157,9 +159,11 @@ public final class RecipeSearch {
         boolean labelled = scoring.labels().isPresent();
         QualityGates effective = gates;
         if (gates.isEmpty()) {
-            effective = QualityGates.parseAssignments(List.of((labelled ? DEFAULT_LABELLED_GATES
-                    : DEFAULT_UNLABELLED_GATES).split(",")), "auto");
+            effective = defaultGates(labelled, settings.objective());
             notes.add("auto applied the default gates " + effective + ": the job set none");
+        }
+        if (settings.objective() == Objective.LATENCY) {
+            effective = effective.orNoSlowdown(); // refuses slower candidates unless max-latency-ratio is set
         }
         effective.requireCheckable(true, labelled);
 
@@ -181,16 +185,47 @@ public final class RecipeSearch {
         return choose(trials, settings.objective(), search, notes);
     }
 
+    /**
+     * The gates of a search that sets none. A latency objective drops the latency bound: the default
+     * latency gate ({@link QualityGates#orNoSlowdown()}) refuses any measurable slowdown instead.
+     */
+    static QualityGates defaultGates(boolean labelled, Objective objective) {
+        List<String> gates = new ArrayList<>(List.of((labelled ? DEFAULT_LABELLED_GATES : DEFAULT_UNLABELLED_GATES)
+                .split(",")));
+        if (objective == Objective.LATENCY) {
+            gates.removeIf(g -> g.startsWith(QualityGates.MAX_LATENCY_RATIO.name() + "="));
+        }
+        return QualityGates.parseAssignments(gates, "auto");
+    }
+
     private Outcome choose(List<Trial> trials, Objective objective, Search search, List<String> notes) {
         Comparator<Trial> order = order(objective, search.referenceSize);
         List<Trial> passing = trials.stream().filter(t -> "passed".equals(t.outcome)).sorted(order).toList();
         Trial pick;
+        Optional<String> fallback = Optional.empty();
+        if (objective == Objective.LATENCY) {
+            // Never a candidate slower than the original, whatever max-latency-ratio allows.
+            for (Trial t : passing) {
+                if (LatencyChoice.slower(t.evaluation)) {
+                    t.outcome = "rejected";
+                    t.reason = "auto(objective=latency) never chooses a candidate slower than the original: "
+                            + LatencyChoice.figures(t.evaluation);
+                }
+            }
+            List<Trial> notSlower = passing.stream().filter(t -> "passed".equals(t.outcome)).toList();
+            LatencyChoice.Choice<Trial> choice = LatencyChoice.choose(notSlower, t -> t.spec, t -> t.evaluation,
+                    this::graphOptimized);
+            fallback = choice.note();
+            passing = choice.pick().map(p -> Stream.concat(Stream.of(p), notSlower.stream().filter(t -> t != p)).toList())
+                    .orElse(List.of());
+        }
         boolean passed = !passing.isEmpty();
         if (passed) {
             pick = passing.get(0);
             pick.outcome = "chosen";
             String detail = PASSED.equals(pick.reason) ? "" : "; " + pick.reason;
-            pick.reason = why(pick, passing, objective, search.referenceSize, trials.size()) + detail;
+            pick.reason = (fallback.isPresent() ? fallback.get()
+                    : why(pick, passing, objective, search.referenceSize, trials.size())) + detail;
             notes.add("auto chose " + pick.spec + ": " + pick.reason);
         } else {
             pick = trials.stream().filter(t -> "rejected".equals(t.outcome)).sorted(order).findFirst()
@@ -445,5 +480,11 @@ public final class RecipeSearch {
             }
         }
         return tried;
+    }
+
+    /** Whether every step of {@code spec} is an optimizer (a graph rewrite that computes what its input does). */
+    private boolean graphOptimized(PipelineSpec spec) {
+        return !spec.steps().isEmpty() && spec.steps().stream().allMatch(step -> catalog.descriptors().stream()
+                .anyMatch(d -> d.id().equals(step.transformId()) && d.kind() == TransformKind.OPTIMIZER));
     }
 }

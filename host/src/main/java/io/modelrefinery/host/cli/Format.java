@@ -42,7 +42,10 @@ final class Format {
             parts.add(String.format(Locale.ROOT, "top-1 agreement %.2f%%", 100 * e.top1Agreement()));
         }
         if (e.latencyMsBefore() != null) {
-            parts.add(String.format(Locale.ROOT, "latency p50 %.3f -> %.3f ms", e.latencyMsBefore(), e.latencyMsAfter()));
+            String ratio = e.latency() == null ? "" : String.format(Locale.ROOT, " (%.2fx ±%.2f, %d pairs at batch %d)",
+                    e.latency().ratio(), e.latency().noise(), e.latency().pairs(), e.latency().batch());
+            parts.add(String.format(Locale.ROOT, "latency p50 %.3f -> %.3f ms%s", e.latencyMsBefore(), e.latencyMsAfter(),
+                    ratio));
         }
         String line = (e.samples() > 0 ? "evaluated on " + bytes(e.samples()) + " samples: " : "evaluated: ")
                 + String.join(", ", parts);

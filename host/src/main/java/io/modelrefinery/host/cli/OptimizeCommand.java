@@ -91,6 +91,11 @@ final class OptimizeCommand implements Callable<Integer> {
             description = "How long one pipeline step may run before the command fails (90s, 30m, 2h; default 0: no limit).")
     Duration stepTimeout;
 
+    @Option(names = "--latency-budget", paramLabel = "DURATION", defaultValue = "3s", converter = DurationConverter.class,
+            description = "How long to time the result against the original (in pairs of runs, after warm-up) once "
+                    + "the fewest pairs are in; timing stops sooner when the ratio is stable. Default: ${DEFAULT-VALUE}.")
+    Duration latencyBudget;
+
     @Option(names = "--isolate", description = "Open the model in a separate process first, so that a model that "
             + "crashes ONNX Runtime's native code is refused instead of ending this command.")
     boolean isolate;
@@ -118,7 +123,8 @@ final class OptimizeCommand implements Callable<Integer> {
                     model.toAbsolutePath().toUri().toString(), model, modelFormat, pipelineSpec, data(), gates);
             JobRunner runner = new JobRunner(plugins.registry(),
                     runtime.service(deviceChoice.device(), work.resolve("scratch")), work.resolve("jobs"),
-                    new JobRunner.Settings(workers, Evaluator.Settings.defaults(), StepLimits.of(stepTimeout),
+                    new JobRunner.Settings(workers, Evaluator.Settings.defaults().withLatencyBudget(latencyBudget.toMillis(),
+                            1), StepLimits.of(stepTimeout),
                             JobRunner.Settings.heapShare(1), isolate ? new IsolatedProbe(IsolatedProbe.Limits.defaults()) : null));
             List<String> hostNotes = deviceChoice.note() == null ? List.of() : List.of(deviceChoice.note());
             JobResult result;

@@ -81,6 +81,9 @@ final class TerminalProgress implements JobListener {
         } else if (e != null && e.sqnrDb() != null) {
             line.append(String.format(Locale.ROOT, ", SQNR %.1f dB", e.sqnrDb()));
         }
+        if (e != null && e.latency() != null) {
+            line.append(String.format(Locale.ROOT, ", latency %.2fx ±%.2f", e.latency().ratio(), e.latency().noise()));
+        }
         if (!candidate.outcome().equals("passed") && candidate.reason() != null) {
             line.append(" (").append(candidate.reason()).append(')');
         }

@@ -5,6 +5,7 @@ import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.event.Evaluation;
 import io.modelrefinery.api.event.GateResult;
+import io.modelrefinery.api.event.LatencyEstimate;
 import io.modelrefinery.api.plugin.InvalidParamException;
 import io.modelrefinery.api.plugin.ParamSpec;
 import io.modelrefinery.api.plugin.ParamValidator;
@@ -23,6 +24,11 @@ import java.util.Optional;
  * ones are checked, in declaration order, against the result's {@link Evaluation}. Gates come from the
  * service's or the CLI's {@code --gate NAME=VALUE}, from a trailing {@code gate(...)} step of a pipeline,
  * and from the parameters of {@code auto(...)}; a later source overrides an earlier one gate by gate.
+ *
+ * <p>Gates can also hold the default latency gate, {@link #orNoSlowdown()}: when no {@code max-latency-ratio} is
+ * set, a result slower than the original by more than the measurement's noise fails. Jobs apply it unless
+ * the pipeline allows a slowdown (an explicit {@code max-latency-ratio}, or an {@code auto} objective other
+ * than latency), so that a slower model is never published as an optimization by default.
  */
 public final class QualityGates {
     public static final ParamSpec<Double> MAX_ACCURACY_DROP = ParamSpec.decimal("max-accuracy-drop").optional()
@@ -45,12 +51,15 @@ public final class QualityGates {
     public static final List<ParamSpec<Double>> ALL = List.of(MAX_ACCURACY_DROP, MIN_SQNR_DB, MIN_TOP1_AGREEMENT,
             MAX_LATENCY_RATIO);
 
-    private static final QualityGates NONE = new QualityGates(Map.of());
+    private static final QualityGates NONE = new QualityGates(Map.of(), false);
 
     private final Map<String, Double> limits;
+    /** Whether the default latency gate applies: only ever without an explicit max-latency-ratio. */
+    private final boolean noSlowdown;
 
-    private QualityGates(Map<String, Double> limits) {
+    private QualityGates(Map<String, Double> limits, boolean noSlowdown) {
         this.limits = Collections.unmodifiableMap(new LinkedHashMap<>(limits));
+        this.noSlowdown = noSlowdown && !limits.containsKey(MAX_LATENCY_RATIO.name());
     }
 
     public static QualityGates none() {
@@ -71,7 +80,7 @@ public final class QualityGates {
                     + ")"));
             limits.put(spec.name(), spec.parse(e.getValue(), where));
         }
-        return new QualityGates(ordered(limits));
+        return new QualityGates(ordered(limits), false);
     }
 
     /**
@@ -98,7 +107,7 @@ public final class QualityGates {
         for (ParamSpec<Double> gate : ALL) {
             params.find(gate).ifPresent(limit -> limits.put(gate.name(), limit));
         }
-        return new QualityGates(limits);
+        return new QualityGates(limits, false);
     }
 
     public static Optional<ParamSpec<Double>> spec(String name) {
@@ -109,11 +118,25 @@ public final class QualityGates {
     public QualityGates overriddenBy(QualityGates other) {
         Map<String, Double> merged = new LinkedHashMap<>(limits);
         merged.putAll(other.limits);
-        return new QualityGates(ordered(merged));
+        return new QualityGates(ordered(merged), noSlowdown || other.noSlowdown);
     }
 
+    /**
+     * These gates with the default latency gate when they set no {@code max-latency-ratio}: the result
+     * fails when its paired latency ratio exceeds 1 by more than the measurement's noise.
+     */
+    public QualityGates orNoSlowdown() {
+        return new QualityGates(limits, true);
+    }
+
+    /** Whether the default latency gate applies. */
+    public boolean refusesSlowdown() {
+        return noSlowdown;
+    }
+
+    /** Whether no gate is set, the default latency gate included. */
     public boolean isEmpty() {
-        return limits.isEmpty();
+        return limits.isEmpty() && !noSlowdown;
     }
 
     public Map<String, Double> limits() {
@@ -157,7 +180,27 @@ public final class QualityGates {
     public List<GateResult> check(Evaluation evaluation) {
         List<GateResult> results = new ArrayList<>();
         limits.forEach((name, limit) -> results.add(check(name, limit, evaluation)));
+        if (noSlowdown) {
+            results.add(noSlowdown(evaluation));
+        }
         return results;
+    }
+
+    /**
+     * The default latency gate, reported as {@code max-latency-ratio} with the bound it came to: 1 plus the
+     * measurement's noise.
+     */
+    private static GateResult noSlowdown(Evaluation e) {
+        LatencyEstimate latency = e.latency();
+        if (latency == null) {
+            throw new IllegalStateException("the default latency gate applies but the evaluation has no paired latency");
+        }
+        double bound = 1 + latency.noise();
+        boolean passed = latency.ratio() <= bound;
+        return new GateResult(MAX_LATENCY_RATIO.name(), bound, latency.ratio(), passed, String.format(Locale.ROOT,
+                "latency %.2fx the original's (median of %d paired runs at batch %d, noise ±%.2f)%s", latency.ratio(),
+                latency.pairs(), latency.batch(), latency.noise(), passed ? ", not slower by more than the noise"
+                        : ": slower by more than the noise; allow it with gate(max-latency-ratio=...)"));
     }
 
     private static GateResult check(String name, double limit, Evaluation e) {
@@ -187,9 +230,11 @@ public final class QualityGates {
             }
             case "max-latency-ratio" -> {
                 double ratio = value(e.latencyRatio(), name);
+                String noise = e.latency() == null ? "" : String.format(Locale.ROOT, " (±%.2f over %d pairs at batch %d)",
+                        e.latency().noise(), e.latency().pairs(), e.latency().batch());
                 yield new GateResult(name, limit, ratio, ratio <= limit, String.format(Locale.ROOT,
-                        "median latency %.3f ms -> %.3f ms, %.2fx the original's, %s %.2fx", e.latencyMsBefore(),
-                        e.latencyMsAfter(), ratio, ratio <= limit ? "within" : "over the limit of", limit));
+                        "median latency %.3f ms -> %.3f ms, %.2fx the original's%s, %s %.2fx", e.latencyMsBefore(),
+                        e.latencyMsAfter(), ratio, noise, ratio <= limit ? "within" : "over the limit of", limit));
             }
             default -> throw new IllegalStateException("unknown gate " + name);
         };

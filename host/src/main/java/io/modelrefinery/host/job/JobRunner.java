@@ -38,6 +38,7 @@ import io.modelrefinery.host.pipeline.TransformCatalog;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
@@ -109,7 +110,8 @@ public final class JobRunner {
 
     /**
      * Runs {@code request}: the pipeline (or the {@code auto} search), then the evaluation against the
-     * original when the job has evaluation samples or gates.
+     * original: latency always (a result slower than the original fails unless the pipeline sets
+     * {@code max-latency-ratio}), accuracy and fidelity when the job has evaluation samples.
      *
      * @throws InvalidInputException for a bad model, dataset, pipeline or gate (also from a step)
      * @throws io.modelrefinery.host.pipeline.StepFailedException when a step fails otherwise
@@ -140,40 +142,84 @@ public final class JobRunner {
             JobResult result = new JobResult(request, found.result().output().onnxModel(), inputSummary,
                     found.result().steps(), found.evaluation(), found.candidates(), found.notes(), millisSince(start));
             if (!found.passed()) {
+                String why = found.evaluation().passed() ? found.candidates().stream()
+                        .filter(c -> c.pipeline().equals(found.pipeline().toString())).findFirst()
+                        .map(c -> "was rejected: " + c.reason()).orElse("was rejected")
+                        : "failed " + firstFailure(found.evaluation());
                 throw new GateFailedException(result, "auto: no candidate passed the gates; the closest, " + found.pipeline()
-                        + ", failed " + firstFailure(found.evaluation()));
+                        + ", " + why);
             }
             return result;
         }
         gates.requireCheckable(data.evaluation().isPresent(),
                 data.evaluation().flatMap(d -> d.labels()).isPresent());
+        // Never publish a slower model by default: a pipeline allows a slowdown only with max-latency-ratio.
+        QualityGates checked = gates.orNoSlowdown();
         PipelineResult ran;
         List<String> notes;
         try (PipelinePlan plan = PipelinePlan.create(pipeline.transforms(), format, catalog)) {
             JobEnvironment environment = new JobEnvironment(request.jobId(), inference, data, scratchRoot, cancellation,
                     settings.limits());
             ran = new PipelineRunner().run(plan, input, environment, listener);
-            notes = plan.notes();
+            notes = new ArrayList<>(plan.notes());
         }
         if (!(ran.output() instanceof OnnxArtifact)) {
             throw new InvalidInputException("pipeline '" + request.pipeline() + "' ends with a " + ran.output().format()
                     + " model; it must end with ONNX");
         }
-        Evaluation evaluated = null;
-        if (data.evaluation().isPresent() || !gates.isEmpty()) {
-            listener.evaluationStarted();
-            Evaluator evaluator = new Evaluator(inference, settings.evaluation(), listener::evaluationProgress, cancellation);
-            Evaluation measured = evaluator.evaluate(ran.reference(), ran.output().onnxModel(),
-                    data.evaluation().orElse(null));
-            evaluated = measured.withGates(gates.check(measured));
-            listener.evaluationFinished(evaluated);
-        }
+        Evaluation evaluated = evaluate(ran, data, gates, checked, listener, cancellation, notes);
         JobResult result = new JobResult(request, ran.output().onnxModel(), inputSummary, ran.steps(), evaluated, null,
                 notes, millisSince(start));
         if (!result.passed()) {
             throw new GateFailedException(result, firstFailure(evaluated));
         }
         return result;
+    }
+
+    /**
+     * Compares the pipeline's output with the original: always its latency (for the default latency gate),
+     * and accuracy and fidelity when the job has evaluation samples. When only the default gate asked for
+     * it and the two models cannot be run alike (their inputs differ, or cannot be generated), the result
+     * is published unmeasured and a note says why.
+     */
+    private Evaluation evaluate(PipelineResult ran, JobData data, QualityGates gates, QualityGates checked,
+                                JobListener listener, Cancellation cancellation, List<String> notes) {
+        if (ran.reference() == null) {
+            return null;
+        }
+        boolean onlyDefaultGate = data.evaluation().isEmpty() && gates.isEmpty();
+        OnnxModel output = ran.output().onnxModel();
+        if (onlyDefaultGate && unchanged(ran.reference(), output)) {
+            notes.add("latency not compared with the original's: the pipeline left the graph unchanged");
+            return null;
+        }
+        listener.evaluationStarted();
+        Evaluator evaluator = new Evaluator(inference, settings.evaluation(), listener::evaluationProgress, cancellation);
+        Evaluation measured;
+        try {
+            measured = evaluator.evaluate(ran.reference(), output, data.evaluation().orElse(null));
+        } catch (InvalidInputException | InferenceException e) {
+            if (!onlyDefaultGate) {
+                throw e;
+            }
+            // Nothing asked for this comparison but the default gate: a model that cannot be timed on
+            // generated inputs (a shape they cannot fill, an input it does not accept) is no reason to fail.
+            notes.add("latency not compared with the original's: " + firstLine(e.getMessage()));
+            return null;
+        }
+        Evaluation evaluated = measured.withGates(checked.check(measured));
+        listener.evaluationFinished(evaluated);
+        return evaluated;
+    }
+
+    /** Whether the pipeline's output computes exactly what the original does, node for node. */
+    private static boolean unchanged(OnnxModel reference, OnnxModel output) {
+        return reference.graph().equals(output.graph())
+                && reference.proto().getOpsetImportList().equals(output.proto().getOpsetImportList());
+    }
+
+    private static String firstLine(String message) {
+        return message == null ? "" : message.lines().findFirst().orElse("");
     }
 
     /** Refuses a model whose estimated heap need exceeds what one job may use, before any work. */

@@ -116,14 +116,26 @@ class RecipeSearchTest {
     private static final ModelTransform NO_FALLBACK = transform(descriptor("no-fallback").param(EXCLUDE).build(),
             (m, p) -> p.get(EXCLUDE).contains("/fc/Gemm") ? m : TestModels.mapWeights(m, "fc.weight"::equals, w -> -w));
 
+    /** The sample with ten large matrix products added whose result is multiplied by zero: as accurate, much slower. */
+    private static final ModelTransform SLOW = transform(descriptor("slow").build(), (m, p) -> TestModels.slowedDown(m));
+
+    /** Stands in for graph-optimize: the same model, as fast as the original. */
+    private static final ModelTransform SAME = transform(descriptor("graph-optimize")
+            .kind(TransformKind.OPTIMIZER).build(), (m, p) -> m);
+
     private static RecipeSearch.Outcome search(List<String> recipes, String gates, JobData jobData, List<Candidate> seen) {
-        RecipeSearch search = new RecipeSearch(recipes,
-                TransformCatalog.of(ROUND, CALIBRATED, FAKE_STATIC, THIRD_PARTY, NO_FALLBACK),
+        return search(recipes, gates, jobData, seen, AutoSettings.defaults());
+    }
+
+    private static RecipeSearch.Outcome search(List<String> recipes, String gates, JobData jobData, List<Candidate> seen,
+                                               AutoSettings settings) {
+        RecipeSearch search = new RecipeSearch(recipes, TransformCatalog.of(ROUND, CALIBRATED, FAKE_STATIC,
+                THIRD_PARTY, NO_FALLBACK, SLOW, SAME),
                 new OrtRuntime().service(Device.CPU, dir.resolve("ort")), dir.resolve("auto-" + System.nanoTime()), 2,
                 new Evaluator.Settings(64, 0, 10, 2), StepLimits.none(), "job-test", Cancellation.never());
         QualityGates gateSet = gates.isEmpty() ? QualityGates.none()
                 : QualityGates.parseAssignments(List.of(gates.split(",")), "auto(...)");
-        return search.search(ModelArtifact.onnx(sample), ModelFormat.ONNX, jobData, gateSet, AutoSettings.defaults(),
+        return search.search(ModelArtifact.onnx(sample), ModelFormat.ONNX, jobData, gateSet, settings,
                 "seed_cnn_binary.onnx", new JobListener() {
                     @Override
                     public void candidateFinished(int done, int total, Candidate candidate) {
@@ -244,5 +256,49 @@ class RecipeSearchTest {
                 + "(calibration samples serve for fidelity when there are no others)",
                 assertThrows(InvalidInputException.class, () -> search(List.of("round"), "", JobData.none(),
                         new ArrayList<>())).getMessage());
+    }
+
+    private static final AutoSettings FOR_LATENCY = new AutoSettings(Objective.LATENCY, true);
+
+    @Test
+    void forLatencyASlowerCandidateIsRefusedAndWithoutAFasterOneTheGraphOptimizedModelIsPublished() {
+        RecipeSearch.Outcome outcome = search(List.of("slow", "graph-optimize"), "", data, new ArrayList<>(), FOR_LATENCY);
+
+        Candidate slow = find(outcome.candidates(), "slow");
+        assertEquals("rejected", slow.outcome());
+        assertTrue(slow.reason().startsWith("max-latency-ratio: latency ") && slow.reason().contains(
+                "slower by more than the noise"), slow.reason());
+        assertTrue(slow.evaluation().latency().ratio() > 1.5, slow.evaluation().latency().toString());
+        assertTrue(outcome.passed());
+        assertEquals("graph-optimize", outcome.pipeline().toString());
+        Candidate chosen = find(outcome.candidates(), "graph-optimize");
+        assertEquals("chosen", chosen.outcome());
+        assertTrue(chosen.reason().startsWith("no candidate is measurably faster than the original (the fastest, "
+                + "graph-optimize, at "), chosen.reason());
+        assertTrue(chosen.reason().contains("so the graph-optimized model, which computes what the original does"),
+                chosen.reason());
+        assertTrue(outcome.notes().contains("auto applied the default gates max-accuracy-drop=0.01: the job set none"),
+                outcome.notes().toString());
+    }
+
+    @Test
+    void forLatencyEvenAnExplicitLatencyBoundDoesNotLetASlowerCandidateBeChosen() {
+        RecipeSearch.Outcome outcome = search(List.of("slow"), "max-accuracy-drop=0.01,max-latency-ratio=1000", data,
+                new ArrayList<>(), FOR_LATENCY);
+
+        assertFalse(outcome.passed());
+        Candidate slow = find(outcome.candidates(), "slow");
+        assertEquals("rejected", slow.outcome());
+        assertTrue(slow.reason().startsWith("auto(objective=latency) never chooses a candidate slower than the "
+                + "original: "), slow.reason());
+    }
+
+    @Test
+    void forSizeASlowerCandidateIsAllowedWhenTheGatesSetNoLatencyBound() {
+        RecipeSearch.Outcome outcome = search(List.of("slow"), "max-accuracy-drop=0.01", data, new ArrayList<>());
+
+        assertTrue(outcome.passed(), outcome.candidates().toString());
+        assertEquals("slow", outcome.pipeline().toString());
+        assertEquals(List.of("max-accuracy-drop"), outcome.evaluation().gates().stream().map(g -> g.gate()).toList());
     }
 }

@@ -113,4 +113,52 @@ class EvaluatorTest {
                 assertThrows(InvalidDataException.class, () -> evaluator().evaluate(sample, damaged,
                         Datasets.open(badLabel, "input"))).getMessage());
     }
+
+    @Test
+    void aFixedBatchModelIsFedBatchesOfItsSizeAndTimedAtIt() throws Exception {
+        OnnxModel fixed = OnnxModel.load(TestModels.root().resolve("samples/zoo/resnet18-op13-fixed.onnx"));
+        Path file = dir.resolve("images64.npz");
+        Datasets.writeNpz(file, Map.of("input", TestModels.randomImages(5, 10, 3, 64, 64)));
+        Evaluator batching = new Evaluator(inference, new Evaluator.Settings(4, 0, 10, 1, 200, 8), Progress.none(),
+                Cancellation.never());
+
+        Evaluation e = batching.evaluate(fixed, fixed, Datasets.open(file, "input"));
+
+        assertEquals(10, e.samples(), "batches of the model's 1, not of 4");
+        assertEquals(Evaluation.IDENTICAL_SQNR_DB, e.sqnrDb());
+        assertEquals(1, e.latency().batch(), "timed at the batch the model fixes, not at 8");
+        assertTrue(e.latency().pairs() >= 10, e.latency().toString());
+    }
+
+    @Test
+    void aSymbolicBatchIsTimedAtTheConfiguredBatch() throws Exception {
+        OnnxModel dynamic = OnnxModel.load(TestModels.root().resolve("samples/zoo/resnet18-op17-dynamic.onnx"));
+        Evaluator batching = new Evaluator(inference, new Evaluator.Settings(4, 0, 5, 1, 200, 3), Progress.none(),
+                Cancellation.never());
+
+        Evaluation e = batching.evaluate(dynamic, dynamic, null);
+
+        assertEquals(3, e.latency().batch());
+    }
+
+    @Test
+    void dataOfAnotherShapeThanTheModelsIsOneLineNamingInputDimensionAndBothValues() throws Exception {
+        OnnxModel fixed = OnnxModel.load(TestModels.root().resolve("samples/zoo/resnet18-op13-fixed.onnx"));
+        Path file = dir.resolve("images32.npz");
+        Datasets.writeNpz(file, Map.of("input", TestModels.randomImages(5, 4, 3, 32, 32)));
+
+        String message = assertThrows(InvalidDataException.class, () -> evaluator().evaluate(fixed, fixed,
+                Datasets.open(file, "input"))).getMessage();
+
+        assertEquals("images32.npz: array 'input' has samples of shape [3,32,32] but the model input is [1,3,64,64] "
+                + "(dimension 2 is 64 in the model, 32 in the data)", message);
+    }
+
+    @Test
+    void aModelWithExtraWorkIsMeasuredSlowerByMoreThanTheNoise() throws Exception {
+        Evaluation e = evaluator().evaluate(sample, TestModels.slowedDown(sample), null);
+
+        assertTrue(e.latency().ratio() - e.latency().noise() > 1.5, e.latency().toString());
+        assertTrue(e.latencyMsAfter() > e.latencyMsBefore());
+    }
 }

@@ -135,7 +135,7 @@ class EventSchemasTest {
         JobReport report = report(run("keep", "max-accuracy-drop=0.01", "min-sqnr-db=20"), true);
 
         assertEquals(Set.of(), violations("model.optimized.json", report));
-        assertEquals(2, report.evaluation().gates().size());
+        assertEquals(3, report.evaluation().gates().size(), "the two set and the default latency gate");
     }
 
     @Test

@@ -3,6 +3,7 @@ package io.modelrefinery.host.job;
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.event.Evaluation;
 import io.modelrefinery.api.event.GateResult;
+import io.modelrefinery.api.event.LatencyEstimate;
 import io.modelrefinery.api.event.ModelRef;
 import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.onnx.DataType;
@@ -83,32 +84,6 @@ class JobRunnerTest {
         };
     }
 
-    /**
-     * The sample computing the same output, plus ten 784x784 matrix products whose result is multiplied by
-     * zero: as accurate, and many times slower.
-     */
-    private static OnnxModel slowedDown(OnnxModel model) {
-        GraphEditor editor = GraphEditor.of(model.graph());
-        NodeProto sigmoid = model.graph().getNodeList().stream().filter(n -> n.getOpType().equals("Sigmoid")).findFirst()
-                .orElseThrow();
-        editor.replaceNode(sigmoid, sigmoid.toBuilder().setOutput(0, "probability").build());
-        float[] w = new float[784 * 784];
-        for (int i = 0; i < w.length; i++) {
-            w[i] = (i % 7) * 1e-3f;
-        }
-        editor.putInitializer(Tensor.ofFloats(new long[] {784, 784}, w).toProto("slow.w"));
-        editor.putInitializer(Tensor.ofLongs(new long[] {2}, -1, 784).toProto("slow.shape"));
-        editor.putInitializer(Tensor.scalar(0f).toProto("slow.zero"));
-        editor.addNode(node("Reshape", List.of("input", "slow.shape"), List.of("slow.0")));
-        for (int i = 0; i < 10; i++) {
-            editor.addNode(node("MatMul", List.of("slow." + i, "slow.w"), List.of("slow." + (i + 1))));
-        }
-        editor.addNode(node("ReduceSum", List.of("slow.10"), List.of("slow.sum")));
-        editor.addNode(node("Mul", List.of("slow.sum", "slow.zero"), List.of("slow.nothing")));
-        editor.addNode(node("Add", List.of("probability", "slow.nothing"), List.of("output")));
-        return model.withGraph(editor.build());
-    }
-
     private JobResult run(String pipeline, QualityGates gates, Path eval) throws Exception {
         return run(pipeline, gates, eval, 0);
     }
@@ -123,7 +98,7 @@ class JobRunnerTest {
         input.save(model);
         JobRequest request = new JobRequest("job-test", new ModelRef("seed", "1"), model.toUri().toString(), model, null,
                 PipelineSpec.parse(pipeline), null, eval, null, gates);
-        TransformCatalog catalog = TransformCatalog.of(transform("keep", m -> m), transform("slow", JobRunnerTest::slowedDown));
+        TransformCatalog catalog = TransformCatalog.of(transform("keep", m -> m), transform("slow", TestModels::slowedDown));
         JobRunner runner = new JobRunner(catalog, new OrtRuntime().service(Device.CPU, dir.resolve("ort")),
                 dir.resolve("scratch"), new JobRunner.Settings(1, new Evaluator.Settings(64, 0, 30, 3), StepLimits.none(), memoryBudget, probe));
         return runner.run(request, JobListener.none(), Cancellation.never());
@@ -143,7 +118,9 @@ class JobRunnerTest {
         assertTrue(result.passed());
         assertEquals(600, e.samples());
         assertEquals(e.accuracyBefore(), e.accuracyAfter());
-        assertEquals(List.of(true, true), e.gates().stream().map(GateResult::passed).toList());
+        assertEquals(List.of("max-accuracy-drop", "min-sqnr-db", "max-latency-ratio"),
+                e.gates().stream().map(GateResult::gate).toList(), "the default latency gate comes last");
+        assertEquals(List.of(true, true, true), e.gates().stream().map(GateResult::passed).toList());
         assertEquals(e, result.report(null, List.of()).evaluation());
     }
 
@@ -171,9 +148,42 @@ class JobRunnerTest {
         assertTrue(e.latencyRatio() > 1.5, "ratio " + e.latencyRatio());
         assertEquals(0, e.samples(), "timed on generated inputs");
 
-        JobResult ungated = run("slow", QualityGates.none(), null);
-        assertNull(ungated.evaluation(), "no samples and no gates: nothing to evaluate");
-        assertTrue(ungated.passed());
+        JobResult allowed = run("slow,gate(max-latency-ratio=1000)", QualityGates.none(), null);
+        assertTrue(allowed.passed(), "an explicit max-latency-ratio allows the slowdown");
+        assertTrue(allowed.evaluation().latencyRatio() > 1.5, allowed.evaluation().toString());
+    }
+
+    @Test
+    void byDefaultAResultSlowerThanTheOriginalByMoreThanTheNoiseIsRejected() throws Exception {
+        GateFailedException rejected = assertThrows(GateFailedException.class,
+                () -> run("slow", QualityGates.none(), null));
+
+        String message = rejected.getMessage();
+        assertTrue(message.matches("gate max-latency-ratio: latency \\d+\\.\\d\\dx the original's \\(median of \\d+ "
+                + "paired runs at batch 1, noise ±\\d\\.\\d\\d\\): slower by more than the noise; allow it with "
+                + "gate\\(max-latency-ratio=\\.\\.\\.\\)"), message);
+        LatencyEstimate latency = rejected.result().evaluation().latency();
+        assertTrue(latency.ratio() - latency.noise() > 1.5, latency.toString());
+        assertTrue(latency.pairs() >= 30, "at least the configured pairs: " + latency);
+        assertEquals(1, latency.batch());
+        GateResult gate = rejected.result().evaluation().gates().get(0);
+        assertEquals(1 + latency.noise(), gate.limit(), 1e-12, "the bound is 1 plus the noise");
+
+        JobResult same = run("keep(shift=0.0001)", QualityGates.none(), null);
+        assertTrue(same.passed(), same.evaluation().toString());
+        assertEquals("max-latency-ratio", same.evaluation().gates().get(0).gate());
+        assertTrue(same.evaluation().latency().ratio() < 1.5, same.evaluation().toString());
+    }
+
+    @Test
+    void aPipelineThatLeavesTheGraphUnchangedIsNotTimedAndTheReportSaysSo() throws Exception {
+        JobResult result = run("keep", QualityGates.none(), null);
+
+        assertTrue(result.passed());
+        assertNull(result.evaluation());
+        assertTrue(result.report(null, List.of()).notes().contains(
+                "latency not compared with the original's: the pipeline left the graph unchanged"),
+                result.report(null, List.of()).notes().toString());
     }
 
     @Test

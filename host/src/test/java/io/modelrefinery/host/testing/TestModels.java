@@ -7,6 +7,7 @@ import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.GraphEditor;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
 
 import java.io.IOException;
@@ -123,5 +124,31 @@ public final class TestModels {
             values[i] = random.nextFloat();
         }
         return Tensor.ofFloats(shape, values);
+    }
+
+    /**
+     * The sample CNN computing the same output, plus ten 784x784 matrix products whose result is multiplied by
+     * zero: as accurate, and many times slower.
+     */
+    public static OnnxModel slowedDown(OnnxModel model) {
+        GraphEditor editor = GraphEditor.of(model.graph());
+        NodeProto sigmoid = model.graph().getNodeList().stream().filter(n -> n.getOpType().equals("Sigmoid")).findFirst()
+                .orElseThrow();
+        editor.replaceNode(sigmoid, sigmoid.toBuilder().setOutput(0, "probability").build());
+        float[] w = new float[784 * 784];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (i % 7) * 1e-3f;
+        }
+        editor.putInitializer(Tensor.ofFloats(new long[] {784, 784}, w).toProto("slow.w"));
+        editor.putInitializer(Tensor.ofLongs(new long[] {2}, -1, 784).toProto("slow.shape"));
+        editor.putInitializer(Tensor.scalar(0f).toProto("slow.zero"));
+        editor.addNode(node("Reshape", List.of("input", "slow.shape"), List.of("slow.0")));
+        for (int i = 0; i < 10; i++) {
+            editor.addNode(node("MatMul", List.of("slow." + i, "slow.w"), List.of("slow." + (i + 1))));
+        }
+        editor.addNode(node("ReduceSum", List.of("slow.10"), List.of("slow.sum")));
+        editor.addNode(node("Mul", List.of("slow.sum", "slow.zero"), List.of("slow.nothing")));
+        editor.addNode(node("Add", List.of("probability", "slow.nothing"), List.of("output")));
+        return model.withGraph(editor.build());
     }
 }
