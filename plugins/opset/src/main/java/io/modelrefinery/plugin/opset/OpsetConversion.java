@@ -30,8 +30,10 @@ import java.util.function.Supplier;
  * version cannot express stops the conversion with an {@link InvalidInputException} naming it.
  */
 final class OpsetConversion {
-    /** Oldest operator set converted. */
+    /** Oldest operator set converted to. */
     static final int MIN_OPSET = 13;
+    /** Oldest operator set converted from (upward only below {@link #MIN_OPSET}). */
+    static final int MIN_SOURCE_OPSET = 7;
     /** Newest operator set ONNX Runtime 1.28 runs. */
     static final int MAX_OPSET = 26;
 
@@ -71,8 +73,8 @@ final class OpsetConversion {
         if (model.opsetVersion() == 0) {
             throw new InvalidInputException("the model imports no default ONNX operator set");
         }
-        if (source < MIN_OPSET || source > MAX_OPSET) {
-            throw new InvalidInputException("the model uses opset " + source + "; opsets " + MIN_OPSET + " to "
+        if (source < MIN_SOURCE_OPSET || source > MAX_OPSET) {
+            throw new InvalidInputException("the model uses opset " + source + "; opsets " + MIN_SOURCE_OPSET + " to "
                     + MAX_OPSET + " can be converted");
         }
         if (model.proto().getFunctionsCount() > 0) {
