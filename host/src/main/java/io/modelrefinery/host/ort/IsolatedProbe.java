@@ -3,15 +3,18 @@ package io.modelrefinery.host.ort;
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.host.files.Folders;
 
+import java.io.File;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
 
 /**
  * Opens and runs an untrusted model once in a child JVM before the host touches it. ONNX Runtime's native
@@ -52,6 +55,13 @@ public final class IsolatedProbe {
         this.mainClass = mainClass;
     }
 
+    /** The host's class path, each entry absolute: the child runs in its own folder. */
+    private static String absoluteClassPath() {
+        return Arrays.stream(System.getProperty("java.class.path").split(File.pathSeparator))
+                .map(entry -> entry.isEmpty() ? entry : Path.of(entry).toAbsolutePath().toString())
+                .collect(Collectors.joining(File.pathSeparator));
+    }
+
     /**
      * Probes {@code model}.
      *
@@ -75,7 +85,7 @@ public final class IsolatedProbe {
         }
         command.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Xmx" + limits.heapBytes(), "-XX:+ExitOnOutOfMemoryError", "-XX:-UsePerfData", "-XX:-CreateCoredumpOnCrash",
-                "-Drefinery.log.level=ERROR", "-cp", System.getProperty("java.class.path"), mainClass,
+                "-Drefinery.log.level=ERROR", "-cp", absoluteClassPath(), mainClass,
                 model.toAbsolutePath().toString()));
         Path work = null;
         try {

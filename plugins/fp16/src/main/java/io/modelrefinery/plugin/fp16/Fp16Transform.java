@@ -83,7 +83,11 @@ public final class Fp16Transform implements ModelTransform {
                 .withMetric("float32-nodes", conversion.float32Nodes())
                 .withMetric("casts-added", conversion.castsAdded())
                 .withMetric("converted-initializers", conversion.convertedInitializers())
-                .withMetric("saturated-values", conversion.saturatedValues());
+                .withMetric("saturated-values", conversion.saturatedValues())
+                .withMetric("runtime-kept-nodes", conversion.runtimeGaps().keptNodes());
+        for (String note : conversion.runtimeGaps().notes()) {
+            result = result.withNote(note);
+        }
         if (conversion.convertedNodes() == 0) {
             result = result.withNote("no node was converted: every float operator is blocked or none exists");
         }
