@@ -2,7 +2,7 @@ import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.infer.InferenceSession;
-import io.modelrefinery.api.infer.TensorInfo;
+import io.modelrefinery.api.onnx.TensorInfo;
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;

@@ -24,18 +24,21 @@ fi
 mkdir -p "$(dirname "$results")"
 cp="dist/refinery.jar:dist/plugins/refinery-plugin-graph-optimize.jar:dist/plugins/refinery-plugin-opset.jar:dist/plugins/refinery-plugin-fp16.jar"
 for attempt in $(seq 1 200); do
-  if java -Xmx2g -XX:-CreateCoredumpOnCrash -Drefinery.log.level=OFF -cp "$cp" bench/OnnxConformance.java "$results" \
-      "${folders[@]}" > /dev/null 2> "$results.stderr"; then
-    break
+  status=0
+  java -Xmx2g -XX:-CreateCoredumpOnCrash -Drefinery.log.level=OFF -cp "$cp" bench/OnnxConformance.java "$results" \
+      "${folders[@]}" > /dev/null 2> "$results.stderr" || status=$?
+  [ "$status" -eq 0 ] && break
+  if [ "$status" -le 128 ]; then # not a signal: the sweep itself failed
+    tail -5 "$results.stderr" >&2; exit 1
   fi
-  echo "restarting after a crash (attempt $attempt)" >&2
+  echo "restarting after a crash (signal $((status - 128)), attempt $attempt)" >&2
 done
 rm -f hs_err_pid*.log
 echo "machine: $(nproc) cores, $(java -version 2>&1 | head -1); date: $(date -u +%Y-%m-%dT%H:%MZ)"
 awk -F'\t' '
   $1 == "start" { next }
   $2 == "original" { models++; if ($3 == "ref-ok") ok++; else excluded[$4 == "" ? $3 : substr($4, 1, 60)]++; next }
-  { n[$2, $3]++; if ($3 != "kept") { r = $4; gsub(/'[^']*'/, "'.'", r); gsub(/[0-9.e+-]+, expected [0-9.e+-]+/, "N, expected M", r); reason[$2 "\t" $3 "\t" substr(r, 1, 160)]++ } }
+  { n[$2, $3]++; if ($3 != "kept") { r = $4; gsub(/\047[^\047]*\047/, "\047.\047", r); gsub(/[0-9.e+-]+, expected [0-9.e+-]+/, "N, expected M", r); reason[$2 "\t" $3 "\t" substr(r, 1, 160)]++ } }
   END {
     printf "%d models; ONNX Runtime itself runs %d of them correctly (the rest are left out)\n\n", models, ok
     print "| pipeline | kept | refused | failed by the output check | broken | crashed | internal error |"

@@ -34,6 +34,8 @@ import java.util.Set;
  * the check, not the host.
  */
 final class OutputRunCheck {
+    /** How the child's session creation failure begins (OrtInferenceService's wording). */
+    private static final String CANNOT_OPEN = "ONNX Runtime cannot open the model";
     private static final Set<Integer> HALF_TYPES = Set.of(DataType.FLOAT16.code(), DataType.BFLOAT16.code());
 
     /** What went wrong, in one line. */
@@ -79,7 +81,7 @@ final class OutputRunCheck {
             Path file = work.resolve("output.onnx");
             model.save(file);
             return new IsolatedProbe(IsolatedProbe.Limits.forModel(Files.size(file))).problem(file)
-                    .map(why -> new Failure(true, why.startsWith("the process died")
+                    .map(why -> new Failure(!why.startsWith(CANNOT_OPEN), why.startsWith("the process died")
                             ? "ONNX Runtime crashed running it in a separate process (" + why.substring(4) + ")"
                             : why));
         } catch (IOException e) {

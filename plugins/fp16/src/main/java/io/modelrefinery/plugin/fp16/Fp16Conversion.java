@@ -220,11 +220,17 @@ final class Fp16Conversion {
         return info != null && info.type() == DataType.FLOAT;
     }
 
-    /** Nodes of ONNX's own domain, not blocked, without subgraphs, are computed in float16. */
+    /**
+     * Nodes of ONNX's own domain, not blocked, without subgraphs and not reading or writing sequences or
+     * optionals (whose element types are not converted), are computed in float16.
+     */
     private boolean convertible(NodeProto node) {
         boolean onnxDomain = node.getDomain().isEmpty() || node.getDomain().equals("ai.onnx");
         boolean hasSubgraph = node.getAttributeList().stream().anyMatch(a -> a.hasG() || a.getGraphsCount() > 0);
-        return onnxDomain && !hasSubgraph && !blockedOps.contains(node.getOpType())
+        String op = node.getOpType();
+        boolean containers = op.startsWith("Sequence") || op.startsWith("Optional") || op.equals("SplitToSequence")
+                || op.equals("ConcatFromSequence");
+        return onnxDomain && !hasSubgraph && !containers && !blockedOps.contains(op)
                 && !blockedNodes.contains(node.getName());
     }
 
