@@ -224,4 +224,17 @@ class Fp16TransformTest {
         assertTrue(maxAbsDiff(runAll(scatter, x).get("y").toFloatArray(),
                 runAll(scattered.output().onnxModel(), x).get("y").toFloatArray()) < 1e-2);
     }
+
+    @Test
+    void operatorsOnnxRuntimeRefusesInFloat16AtLoadStayFloat32() {
+        // Celu's schema has no float16; the Relu before it is converted
+        OnnxModel celu = unnamed(List.of(node("Relu", List.of("x"), List.of("r")),
+                node("Celu", List.of("r"), List.of("y"), attr("alpha", 2f))), List.of(), new long[] {2, 3}, "y");
+
+        PipelineResult result = LocalRun.of(new Fp16Transform()).run("fp16", celu, dir);
+
+        assertEquals(List.of("kept in float32, since ONNX Runtime has no float16 kernel for them: Celu"),
+                result.steps().get(0).notes());
+        assertEquals(1.0, result.steps().get(0).metrics().get("float32-nodes"));
+    }
 }
