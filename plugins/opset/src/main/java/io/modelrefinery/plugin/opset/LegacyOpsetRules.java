@@ -10,7 +10,7 @@ import static io.modelrefinery.api.onnx.OnnxHelper.attr;
 import static io.modelrefinery.api.onnx.OnnxHelper.node;
 
 /**
- * What changed in ONNX operator signatures from opset 7 to 13, as rewrites upward only (the conversion
+ * What changed in ONNX operator signatures from opset 6 to 13, as rewrites upward only (the conversion
  * targets opset 13 or later). Each rule follows the ONNX version converter's adapter for the same change
  * ({@code onnx/version_converter/adapters}), where it has one; changes that only widen types or allow
  * negative axes need no rewrite.
@@ -28,7 +28,17 @@ final class LegacyOpsetRules {
     private static final List<String> EXPERIMENTAL = List.of("Crop", "ScaledTanh", "ParametricSoftplus", "Affine",
             "DynamicSlice", "GivenTensorFill", "ConstantFill", "GRUUnit", "Scale");
 
+    /** Operators that broadcast by attribute before opset 7 and as NumPy does from 7 (broadcast_forward_compatibility). */
+    private static final List<String> BROADCASTING = List.of("Add", "Sub", "Mul", "Div", "Pow", "And", "Or", "Xor",
+            "Equal", "Greater", "Less");
+
     static void register(Registry r) {
+        for (String op : BROADCASTING) {
+            r.rule(op, 7, LegacyOpsetRules::numpyBroadcasting);
+        }
+        r.rule("Gemm", 7, n -> drop(n, "broadcast")); // from 7, C always broadcasts as broadcast=1 allowed
+        r.rule("BatchNormalization", 7, n -> drop(n, "is_test")); // inference either way for a runtime
+        r.rule("Dropout", 7, n -> drop(n, "is_test"));
         r.rule("BatchNormalization", 9, LegacyOpsetRules::batchNormWithoutSpatial);
         r.rule("Upsample", 10, LegacyOpsetRules::upsampleToResize);
         r.rule("Resize", 11, LegacyOpsetRules::resizeWithRoi);
@@ -59,6 +69,44 @@ final class LegacyOpsetRules {
                 throw n.refuse(op + " was an experimental operator, removed at opset 10");
             });
         }
+    }
+
+    /**
+     * Before opset 7, {@code broadcast=1} lets B match A's dimensions from {@code axis} on (by default, A's
+     * trailing ones); from 7 B aligns with A's trailing dimensions. B gets trailing 1s where they differ.
+     */
+    private static boolean numpyBroadcasting(NodeRewrite n) {
+        boolean broadcast = n.intAttribute("broadcast", 0) == 1;
+        boolean changed = drop(n, "broadcast") | n.attribute("axis").isPresent();
+        if (!broadcast || n.attribute("axis").isEmpty()) {
+            n.removeAttribute("axis");
+            return changed;
+        }
+        long axis = n.intAttribute("axis", 0);
+        n.removeAttribute("axis");
+        int rankA = n.requireRank(0, "to align its broadcast input");
+        int rankB = n.requireRank(1, "to align its broadcast input");
+        long start = axis < 0 ? axis + rankA : axis;
+        int trailing = (int) (rankA - start - rankB);
+        if (trailing > 0) {
+            long[] axes = new long[trailing];
+            for (int i = 0; i < trailing; i++) {
+                axes[i] = rankB + i;
+            }
+            String aligned = n.freshName("aligned");
+            n.addBefore(node("Unsqueeze", List.of(n.input(1).orElseThrow(), n.constant(Tensor.ofLongs(
+                    new long[] {trailing}, axes), "axes")), List.of(aligned)));
+            n.setInput(1, aligned);
+        }
+        return true;
+    }
+
+    private static boolean drop(NodeRewrite n, String name) {
+        if (n.attribute(name).isEmpty()) {
+            return false;
+        }
+        n.removeAttribute(name);
+        return true;
     }
 
     /** Opset 9 dropped {@code spatial}: statistics are always per channel, as spatial=1 meant (batch_normalization_8_9). */

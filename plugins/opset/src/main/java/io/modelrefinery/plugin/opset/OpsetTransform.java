@@ -15,7 +15,7 @@ import org.osgi.service.component.annotations.Component;
 
 /**
  * {@code opset}: converts an ONNX model to another version of the default operator set, up or down,
- * between 13 and the newest ONNX Runtime 1.28 runs; models from opset 7 on are converted up. Operators whose signature changed are rewritten;
+ * between 13 and the newest ONNX Runtime 1.28 runs; models from opset 6 on are converted up. Operators whose signature changed are rewritten;
  * one the target cannot express is refused with its name.
  */
 @Component(service = ModelTransform.class)

@@ -501,12 +501,12 @@ class OpsetTransformTest {
 
     @Test
     void theTargetMustBeAnOpsetTheRuntimeRunsAndTheSourceOneThatCanBeConverted() {
-        Model at6 = new Model(6).input("x", x(2)).node(node("Relu", List.of("x"), List.of("y"))).outputs("y");
+        Model at5 = new Model(5).input("x", x(2)).node(node("Relu", List.of("x"), List.of("y"))).outputs("y");
         Model at17 = new Model(17).input("x", x(2)).node(node("Relu", List.of("x"), List.of("y"))).outputs("y");
 
         assertEquals("invalid value 27 for parameter 'target' of 'opset': must be in [13, 26]",
                 assertThrows(InvalidParamException.class, () -> convert(at17.build(), 27)).getMessage());
-        assertEquals("step 1 'opset': the model uses opset 6; opsets 7 to 26 can be converted", refusal(at6, 17));
+        assertEquals("step 1 'opset': the model uses opset 5; opsets 6 to 26 can be converted", refusal(at5, 17));
         assertEquals(List.of("the model already uses opset 17"), convert(at17.build(), 17).steps().get(0).notes());
         assertEquals(26.0, LocalRun.of(new OpsetTransform()).run("opset", at17.build(), dir).steps().get(0).metrics()
                 .get("target-opset"));
@@ -708,6 +708,24 @@ class OpsetTransformTest {
             OnnxModel at13 = convertAndCompare(ir3, at8.feeds, 13);
 
             assertEquals(7L, at13.proto().getIrVersion());
+        }
+    
+        @Test
+        void broadcastingByAxisBefore7BecomesNumpyBroadcasting() {
+            // x [2, 3, 4] + b [3] at axis 1: b is aligned with x's second dimension
+            Tensor b = Tensor.ofFloats(new long[] {3}, 10f, 20f, 30f);
+            Model at6 = new Model(6).input("x", x(2, 3, 4)).constant("b", b)
+                    .node(node("Add", List.of("x", "b"), List.of("y"), attr("broadcast", 1L), attr("axis", 1L)))
+                    .outputs("y");
+
+            OnnxModel at13 = convert(at6.build(), 13).output().onnxModel();
+
+            float[] in = at6.feeds.get("x").toFloatArray();
+            float[] out = run(at13, at6.feeds).get("y").toFloatArray();
+            for (int i = 0; i < in.length; i++) {
+                assertEquals(in[i] + b.toFloatArray()[(i / 4) % 3], out[i], 1e-5);
+            }
+            assertEquals(List.of("Unsqueeze", "Add"), opTypes(at13));
         }
     }
 }
