@@ -225,6 +225,9 @@ public final class Evaluator {
     }
 
     /** One input of each model input's shape (dynamic dimensions as 1), random values in [0, 1). */
+    /** The most values one generated input holds (256 MiB of float32). */
+    static final long MAX_GENERATED_VALUES = 1L << 26;
+
     public static Map<String, Tensor> generatedInputs(List<TensorInfo> inputs) {
         Random random = new Random(7);
         Map<String, Tensor> feeds = new LinkedHashMap<>();
@@ -233,9 +236,14 @@ public final class Evaluator {
             long count = 1;
             for (int i = 0; i < shape.length; i++) {
                 shape[i] = shape[i] > 0 ? shape[i] : 1;
-                count *= shape[i];
+                count = count > MAX_GENERATED_VALUES ? count : count * shape[i];
             }
-            double[] values = new double[Math.toIntExact(count)];
+            if (count > MAX_GENERATED_VALUES) {
+                throw new InvalidDataException("cannot generate inputs for input '" + input.name() + "' of shape "
+                        + java.util.Arrays.toString(input.shape()) + ": over " + MAX_GENERATED_VALUES
+                        + " values; give evaluation samples");
+            }
+            double[] values = new double[(int) count];
             if (input.type().isFloatingPoint()) {
                 for (int i = 0; i < values.length; i++) {
                     values[i] = random.nextDouble();

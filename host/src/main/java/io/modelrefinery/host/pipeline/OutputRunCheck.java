@@ -71,6 +71,9 @@ final class OutputRunCheck {
             return Optional.empty();
         } catch (InferenceException e) {
             return Optional.of(new Failure(true, e.getMessage()));
+        } catch (RuntimeException e) { // inputs of odd shapes or types that cannot even be fed
+            return Optional.of(new Failure(true, "its inputs cannot be fed: " + (e.getMessage() == null
+                    ? e.getClass().getSimpleName() : e.getMessage().lines().findFirst().orElse(""))));
         }
     }
 

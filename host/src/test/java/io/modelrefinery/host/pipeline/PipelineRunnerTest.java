@@ -231,12 +231,12 @@ class PipelineRunnerTest {
                 + "load"), refused.getMessage());
     }
 
-    /** x (float [N, 3]) through {@code nodes} to y, with {@code initializers}; opset 13. */
+    /** x (float [N, 3]) through {@code nodes} to y, with {@code initializers}; opset 16. */
     private static OnnxModel model(List<NodeProto> nodes, List<TensorProto> initializers, ValueInfoProto... extraInputs) {
         List<ValueInfoProto> inputs = new ArrayList<>(List.of(symbolicBatch("x", DataType.FLOAT)));
         inputs.addAll(List.of(extraInputs));
         return OnnxModel.of(OnnxHelper.model(OnnxHelper.graph("g", nodes, inputs,
-                List.of(ValueInfoProto.newBuilder().setName("y").build()), initializers), 13));
+                List.of(ValueInfoProto.newBuilder().setName("y").build()), initializers), 16));
     }
 
     private static ValueInfoProto symbolicBatch(String name, DataType type) {
