@@ -274,15 +274,15 @@ public final class ConformanceChecks {
 
     /**
      * The output passes the host's own check of every step: the declared output format, ONNX structural
-     * validation, and loading in ONNX Runtime.
+     * validation, loading in ONNX Runtime and one run there.
      */
     public void outputPassesHostValidation() {
         TransformDescriptor d = transform.descriptor();
         for (ConformanceCase c : cases) {
-            TransformResult result = apply(c, materialize(c, workDir.resolve("output-" + runs.incrementAndGet())),
-                    Cancellation.never());
+            ModelArtifact input = materialize(c, workDir.resolve("output-" + runs.incrementAndGet()));
+            TransformResult result = apply(c, input, Cancellation.never());
             try {
-                PipelineRunner.checkOutput(result.output(), d, inference);
+                PipelineRunner.checkOutput(result.output(), d, inference, input);
             } catch (IllegalStateException e) {
                 fail("'" + d.id() + "' on case " + c + ": " + e.getMessage());
             }

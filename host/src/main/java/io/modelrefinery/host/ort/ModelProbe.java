@@ -1,15 +1,18 @@
 package io.modelrefinery.host.ort;
 
 import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.api.data.InvalidDataException;
 import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.ModelValidator;
 import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.host.eval.Evaluator;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 
 /**
  * The program an {@link IsolatedProbe} runs in a child JVM: reads and validates a model, opens an ONNX
@@ -33,7 +36,14 @@ public final class ModelProbe {
             Path scratch = Files.createTempDirectory("refinery-probe-");
             InferenceService inference = new OrtRuntime().service(Device.CPU, scratch);
             try (InferenceSession session = inference.open(onnx)) {
-                session.run(Evaluator.generatedInputs(session.inputs()));
+                Map<String, Tensor> feeds;
+                try {
+                    feeds = Evaluator.generatedInputs(session.inputs());
+                } catch (InvalidDataException e) {
+                    System.exit(0); // string inputs: nothing to generate, loading is all there is to check
+                    return;
+                }
+                session.run(feeds);
             }
             System.exit(0);
         } catch (InvalidInputException e) {

@@ -3,11 +3,7 @@ package io.modelrefinery.host.pipeline;
 import io.modelrefinery.api.event.StepRecord;
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.plugin.DataRole;
-import io.modelrefinery.api.infer.GraphOptimizationLevel;
-import io.modelrefinery.api.infer.InferenceException;
 import io.modelrefinery.api.infer.InferenceService;
-import io.modelrefinery.api.infer.InferenceSession;
-import io.modelrefinery.api.infer.SessionOptions;
 import io.modelrefinery.api.onnx.ModelValidator;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.plugin.ModelArtifact;
@@ -29,6 +25,7 @@ import java.util.ArrayList;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.ExecutionException;
@@ -108,7 +105,7 @@ public final class PipelineRunner {
                 if (result == null) {
                     throw new IllegalStateException("the transform returned no result");
                 }
-                checkOutput(result.output(), descriptor, environment.inference());
+                checkOutput(result.output(), descriptor, environment.inference(), stepInput);
             } catch (Exception | LinkageError | OutOfMemoryError e) {
                 RuntimeException failure = classify(index, descriptor, e);
                 listener.stepFailed(index, failure);
@@ -210,12 +207,17 @@ public final class PipelineRunner {
 
     /**
      * A transform must produce the format it declares, and an ONNX output must pass structural
-     * validation and load in ONNX Runtime: a broken model is the step's failure, not the next one's.
+     * validation, load in ONNX Runtime and run once there ({@link OutputRunCheck}): a broken model is the
+     * step's failure, not the next one's, nor a deployer's. An output that fails only on generated inputs
+     * passes when the step's ONNX input fails on them too (a model that needs meaningful inputs, such as
+     * shapes or indices, to run at all).
      * Public for the plugin test kit, which holds plugins to the same check.
      *
+     * @param input the step's input, or {@code null} when unknown
      * @throws IllegalStateException saying what is wrong with the output
      */
-    public static void checkOutput(ModelArtifact output, TransformDescriptor descriptor, InferenceService inference) {
+    public static void checkOutput(ModelArtifact output, TransformDescriptor descriptor, InferenceService inference,
+                                   ModelArtifact input) {
         if (!output.format().equals(descriptor.outputFormat())) {
             throw new IllegalStateException("it produced a " + output.format() + " model but declares "
                     + descriptor.outputFormat());
@@ -229,12 +231,26 @@ public final class PipelineRunner {
         } catch (InvalidInputException e) {
             throw new IllegalStateException("it produced an invalid model: " + e.getMessage(), e);
         }
-        SessionOptions loadOnly = SessionOptions.defaults().withOptimization(GraphOptimizationLevel.DISABLED);
-        try (InferenceSession session = inference.open(model, loadOnly)) {
-            LOG.debug("output of {} loads in ONNX Runtime with {} inputs", descriptor.id(), session.inputs().size());
-        } catch (InferenceException e) {
-            throw new IllegalStateException("it produced a model ONNX Runtime cannot load: " + e.getMessage(), e);
+        OutputRunCheck check = new OutputRunCheck(inference);
+        Optional<OutputRunCheck.Failure> failure = check.failure(model);
+        if (failure.isEmpty()) {
+            LOG.debug("output of {} loads and runs in ONNX Runtime", descriptor.id());
+            return;
         }
+        OutputRunCheck.Failure f = failure.get();
+        if (!f.loads()) {
+            throw new IllegalStateException("it produced a model ONNX Runtime cannot load: " + f.reason());
+        }
+        if (input instanceof OnnxArtifact onnxInput && check.failure(onnxInput.model()).isPresent()) {
+            LOG.debug("output of {} fails on generated inputs as its input does: {}", descriptor.id(), f.reason());
+            return;
+        }
+        throw new IllegalStateException("it produced a model ONNX Runtime loads but cannot run: " + f.reason());
+    }
+
+    /** {@link #checkOutput(ModelArtifact, TransformDescriptor, InferenceService, ModelArtifact)} without the input. */
+    public static void checkOutput(ModelArtifact output, TransformDescriptor descriptor, InferenceService inference) {
+        checkOutput(output, descriptor, inference, null);
     }
 
     private static Path createScratch(Path root, int index, String id) {

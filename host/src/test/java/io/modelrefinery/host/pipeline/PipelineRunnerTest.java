@@ -4,8 +4,13 @@ import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.data.Datasets;
 import io.modelrefinery.api.event.StepRecord;
 import io.modelrefinery.api.infer.Device;
+import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
+import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
+import io.modelrefinery.api.onnx.proto.Onnx.ValueInfoProto;
 import io.modelrefinery.api.plugin.Cancellation;
 import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.InvalidParamException;
@@ -224,6 +229,70 @@ class PipelineRunnerTest {
                 invalid.getMessage());
         assertTrue(refused.getMessage().startsWith("step 1 'unloadable' failed: it produced a model ONNX Runtime cannot "
                 + "load"), refused.getMessage());
+    }
+
+    /** x (float [N, 3]) through {@code nodes} to y, with {@code initializers}; opset 16. */
+    private static OnnxModel model(List<NodeProto> nodes, List<TensorProto> initializers, ValueInfoProto... extraInputs) {
+        List<ValueInfoProto> inputs = new ArrayList<>(List.of(symbolicBatch("x", DataType.FLOAT)));
+        inputs.addAll(List.of(extraInputs));
+        return OnnxModel.of(OnnxHelper.model(OnnxHelper.graph("g", nodes, inputs,
+                List.of(ValueInfoProto.newBuilder().setName("y").build()), initializers), 16));
+    }
+
+    private static ValueInfoProto symbolicBatch(String name, DataType type) {
+        ValueInfoProto.Builder v = OnnxHelper.valueInfo(name, type, 1, 3).toBuilder();
+        v.getTypeBuilder().getTensorTypeBuilder().getShapeBuilder().getDimBuilder(0).clearDimValue().setDimParam("N");
+        return v.build();
+    }
+
+    @Test
+    void aStepWhoseModelLoadsButCannotRunFailsWithOnnxRuntimesReason() {
+        // [N, 3] into [2, 2] loads (N is unknown until run time) and fails on any batch
+        ModelTransform reshape = transform("reshape", (c, m) -> TransformResult.of(model(List.of(
+                OnnxHelper.node("Reshape", List.of("x", "shape"), List.of("y"))),
+                List.of(Tensor.ofLongs(new long[] {2}, 2, 2).toProto("shape")))));
+        OnnxModel identity = model(List.of(OnnxHelper.node("Identity", List.of("x"), List.of("y"))), List.of());
+
+        StepFailedException failed = assertThrows(StepFailedException.class,
+                () -> LocalRun.of(reshape).run("reshape", identity, dir));
+
+        assertTrue(failed.getMessage().startsWith("step 1 'reshape' failed: it produced a model ONNX Runtime loads but "
+                + "cannot run: "), failed.getMessage());
+        assertTrue(failed.getMessage().contains("Reshape"), failed.getMessage());
+        assertEquals(1, failed.getMessage().lines().count());
+    }
+
+    @Test
+    void aHalfPrecisionOutputRunsInAChildProcessAndAKernelMissingAtRunTimeFailsTheStep() {
+        // ONNX Runtime's CPU provider loads a float16 ScatterElements with a reduction and refuses it only when it runs
+        OnnxModel half = model(List.of(
+                OnnxHelper.node("Cast", List.of("x"), List.of("h"), OnnxHelper.attr("to", (long) DataType.FLOAT16.code())),
+                OnnxHelper.node("ScatterElements", List.of("h", "i", "u"), List.of("s"), OnnxHelper.attr("axis", 1L),
+                        OnnxHelper.attr("reduction", "add")),
+                OnnxHelper.node("Cast", List.of("s"), List.of("y"), OnnxHelper.attr("to", (long) DataType.FLOAT.code()))),
+                List.of(Tensor.ofLongs(new long[] {1, 1}, 2).toProto("i"),
+                        Tensor.fromDoubles(DataType.FLOAT16, new long[] {1, 1}, new double[] {5}).toProto("u")));
+        ModelTransform scatter = transform("scatter", (c, m) -> TransformResult.of(half));
+        OnnxModel identity = model(List.of(OnnxHelper.node("Identity", List.of("x"), List.of("y"))), List.of());
+
+        assertTrue(OutputRunCheck.inDoubt(half));
+        StepFailedException failed = assertThrows(StepFailedException.class,
+                () -> LocalRun.of(scatter).run("scatter", identity, dir));
+
+        assertTrue(failed.getMessage().startsWith("step 1 'scatter' failed: it produced a model ONNX Runtime loads but "
+                + "cannot run: "), failed.getMessage());
+        assertTrue(failed.getMessage().contains("ScatterElements"), failed.getMessage());
+    }
+
+    @Test
+    void anOutputThatFailsOnGeneratedInputsAsItsInputDoesPasses() {
+        // the shape comes from an int64 input: generated as zeros, [0] cannot hold 3 values, before and after
+        OnnxModel needsRealShapes = model(List.of(OnnxHelper.node("Reshape", List.of("x", "shape"), List.of("y"))),
+                List.of(), OnnxHelper.valueInfo("shape", DataType.INT64, 1));
+
+        PipelineResult result = LocalRun.of(KEEP).run("keep", needsRealShapes, dir);
+
+        assertEquals(1, result.steps().size());
     }
 
     @Test

@@ -47,6 +47,7 @@ final class Fp16Conversion {
     private int castsAdded;
     private int convertedInitializers;
     private long saturatedValues;
+    private RuntimeGaps gaps;
 
     Fp16Conversion(OnnxModel model, Map<String, TensorInfo> types, boolean keepIoTypes, List<String> blockedOps,
                    List<String> blockedNodes) {
@@ -78,13 +79,19 @@ final class Fp16Conversion {
         return saturatedValues;
     }
 
+    /** What ONNX Runtime's gaps kept in float32 (after {@link #run}). */
+    RuntimeGaps runtimeGaps() {
+        return gaps;
+    }
+
     OnnxModel run() {
         GraphIndex index = GraphIndex.of(graph);
+        gaps = new RuntimeGaps(index);
         List<NodeProto> nodes = graph.getNodeList();
         boolean[] converted = new boolean[nodes.size()];
         Map<NodeProto, Integer> position = new HashMap<>();
         for (int i = 0; i < nodes.size(); i++) {
-            converted[i] = convertible(nodes.get(i));
+            converted[i] = convertible(nodes.get(i)) && !gaps.keepsFloat32(nodes.get(i));
             position.put(nodes.get(i), i);
         }
 
@@ -116,7 +123,6 @@ final class Fp16Conversion {
 
         GraphEditor editor = GraphEditor.of(graph);
         Map<String, String> casts = new HashMap<>();
-        Map<Integer, NodeProto> current = new HashMap<>();
         for (int i = 0; i < nodes.size(); i++) {
             NodeProto node = nodes.get(i);
             NodeProto.Builder b = node.toBuilder();
@@ -148,7 +154,6 @@ final class Fp16Conversion {
             }
             NodeProto rewritten = b.build();
             editor.replaceNode(node, rewritten);
-            current.put(i, rewritten);
         }
 
         // Graph outputs keep their names; where their type must differ from the stored one, the producer
@@ -163,7 +168,10 @@ final class Fp16Conversion {
             DataType need = keepIoTypes ? DataType.FLOAT : have;
             if (need != have) {
                 String renamed = editor.freshName(name + (have == DataType.FLOAT16 ? "_fp16" : "_fp32"));
-                NodeProto before = current.get(producer);
+                // The producer as the editor holds it now: earlier renames may have rewritten its inputs
+                // (a graph output read by another node) or its other outputs.
+                NodeProto before = editor.nodes().stream().filter(n -> n.getOutputList().contains(name)).findFirst()
+                        .orElseThrow();
                 NodeProto.Builder b = before.toBuilder();
                 for (int k = 0; k < b.getOutputCount(); k++) {
                     if (b.getOutput(k).equals(name)) {
@@ -212,11 +220,17 @@ final class Fp16Conversion {
         return info != null && info.type() == DataType.FLOAT;
     }
 
-    /** Nodes of ONNX's own domain, not blocked, without subgraphs, are computed in float16. */
+    /**
+     * Nodes of ONNX's own domain, not blocked, without subgraphs and not reading or writing sequences or
+     * optionals (whose element types are not converted), are computed in float16.
+     */
     private boolean convertible(NodeProto node) {
         boolean onnxDomain = node.getDomain().isEmpty() || node.getDomain().equals("ai.onnx");
         boolean hasSubgraph = node.getAttributeList().stream().anyMatch(a -> a.hasG() || a.getGraphsCount() > 0);
-        return onnxDomain && !hasSubgraph && !blockedOps.contains(node.getOpType())
+        String op = node.getOpType();
+        boolean containers = op.startsWith("Sequence") || op.startsWith("Optional") || op.equals("SplitToSequence")
+                || op.equals("ConcatFromSequence");
+        return onnxDomain && !hasSubgraph && !containers && !blockedOps.contains(op)
                 && !blockedNodes.contains(node.getName());
     }
 

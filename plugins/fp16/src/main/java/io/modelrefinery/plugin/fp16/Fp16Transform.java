@@ -1,5 +1,6 @@
 package io.modelrefinery.plugin.fp16;
 
+import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.TensorInfo;
 import io.modelrefinery.api.plugin.CommonParams;
@@ -15,8 +16,10 @@ import io.modelrefinery.api.plugin.TransformKind;
 import io.modelrefinery.api.plugin.TransformResult;
 import org.osgi.service.component.annotations.Component;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * {@code fp16}: stores weights and computes activations in IEEE half precision, halving the model's
@@ -35,6 +38,9 @@ public final class Fp16Transform implements ModelTransform {
             "NonMaxSuppression", "TopK", "RoiAlign", "Range", "CumSum", "Min", "Max", "Upsample",
             "RandomUniformLike", "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
             "If", "Loop", "Scan");
+
+    /** Rounds of asking ONNX Runtime for an operator it refuses in float16. */
+    private static final int MAX_REFUSED_OPERATORS = 8;
 
     private static final String NAME_PATTERN = "[A-Za-z0-9_./:-]+";
 
@@ -78,15 +84,43 @@ public final class Fp16Transform implements ModelTransform {
         OnnxModel model = input.onnxModel();
         Map<String, TensorInfo> types = context.inference().valueTypes(model);
         context.cancellation().throwIfCancelled();
-        Fp16Conversion conversion = new Fp16Conversion(model, types, params.get(KEEP_IO_TYPES),
-                params.get(EXCLUDE_OP_TYPES), params.get(EXCLUDE_NODES));
-        OnnxModel converted = conversion.run();
+        if (model.opsetVersion() < 6) {
+            throw new InvalidInputException("the model uses opset " + model.opsetVersion() + ", whose Cast names its "
+                    + "type by a string; fp16 needs opset 6 or later");
+        }
+        // Operators ONNX Runtime refuses in float16 stay float32: ask, block, convert again (a few rounds at most).
+        List<String> blocked = new ArrayList<>(params.get(EXCLUDE_OP_TYPES));
+        List<String> refused = new ArrayList<>();
+        MissingKernels kernels = new MissingKernels(context.inference());
+        Fp16Conversion conversion;
+        OnnxModel converted;
+        while (true) {
+            context.cancellation().throwIfCancelled();
+            conversion = new Fp16Conversion(model, types, params.get(KEEP_IO_TYPES), blocked,
+                    params.get(EXCLUDE_NODES));
+            converted = conversion.run();
+            Optional<String> op = refused.size() < MAX_REFUSED_OPERATORS ? kernels.refusedOperator(converted)
+                    : Optional.empty();
+            if (op.isEmpty() || blocked.contains(op.get())) {
+                break;
+            }
+            blocked.add(op.get());
+            refused.add(op.get());
+        }
         TransformResult result = TransformResult.of(converted)
                 .withMetric("converted-nodes", conversion.convertedNodes())
                 .withMetric("float32-nodes", conversion.float32Nodes())
                 .withMetric("casts-added", conversion.castsAdded())
                 .withMetric("converted-initializers", conversion.convertedInitializers())
-                .withMetric("saturated-values", conversion.saturatedValues());
+                .withMetric("saturated-values", conversion.saturatedValues())
+                .withMetric("runtime-kept-nodes", conversion.runtimeGaps().keptNodes());
+        for (String note : conversion.runtimeGaps().notes()) {
+            result = result.withNote(note);
+        }
+        if (!refused.isEmpty()) {
+            result = result.withNote("kept in float32, since ONNX Runtime has no float16 kernel for them: "
+                    + String.join(", ", refused));
+        }
         if (conversion.convertedNodes() == 0) {
             result = result.withNote("no node was converted: every float operator is blocked or none exists");
         }

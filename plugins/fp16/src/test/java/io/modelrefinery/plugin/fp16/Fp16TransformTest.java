@@ -9,6 +9,7 @@ import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
+import io.modelrefinery.api.onnx.proto.Onnx.ValueInfoProto;
 import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.pipeline.LocalRun;
 import io.modelrefinery.host.pipeline.PipelineResult;
@@ -146,5 +147,94 @@ class Fp16TransformTest {
         assertEquals(DataType.FLOAT16.code(), OnnxHelper.getInt(toFloat, "to", 0));
         assertEquals(1.0, result.steps().get(0).metrics().get("saturated-values"));
         assertTrue(result.steps().get(0).notes().get(0).contains("clamped"));
+    }
+
+    /** A graph of unnamed nodes (as most exporters write them) with every output a graph output. */
+    private static OnnxModel unnamed(List<NodeProto> nodes, List<TensorProto> initializers, long[] shape,
+                                     String... outputs) {
+        List<NodeProto> withoutNames = nodes.stream().map(n -> n.toBuilder().clearName().build()).toList();
+        return OnnxModel.of(OnnxHelper.model(OnnxHelper.graph("unnamed", withoutNames,
+                List.of(valueInfo("x", DataType.FLOAT, shape)),
+                List.of(outputs).stream().map(Fp16TransformTest::floatOfAnyShape).toList(), initializers), 17));
+    }
+
+    private static ValueInfoProto floatOfAnyShape(String name) {
+        ValueInfoProto.Builder v = ValueInfoProto.newBuilder().setName(name);
+        v.getTypeBuilder().getTensorTypeBuilder().setElemType(DataType.FLOAT.code());
+        return v.build();
+    }
+
+    private Map<String, Tensor> runAll(OnnxModel model, Tensor x) {
+        try (InferenceSession session = new OrtRuntime().service(Device.CPU, dir).open(model)) {
+            return session.run(Map.of("x", x));
+        }
+    }
+
+    @Test
+    void unnamedNodesWithSeveralGraphOutputsAreConverted() {
+        // LayerNormalization's three outputs and Split's two are all graph outputs, renamed one after another
+        OnnxModel model = unnamed(List.of(
+                node("LayerNormalization", List.of("x", "scale", "bias"), List.of("Y", "Mean", "InvStdDev"),
+                        attr("axis", -1L)),
+                node("Split", List.of("Y", "halves"), List.of("a", "b"), attr("axis", 1L))),
+                List.of(Tensor.ofFloats(new long[] {4}, 1f, 0.5f, 2f, 1f).toProto("scale"),
+                        Tensor.ofFloats(new long[] {4}, 0f, 0.1f, -0.1f, 0f).toProto("bias"),
+                        Tensor.ofLongs(new long[] {2}, 2, 2).toProto("halves")),
+                new long[] {3, 4}, "Y", "Mean", "InvStdDev", "a", "b");
+        Tensor x = TestModels.randomImages(3, 3, 4);
+
+        OnnxModel half = LocalRun.of(new Fp16Transform()).run("fp16", model, dir).output().onnxModel();
+
+        Map<String, Tensor> expected = runAll(model, x);
+        Map<String, Tensor> actual = runAll(half, x);
+        assertEquals(expected.keySet(), actual.keySet());
+        for (String name : expected.keySet()) {
+            assertEquals(DataType.FLOAT, actual.get(name).type(), name);
+            assertTrue(maxAbsDiff(expected.get(name).toFloatArray(), actual.get(name).toFloatArray()) < 1e-2, name);
+        }
+        assertTrue(half.graph().getNodeList().stream().anyMatch(n -> n.getOpType().equals("LayerNormalization")));
+    }
+
+    @Test
+    void operatorsOnnxRuntimeCannotRunInFloat16StayFloat32AndAreNamedInTheNotes() {
+        // ScatterElements with a reduction: the CPU kernel refuses float16 when it runs
+        OnnxModel scatter = unnamed(List.of(
+                node("Relu", List.of("x"), List.of("r")),
+                node("ScatterElements", List.of("r", "i", "u"), List.of("y"), attr("axis", 1L), attr("reduction", "add"))),
+                List.of(Tensor.ofLongs(new long[] {1, 2}, 0, 2).toProto("i"),
+                        Tensor.ofFloats(new long[] {1, 2}, 1f, 2f).toProto("u")),
+                new long[] {2, 3}, "y");
+        // torch's sequence-first attention: a float16 Transpose moving the leading axis into a MatMul crashes
+        // ONNX Runtime's default optimizations
+        OnnxModel attention = unnamed(List.of(
+                node("Transpose", List.of("x"), List.of("t"), attr("perm", 1L, 0L, 2L)),
+                node("MatMul", List.of("t", "w"), List.of("y"))),
+                List.of(Tensor.ofFloats(new long[] {4, 2}, 1, 2, 3, 4, 5, 6, 7, 8).toProto("w")),
+                new long[] {3, 2, 4}, "y");
+
+        PipelineResult scattered = LocalRun.of(new Fp16Transform()).run("fp16", scatter, dir);
+        PipelineResult attended = LocalRun.of(new Fp16Transform()).run("fp16", attention, dir);
+
+        assertEquals(List.of("1 ScatterElements node kept in float32 with casts around: no float16 kernel with a "
+                + "reduction"), scattered.steps().get(0).notes());
+        assertEquals(List.of("1 Transpose node kept in float32 with casts around: a float16 Transpose that moves the "
+                + "leading axis into a MatMul crashes ONNX Runtime's default session optimizations"),
+                attended.steps().get(0).notes());
+        Tensor x = TestModels.randomImages(5, 2, 3);
+        assertTrue(maxAbsDiff(runAll(scatter, x).get("y").toFloatArray(),
+                runAll(scattered.output().onnxModel(), x).get("y").toFloatArray()) < 1e-2);
+    }
+
+    @Test
+    void operatorsOnnxRuntimeRefusesInFloat16AtLoadStayFloat32() {
+        // Celu's schema has no float16; the Relu before it is converted
+        OnnxModel celu = unnamed(List.of(node("Relu", List.of("x"), List.of("r")),
+                node("Celu", List.of("r"), List.of("y"), attr("alpha", 2f))), List.of(), new long[] {2, 3}, "y");
+
+        PipelineResult result = LocalRun.of(new Fp16Transform()).run("fp16", celu, dir);
+
+        assertEquals(List.of("kept in float32, since ONNX Runtime has no float16 kernel for them: Celu"),
+                result.steps().get(0).notes());
+        assertEquals(1.0, result.steps().get(0).metrics().get("float32-nodes"));
     }
 }

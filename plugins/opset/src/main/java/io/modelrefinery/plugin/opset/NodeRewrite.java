@@ -21,6 +21,7 @@ final class NodeRewrite {
     private final NodeProto.Builder node;
     private final OpsetConversion.Scope scope;
     private final List<NodeProto> before = new ArrayList<>();
+    private final List<NodeProto> after = new ArrayList<>();
     private List<NodeProto> replacement;
 
     NodeRewrite(NodeProto node, OpsetConversion.Scope scope) {
@@ -30,6 +31,11 @@ final class NodeRewrite {
 
     String opType() {
         return node.getOpType();
+    }
+
+    /** Makes the node another operator (one that was renamed, or replaced by a successor). */
+    void setOpType(String opType) {
+        node.setOpType(opType);
     }
 
     /** The node as described in messages: {@code Split node 'split_1'}. */
@@ -59,6 +65,14 @@ final class NodeRewrite {
 
     String stringAttribute(String name, String defaultValue) {
         return attribute(name).map(a -> a.getS().toStringUtf8()).orElse(defaultValue);
+    }
+
+    float floatAttribute(String name, float defaultValue) {
+        return attribute(name).map(AttributeProto::getF).orElse(defaultValue);
+    }
+
+    List<Float> floatsAttribute(String name) {
+        return attribute(name).map(AttributeProto::getFloatsList).orElse(List.of());
     }
 
     List<Long> intsAttribute(String name) {
@@ -91,6 +105,23 @@ final class NodeRewrite {
 
     String output(int i) {
         return node.getOutput(i);
+    }
+
+    /** Output {@code i}'s name, or empty when the node does not produce it. */
+    Optional<String> optionalOutput(int i) {
+        return i < node.getOutputCount() && !node.getOutput(i).isEmpty() ? Optional.of(node.getOutput(i))
+                : Optional.empty();
+    }
+
+    /** Renames output {@code i}; a node added after this one then produces the old name. */
+    void setOutput(int i, String name) {
+        node.setOutput(i, name);
+    }
+
+    /** Drops the outputs from {@code i} on. */
+    void truncateOutputs(int count) {
+        List<String> outputs = new ArrayList<>(node.getOutputList().subList(0, Math.min(count, node.getOutputCount())));
+        node.clearOutput().addAllOutput(outputs);
     }
 
     int outputCount() {
@@ -168,6 +199,11 @@ final class NodeRewrite {
         before.add(extra);
     }
 
+    /** Adds a node computed after this one (reading its outputs). */
+    void addAfter(NodeProto extra) {
+        after.add(extra);
+    }
+
     /** Replaces the node by {@code nodes} (which must produce its outputs). */
     void replaceWith(List<NodeProto> nodes) {
         replacement = List.copyOf(nodes);
@@ -185,6 +221,7 @@ final class NodeRewrite {
     List<NodeProto> result() {
         List<NodeProto> out = new ArrayList<>(before);
         out.addAll(replacement != null ? replacement : List.of(node.build()));
+        out.addAll(after);
         return out;
     }
 }

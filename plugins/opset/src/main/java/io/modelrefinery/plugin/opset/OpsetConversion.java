@@ -2,6 +2,7 @@ package io.modelrefinery.plugin.opset;
 
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.onnx.DataType;
+import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.TensorInfo;
@@ -30,8 +31,10 @@ import java.util.function.Supplier;
  * version cannot express stops the conversion with an {@link InvalidInputException} naming it.
  */
 final class OpsetConversion {
-    /** Oldest operator set converted. */
+    /** Oldest operator set converted to. */
     static final int MIN_OPSET = 13;
+    /** Oldest operator set converted from (upward only below {@link #MIN_OPSET}). */
+    static final int MIN_SOURCE_OPSET = 6;
     /** Newest operator set ONNX Runtime 1.28 runs. */
     static final int MAX_OPSET = 26;
 
@@ -51,8 +54,30 @@ final class OpsetConversion {
         this.model = model;
         this.source = Math.toIntExact(model.opsetVersion());
         this.target = target;
-        this.types = memoize(types);
+        this.types = memoize(() -> {
+            try {
+                return types.get();
+            } catch (RuntimeException e) { // a model ONNX Runtime cannot load at its own opset (Add before 7)
+                return declaredTypes(model.graph());
+            }
+        });
         this.cancellation = cancellation;
+    }
+
+    /** The types and shapes the graph itself declares for its inputs, outputs and intermediate values. */
+    private static Map<String, TensorInfo> declaredTypes(GraphProto graph) {
+        Map<String, TensorInfo> declared = new HashMap<>();
+        for (List<ValueInfoProto> values : List.of(graph.getInputList(), graph.getValueInfoList(),
+                graph.getOutputList())) {
+            for (ValueInfoProto v : values) {
+                Optional<DataType> type = OnnxHelper.elementType(v);
+                Optional<long[]> shape = OnnxHelper.shape(v);
+                if (type.isPresent() && shape.isPresent()) {
+                    declared.put(v.getName(), new TensorInfo(v.getName(), type.get(), shape.get()));
+                }
+            }
+        }
+        return declared;
     }
 
     int source() {
@@ -71,8 +96,8 @@ final class OpsetConversion {
         if (model.opsetVersion() == 0) {
             throw new InvalidInputException("the model imports no default ONNX operator set");
         }
-        if (source < MIN_OPSET || source > MAX_OPSET) {
-            throw new InvalidInputException("the model uses opset " + source + "; opsets " + MIN_OPSET + " to "
+        if (source < MIN_SOURCE_OPSET || source > MAX_OPSET) {
+            throw new InvalidInputException("the model uses opset " + source + "; opsets " + MIN_SOURCE_OPSET + " to "
                     + MAX_OPSET + " can be converted");
         }
         if (model.proto().getFunctionsCount() > 0) {

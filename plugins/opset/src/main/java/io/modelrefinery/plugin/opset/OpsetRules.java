@@ -19,7 +19,8 @@ import static io.modelrefinery.api.onnx.OnnxHelper.node;
 
 /**
  * What changed in ONNX operator signatures from opset 13 to 26, as rewrites up and down across each
- * change (facts from ONNX's operator changelog). Versions that only widen the accepted types need no
+ * change (facts from ONNX's operator changelog); the changes from 7 to 13, upward only, are
+ * {@link LegacyOpsetRules}. Versions that only widen the accepted types need no
  * rewrite: ONNX Runtime's load check catches a type an older version lacks.
  */
 final class OpsetRules {
@@ -95,6 +96,8 @@ final class OpsetRules {
         rule("Attention", 25, n -> false, n -> dropDefault(n, "left_window_size", a -> a.getI() == -1,
                 "windowed attention exists from opset 25") | dropDefault(n, "right_window_size", a -> a.getI() == -1,
                 "windowed attention exists from opset 25"));
+
+        LegacyOpsetRules.register((op, version, up) -> rule(op, version, up, n -> false));
 
         introduced(14, "Trilu", "HardSwish");
         introduced(15, "Bernoulli", "Optional", "OptionalHasElement", "OptionalGetElement", "CastLike");

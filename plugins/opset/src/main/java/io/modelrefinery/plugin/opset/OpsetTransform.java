@@ -15,7 +15,7 @@ import org.osgi.service.component.annotations.Component;
 
 /**
  * {@code opset}: converts an ONNX model to another version of the default operator set, up or down,
- * between 13 and the newest ONNX Runtime 1.28 runs. Operators whose signature changed are rewritten;
+ * between 13 and the newest ONNX Runtime 1.28 runs; models from opset 6 on are converted up. Operators whose signature changed are rewritten;
  * one the target cannot express is refused with its name.
  */
 @Component(service = ModelTransform.class)
@@ -33,7 +33,8 @@ public final class OpsetTransform implements ModelTransform {
             .accepts(ModelFormat.ONNX)
             .produces(ModelFormat.ONNX)
             .summary("Converts an ONNX model to another operator set version (" + OpsetConversion.MIN_OPSET + " to "
-                    + OpsetConversion.MAX_OPSET + "), rewriting the operators whose signature changed.")
+                    + OpsetConversion.MAX_OPSET + ", from models at " + OpsetConversion.MIN_SOURCE_OPSET + " or later), "
+                    + "rewriting the operators whose signature changed.")
             .param(TARGET)
             .build();
 

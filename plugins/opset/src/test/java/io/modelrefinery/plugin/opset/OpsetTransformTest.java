@@ -17,6 +17,7 @@ import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.pipeline.LocalRun;
 import io.modelrefinery.host.pipeline.PipelineResult;
 import io.modelrefinery.host.testing.TestModels;
+import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -500,14 +501,231 @@ class OpsetTransformTest {
 
     @Test
     void theTargetMustBeAnOpsetTheRuntimeRunsAndTheSourceOneThatCanBeConverted() {
-        Model at12 = new Model(12).input("x", x(2)).node(node("Relu", List.of("x"), List.of("y"))).outputs("y");
+        Model at5 = new Model(5).input("x", x(2)).node(node("Relu", List.of("x"), List.of("y"))).outputs("y");
         Model at17 = new Model(17).input("x", x(2)).node(node("Relu", List.of("x"), List.of("y"))).outputs("y");
 
         assertEquals("invalid value 27 for parameter 'target' of 'opset': must be in [13, 26]",
                 assertThrows(InvalidParamException.class, () -> convert(at17.build(), 27)).getMessage());
-        assertEquals("step 1 'opset': the model uses opset 12; opsets 13 to 26 can be converted", refusal(at12, 17));
+        assertEquals("step 1 'opset': the model uses opset 5; opsets 6 to 26 can be converted", refusal(at5, 17));
         assertEquals(List.of("the model already uses opset 17"), convert(at17.build(), 17).steps().get(0).notes());
         assertEquals(26.0, LocalRun.of(new OpsetTransform()).run("opset", at17.build(), dir).steps().get(0).metrics()
                 .get("target-opset"));
+    }
+
+    // ---------------------------------------------------------------- from opsets 7 to 12
+
+    /** One test per change below opset 13: the old model and its conversion run on the same inputs. */
+    @Nested
+    class FromOldOpsets {
+        @Test
+        void batchNormalizationLosesSpatialAt9AndRefusesPerActivationStatistics() {
+            Model at7 = batchNorm(7, 1);
+
+            OnnxModel at13 = convertAndCompare(at7, 13);
+
+            assertTrue(!hasAttribute(only(at13, "BatchNormalization"), "spatial"));
+            assertTrue(refusal(batchNorm(7, 0), 13).endsWith("spatial=0 (statistics per activation) does not exist "
+                    + "from opset 9"));
+        }
+
+        private Model batchNorm(int opset, long spatial) {
+            return new Model(opset).input("x", x(2, 3, 4, 4)).constant("s", floats(new long[] {3}, 1, 0.5f, 2f))
+                    .constant("b", floats(new long[] {3}, 2, -1f, 1f)).constant("m", floats(new long[] {3}, 3, -1f, 1f))
+                    .constant("v", floats(new long[] {3}, 4, 0.5f, 2f))
+                    .node(node("BatchNormalization", List.of("x", "s", "b", "m", "v"), List.of("y"),
+                            attr("spatial", spatial), attr("epsilon", 1e-3f))).outputs("y");
+        }
+
+        @ParameterizedTest
+        @ValueSource(strings = {"nearest", "linear"})
+        void upsampleWithScalesAsAttributeBecomesResize(String mode) {
+            Model at7 = new Model(7).input("x", x(1, 2, 3, 3))
+                    .node(node("Upsample", List.of("x"), List.of("y"), attr("mode", mode),
+                            attr("scales", 1f, 1f, 2f, 3f))).outputs("y");
+
+            OnnxModel at13 = convertAndCompare(at7, 13);
+
+            NodeProto resize = only(at13, "Resize");
+            assertEquals("asymmetric", OnnxHelper.getString(resize, "coordinate_transformation_mode", ""));
+            assertEquals(List.of("x", ""), resize.getInputList().subList(0, 2));
+        }
+
+        @Test
+        void upsampleWithScalesAsInputBecomesResize() {
+            Model at9 = new Model(9).input("x", x(1, 1, 2, 3)).constant("scales", Tensor.ofFloats(new long[] {4},
+                    1f, 1f, 3f, 2f)).node(node("Upsample", List.of("x", "scales"), List.of("y"))).outputs("y");
+
+            convertAndCompare(at9, 13);
+        }
+
+        @ParameterizedTest
+        @ValueSource(strings = {"nearest", "linear"})
+        void resize10GetsAnEmptyRoiAndItsCoordinates(String mode) {
+            Model at10 = new Model(10).input("x", x(1, 1, 4, 6)).constant("scales", Tensor.ofFloats(new long[] {4},
+                    1f, 1f, 0.5f, 1.5f)).node(node("Resize", List.of("x", "scales"), List.of("y"), attr("mode", mode)))
+                    .outputs("y");
+
+            OnnxModel at13 = convertAndCompare(at10, 13);
+
+            assertEquals(List.of("x", "", "scales"), only(at13, "Resize").getInputList());
+        }
+
+        @Test
+        void dropoutRatioBecomesAnInputAt12AndANumericMaskIsRefused() {
+            Model at7 = new Model(7).input("x", x(2, 5))
+                    .node(node("Dropout", List.of("x"), List.of("y"), attr("ratio", 0.3f))).outputs("y");
+            Model mask = new Model(9).input("x", x(2, 5))
+                    .node(node("Dropout", List.of("x"), List.of("y", "m"))).outputs("y", "m");
+
+            OnnxModel at13 = convertAndCompare(at7, 13);
+
+            NodeProto dropout = only(at13, "Dropout");
+            assertEquals(0.3f, at13.initializer(dropout.getInput(1)).orElseThrow().toFloatArray()[0], 1e-7);
+            assertTrue(refusal(mask, 13).endsWith("its mask output is of the data's type before opset 10 and boolean "
+                    + "after"));
+        }
+
+        @Test
+        void sliceAttributesBecomeInputsAt10() {
+            Model at9 = new Model(9).input("x", x(4, 5, 6))
+                    .node(node("Slice", List.of("x"), List.of("y"), attr("starts", 1L, -4L), attr("ends", 3L,
+                            Long.MAX_VALUE), attr("axes", 0L, 2L))).outputs("y");
+
+            OnnxModel at13 = convertAndCompare(at9, 13);
+
+            assertEquals(4, only(at13, "Slice").getInputCount());
+        }
+
+        @Test
+        void topKBecomesAnInputAt10() {
+            Model at9 = new Model(9).input("x", x(3, 7))
+                    .node(node("TopK", List.of("x"), List.of("v", "i"), attr("k", 2L))).outputs("v", "i");
+
+            convertAndCompare(at9, 13);
+        }
+
+        @Test
+        void clipBoundsBecomeInputsAt11() {
+            Model both = new Model(10).input("x", x(3, 4))
+                    .node(node("Clip", List.of("x"), List.of("y"), attr("min", -0.5f), attr("max", 0.75f))).outputs("y");
+            Model maxOnly = new Model(7).input("x", x(3, 4))
+                    .node(node("Clip", List.of("x"), List.of("y"), attr("max", 0.25f))).outputs("y");
+
+            convertAndCompare(both, 13);
+            OnnxModel at13 = convertAndCompare(maxOnly, 13);
+
+            assertEquals("", only(at13, "Clip").getInput(1));
+        }
+
+        @ParameterizedTest
+        @ValueSource(strings = {"constant", "reflect", "edge"})
+        void padAttributesBecomeInputsAt11(String mode) {
+            Model at10 = new Model(10).input("x", x(1, 2, 3, 4))
+                    .node(node("Pad", List.of("x"), List.of("y"), attr("mode", mode), attr("pads", 0L, 0L, 1L, 2L, 0L,
+                            0L, 2L, 1L), attr("value", 1.5f))).outputs("y");
+
+            convertAndCompare(at10, 13);
+        }
+
+        @Test
+        void scatterBecomesScatterElementsAt11() {
+            Model at9 = new Model(9).input("x", x(3, 3)).constant("i", Tensor.ofLongs(new long[] {1, 2}, 2, 0))
+                    .constant("u", Tensor.ofFloats(new long[] {1, 2}, 5f, 6f))
+                    .node(node("Scatter", List.of("x", "i", "u"), List.of("y"), attr("axis", 1L))).outputs("y");
+
+            OnnxModel at13 = convertAndCompare(at9, 13);
+
+            assertEquals(List.of("ScatterElements"), opTypes(at13));
+        }
+
+        @Test
+        void axesOfSplitSqueezeUnsqueezeAndReduceSumBecomeInputsAt13() {
+            Model at12 = new Model(12).input("x", x(2, 6, 3))
+                    .node(node("Split", List.of("x"), List.of("a", "b"), attr("axis", 1L), attr("split", 2L, 4L)))
+                    .node(node("ReduceSum", List.of("b"), List.of("s"), attr("axes", new long[] {1}),
+                            attr("keepdims", 1L)))
+                    .node(node("Squeeze", List.of("s"), List.of("q"), attr("axes", new long[] {1})))
+                    .node(node("Unsqueeze", List.of("q"), List.of("y"), attr("axes", 0L, 3L))).outputs("a", "y");
+
+            OnnxModel at13 = convertAndCompare(at12, 13);
+
+            for (NodeProto n : at13.graph().getNodeList()) {
+                assertEquals(2, n.getInputCount(), n.getOpType());
+                assertTrue(n.getAttributeList().stream().noneMatch(a -> a.getName().equals("axes")
+                        || a.getName().equals("split")), n.getOpType());
+            }
+        }
+
+        @ParameterizedTest
+        @ValueSource(strings = {"Softmax", "LogSoftmax", "Hardmax"})
+        void softmaxOverTrailingAxesIsFlattenedFrom13(String op) {
+            Model middle = new Model(11).input("x", x(2, 3, 4))
+                    .node(node(op, List.of("x"), List.of("y"), attr("axis", 1L))).outputs("y");
+            Model last = new Model(11).input("x", x(2, 3, 4))
+                    .node(node(op, List.of("x"), List.of("y"), attr("axis", 2L))).outputs("y");
+
+            OnnxModel flattened = convertAndCompare(middle, 13);
+            OnnxModel same = convertAndCompare(last, 13);
+
+            assertEquals(List.of("Flatten", "Shape", op, "Reshape"), opTypes(flattened));
+            assertEquals(-1L, OnnxHelper.getInt(only(same, op), "axis", 0));
+        }
+
+        @Test
+        void imageScalerBecomesMulAndAdd() {
+            Model at8 = new Model(8).input("x", x(1, 3, 2, 2))
+                    .node(node("ImageScaler", List.of("x"), List.of("y"), attr("scale", 2f), attr("bias", 1f, -1f, 0.5f)))
+                    .outputs("y");
+
+            OnnxModel at13 = convert(at8.build(), 13).output().onnxModel();
+
+            float[] in = at8.feeds.get("x").toFloatArray();
+            float[] out = run(at13, at8.feeds).get("y").toFloatArray();
+            float[] bias = {1f, -1f, 0.5f};
+            for (int i = 0; i < in.length; i++) {
+                assertEquals(2 * in[i] + bias[i / 4], out[i], 1e-6);
+            }
+            assertEquals(List.of("Mul", "Add"), opTypes(at13));
+        }
+
+        @Test
+        void experimentalOperatorsAreRefusedWithTheVersionThatRemovedThem() {
+            Model crop = new Model(7).input("x", x(1, 1, 4, 4))
+                    .node(node("Crop", List.of("x"), List.of("y"), attr("border", 1L, 1L, 1L, 1L))).outputs("y");
+
+            assertTrue(refusal(crop, 13).endsWith("Crop was an experimental operator, removed at opset 10"));
+        }
+
+        @Test
+        void aModelOfIrVersion3WithInitializersAsInputsIsConvertedToTheTargetsIrVersion() {
+            Model at8 = new Model(8).input("x", x(2, 3)).constant("w", floats(new long[] {3, 2}, 5, -1f, 1f))
+                    .node(node("MatMul", List.of("x", "w"), List.of("m")))
+                    .node(node("Unsqueeze", List.of("m"), List.of("y"), attr("axes", new long[] {0}))).outputs("y");
+            OnnxModel ir3 = at8.build();
+            ir3 = ir3.withProto(ir3.proto().toBuilder().setIrVersion(3).setGraph(ir3.graph().toBuilder()
+                    .addInput(valueInfo("w", DataType.FLOAT, 3, 2))).build());
+
+            OnnxModel at13 = convertAndCompare(ir3, at8.feeds, 13);
+
+            assertEquals(7L, at13.proto().getIrVersion());
+        }
+    
+        @Test
+        void broadcastingByAxisBefore7BecomesNumpyBroadcasting() {
+            // x [2, 3, 4] + b [3] at axis 1: b is aligned with x's second dimension
+            Tensor b = Tensor.ofFloats(new long[] {3}, 10f, 20f, 30f);
+            Model at6 = new Model(6).input("x", x(2, 3, 4)).constant("b", b)
+                    .node(node("Add", List.of("x", "b"), List.of("y"), attr("broadcast", 1L), attr("axis", 1L)))
+                    .outputs("y");
+
+            OnnxModel at13 = convert(at6.build(), 13).output().onnxModel();
+
+            float[] in = at6.feeds.get("x").toFloatArray();
+            float[] out = run(at13, at6.feeds).get("y").toFloatArray();
+            for (int i = 0; i < in.length; i++) {
+                assertEquals(in[i] + b.toFloatArray()[(i / 4) % 3], out[i], 1e-5);
+            }
+            assertEquals(List.of("Unsqueeze", "Add"), opTypes(at13));
+        }
     }
 }

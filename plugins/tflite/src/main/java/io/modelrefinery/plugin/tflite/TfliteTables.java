@@ -1,5 +1,7 @@
 package io.modelrefinery.plugin.tflite;
 
+import io.modelrefinery.api.InvalidInputException;
+
 import com.google.flatbuffers.Table;
 
 import java.nio.ByteBuffer;
@@ -59,9 +61,15 @@ final class TfliteTables {
             return o != 0 ? bb.getFloat(o + bb_pos) : defaultValue;
         }
 
+        /** A string field; one holding control characters (a corrupt length or offset) refuses the file. */
         String string(int id) {
             int o = field(id);
-            return o != 0 ? __string(o + bb_pos) : null;
+            String value = o != 0 ? __string(o + bb_pos) : null;
+            if (value != null && value.chars().anyMatch(c -> c < 0x20 || c == 0x7f)) {
+                throw new InvalidInputException("not a readable TFLite model: a name in it holds control characters "
+                        + "(a corrupt string)");
+            }
+            return value;
         }
 
         /**

@@ -1,0 +1,134 @@
+package io.modelrefinery.host.pipeline;
+
+import io.modelrefinery.api.data.InvalidDataException;
+import io.modelrefinery.api.infer.InferenceException;
+import io.modelrefinery.api.infer.InferenceService;
+import io.modelrefinery.api.infer.InferenceSession;
+import io.modelrefinery.api.infer.SessionOptions;
+import io.modelrefinery.api.onnx.DataType;
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.proto.Onnx.AttributeProto;
+import io.modelrefinery.api.onnx.proto.Onnx.GraphProto;
+import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
+import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
+import io.modelrefinery.api.onnx.proto.Onnx.ValueInfoProto;
+import io.modelrefinery.host.eval.Evaluator;
+import io.modelrefinery.host.files.Folders;
+import io.modelrefinery.host.ort.IsolatedProbe;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * Runs a model once as a deployer would: a session with ONNX Runtime's default options (all graph
+ * optimizations), fed inputs generated from its input types (symbolic dimensions 1). Loading alone
+ * misses kernels that fail at run time (a float16 ScatterElements) and fusions the default level makes
+ * that the load check's level does not. A model that computes in 16-bit floats runs in a child process:
+ * ONNX Runtime's 16-bit fusions have crashed the process that opened such a model, and a crash must end
+ * the check, not the host.
+ */
+final class OutputRunCheck {
+    /** How the child's session creation failure begins (OrtInferenceService's wording). */
+    private static final String CANNOT_OPEN = "ONNX Runtime cannot open the model";
+    private static final Set<Integer> HALF_TYPES = Set.of(DataType.FLOAT16.code(), DataType.BFLOAT16.code());
+
+    /** What went wrong, in one line. */
+    record Failure(boolean loads, String reason) {
+    }
+
+    private final InferenceService inference;
+
+    OutputRunCheck(InferenceService inference) {
+        this.inference = inference;
+    }
+
+    /** Empty when the model loads and runs; otherwise whether it loaded and ONNX Runtime's reason. */
+    Optional<Failure> failure(OnnxModel model) {
+        return inDoubt(model) ? isolated(model) : inProcess(model);
+    }
+
+    private Optional<Failure> inProcess(OnnxModel model) {
+        InferenceSession session;
+        try {
+            session = inference.open(model, SessionOptions.defaults());
+        } catch (InferenceException e) {
+            return Optional.of(new Failure(false, e.getMessage()));
+        }
+        try (session) {
+            Map<String, io.modelrefinery.api.onnx.Tensor> feeds;
+            try {
+                feeds = Evaluator.generatedInputs(session.inputs());
+            } catch (InvalidDataException e) {
+                return Optional.empty(); // string inputs: nothing to generate, loading is all there is to check
+            }
+            session.run(feeds);
+            return Optional.empty();
+        } catch (InferenceException e) {
+            return Optional.of(new Failure(true, e.getMessage()));
+        } catch (RuntimeException e) { // inputs of odd shapes or types that cannot even be fed
+            return Optional.of(new Failure(true, "its inputs cannot be fed: " + (e.getMessage() == null
+                    ? e.getClass().getSimpleName() : e.getMessage().lines().findFirst().orElse(""))));
+        }
+    }
+
+    private static Optional<Failure> isolated(OnnxModel model) {
+        Path work = null;
+        try {
+            work = Files.createTempDirectory("refinery-run-check-");
+            Path file = work.resolve("output.onnx");
+            model.save(file);
+            return new IsolatedProbe(IsolatedProbe.Limits.forModel(Files.size(file))).problem(file)
+                    .map(why -> new Failure(!why.startsWith(CANNOT_OPEN), why.startsWith("the process died")
+                            ? "ONNX Runtime crashed running it in a separate process (" + why.substring(4) + ")"
+                            : why));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write the model for its run check: " + e.getMessage(), e);
+        } finally {
+            if (work != null) {
+                Folders.deleteQuietly(work);
+            }
+        }
+    }
+
+    /** Whether the model holds or computes 16-bit floats anywhere, subgraphs included. */
+    static boolean inDoubt(OnnxModel model) {
+        return halfIn(model.graph());
+    }
+
+    private static boolean halfIn(GraphProto graph) {
+        for (TensorProto t : graph.getInitializerList()) {
+            if (HALF_TYPES.contains(t.getDataType())) {
+                return true;
+            }
+        }
+        for (List<ValueInfoProto> values : List.of(graph.getInputList(), graph.getOutputList(),
+                graph.getValueInfoList())) {
+            for (ValueInfoProto v : values) {
+                if (HALF_TYPES.contains(v.getType().getTensorType().getElemType())) {
+                    return true;
+                }
+            }
+        }
+        for (NodeProto node : graph.getNodeList()) {
+            for (AttributeProto a : node.getAttributeList()) {
+                if ((a.getName().equals("to") && HALF_TYPES.contains((int) a.getI()))
+                        || (a.hasT() && HALF_TYPES.contains(a.getT().getDataType()))
+                        || (a.hasG() && halfIn(a.getG()))) {
+                    return true;
+                }
+                for (GraphProto g : a.getGraphsList()) {
+                    if (halfIn(g)) {
+                        return true;
+                    }
+                }
+            }
+        }
+        return false;
+    }
+}
