@@ -274,8 +274,6 @@ public final class Evaluator {
     static final long MAX_GENERATED_VALUES = 1L << 28;
 
     /** One input of each model input's shape (dynamic dimensions as 1), random values in [0, 1). */
-    /** The most values one generated input holds (256 MiB of float32). */
-    static final long MAX_GENERATED_VALUES = 1L << 26;
 
     public static Map<String, Tensor> generatedInputs(List<TensorInfo> inputs) {
         return generatedInputs(inputs, 1);
