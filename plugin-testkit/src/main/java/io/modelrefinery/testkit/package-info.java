@@ -2,6 +2,8 @@
  * Conformance checks for Model Refinery plugins, run in a plugin's own build (test scope): extend
  * {@link io.modelrefinery.testkit.TransformConformanceTest}, return the transform, and every rule of the
  * {@link io.modelrefinery.api.plugin.ModelTransform} contract is checked against the host's real pipeline
- * checks and ONNX Runtime. See {@code docs/plugins.md}.
+ * checks and ONNX Runtime. For behaviour tests, {@link io.modelrefinery.testkit.PluginHarness} runs transforms
+ * and pipelines the same way, with {@link io.modelrefinery.testkit.ModelOutputs} to compare what models compute.
+ * See {@code docs/plugins.md}.
  */
 package io.modelrefinery.testkit;

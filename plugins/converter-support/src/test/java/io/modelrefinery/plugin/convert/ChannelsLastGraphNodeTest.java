@@ -1,15 +1,14 @@
 package io.modelrefinery.plugin.convert;
 
-import io.modelrefinery.api.infer.Device;
-import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.testing.TestModels;
 import io.modelrefinery.plugin.convert.ChannelsLastGraph.Padding;
 import io.modelrefinery.plugin.convert.ChannelsLastGraph.Value;
+import io.modelrefinery.testkit.ModelOutputs;
+import io.modelrefinery.testkit.PluginHarness;
+import io.modelrefinery.testkit.SampleData;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -31,16 +30,14 @@ class ChannelsLastGraphNodeTest {
     Path dir;
 
     private Map<String, Tensor> run(OnnxModel model, Tensor x) {
-        try (InferenceSession session = new OrtRuntime().service(Device.CPU, dir).open(model)) {
-            return session.run(Map.of("x", x));
-        }
+        return ModelOutputs.run(PluginHarness.inference(dir), model, Map.of("x", x));
     }
 
     @Test
     void aChannelsFirstNodeAfterAConvolutionNeedsNoLayoutChangeAndItsOutputsComeBackChannelsLast() {
         ChannelsLastGraph graph = new ChannelsLastGraph();
         Value x = graph.input("x", DataType.FLOAT, -1, 4, 6, 3);
-        Value conv = graph.conv(x, Weight.of(TestModels.randomImages(1, 8, 3, 1, 1)), null, new int[] {1, 1},
+        Value conv = graph.conv(x, Weight.of(SampleData.randomImages(1, 8, 3, 1, 1)), null, new int[] {1, 1},
                 new int[] {1, 1}, Padding.VALID, 1, "conv");
         // Split along the channels, which lie on axis 1 of the channels-first data.
         List<Value> halves = graph.operator("Split", List.of(graph.frameworkData(graph.channelsFirstData(conv))),
@@ -50,7 +47,7 @@ class ChannelsLastGraphNodeTest {
         Value constant = graph.constantValue(Weight.of(Tensor.ofFloats(new long[] {2}, 1f, 2f)), "pair");
         graph.output(graph.binary("Add", constant, constant, "doubled"), "c");
         OnnxModel model = graph.build("g", "test");
-        Tensor input = TestModels.randomImages(2, 2, 4, 6, 3);
+        Tensor input = SampleData.randomImages(2, 2, 4, 6, 3);
 
         Map<String, Tensor> out = run(model, input);
 
@@ -71,7 +68,7 @@ class ChannelsLastGraphNodeTest {
     private static OnnxModel convOnly() {
         ChannelsLastGraph graph = new ChannelsLastGraph();
         Value x = graph.input("x", DataType.FLOAT, -1, 4, 6, 3);
-        graph.output(graph.conv(x, Weight.of(TestModels.randomImages(1, 8, 3, 1, 1)), null, new int[] {1, 1},
+        graph.output(graph.conv(x, Weight.of(SampleData.randomImages(1, 8, 3, 1, 1)), null, new int[] {1, 1},
                 new int[] {1, 1}, Padding.VALID, 1, "conv"), "y");
         return graph.build("g", "test");
     }

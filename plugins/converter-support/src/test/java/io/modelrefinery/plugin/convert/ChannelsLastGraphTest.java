@@ -1,16 +1,15 @@
 package io.modelrefinery.plugin.convert;
 
 import io.modelrefinery.api.InvalidInputException;
-import io.modelrefinery.api.infer.Device;
-import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.testing.TestModels;
 import io.modelrefinery.plugin.convert.ChannelsLastGraph.Padding;
 import io.modelrefinery.plugin.convert.ChannelsLastGraph.Value;
+import io.modelrefinery.testkit.ModelOutputs;
+import io.modelrefinery.testkit.PluginHarness;
+import io.modelrefinery.testkit.SampleData;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -29,9 +28,7 @@ class ChannelsLastGraphTest {
     Path dir;
 
     private Tensor run(OnnxModel model, Tensor x) {
-        try (InferenceSession session = new OrtRuntime().service(Device.CPU, dir).open(model)) {
-            return session.run(Map.of("x", x)).get("y");
-        }
+        return ModelOutputs.run(PluginHarness.inference(dir), model, Map.of("x", x)).get("y");
     }
 
     private static List<String> opTypes(OnnxModel model) {
@@ -39,7 +36,7 @@ class ChannelsLastGraphTest {
     }
 
     private static Weight weight(long seed, long... shape) {
-        return Weight.of(TestModels.randomImages(seed, shape));
+        return Weight.of(SampleData.randomImages(seed, shape));
     }
 
     /** conv, then flatten and dense: with the dense rows permuted, or with the flatten in channels-last order. */
@@ -58,7 +55,7 @@ class ChannelsLastGraphTest {
 
     @Test
     void aFlattenBeforeADenseLayerCostsNoTranspose() {
-        Tensor x = TestModels.randomImages(9, 2, 5, 4, 3);
+        Tensor x = SampleData.randomImages(9, 2, 5, 4, 3);
         ChannelsLastGraph reference = new ChannelsLastGraph();
         Value in = reference.input("x", DataType.FLOAT, -1, 5, 4, 3);
         Value conv = reference.conv(in, weight(1, 6, 3, 3, 3), weight(2, 6), new int[] {1, 1}, new int[] {1, 1},
@@ -73,8 +70,8 @@ class ChannelsLastGraphTest {
         float[] expected = run(reference.build("g", "test"), x).toFloatArray();
         assertEquals(List.of("Transpose", "Conv", "Transpose", "Reshape", "Flatten", "Relu", "Gemm"),
                 opTypes(reference.build("g", "test")));
-        double scale = TestModels.maxAbsDiff(new float[expected.length], expected);
-        double diff = TestModels.maxAbsDiff(expected, run(folded, x).toFloatArray());
+        double scale = ModelOutputs.maxAbsDiff(new float[expected.length], expected);
+        double diff = ModelOutputs.maxAbsDiff(expected, run(folded, x).toFloatArray());
         assertTrue(diff < 1e-6 * scale, "max difference " + diff + " for outputs up to " + scale);
     }
 
@@ -90,7 +87,7 @@ class ChannelsLastGraphTest {
         OnnxModel model = graph.build("g", "test");
 
         assertEquals(List.of("Transpose", "MaxPool", "AveragePool", "Add", "Mul", "Transpose"), opTypes(model));
-        assertArrayEquals(new long[] {1, 4, 4, 2}, run(model, TestModels.randomImages(4, 1, 4, 4, 2)).shape());
+        assertArrayEquals(new long[] {1, 4, 4, 2}, run(model, SampleData.randomImages(4, 1, 4, 4, 2)).shape());
         assertEquals(2, graph.layoutChanges());
     }
 

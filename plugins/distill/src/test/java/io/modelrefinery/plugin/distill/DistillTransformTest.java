@@ -2,18 +2,17 @@ package io.modelrefinery.plugin.distill;
 
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.data.Datasets;
-import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.pipeline.JobData;
-import io.modelrefinery.host.pipeline.LocalRun;
-import io.modelrefinery.host.pipeline.PipelineResult;
-import io.modelrefinery.host.testing.FashionMnist;
-import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.api.plugin.DataRole;
+import io.modelrefinery.testkit.ConformanceModels;
+import io.modelrefinery.testkit.ConvNets;
+import io.modelrefinery.testkit.FashionMnist;
+import io.modelrefinery.testkit.HarnessResult;
+import io.modelrefinery.testkit.PluginHarness;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -27,22 +26,27 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The sample CNN distilled into a half-width student on Fashion-MNIST, through the host's pipeline runner. */
+/** The sample CNN distilled into a half-width student on Fashion-MNIST, through the test kit's harness. */
 class DistillTransformTest {
     @TempDir
     static Path dir;
     private static FashionMnist.Samples test;
-    private static JobData data;
+    private static Path train;
+    private static Path eval;
     private static InferenceService inference;
 
     @BeforeAll
     static void data() {
         FashionMnist.assumeAvailable();
         test = FashionMnist.binary(FashionMnist.Split.TEST, 1000);
-        Path train = FashionMnist.binary(FashionMnist.Split.TRAIN, 3000).writeNpz(dir.resolve("train.npz"));
-        Path eval = test.writeNpz(dir.resolve("eval.npz"));
-        data = new JobData(null, Datasets.open(eval, "input"), Datasets.open(train, "input"));
-        inference = new OrtRuntime().service(Device.CPU, dir.resolve("ort"));
+        train = FashionMnist.binary(FashionMnist.Split.TRAIN, 3000).writeNpz(dir.resolve("train.npz"));
+        eval = test.writeNpz(dir.resolve("eval.npz"));
+        inference = PluginHarness.inference(dir.resolve("ort"));
+    }
+
+    /** distill with the Fashion-MNIST training and evaluation sets. */
+    private static PluginHarness withData() {
+        return PluginHarness.of(new DistillTransform()).data(DataRole.EVALUATION, eval).data(DataRole.TRAINING, train);
     }
 
     private static Map<String, long[]> shapes(OnnxModel model) {
@@ -55,8 +59,8 @@ class DistillTransformTest {
 
     @Test
     void halfWidthStudentLearnsTheTask() throws Exception {
-        PipelineResult result = LocalRun.of(new DistillTransform()).data(data)
-                .run("distill(student-width=0.5,epochs=2,seed=3)", TestModels.sampleCnn(), dir);
+        HarnessResult result = withData()
+                .run("distill(student-width=0.5,epochs=2,seed=3)", ConformanceModels.sampleCnn(), dir);
         OnnxModel student = result.output().onnxModel();
 
         Map<String, long[]> shapes = shapes(student);
@@ -77,7 +81,7 @@ class DistillTransformTest {
 
     @Test
     void sameSeedSameStudent() throws Exception {
-        OnnxModel teacher = TestModels.sampleCnn();
+        OnnxModel teacher = ConformanceModels.sampleCnn();
         Map<String, io.modelrefinery.api.onnx.TensorInfo> types = inference.valueTypes(teacher);
         OnnxModel a = Students.narrowed(teacher, types, 0.25, 9);
         OnnxModel b = Students.narrowed(teacher, types, 0.25, 9);
@@ -94,7 +98,7 @@ class DistillTransformTest {
 
     @Test
     void narrowsAndTrainsAMobileNetWithDepthwiseConvolutionsResidualsAndReLU6() throws Exception {
-        OnnxModel teacher = io.modelrefinery.host.testing.ConvNets.smallMobileNet(4);
+        OnnxModel teacher = ConvNets.smallMobileNet(4);
         java.util.Random random = new java.util.Random(2);
         float[] images = new float[48 * 3 * 32 * 32];
         for (int i = 0; i < images.length; i++) {
@@ -110,8 +114,8 @@ class DistillTransformTest {
         arrays.put("labels", Tensor.ofLongs(new long[] {48}, labels));
         Datasets.writeNpz(file, arrays);
 
-        PipelineResult result = LocalRun.of(new DistillTransform())
-                .data(new JobData(null, null, Datasets.open(file, "input")))
+        HarnessResult result = PluginHarness.of(new DistillTransform())
+                .data(DataRole.TRAINING, file)
                 .run("distill(epochs=1,batch-size=16)", teacher, dir);
 
         OnnxModel student = result.output().onnxModel();
@@ -138,35 +142,33 @@ class DistillTransformTest {
         arrays.put("labels", Tensor.ofLongs(new long[] {8}, 0, 1, 0, 1, 0, 1, 0, 1));
         Datasets.writeNpz(file, arrays);
 
-        RuntimeException e = assertThrows(RuntimeException.class, () -> LocalRun.of(new DistillTransform())
-                .data(new JobData(null, null, Datasets.open(file, "input")))
-                .run("distill(epochs=1,student-width=1)", TestModels.sampleCnn(), dir));
+        RuntimeException e = assertThrows(RuntimeException.class, () -> PluginHarness.of(new DistillTransform())
+                .data(DataRole.TRAINING, file)
+                .run("distill(epochs=1,student-width=1)", ConformanceModels.sampleCnn(), dir));
         assertTrue(e.getMessage().contains("training diverged: the loss is NaN at epoch 1, step 1"), e.getMessage());
         assertTrue(e.getMessage().endsWith("; lower the learning rate"), e.getMessage());
     }
 
     @Test
     void distillWithoutTrainingDataIsRefusedBeforeWork() {
-        InvalidInputException e = assertThrows(InvalidInputException.class, () -> LocalRun.of(new DistillTransform())
-                .run("distill", TestModels.sampleCnn(), dir));
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> PluginHarness.of(new DistillTransform())
+                .run("distill", ConformanceModels.sampleCnn(), dir));
         assertTrue(e.getMessage().contains("--train"), e.getMessage());
     }
 
     @Test
     void aLayerWithoutGradientRuleIsNamed() throws Exception {
         // Erf between the first convolution and the rest: no rule, so training cannot start.
-        OnnxModel teacher = TestModels.sampleCnn();
+        OnnxModel teacher = ConformanceModels.sampleCnn();
         var editor = io.modelrefinery.api.onnx.GraphEditor.of(teacher.graph());
         var relu = teacher.graph().getNodeList().stream().filter(n -> n.getOpType().equals("Relu")).findFirst().orElseThrow();
         editor.replaceNode(relu, relu.toBuilder().setOpType("Erf").build());
         OnnxModel broken = teacher.withGraph(editor.build());
         // Full width: nothing to narrow, so the training graph meets the operator.
-        InvalidInputException e = assertThrows(InvalidInputException.class, () -> LocalRun.of(new DistillTransform())
-                .data(data).run("distill(epochs=1,student-width=1)", broken, dir));
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> withData().run("distill(epochs=1,student-width=1)", broken, dir));
         assertTrue(e.getMessage().contains("no gradient rule for operator Erf (Erf node '/Relu')"), e.getMessage());
         // Narrowed: the student builder names the operator it cannot follow.
-        InvalidInputException narrowing = assertThrows(InvalidInputException.class, () -> LocalRun.of(new DistillTransform())
-                .data(data).run("distill(epochs=1)", broken, dir));
+        InvalidInputException narrowing = assertThrows(InvalidInputException.class, () -> withData().run("distill(epochs=1)", broken, dir));
         assertTrue(narrowing.getMessage().endsWith("cannot narrow through Erf node '/Relu'; give a student model"),
                 narrowing.getMessage());
     }

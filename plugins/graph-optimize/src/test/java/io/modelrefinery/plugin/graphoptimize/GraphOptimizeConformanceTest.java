@@ -8,7 +8,7 @@ import io.modelrefinery.testkit.TransformConformanceTest;
 import java.util.List;
 import java.util.Map;
 
-/** graph-optimize against the plugin conformance rules, at its default level and at the basic one. */
+/** graph-optimize against the plugin conformance rules at each of its levels (extended is the default). */
 class GraphOptimizeConformanceTest extends TransformConformanceTest {
     @Override
     protected ModelTransform transform() {
@@ -18,6 +18,7 @@ class GraphOptimizeConformanceTest extends TransformConformanceTest {
     @Override
     protected List<ConformanceCase> cases() {
         return List.of(ConformanceCase.onnx("sample-cnn", ConformanceModels.sampleCnn()),
-                ConformanceCase.onnx("mlp-basic", ConformanceModels.mlp()).withParams(Map.of("level", "basic")));
+                ConformanceCase.onnx("mlp-basic", ConformanceModels.mlp()).withParams(Map.of("level", "basic")),
+                ConformanceCase.onnx("sample-cnn-all", ConformanceModels.sampleCnn()).withParams(Map.of("level", "all")));
     }
 }

@@ -1,19 +1,17 @@
 package io.modelrefinery.plugin.graphoptimize;
 
-import io.modelrefinery.api.infer.Device;
-import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.pipeline.LocalRun;
-import io.modelrefinery.host.pipeline.PipelineResult;
-import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.testkit.ConformanceModels;
+import io.modelrefinery.testkit.HarnessResult;
+import io.modelrefinery.testkit.ModelOutputs;
+import io.modelrefinery.testkit.PluginHarness;
+import io.modelrefinery.testkit.SampleData;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
-import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -24,19 +22,17 @@ class GraphOptimizeTransformTest {
     Path dir;
 
     private float[] run(OnnxModel model, Tensor input) {
-        try (InferenceSession session = new OrtRuntime().service(Device.CPU, dir).open(model)) {
-            return session.run(Map.of("input", input)).get("output").toFloatArray();
-        }
+        return ModelOutputs.floats(PluginHarness.inference(dir), model, "input", input, "output");
     }
 
     @Test
     void everyLevelKeepsTheResultsAndBasicKeepsStandardOperators() throws Exception {
-        OnnxModel model = TestModels.sampleCnn();
-        Tensor input = TestModels.randomImages(7, 16, 28, 28);
+        OnnxModel model = ConformanceModels.sampleCnn();
+        Tensor input = SampleData.randomImages(7, 16, 28, 28);
         float[] expected = run(model, input);
 
         for (String level : new String[] {"basic", "extended", "all"}) {
-            PipelineResult result = LocalRun.of(new GraphOptimizeTransform())
+            HarnessResult result = PluginHarness.of(new GraphOptimizeTransform())
                     .run("graph-optimize(level=" + level + ")", model, dir);
             OnnxModel optimized = result.output().onnxModel();
 
@@ -54,7 +50,7 @@ class GraphOptimizeTransformTest {
 
     @Test
     void fusesConvolutionsWithTheirActivationsFromExtendedOn() throws Exception {
-        OnnxModel optimized = LocalRun.of(new GraphOptimizeTransform()).run("graph-optimize", TestModels.sampleCnn(), dir)
+        OnnxModel optimized = PluginHarness.of(new GraphOptimizeTransform()).run("graph-optimize", ConformanceModels.sampleCnn(), dir)
                 .output().onnxModel();
 
         assertTrue(optimized.graph().getNodeList().stream().noneMatch(n -> n.getOpType().equals("Relu")),

@@ -2,8 +2,6 @@ package io.modelrefinery.plugin.keras;
 
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.event.StepRecord;
-import io.modelrefinery.api.infer.Device;
-import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
@@ -11,11 +9,12 @@ import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.api.onnx.proto.Onnx.ValueInfoProto;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.pipeline.LocalRun;
-import io.modelrefinery.host.pipeline.PipelineResult;
-import io.modelrefinery.host.testing.TestModels;
 import io.modelrefinery.plugin.fp16.Fp16Transform;
+import io.modelrefinery.testkit.ConformanceModels;
+import io.modelrefinery.testkit.HarnessResult;
+import io.modelrefinery.testkit.ModelOutputs;
+import io.modelrefinery.testkit.PluginHarness;
+import io.modelrefinery.testkit.SampleData;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -26,7 +25,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
-import static io.modelrefinery.host.testing.TestModels.maxAbsDiff;
+import static io.modelrefinery.testkit.ModelOutputs.maxAbsDiff;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -34,7 +33,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Keras fixtures (written by src/test/fixtures/make_keras_fixtures.py) converted and run in ONNX Runtime. */
 class KerasToOnnxTransformTest {
-    private static final Path FIXTURES = TestModels.root().resolve("plugins/keras/src/test/fixtures");
+    private static final Path FIXTURES = Path.of("src/test/fixtures");
 
     @TempDir
     Path dir;
@@ -43,15 +42,13 @@ class KerasToOnnxTransformTest {
         return run("keras-to-onnx", fixture).output().onnxModel();
     }
 
-    private PipelineResult run(String pipeline, String fixture) {
-        return LocalRun.of(new KerasToOnnxTransform(), new Fp16Transform())
+    private HarnessResult run(String pipeline, String fixture) {
+        return PluginHarness.of(new KerasToOnnxTransform(), new Fp16Transform())
                 .run(pipeline, ModelArtifact.file(FIXTURES.resolve(fixture), ModelFormat.KERAS), dir);
     }
 
     private Map<String, Tensor> predict(OnnxModel model, Map<String, Tensor> feeds) {
-        try (InferenceSession session = new OrtRuntime().service(Device.CPU, dir).open(model)) {
-            return session.run(feeds);
-        }
+        return ModelOutputs.run(PluginHarness.inference(dir), model, feeds);
     }
 
     private static List<String> opTypes(OnnxModel model) {
@@ -65,7 +62,7 @@ class KerasToOnnxTransformTest {
     @ParameterizedTest
     @ValueSource(strings = {"seed_cnn.h5", "seed_cnn.keras"})
     void theSeedCnnMatchesItsReferenceAndTheOnnxSampleWithoutATranspose(String fixture) throws Exception {
-        Map<String, Tensor> reference = TestModels.arrays(FIXTURES.resolve("seed_cnn_reference.npz"));
+        Map<String, Tensor> reference = SampleData.arrays(FIXTURES.resolve("seed_cnn_reference.npz"));
         Tensor images = reference.get("input");
 
         OnnxModel model = convert(fixture);
@@ -78,16 +75,16 @@ class KerasToOnnxTransformTest {
         assertArrayEquals(new long[] {-1, 1}, shape(model.graph().getOutput(0)));
         double vsReference = maxAbsDiff(reference.get("output").toFloatArray(), actual);
         assertTrue(vsReference < 1e-4, "max difference to the NumPy reference " + vsReference);
-        float[] sample = predict(TestModels.sampleCnn(), Map.of("input", images)).get("output").toFloatArray();
+        float[] sample = predict(ConformanceModels.sampleCnn(), Map.of("input", images)).get("output").toFloatArray();
         assertTrue(maxAbsDiff(sample, actual) < 1e-5, "max difference to the ONNX sample " + maxAbsDiff(sample, actual));
     }
 
     @ParameterizedTest
     @ValueSource(strings = {"zoo.keras", "zoo_legacy.h5"})
     void everySupportedLayerKindMatchesTheReference(String fixture) {
-        Map<String, Tensor> reference = TestModels.arrays(FIXTURES.resolve("zoo_reference.npz"));
+        Map<String, Tensor> reference = SampleData.arrays(FIXTURES.resolve("zoo_reference.npz"));
 
-        PipelineResult result = run("keras-to-onnx", fixture);
+        HarnessResult result = run("keras-to-onnx", fixture);
         OnnxModel model = result.output().onnxModel();
         Map<String, Tensor> outputs = predict(model, Map.of("image", reference.get("image")));
 
@@ -105,9 +102,9 @@ class KerasToOnnxTransformTest {
 
     @Test
     void aKerasModelGoesThroughTheConverterBeforeTheCompressor() {
-        Map<String, Tensor> reference = TestModels.arrays(FIXTURES.resolve("seed_cnn_reference.npz"));
+        Map<String, Tensor> reference = SampleData.arrays(FIXTURES.resolve("seed_cnn_reference.npz"));
 
-        PipelineResult result = run("fp16", "seed_cnn.keras");
+        HarnessResult result = run("fp16", "seed_cnn.keras");
         float[] actual = predict(result.output().onnxModel(), Map.of("input", reference.get("input")))
                 .get("output").toFloatArray();
 
@@ -148,7 +145,7 @@ class KerasToOnnxTransformTest {
             "keras3_masking.keras"})
     void everyKerasVersionsLayoutMatchesTheReference(String fixture) {
         String stem = fixture.substring(0, fixture.lastIndexOf('.'));
-        Map<String, Tensor> reference = TestModels.arrays(FIXTURES.resolve(stem + "_reference.npz"));
+        Map<String, Tensor> reference = SampleData.arrays(FIXTURES.resolve(stem + "_reference.npz"));
         OnnxModel model = convert(fixture);
         List<String> inputs = model.graph().getInputList().stream().map(ValueInfoProto::getName).toList();
         List<String> outputs = model.graph().getOutputList().stream().map(ValueInfoProto::getName).toList();
@@ -230,7 +227,7 @@ class KerasToOnnxTransformTest {
             out.putNextEntry(new java.util.zip.ZipEntry(entry));
             out.write(new byte[] {(byte) 0x80, 4, 'K', '.'}); // a pickle's first bytes: never read
         }
-        InvalidInputException e = assertThrows(InvalidInputException.class, () -> LocalRun.of(new KerasToOnnxTransform())
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> PluginHarness.of(new KerasToOnnxTransform())
                 .run("keras-to-onnx", ModelArtifact.file(archive, ModelFormat.KERAS), dir));
 
         String why = switch (entry) {
@@ -245,7 +242,7 @@ class KerasToOnnxTransformTest {
     @Test
     void filesThatAreNoKerasModelAreRefused() throws Exception {
         Path text = Files.writeString(dir.resolve("model.h5"), "not a model");
-        InvalidInputException e = assertThrows(InvalidInputException.class, () -> LocalRun.of(new KerasToOnnxTransform())
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> PluginHarness.of(new KerasToOnnxTransform())
                 .run("keras-to-onnx", ModelArtifact.file(text, ModelFormat.KERAS), dir));
 
         assertEquals("step 1 'keras-to-onnx': not a Keras model: model.h5 is neither an HDF5 file (.h5) nor a Keras "

@@ -6,8 +6,8 @@ import io.modelrefinery.api.event.RegistryContext;
 import io.modelrefinery.api.event.RegistryException;
 import io.modelrefinery.api.event.ResolvedArtifact;
 import io.modelrefinery.api.onnx.OnnxModel;
-import io.modelrefinery.host.service.RegistrySettings;
-import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.testkit.ConformanceModels;
+import io.modelrefinery.testkit.RegistryHarness;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -26,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The resolver against the MLflow test server through the host's real registry context: every source
+ * The resolver against the MLflow test server through the host's real registry context (the test kit's RegistryHarness): every source
  * form MLflow gives, the ONNX external data MLflow's onnx flavor writes, credentials, and the failures.
  */
 class MlflowResolverTest {
@@ -74,7 +74,7 @@ class MlflowResolverTest {
         assertTrue(Files.isRegularFile(work.resolve(MlflowFixtures.externalDataName())), "the external data is next to it");
         assertTrue(Files.notExists(work.resolve("conda.yaml")), "MLflow's own files stay behind");
         OnnxModel loaded = OnnxModel.load(found.file());
-        OnnxModel original = TestModels.sampleCnn();
+        OnnxModel original = ConformanceModels.sampleCnn();
         assertEquals(original.graph().getInitializerCount(), loaded.graph().getInitializerCount());
         String name = original.graph().getInitializer(0).getName();
         assertEquals(original.initializer(name).orElseThrow().toString(), loaded.initializer(name).orElseThrow().toString());
@@ -180,8 +180,8 @@ class MlflowResolverTest {
         mlflow.close();
         mlflow = MlflowTestServer.withToken("s3cret");
         String id = mlflow.logModel("1", "model", null, MlflowFixtures.onnxModelFiles());
-        RegistrySettings token = MlflowFixtures.tracking(mlflow).with("MLFLOW_TRACKING_TOKEN", "s3cret");
-        RegistrySettings wrong = MlflowFixtures.tracking(mlflow).with("MLFLOW_TRACKING_TOKEN", "guess");
+        RegistryHarness token = MlflowFixtures.tracking(mlflow).with("MLFLOW_TRACKING_TOKEN", "s3cret");
+        RegistryHarness wrong = MlflowFixtures.tracking(mlflow).with("MLFLOW_TRACKING_TOKEN", "guess");
 
         resolve(registration("m", "1", "models:/" + id, "mlflow"), MlflowFixtures.context(token, work, true)).orElseThrow();
         RegistryException refused = assertThrows(RegistryException.class, () -> resolve(registration("m", "1",
@@ -195,7 +195,7 @@ class MlflowResolverTest {
         mlflow.close();
         mlflow = MlflowTestServer.withBasicAuth("alice", "pw");
         String basic = mlflow.logModel("1", "model", null, MlflowFixtures.onnxModelFiles());
-        RegistrySettings alice = MlflowFixtures.tracking(mlflow).with("MLFLOW_TRACKING_USERNAME", "alice")
+        RegistryHarness alice = MlflowFixtures.tracking(mlflow).with("MLFLOW_TRACKING_USERNAME", "alice")
                 .with("MLFLOW_TRACKING_PASSWORD", "pw").with("MLFLOW_TRACKING_TOKEN", "ignored-when-basic-is-set");
         Path other = Files.createDirectories(work.resolve("basic"));
         assertTrue(resolve(registration("m", "1", "models:/" + basic, "mlflow"), MlflowFixtures.context(alice, other, true))
@@ -216,7 +216,7 @@ class MlflowResolverTest {
 
     @Test
     void registriesItDoesNotKnowAreLeftToOthersAndMlflowUrisNeedATrackingServer() {
-        RegistryContext none = MlflowFixtures.context(RegistrySettings.none(), work, true);
+        RegistryContext none = MlflowFixtures.context(RegistryHarness.none(), work, true);
 
         assertTrue(resolve(registration("m", "1", "s3://bucket/model.tar.gz", "aws.sagemaker"), none).isEmpty());
         assertTrue(resolve(registration("m", "1", null, "/test-registry"), none).isEmpty());
@@ -229,7 +229,7 @@ class MlflowResolverTest {
 
     @Test
     void anAzureEventMustComeFromTheWorkspaceAnAzureTrackingUriNames() {
-        RegistrySettings azure = RegistrySettings.none().with("MLFLOW_TRACKING_URI", "azureml://127.0.0.1:1/mlflow/v1.0"
+        RegistryHarness azure = RegistryHarness.none().with("MLFLOW_TRACKING_URI", "azureml://127.0.0.1:1/mlflow/v1.0"
                 + AZURE_WORKSPACE.replace("/ws", "/other"));
 
         InvalidInputException e = assertThrows(InvalidInputException.class, () -> resolve(registration("m", "1", null,

@@ -10,8 +10,8 @@ import io.modelrefinery.api.event.RegisteredVersion;
 import io.modelrefinery.api.event.RegistrationRequest;
 import io.modelrefinery.api.event.RegistryContext;
 import io.modelrefinery.api.event.RegistryException;
-import io.modelrefinery.host.service.RegistrySettings;
-import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.testkit.ConformanceModels;
+import io.modelrefinery.testkit.RegistryHarness;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -36,10 +36,12 @@ class MlflowWriterTest {
     private MlflowTestServer mlflow;
     private RegistryContext context;
     private String sourceModel;
+    private Path modelFile;
     private final MlflowWriter writer = new MlflowWriter();
 
     @BeforeEach
     void start() throws Exception {
+        modelFile = Files.write(work.resolve("sample-cnn.onnx"), ConformanceModels.sampleCnn().toByteArray());
         mlflow = MlflowTestServer.start();
         context = MlflowFixtures.context(MlflowFixtures.tracking(mlflow), work, true);
         String run = mlflow.createRun("7");
@@ -58,7 +60,7 @@ class MlflowWriterTest {
         ArtifactSummary summary = new ArtifactSummary("file:///store/x.onnx", "0".repeat(64), 7_000, 6_000, 3_000, 0);
         JobReport report = new JobReport(jobId, new ModelRef("seed-cnn", "1"), "fp16", summary, summary, List.of(), null,
                 null, List.of());
-        return new RegistrationRequest(jobId, source, TestModels.sampleCnnFile(), report,
+        return new RegistrationRequest(jobId, source, modelFile, report,
                 "{\"jobId\":\"x\"}\n".getBytes(StandardCharsets.UTF_8), "seed-cnn", alias,
                 Map.of("refinery.job-id", jobId, "refinery.source-version", "1", "refinery.pipeline", "fp16"));
     }
@@ -79,7 +81,7 @@ class MlflowWriterTest {
         assertEquals("LOGGED_MODEL_READY", model.at("/info/status").asText());
         assertEquals("7", model.at("/info/experiment_id").asText(), "in the source's experiment");
         Map<String, byte[]> files = mlflow.loggedModelFiles(modelId);
-        assertArrayEquals(Files.readAllBytes(TestModels.sampleCnnFile()), files.get("model.onnx"));
+        assertArrayEquals(Files.readAllBytes(modelFile), files.get("model.onnx"));
         assertEquals("{\"jobId\":\"x\"}\n", new String(files.get("refinery-report.json"), StandardCharsets.UTF_8));
         MlModel mlmodel = MlModel.parse(files.get("MLmodel"), "the result");
         assertEquals(new MlModel.ModelFile("model.onnx", "onnx"), mlmodel.modelFile("the result", null));
@@ -122,7 +124,7 @@ class MlflowWriterTest {
 
         Optional<RegisteredVersion> none = writer.register(other, context);
         Optional<RegisteredVersion> unconfigured = writer.register(request,
-                MlflowFixtures.context(RegistrySettings.none(), work, true));
+                MlflowFixtures.context(RegistryHarness.none(), work, true));
 
         assertTrue(none.isEmpty());
         assertTrue(unconfigured.isEmpty());

@@ -1,20 +1,17 @@
 package com.example.refinery.roundweights;
 
-import io.modelrefinery.api.infer.Device;
-import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.pipeline.LocalRun;
-import io.modelrefinery.host.pipeline.PipelineResult;
 import io.modelrefinery.testkit.ConformanceModels;
+import io.modelrefinery.testkit.HarnessResult;
+import io.modelrefinery.testkit.ModelOutputs;
+import io.modelrefinery.testkit.PluginHarness;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Map;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -22,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** What the transform does, run through the host's real pipeline runner and ONNX Runtime. */
+/** What the transform does, run by the test kit's harness: the host's real pipeline runner and ONNX Runtime. */
 class RoundWeightsTransformTest {
     @TempDir
     Path dir;
@@ -49,7 +46,7 @@ class RoundWeightsTransformTest {
     void aNodeNamedInExcludeNodesKeepsItsInitializersExactAndTheFormerNameStillWorksWithAWarning() throws Exception {
         OnnxModel model = ConformanceModels.sampleCnn();
 
-        PipelineResult result = LocalRun.of(new RoundWeightsTransform()).run("round-weights(bits=4,exclude=[/c1/Conv])", model, dir);
+        HarnessResult result = PluginHarness.of(new RoundWeightsTransform()).run("round-weights(bits=4,exclude=[/c1/Conv])", model, dir);
         OnnxModel rounded = result.output().onnxModel();
 
         assertEquals("parameter 'exclude' of 'round-weights' is deprecated: write 'exclude-nodes' (the old name goes in "
@@ -67,7 +64,7 @@ class RoundWeightsTransformTest {
     void theRoundedSampleModelZipsSmallerAndStillAgreesWithTheOriginal() throws Exception {
         OnnxModel model = ConformanceModels.sampleCnn();
 
-        PipelineResult result = LocalRun.of(new RoundWeightsTransform())
+        HarnessResult result = PluginHarness.of(new RoundWeightsTransform())
                 .run("round-weights(bits=8,exclude-nodes=[c1.bias])", model, dir);
         OnnxModel rounded = result.output().onnxModel();
 
@@ -97,7 +94,7 @@ class RoundWeightsTransformTest {
     @Test
     void unknownOrOutOfRangeParametersAreRefusedBeforeAnyWork() {
         var refused = org.junit.jupiter.api.Assertions.assertThrows(io.modelrefinery.api.InvalidInputException.class,
-                () -> LocalRun.of(new RoundWeightsTransform()).run("round-weights(bits=30)", ConformanceModels.mlp(), dir));
+                () -> PluginHarness.of(new RoundWeightsTransform()).run("round-weights(bits=30)", ConformanceModels.mlp(), dir));
         assertTrue(refused.getMessage().contains("bits"), refused.getMessage());
     }
 
@@ -120,8 +117,6 @@ class RoundWeightsTransformTest {
     }
 
     private float[] run(OnnxModel model, Tensor input) {
-        try (InferenceSession session = new OrtRuntime().service(Device.CPU, dir.resolve("ort")).open(model)) {
-            return session.run(Map.of("input", input)).get("output").toFloatArray();
-        }
+        return ModelOutputs.floats(PluginHarness.inference(dir.resolve("ort")), model, "input", input, "output");
     }
 }

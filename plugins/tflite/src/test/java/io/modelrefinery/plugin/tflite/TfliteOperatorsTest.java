@@ -2,17 +2,14 @@ package io.modelrefinery.plugin.tflite;
 
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.data.Npy;
-import io.modelrefinery.api.infer.Device;
-import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.proto.Onnx.ValueInfoProto;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.pipeline.LocalRun;
-import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.testkit.ModelOutputs;
+import io.modelrefinery.testkit.PluginHarness;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -41,7 +38,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * says which). Float outputs agree within 1e-4 (relative above 1); quantized ones within one step.
  */
 class TfliteOperatorsTest {
-    private static final Path OPS = TestModels.root().resolve("plugins/tflite/src/test/fixtures/ops");
+    private static final Path OPS = Path.of("src/test/fixtures/ops");
 
     private static final java.util.Set<DataType> QUANTIZED = java.util.Set.of(DataType.INT8, DataType.UINT8,
             DataType.INT16);
@@ -50,14 +47,12 @@ class TfliteOperatorsTest {
     Path dir;
 
     private OnnxModel convert(Path file) {
-        return LocalRun.of(new TfliteToOnnxTransform())
+        return PluginHarness.of(new TfliteToOnnxTransform())
                 .run("tflite-to-onnx", ModelArtifact.file(file, ModelFormat.TFLITE), dir).output().onnxModel();
     }
 
     private Map<String, Tensor> predict(OnnxModel model, Map<String, Tensor> feeds) {
-        try (InferenceSession session = new OrtRuntime().service(Device.CPU, dir).open(model)) {
-            return session.run(feeds);
-        }
+        return ModelOutputs.run(PluginHarness.inference(dir), model, feeds);
     }
 
     /** The cases of ops/cases.tsv: name, reference, what it checks. */

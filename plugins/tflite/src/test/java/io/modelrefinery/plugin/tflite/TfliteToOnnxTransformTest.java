@@ -2,8 +2,6 @@ package io.modelrefinery.plugin.tflite;
 
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.event.StepRecord;
-import io.modelrefinery.api.infer.Device;
-import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
@@ -11,11 +9,12 @@ import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.pipeline.LocalRun;
-import io.modelrefinery.host.pipeline.PipelineResult;
-import io.modelrefinery.host.testing.TestModels;
 import io.modelrefinery.plugin.fp16.Fp16Transform;
+import io.modelrefinery.testkit.ConformanceModels;
+import io.modelrefinery.testkit.HarnessResult;
+import io.modelrefinery.testkit.ModelOutputs;
+import io.modelrefinery.testkit.PluginHarness;
+import io.modelrefinery.testkit.SampleData;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -25,7 +24,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
-import static io.modelrefinery.host.testing.TestModels.maxAbsDiff;
+import static io.modelrefinery.testkit.ModelOutputs.maxAbsDiff;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -33,13 +32,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** TFLite fixtures (written by src/test/fixtures/make_tflite_fixtures.py) converted and run in ONNX Runtime. */
 class TfliteToOnnxTransformTest {
-    private static final Path FIXTURES = TestModels.root().resolve("plugins/tflite/src/test/fixtures");
+    private static final Path FIXTURES = Path.of("src/test/fixtures");
 
     @TempDir
     Path dir;
 
-    private PipelineResult run(String pipeline, Path file) {
-        return LocalRun.of(new TfliteToOnnxTransform(), new Fp16Transform())
+    private HarnessResult run(String pipeline, Path file) {
+        return PluginHarness.of(new TfliteToOnnxTransform(), new Fp16Transform())
                 .run(pipeline, ModelArtifact.file(file, ModelFormat.TFLITE), dir);
     }
 
@@ -48,13 +47,11 @@ class TfliteToOnnxTransformTest {
     }
 
     private Map<String, Tensor> predict(OnnxModel model, Map<String, Tensor> feeds) {
-        try (InferenceSession session = new OrtRuntime().service(Device.CPU, dir).open(model)) {
-            return session.run(feeds);
-        }
+        return ModelOutputs.run(PluginHarness.inference(dir), model, feeds);
     }
 
     private static Map<String, Tensor> reference(String name) {
-        return TestModels.arrays(FIXTURES.resolve(name));
+        return SampleData.arrays(FIXTURES.resolve(name));
     }
 
     private static long count(OnnxModel model, String opType) {
@@ -73,7 +70,7 @@ class TfliteToOnnxTransformTest {
         assertEquals(0, count(model, "Transpose"), model.graph().getNodeList().toString());
         double vsReference = maxAbsDiff(reference.get("output").toFloatArray(), actual);
         assertTrue(vsReference < 1e-4, "max difference to the NumPy reference " + vsReference);
-        float[] sample = predict(TestModels.sampleCnn(), Map.of("input", images)).get("output").toFloatArray();
+        float[] sample = predict(ConformanceModels.sampleCnn(), Map.of("input", images)).get("output").toFloatArray();
         assertTrue(maxAbsDiff(sample, actual) < 1e-5, "max difference to the ONNX sample " + maxAbsDiff(sample, actual));
     }
 
@@ -81,7 +78,7 @@ class TfliteToOnnxTransformTest {
     void theInt8SeedCnnKeepsItsQuantizedNumbers() {
         Map<String, Tensor> reference = reference("seed_cnn_int8_reference.npz");
 
-        PipelineResult result = run("tflite-to-onnx", FIXTURES.resolve("seed_cnn_int8.tflite"));
+        HarnessResult result = run("tflite-to-onnx", FIXTURES.resolve("seed_cnn_int8.tflite"));
         OnnxModel model = result.output().onnxModel();
         float[] actual = predict(model, Map.of("input", reference.get("input"))).get("output").toFloatArray();
 
@@ -129,7 +126,7 @@ class TfliteToOnnxTransformTest {
     void aTfliteModelGoesThroughTheConverterBeforeTheCompressor() {
         Map<String, Tensor> reference = reference("seed_cnn_reference.npz");
 
-        PipelineResult result = run("fp16", FIXTURES.resolve("seed_cnn.tflite"));
+        HarnessResult result = run("fp16", FIXTURES.resolve("seed_cnn.tflite"));
         float[] actual = predict(result.output().onnxModel(), Map.of("input", reference.get("input")))
                 .get("output").toFloatArray();
 
