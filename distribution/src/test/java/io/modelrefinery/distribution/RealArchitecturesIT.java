@@ -40,8 +40,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code refinery optimize} as a user runs it. Each run either produces a model that ONNX Runtime opens with
  * a deployer's default session options, runs, and that agrees with the original (SQNR of the outputs, per
  * transform: graph rewrites 80 dB, that is equal within 1e-4 relative; fp16 40 dB; int8 25 dB where the
- * architecture is one the quantizer is meant for), or it is refused with one line naming the reason, exit
- * code 2. Never a broken model, never an internal error's text. The whole matrix on full-size exports is
+ * architecture is one the quantizer is meant for), or it is refused with one line naming the reason: exit
+ * code 2 for what the step cannot take, 1 for a result the default gates refuse (slower than the original).
+ * Never a broken model, a step failing on a model it takes, or an internal error's text. The whole matrix on full-size exports is
  * bench/real-architectures.sh (docs/benchmarks.md).
  */
 class RealArchitecturesIT {
@@ -107,12 +108,17 @@ class RealArchitecturesIT {
         Cli.Result result = Cli.run(work, "optimize", model.toString(), "-o", out.toString(), "--pipeline", pipeline,
                 "--calibration", data.toString());
 
-        List<String> lines = result.stderr().lines().filter(l -> !l.matches("\\[\\d+/\\d+] .*")).toList();
+        // What is left once the progress lines ("[1/1] fp16 ... done in 0.8 s", "evaluation ... done") are out.
+        List<String> lines = result.stderr().lines().filter(l -> !l.matches("\\[\\d+/\\d+] .*|\\S+ \\.\\.\\. .*"))
+                .toList();
         if (result.exitCode() != 0) {
-            assertEquals(2, result.exitCode(), "refused as bad input, not crashed: " + result.stderr());
             assertEquals(1, lines.size(), "one line: " + result.stderr());
-            assertFalse(INTERNAL.matcher(lines.get(0)).find(), "no internal error text: " + lines.get(0));
-            assertTrue(lines.get(0).startsWith("error: "), lines.get(0));
+            String line = lines.get(0);
+            assertFalse(INTERNAL.matcher(line).find(), "no internal error text: " + line);
+            // Refused as bad input (2), or a result the default gates refuse (1: slower than the original, by
+            // more than the noise); a step that fails on a model it takes is neither.
+            assertTrue(result.exitCode() == 2 && line.startsWith("error: ")
+                    || result.exitCode() == 1 && line.startsWith("error: gate "), "refused, not failed: " + result.stderr());
             return;
         }
         assertTrue(lines.isEmpty() || lines.stream().noneMatch(l -> INTERNAL.matcher(l).find()), result.stderr());

@@ -69,7 +69,9 @@ final class LayerInputs {
              InferenceSession prunedSession = pruned == null ? null : inference.open(withOutput(pruned, prunedValue),
                      options)) {
             Datasets.requireFits(data, denseSession.inputs());
-            samples = Datasets.forEachBatch(data, batchSize, maxSamples, cancellation::throwIfCancelled,
+            // the model's own batch when it fixes one (most exports fix 1), else batchSize
+            samples = Datasets.forEachModelBatch(data, denseSession.inputs(), batchSize, maxSamples,
+                    cancellation::throwIfCancelled,
                     (batch, offset, total) -> {
                         Map<String, Tensor> feeds = new LinkedHashMap<>();
                         for (TensorInfo input : denseSession.inputs()) {
@@ -107,7 +109,8 @@ final class LayerInputs {
         long max = maxSamples == 0 ? limit : limit == 0 ? maxSamples : Math.min(limit, maxSamples);
         try (InferenceSession session = inference.open(model.withGraph(editor.build()), options)) {
             Datasets.requireFits(data, session.inputs());
-            return samples = Datasets.forEachBatch(data, batchSize, max, cancellation::throwIfCancelled, (batch, offset, total) -> {
+            return samples = Datasets.forEachModelBatch(data, session.inputs(), batchSize, max,
+                    cancellation::throwIfCancelled, (batch, offset, total) -> {
                 Map<String, Tensor> feeds = new LinkedHashMap<>();
                 for (TensorInfo input : session.inputs()) {
                     feeds.put(input.name(), batch.get(input.name()));
