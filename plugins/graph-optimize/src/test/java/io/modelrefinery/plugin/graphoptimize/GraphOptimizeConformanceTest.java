@@ -10,9 +10,10 @@ import java.util.Map;
 
 /**
  * graph-optimize against the plugin conformance rules at its basic and extended (default) levels. Level
- * {@code all} is left out for now: run twice in one process it gives outputs that differ (ONNX Runtime's
- * layout rewrites name what they add from process-wide counters), which the determinism rule refuses; a
- * canonical renaming of what ONNX Runtime adds is the fix still to build.
+ * {@code all} is left out for now: run twice in one process its outputs differ (same size, first difference
+ * at byte 385 of the sample's; two separate CLI runs give identical files), which the determinism rule
+ * refuses. The cause is not found yet; names ONNX Runtime generates for what its layout rewrites add are
+ * the first suspect.
  */
 class GraphOptimizeConformanceTest extends TransformConformanceTest {
     @Override
