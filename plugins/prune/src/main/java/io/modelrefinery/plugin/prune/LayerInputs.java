@@ -1,5 +1,6 @@
 package io.modelrefinery.plugin.prune;
 
+import io.modelrefinery.api.data.Batch;
 import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.data.Datasets;
 import io.modelrefinery.api.data.InvalidDataException;
@@ -73,10 +74,7 @@ final class LayerInputs {
             samples = Datasets.forEachModelBatch(data, denseSession.inputs(), batchSize, maxSamples,
                     cancellation::throwIfCancelled,
                     (batch, offset, total) -> {
-                        Map<String, Tensor> feeds = new LinkedHashMap<>();
-                        for (TensorInfo input : denseSession.inputs()) {
-                            feeds.put(input.name(), batch.get(input.name()));
-                        }
+                        Map<String, Tensor> feeds = feeds(denseSession.inputs(), batch);
                         Tensor d = value(denseSession, feeds, denseValue);
                         Tensor p = prunedSession == null ? d : value(prunedSession, feeds, prunedValue);
                         sink.accept(d, p);
@@ -111,13 +109,18 @@ final class LayerInputs {
             Datasets.requireFits(data, session.inputs());
             return samples = Datasets.forEachModelBatch(data, session.inputs(), batchSize, max,
                     cancellation::throwIfCancelled, (batch, offset, total) -> {
-                Map<String, Tensor> feeds = new LinkedHashMap<>();
-                for (TensorInfo input : session.inputs()) {
-                    feeds.put(input.name(), batch.get(input.name()));
-                }
-                sink.accept(session.run(feeds, values));
+                sink.accept(session.run(feeds(session.inputs(), batch), values));
             });
         }
+    }
+
+    /** The batch's arrays the model takes: a dataset may hold more than its inputs and labels. */
+    private static Map<String, Tensor> feeds(List<TensorInfo> inputs, Batch batch) {
+        Map<String, Tensor> feeds = new LinkedHashMap<>();
+        for (TensorInfo input : inputs) {
+            feeds.put(input.name(), batch.get(input.name()));
+        }
+        return feeds;
     }
 
     private static Tensor value(InferenceSession session, Map<String, Tensor> feeds, String name) {
