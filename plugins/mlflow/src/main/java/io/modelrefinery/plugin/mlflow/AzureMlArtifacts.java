@@ -144,6 +144,11 @@ record AzureMlArtifacts(String uri, String api, String path, TrackingServer serv
         try {
             return client.downloadUnauthenticated(link);
         } catch (InvalidInputException e) {
+            // The host reports a 4xx download as a refusal in its own words ("answered HTTP 403"); a 403 here
+            // is storage refusing an expired signature, which the retry's fresh link cures.
+            if (e.getMessage() != null && e.getMessage().contains("answered HTTP 403")) {
+                throw storageError(403, relative);
+            }
             throw fromStorage(e, link, relative);
         }
     }

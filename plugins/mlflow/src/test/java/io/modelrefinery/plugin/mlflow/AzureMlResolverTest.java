@@ -157,13 +157,19 @@ class AzureMlResolverTest {
     @Test
     void aStorageLinkRefusedAsExpiredIsRetriedWithAFreshOne() throws Exception {
         String source = registerRunModel("seed-cnn");
-        azure.refuseNextSas(1);
 
-        RegistryException expired = assertThrows(RegistryException.class, () -> resolve(azureEvent("seed-cnn", "1"), work));
-        ResolvedArtifact retried = resolve(azureEvent("seed-cnn", "1"), Files.createDirectories(work.resolve("retry")));
+        azure.refuseNextSas("/MLmodel", 1);
+        RegistryException mlmodel = assertThrows(RegistryException.class, () -> resolve(azureEvent("seed-cnn", "1"),
+                Files.createDirectories(work.resolve("a"))));
+        azure.refuseNextSas("/model.onnx", 1);
+        RegistryException model = assertThrows(RegistryException.class, () -> resolve(azureEvent("seed-cnn", "1"),
+                Files.createDirectories(work.resolve("b"))));
+        ResolvedArtifact retried = resolve(azureEvent("seed-cnn", "1"), Files.createDirectories(work.resolve("c")));
 
-        assertTrue(expired.retriable(), expired.getMessage());
-        assertEquals("Azure Blob Storage answered 403 for model/MLmodel of " + source, expired.getMessage());
+        assertTrue(mlmodel.retriable(), mlmodel.getMessage());
+        assertEquals("Azure Blob Storage answered 403 for model/MLmodel of " + source, mlmodel.getMessage());
+        assertTrue(model.retriable(), model.getMessage());
+        assertEquals("Azure Blob Storage answered 403 for model/model.onnx of " + source, model.getMessage());
         assertTrue(Files.isRegularFile(retried.file()));
     }
 

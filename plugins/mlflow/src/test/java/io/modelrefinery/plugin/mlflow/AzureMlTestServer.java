@@ -94,6 +94,7 @@ public final class AzureMlTestServer implements AutoCloseable {
     private final List<Fault> faults = new ArrayList<>();
     private String storageHost = "127.0.0.1";
     private int refuseSas;
+    private String refuseSuffix = "";
 
     private AzureMlTestServer(String token) throws IOException {
         this.token = token;
@@ -154,10 +155,12 @@ public final class AzureMlTestServer implements AutoCloseable {
     }
 
     /**
-     * The next {@code times} storage requests are refused as for a SAS that expired or whose account key
-     * was rotated since it was issued: 403 {@code AuthenticationFailed}.
+     * The next {@code times} storage requests for a blob whose name ends with {@code suffix} are refused
+     * as for a SAS that expired or whose account key was rotated since it was issued: 403
+     * {@code AuthenticationFailed}.
      */
-    public synchronized void refuseNextSas(int times) {
+    public synchronized void refuseNextSas(String suffix, int times) {
+        refuseSuffix = suffix;
         refuseSas = times;
     }
 
@@ -399,8 +402,8 @@ public final class AzureMlTestServer implements AutoCloseable {
                 && sas.containsKey("st") && sas.containsKey("se")
                 && signature("r", sas.get("st"), sas.get("se"), blob).equals(sas.get("sig"));
         synchronized (this) {
-            boolean refused = refuseSas > 0;
-            refuseSas = Math.max(0, refuseSas - 1);
+            boolean refused = refuseSas > 0 && blob.endsWith(refuseSuffix);
+            refuseSas = refused ? refuseSas - 1 : refuseSas;
             if (!method.equals("GET") || !signed || Instant.parse(sas.get("se")).isBefore(Instant.now()) || refused) {
                 return Answer.storageError(403, "AuthenticationFailed", "Server failed to authenticate the request. Make "
                         + "sure the value of Authorization header is formed correctly including the signature.");
