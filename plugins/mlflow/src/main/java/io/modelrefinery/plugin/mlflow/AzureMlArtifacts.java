@@ -92,6 +92,11 @@ record AzureMlArtifacts(String uri, String api, String path, TrackingServer serv
                 + "azureml://artifacts/<origin>/<container>/<path>)");
     }
 
+    /**
+     * The experiment segment goes where {@code azureml-mlflow} puts it, the run history API's
+     * {@code experiments/{experimentName}} slot, whether the URI carries the experiment's id (the long form
+     * does) or its name (the short form can): the service takes either there.
+     */
     private static AzureMlArtifacts runArtifacts(String raw, String workspace, String experiment, String run, String path,
                                                  TrackingServer server) {
         return new AzureMlArtifacts(raw, "/history/v1.0" + workspace + "/experiments/" + segment(experiment, raw) + "/runs/"
