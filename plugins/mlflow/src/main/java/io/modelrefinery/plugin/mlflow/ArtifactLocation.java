@@ -1,9 +1,15 @@
 package io.modelrefinery.plugin.mlflow;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.api.event.RegistryException;
 
+import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 
@@ -12,14 +18,15 @@ import java.util.Optional;
  * URIs are served by the tracking server's artifact proxy, as MLflow's client resolves them:
  * {@code mlflow-artifacts:/<path>} (or {@code mlflow-artifacts://host:port/<path>}) is
  * {@code <tracking scheme>://<host of the URI, else of the tracking URI><tracking path>/api/2.0/mlflow-artifacts/artifacts/<path>},
- * which also lists folders ({@code ?path=}). {@code http(s):} folders are read file by file. Other
- * stores ({@code s3:}, {@code gs:}, {@code wasbs:}, {@code file:}, ...) are the tracking server's own
- * business: the refinery does not reach them directly.
+ * which also lists folders ({@code ?path=}). {@code http(s):} folders are read file by file. Azure
+ * Machine Learning's {@code azureml:} locations are {@link AzureMlArtifacts}. Other stores ({@code s3:},
+ * {@code gs:}, {@code wasbs:}, {@code file:}, ...) are the tracking server's own business: the refinery does
+ * not reach them directly.
  *
  * @param proxyPath the path inside the artifact proxy, for {@code mlflow-artifacts:}; {@code null} for http(s)
  * @param root the folder's HTTP URI, ending without a slash
  */
-record ArtifactLocation(String uri, String proxyPath, URI root, TrackingServer server) {
+record ArtifactLocation(String uri, String proxyPath, URI root, TrackingServer server) implements ModelArtifacts {
     static final String PROXY = "/api/2.0/mlflow-artifacts/artifacts";
 
     static ArtifactLocation of(String artifactUri, TrackingServer server) {
@@ -51,7 +58,8 @@ record ArtifactLocation(String uri, String proxyPath, URI root, TrackingServer s
     }
 
     /** The same location, {@code relative} deeper. */
-    ArtifactLocation child(String relative) {
+    @Override
+    public ArtifactLocation child(String relative) {
         String rel = strip(relative);
         if (rel.isEmpty()) {
             return this;
@@ -78,7 +86,40 @@ record ArtifactLocation(String uri, String proxyPath, URI root, TrackingServer s
         return Optional.of(URI.create(base + "?path=" + MlflowClient.encode(path)));
     }
 
+    @Override
+    public byte[] read(MlflowClient client, String relative) {
+        return client.read(file(relative), relative.substring(relative.lastIndexOf('/') + 1));
+    }
+
+    @Override
+    public Path download(MlflowClient client, String relative) {
+        return client.download(strip(relative).isEmpty() ? root : file(relative));
+    }
+
+    /** The proxy's listing of {@code folder}; none for a plain http(s) folder, which cannot be listed. */
+    @Override
+    public List<String> files(MlflowClient client, String folder) {
+        Optional<URI> listing = listing(folder);
+        List<String> names = new ArrayList<>();
+        if (listing.isEmpty()) {
+            return names;
+        }
+        JsonNode answer;
+        try {
+            answer = MlflowClient.JSON.readTree(client.read(listing.get(), "mlflow-artifacts/artifacts"));
+        } catch (IOException e) {
+            throw new RegistryException("the MLflow artifact listing of " + uri + " is not JSON", false, e);
+        }
+        for (JsonNode f : answer.path("files")) {
+            if (!f.path("is_dir").asBoolean(false)) {
+                String p = f.path("path").asText("");
+                names.add(p.substring(p.lastIndexOf('/') + 1));
+            }
+        }
+        return names;
+    }
+
     private static String strip(String path) {
-        return path.replaceAll("^/+", "").replaceAll("/+$", "");
+        return ModelArtifacts.strip(path);
     }
 }

@@ -81,6 +81,25 @@ final class MlflowClient {
         return context.http().download(uri, server.headersFor(uri, Map.of()), context.workDirectory());
     }
 
+    /**
+     * {@code GET} of another JSON API on the tracking server's origin (Azure Machine Learning's artifact
+     * service), with the tracking credentials; errors as for MLflow's own endpoints.
+     */
+    JsonNode getJson(URI uri, String what) {
+        return answer("GET", what, context.http().send("GET", uri, server.headersFor(uri, Map.of("Accept",
+                "application/json")), (byte[]) null));
+    }
+
+    /** {@code GET} of a link that carries its own authorization (a storage SAS URI): no credentials go with it. */
+    RegistryResponse getUnauthenticated(URI uri) {
+        return context.http().send("GET", uri, Map.of(), (byte[]) null);
+    }
+
+    /** Downloads a link that carries its own authorization into the job's folder, without credentials. */
+    Path downloadUnauthenticated(URI uri) {
+        return context.http().download(uri, Map.of(), context.workDirectory());
+    }
+
     private JsonNode answer(String method, String endpoint, RegistryResponse response) {
         if (!response.ok()) {
             throw error(method, endpoint, response);
@@ -106,8 +125,10 @@ final class MlflowClient {
         try {
             JsonNode body = JSON.readTree(response.body());
             if (body != null && body.isObject()) {
-                code = body.path("error_code").asText(null);
-                message = body.path("message").asText(null);
+                // MLflow's {"error_code", "message"}, or Azure's ErrorResponse {"error": {"code", "message"}}
+                JsonNode azure = body.path("error");
+                code = body.path("error_code").asText(azure.path("code").asText(null));
+                message = body.path("message").asText(azure.path("message").asText(null));
             }
         } catch (IOException e) {
             // a proxy's HTML page, or nothing: the status says enough

@@ -12,7 +12,6 @@ import org.osgi.service.component.annotations.Component;
 
 import java.net.URI;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
@@ -25,6 +24,9 @@ import java.util.Set;
  * own {@code POST /models}, looked up by name and version. It asks the registry where the version's
  * artifacts are, reads their {@code MLmodel} file, picks the file of a flavor the refinery reads
  * ({@link MlModel}) and downloads it, with the ONNX external data next to it, into the job's folder.
+ * Artifacts are read where MLflow says they are ({@link ModelArtifacts}): through the artifact proxy, or,
+ * for Azure Machine Learning's {@code azureml:} locations, through the workspace's artifact service and
+ * the storage links it hands out ({@link AzureMlArtifacts}).
  */
 @Component(service = ArtifactResolver.class)
 public final class MlflowResolver implements ArtifactResolver {
@@ -96,7 +98,7 @@ public final class MlflowResolver implements ArtifactResolver {
     }
 
     /** Where the source's artifacts are, as MLflow resolves it. */
-    static ArtifactLocation locate(MlflowClient client, ModelSource source) {
+    static ModelArtifacts locate(MlflowClient client, ModelSource source) {
         TrackingServer server = client.server();
         if (source instanceof ModelSource.Version v) {
             return versionArtifacts(client, v.name(), v.version());
@@ -123,15 +125,15 @@ public final class MlflowResolver implements ArtifactResolver {
             JsonNode info = client.get("logged-models/" + MlflowClient.encode(m.modelId()), java.util.Map.of())
                     .path("model").path("info");
             requireReady(info.path("status").asText(""), "logged model " + m.modelId());
-            return ArtifactLocation.of(info.path("artifact_uri").asText(), server);
+            return ModelArtifacts.of(info.path("artifact_uri").asText(), server);
         }
         if (source instanceof ModelSource.Run r) {
             return runArtifacts(client, r.runId(), r.path());
         }
-        return ArtifactLocation.of(((ModelSource.Artifacts) source).uri(), server);
+        return ModelArtifacts.of(((ModelSource.Artifacts) source).uri(), server);
     }
 
-    private static ArtifactLocation versionArtifacts(MlflowClient client, String name, String version) {
+    private static ModelArtifacts versionArtifacts(MlflowClient client, String name, String version) {
         JsonNode mv = client.get("model-versions/get", MlflowClient.params("name", name, "version", version))
                 .path("model_version");
         String status = mv.path("status").asText("READY");
@@ -148,7 +150,7 @@ public final class MlflowResolver implements ArtifactResolver {
         if (uri.isEmpty()) {
             throw new InvalidInputException("MLflow gave no download URI for model version " + name + " " + version);
         }
-        return ArtifactLocation.of(uri, client.server());
+        return ModelArtifacts.of(uri, client.server());
     }
 
     /**
@@ -156,7 +158,7 @@ public final class MlflowResolver implements ArtifactResolver {
      * from its run, as a logged model of that name whose source run is the run; like MLflow's client,
      * such a model wins over the run's own artifacts.
      */
-    private static ArtifactLocation runArtifacts(MlflowClient client, String runId, String path) {
+    private static ModelArtifacts runArtifacts(MlflowClient client, String runId, String path) {
         JsonNode info = client.get("runs/get", MlflowClient.params("run_id", runId)).path("run").path("info");
         String first = path.contains("/") ? path.substring(0, path.indexOf('/')) : path;
         String rest = path.contains("/") ? path.substring(path.indexOf('/') + 1) : "";
@@ -169,7 +171,7 @@ public final class MlflowResolver implements ArtifactResolver {
                     JsonNode m = model.path("info");
                     if (runId.equals(m.path("source_run_id").asText())) {
                         requireReady(m.path("status").asText(""), "logged model " + m.path("model_id").asText());
-                        return ArtifactLocation.of(m.path("artifact_uri").asText(), client.server()).child(rest);
+                        return ModelArtifacts.of(m.path("artifact_uri").asText(), client.server()).child(rest);
                     }
                 }
             } catch (MlflowError e) {
@@ -178,7 +180,7 @@ public final class MlflowResolver implements ArtifactResolver {
                 }
             }
         }
-        return ArtifactLocation.of(info.path("artifact_uri").asText(), client.server()).child(path);
+        return ModelArtifacts.of(info.path("artifact_uri").asText(), client.server()).child(path);
     }
 
     private static void requireReady(String status, String what) {
@@ -194,14 +196,14 @@ public final class MlflowResolver implements ArtifactResolver {
      * Downloads the model at {@code at}: the file of its {@code MLmodel} flavor (with, for ONNX, the other
      * files of its folder: external data), or {@code at} itself when it names a model file.
      */
-    static ResolvedArtifact download(MlflowClient client, ArtifactLocation at, String location) {
+    static ResolvedArtifact download(MlflowClient client, ModelArtifacts at, String location) {
         String lower = at.uri().toLowerCase(Locale.ROOT);
         if (MODEL_FILE_SUFFIXES.stream().anyMatch(lower::endsWith)) {
-            return ResolvedArtifact.downloaded(location, client.download(at.root()), null);
+            return ResolvedArtifact.downloaded(location, at.download(client, ""), null);
         }
         byte[] mlmodel;
         try {
-            mlmodel = client.read(at.file("MLmodel"), "MLmodel");
+            mlmodel = at.read(client, "MLmodel");
         } catch (MlflowError e) {
             if (e.status() == 404) {
                 throw new InvalidInputException(location + " is not an MLflow model: " + at.uri() + " has no MLmodel file");
@@ -211,43 +213,21 @@ public final class MlflowResolver implements ArtifactResolver {
         MlModel model = MlModel.parse(mlmodel, location);
         String tflite = null;
         if (model.flavorNames().stream().noneMatch(Set.of("onnx", "keras", "tensorflow")::contains)) {
-            List<String> found = files(client, at, "").stream().filter(f -> f.toLowerCase(Locale.ROOT).endsWith(".tflite"))
+            List<String> found = at.files(client, "").stream().filter(f -> f.toLowerCase(Locale.ROOT).endsWith(".tflite"))
                     .toList();
             tflite = found.size() == 1 ? found.get(0) : null;
         }
         MlModel.ModelFile file = model.modelFile(location, tflite);
-        Path downloaded = client.download(at.file(file.path()));
+        Path downloaded = at.download(client, file.path());
         if (file.format().equals("onnx")) {
             String folder = file.path().contains("/") ? file.path().substring(0, file.path().lastIndexOf('/')) : "";
             String dataName = file.path().substring(file.path().lastIndexOf('/') + 1);
-            for (String name : files(client, at, folder)) {
+            for (String name : at.files(client, folder)) {
                 if (!name.equals(dataName) && !MLFLOW_FILES.contains(name)) {
-                    client.download(at.file(folder.isEmpty() ? name : folder + "/" + name));
+                    at.download(client, folder.isEmpty() ? name : folder + "/" + name);
                 }
             }
         }
         return ResolvedArtifact.downloaded(location, downloaded, file.format());
-    }
-
-    /** The names of the files (not folders) in {@code folder}, from the artifact proxy; none without one. */
-    private static List<String> files(MlflowClient client, ArtifactLocation at, String folder) {
-        Optional<URI> listing = at.listing(folder);
-        List<String> names = new ArrayList<>();
-        if (listing.isEmpty()) {
-            return names;
-        }
-        JsonNode answer;
-        try {
-            answer = MlflowClient.JSON.readTree(client.read(listing.get(), "mlflow-artifacts/artifacts"));
-        } catch (java.io.IOException e) {
-            throw new RegistryException("the MLflow artifact listing of " + at.uri() + " is not JSON", false, e);
-        }
-        for (JsonNode f : answer.path("files")) {
-            if (!f.path("is_dir").asBoolean(false)) {
-                String p = f.path("path").asText("");
-                names.add(p.substring(p.lastIndexOf('/') + 1));
-            }
-        }
-        return names;
     }
 }

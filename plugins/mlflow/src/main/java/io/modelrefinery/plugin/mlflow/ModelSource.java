@@ -30,10 +30,11 @@ sealed interface ModelSource {
     record Artifacts(String uri) implements ModelSource {
     }
 
-    /** The schemes that are MLflow's. */
+    /** The schemes that are MLflow's, and Azure Machine Learning's artifact locations that its MLflow endpoint gives. */
     static boolean isMlflowUri(URI uri) {
         String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
-        return scheme.equals("models") || scheme.equals("runs") || scheme.equals("mlflow-artifacts");
+        return scheme.equals("models") || scheme.equals("runs") || scheme.equals("mlflow-artifacts")
+                || scheme.equals("azureml");
     }
 
     static ModelSource parse(String uri) {

@@ -10,13 +10,17 @@ import java.util.Base64;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * The tracking server as MLflow's clients configure it: {@code MLFLOW_TRACKING_URI}, and credentials
  * from {@code MLFLOW_TRACKING_USERNAME}/{@code MLFLOW_TRACKING_PASSWORD} (HTTP basic, preferred like
  * MLflow's client does) or {@code MLFLOW_TRACKING_TOKEN} (bearer). An Azure Machine Learning workspace's
  * {@code azureml://<region>.api.azureml.ms/mlflow/v1.0/subscriptions/…/workspaces/<name>} URI is its
- * REST base over {@code https}. Credentials go only to requests for this server's origin.
+ * REST base over {@code https} (the same path under {@code https:} names the same workspace); its token is
+ * an Entra ID access token. Credentials go only to requests for this server's origin, which Azure Machine
+ * Learning's artifact service shares.
  *
  * @param base the REST base URI, without a trailing slash: API paths ({@code /api/2.0/mlflow/...}) follow it
  * @param authorization the {@code Authorization} header value, or {@code null}
@@ -28,6 +32,8 @@ record TrackingServer(URI base, String authorization, String workspace) {
     static final String TOKEN = "MLFLOW_TRACKING_TOKEN";
     static final String USERNAME = "MLFLOW_TRACKING_USERNAME";
     static final String PASSWORD = "MLFLOW_TRACKING_PASSWORD";
+    private static final Pattern WORKSPACE = Pattern.compile("(/subscriptions/[^/]+/resourceGroups/[^/]+/providers/"
+            + "Microsoft\\.MachineLearningServices/workspaces/[^/]+)$", Pattern.CASE_INSENSITIVE);
 
     /**
      * The configured server, or empty when no tracking URI is set.
@@ -60,11 +66,7 @@ record TrackingServer(URI base, String authorization, String workspace) {
             throw new InvalidInputException(TRACKING_URI + " is not a URI: '" + uri + "'");
         }
         String scheme = parsed.getScheme() == null ? "" : parsed.getScheme().toLowerCase(Locale.ROOT);
-        String workspace = null;
         if (scheme.equals("azureml")) {
-            String path = parsed.getRawPath() == null ? "" : parsed.getRawPath();
-            int at = path.toLowerCase(Locale.ROOT).indexOf("/subscriptions/");
-            workspace = at < 0 ? null : path.substring(at).toLowerCase(Locale.ROOT).replaceAll("/+$", "");
             scheme = "https";
         } else if (!scheme.equals("http") && !scheme.equals("https")) {
             throw new InvalidInputException(TRACKING_URI + " '" + uri + "' is not an http:, https: or azureml: URI "
@@ -75,7 +77,28 @@ record TrackingServer(URI base, String authorization, String workspace) {
         }
         String path = parsed.getRawPath() == null ? "" : parsed.getRawPath().replaceAll("/+$", "");
         URI base = URI.create(scheme + "://" + parsed.getRawAuthority() + path);
-        return new TrackingServer(base, authorization, workspace);
+        String workspace = workspacePath(path);
+        return new TrackingServer(base, authorization, workspace == null ? null : workspace.toLowerCase(Locale.ROOT));
+    }
+
+    /**
+     * The {@code /subscriptions/…/workspaces/<name>} path an Azure Machine Learning tracking URI ends with
+     * (whether given as {@code azureml:} or as its {@code https:} REST base), as written; {@code null} when
+     * {@code path} is not a workspace's.
+     */
+    static String workspacePath(String path) {
+        Matcher m = WORKSPACE.matcher(path == null ? "" : path.replaceAll("/+$", ""));
+        return m.find() ? m.group(1) : null;
+    }
+
+    /** This server's workspace path as written (for the workspace's other services), or {@code null}. */
+    String workspacePath() {
+        return workspacePath(base.getRawPath());
+    }
+
+    /** The origin of the REST base: the host Azure Machine Learning's other workspace services share. */
+    URI origin() {
+        return URI.create(base.getScheme() + "://" + base.getRawAuthority());
     }
 
     /** {@code path} under the REST base; {@code query} already encoded, or {@code null}. */
