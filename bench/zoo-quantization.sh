@@ -4,7 +4,8 @@
 # Usage: bench/zoo-quantization.sh ZOO [MODEL-FILE[=RECIPE;RECIPE...] ...]
 #   ZOO: a folder written by `/usr/bin/python3 bench/zoo/export_zoo.py ZOO` (each model's folder holds its
 #   exports, calibration.npz and eval.npz). Without model arguments, the set in docs/benchmarks.md.
-# Needs `mvn -B package -DskipTests` first. -Druns=N sets the batch-1 pairs (batch 32: a quarter of them).
+# Needs `mvn -B package -DskipTests` first. JAVA_OPTS="-Druns=N" sets the batch-1 pairs (batch 32: a quarter);
+# JAVA_OPTS="-Dlatency=false" times calibration and scores SQNR only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f dist/refinery.jar ] && [ -f dist/plugins/refinery-plugin-quantize.jar ] \
@@ -23,5 +24,5 @@ if [ $# -eq 0 ]; then
     'lstm/lstm-op17-dynamic.onnx=quantize-dynamic'
 fi
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(lscpu | sed -n 's/^Model name: *//p'), $(java -version 2>&1 | head -1); load: $(cut -d' ' -f1-3 /proc/loadavg); date: $(date -u +%Y-%m-%dT%H:%MZ)"
-java -Xmx8g -cp "dist/refinery.jar:dist/plugins/refinery-plugin-quantize.jar" -Drefinery.log.level=ERROR \
+java -Xmx8g ${JAVA_OPTS:-} -cp "dist/refinery.jar:dist/plugins/refinery-plugin-quantize.jar" -Drefinery.log.level=ERROR \
   bench/ZooQuantization.java "$zoo" "$@"

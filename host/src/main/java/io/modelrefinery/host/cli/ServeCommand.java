@@ -165,6 +165,11 @@ final class ServeCommand implements Callable<Integer> {
                     + "Default: ${DEFAULT-VALUE}.")
     Duration stepTimeout;
 
+    @Option(names = "--latency-budget", paramLabel = "DURATION", defaultValue = "3s", converter = DurationConverter.class,
+            description = "How long each job times its result against the original (in pairs of runs, after warm-up) "
+                    + "once the fewest pairs are in; timing stops sooner when the ratio is stable. Default: ${DEFAULT-VALUE}.")
+    Duration latencyBudget;
+
     @Option(names = "--isolate-untrusted-models", description = "Open each registered model in a child process "
             + "(capped heap, address space and time) before this one touches it: a model that crashes ONNX Runtime's "
             + "native code then fails its job instead of the service.")
@@ -221,6 +226,7 @@ final class ServeCommand implements Callable<Integer> {
                     .apiToken(apiToken())
                     .gates(QualityGates.parseAssignments(gateSettings, "--gate"))
                     .stepTimeout(stepTimeout)
+                    .latencyBudget(latencyBudget)
                     .isolateUntrustedModels(isolateUntrustedModels)
                     .pluginAllowList(pluginAllowList == null ? PluginAllowList.all() : PluginAllowList.read(pluginAllowList))
                     .build();

@@ -9,7 +9,6 @@ import io.modelrefinery.host.eval.QualityGates;
 import io.modelrefinery.host.event.RegistryAdapters;
 import io.modelrefinery.api.plugin.ParamSpec;
 import io.modelrefinery.host.artifact.ArtifactStore;
-import io.modelrefinery.host.eval.Evaluator;
 import io.modelrefinery.host.event.EventGridWebhook;
 import io.modelrefinery.host.event.MlflowWebhook;
 import io.modelrefinery.host.files.Folders;
@@ -137,7 +136,7 @@ public final class RefineryService implements AutoCloseable {
         tracker = new JobTracker(1000);
         jobs = new JobService(new JobService.Settings(config.defaultPipeline(), config.maxAttempts(),
                 config.firstBackoff(), work, config.gates(), new JobRunner.Settings(config.workers(),
-                Evaluator.Settings.defaults(), StepLimits.of(config.stepTimeout()),
+                config.evaluation(), StepLimits.of(config.stepTimeout()),
                 JobRunner.Settings.heapShare(config.workers()),
                 config.isolateUntrustedModels() ? new IsolatedProbe(IsolatedProbe.Limits.defaults()) : null)),
                 plugins.registry(), registries, runtime, device, fetcher,

@@ -1,6 +1,7 @@
 package io.modelrefinery.host.service;
 
 import io.modelrefinery.host.pipeline.DefaultPipelines;
+import io.modelrefinery.host.eval.Evaluator;
 import io.modelrefinery.host.eval.QualityGates;
 import io.modelrefinery.host.http.ApiToken;
 import io.modelrefinery.host.kafka.EventTopics;
@@ -53,6 +54,7 @@ import java.util.regex.Pattern;
  * @param registry the registry settings resolver and writer plugins read ({@code MLFLOW_TRACKING_URI}, ...)
  * @param writeBack whether optimized models are registered back by default, and under which alias
  * @param eventGridKey the key Event Grid webhook deliveries carry in their URL; {@code null} turns the webhook off
+ * @param latencyBudget how long each job times its result against the original once the fewest pairs are in
  */
 public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRoots, Set<String> allowedHosts,
                             long maxArtifactBytes, String bootstrapServers, int kafkaPort, Short replicationFactor,
@@ -62,7 +64,7 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
                             Duration shutdownGrace, QualityGates gates, Duration stepTimeout,
                             PluginAllowList pluginAllowList, boolean isolateUntrustedModels,
                             ApiToken apiToken, Set<String> privateHosts, RegistrySettings registry,
-                            Registries.WriteBack writeBack, String eventGridKey) {
+                            Registries.WriteBack writeBack, String eventGridKey, Duration latencyBudget) {
 
     public ServiceConfig {
         Objects.requireNonNull(dataDir, "dataDir");
@@ -80,6 +82,8 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
         Objects.requireNonNull(stepTimeout, "stepTimeout");
         pluginAllowList = pluginAllowList == null ? PluginAllowList.all() : pluginAllowList;
         require(!stepTimeout.isNegative(), "the step timeout must not be negative, not " + stepTimeout);
+        Objects.requireNonNull(latencyBudget, "latencyBudget");
+        require(!latencyBudget.isNegative(), "the latency budget must not be negative, not " + latencyBudget);
         require(workers >= 1, "workers must be at least 1, not " + workers);
         require(partitions >= 1, "partitions must be at least 1, not " + partitions);
         require(maxAttempts >= 1, "max attempts must be at least 1, not " + maxAttempts);
@@ -87,6 +91,11 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
         require(kafkaPort >= 0 && kafkaPort < 65536, "Kafka port " + kafkaPort + " is not a port");
         require(httpPort >= 0 && httpPort < 65536, "HTTP port " + httpPort + " is not a port");
         require(replicationFactor == null || replicationFactor >= 1, "replication factor must be at least 1");
+    }
+
+    /** How every job is evaluated: the defaults, with this service's latency budget, one sample per timed run. */
+    public Evaluator.Settings evaluation() {
+        return Evaluator.Settings.defaults().withLatencyBudget(latencyBudget.toMillis(), 1);
     }
 
     /**
@@ -163,6 +172,7 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
         private Set<String> privateHosts = Set.of();
         private RegistrySettings registry = RegistrySettings.none();
         private Registries.WriteBack writeBack = Registries.WriteBack.off();
+        private Duration latencyBudget = Duration.ofMillis(Evaluator.Settings.DEFAULT_LATENCY_BUDGET_MILLIS);
 
         private Builder(Path dataDir, Path pluginsDir) {
             this.dataDir = dataDir.toAbsolutePath().normalize();
@@ -298,6 +308,12 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
             return this;
         }
 
+        /** How long each job times its result against the original once the fewest pairs are in. */
+        public Builder latencyBudget(Duration budget) {
+            this.latencyBudget = budget;
+            return this;
+        }
+
         public Builder gates(QualityGates defaults) {
             this.gates = defaults;
             return this;
@@ -313,7 +329,7 @@ public record ServiceConfig(Path dataDir, Path pluginsDir, List<Path> artifactRo
                     bootstrapServers, kafkaPort, replicationFactor, httpHost, httpPort, workers, groupId, topics,
                     partitions, kafkaOverrides, defaultPipeline, device, mlflowSecret, maxAttempts, firstBackoff,
                     shutdownGrace, gates, stepTimeout, pluginAllowList, isolateUntrustedModels, apiToken, privateHosts,
-                    registry, writeBack, eventGridKey);
+                    registry, writeBack, eventGridKey, latencyBudget);
         }
     }
 }

@@ -115,6 +115,21 @@ class MainTest {
     }
 
     @Test
+    void serveTimesEachJobsResultForItsLatencyBudget() throws Exception {
+        ServeCommand byDefault = new ServeCommand();
+        new picocli.CommandLine(byDefault).setCaseInsensitiveEnumValuesAllowed(true).parseArgs();
+        ServeCommand shorter = new ServeCommand();
+        new picocli.CommandLine(shorter).setCaseInsensitiveEnumValuesAllowed(true).parseArgs("--latency-budget", "500ms");
+
+        assertEquals(3000, byDefault.config().evaluation().latencyBudgetMillis());
+        assertEquals(500, shorter.config().evaluation().latencyBudgetMillis());
+        Run bad = run("serve", "--data-dir", dir.resolve("data").toString(), "--latency-budget", "soon");
+        assertEquals(ExitCode.BAD_INPUT, bad.exitCode());
+        assertTrue(bad.err().contains("'soon' is not a duration"), bad.err());
+        assertFalse(Files.exists(dir.resolve("data")), "refused before anything started");
+    }
+
+    @Test
     void aMissingPluginsFolderIsBadInput() {
         Run r = run("plugins", "--plugins-dir", dir.resolve("none").toString());
 

@@ -28,9 +28,10 @@ import java.util.Set;
  * Finds the value range of chosen tensors over calibration samples in one pass, reducing inside the graph as
  * ONNX Runtime's calibrators do: a copy of the model gets ReduceMin and ReduceMax nodes on each calibrated
  * tensor, so that a batch returns two numbers per tensor, not the tensor. The histogram methods also get each
- * tensor's absolute values as bin indices counted over the batch's own range (Abs, Mul, Cast to 16 bits): the
- * only per-element data that crosses into Java, once, at half the size of the floats, counted there and
- * merged into a histogram per tensor. Memory depends on the batch, never on the number of samples. The model
+ * tensor's values as signed bin indices over the batch's own absolute range (Mul, Cast to 16 bits): the only
+ * per-element data that crosses into Java, once, at half the size of the floats, counted there by absolute
+ * value (tensors in parallel) and merged into a histogram per tensor. Memory depends on the batch,
+ * never on the number of samples. The model
  * is fed in the batches it takes: its fixed batch size, or {@code batch-size} samples when it is symbolic.
  */
 final class Calibrator {
@@ -45,8 +46,14 @@ final class Calibrator {
      * @param bins histogram bins
      * @param batchSize samples per run, at most (a model with a fixed batch takes that)
      * @param maxSamples stop after this many samples; 0 for all
+     * @param histogramValues about how many values of each tensor the histogram methods count over the whole
+     *     calibration (see {@link HistogramSample})
      */
-    record Settings(CalibrationMethod method, double percentile, int bins, int batchSize, long maxSamples) {
+    record Settings(CalibrationMethod method, double percentile, int bins, int batchSize, long maxSamples,
+                    long histogramValues) {
+        Settings(CalibrationMethod method, double percentile, int bins, int batchSize, long maxSamples) {
+            this(method, percentile, bins, batchSize, maxSamples, HistogramSample.VALUES);
+        }
     }
 
     private final InferenceService inference;
@@ -82,9 +89,15 @@ final class Calibrator {
         String tiny = editor.freshName("calibration_tiny");
         editor.putInitializer(Tensor.ofFloats(new long[0], settings.bins()).toProto(binCount));
         editor.putInitializer(Tensor.ofFloats(new long[0], Float.MIN_NORMAL).toProto(tiny));
+        long expected = settings.maxSamples() > 0 ? Math.min(settings.maxSamples(), data.size()) : data.size();
+        HistogramSample sample = new HistogramSample(editor, expected, model.opsetVersion(), settings.histogramValues());
         Map<String, Outputs> outputs = new LinkedHashMap<>();
+        Map<String, Long> strides = new LinkedHashMap<>();
         for (String tensor : tensors) {
-            outputs.put(tensor, addStatistics(editor, tensor, histograms, binCount, tiny, binType));
+            long stride = histograms ? sample.stride(types.get(tensor)) : 1;
+            strides.put(tensor, stride);
+            outputs.put(tensor, addStatistics(editor, tensor, histograms ? sample.sampled(tensor, stride) : null,
+                    binCount, tiny, binType));
         }
         OnnxModel augmented = model.withGraph(editor.build());
         Map<String, double[]> minMax = new LinkedHashMap<>();
@@ -106,15 +119,21 @@ final class Calibrator {
                     fetched.add(o.bins());
                 }
             });
-            int batch = histograms ? batchSize(tensors, types, binType) : settings.batchSize();
+            int batch = histograms ? batchSize(strides, types, binType) : settings.batchSize();
             samples = Datasets.forEachModelBatch(data, session.inputs(), batch, settings.maxSamples(),
                     cancellation::throwIfCancelled, (b, offset, total) -> {
                         Map<String, Tensor> feeds = new LinkedHashMap<>();
                         for (String input : inputs) {
                             feeds.put(input, b.get(input));
                         }
+                        long t0 = System.nanoTime();
                         Map<String, Tensor> results = session.run(feeds, fetched);
-                        outputs.forEach((tensor, o) -> {
+                        long t1 = System.nanoTime();
+                        TIMES[0] += t1 - t0;
+                        // Each tensor's statistics are its own: counted on every core while ONNX Runtime waits.
+                        outputs.entrySet().parallelStream().forEach(entry -> {
+                            String tensor = entry.getKey();
+                            Outputs o = entry.getValue();
                             double min = results.get(o.min()).getDouble(0);
                             double max = results.get(o.max()).getDouble(0);
                             double[] mm = minMax.get(tensor);
@@ -125,20 +144,36 @@ final class Calibrator {
                                         Math.max(-min, max));
                             }
                         });
+                        TIMES[1] += System.nanoTime() - t1;
                         progress.update(offset + b.size(), total, "calibrating");
                     });
         }
+        long t2 = System.nanoTime();
+        // The threshold searches are independent and cost some 300 divergences each: one per core.
+        List<TensorRange> chosen = minMax.entrySet().parallelStream()
+                .map(e -> histograms ? clipped(counts.get(e.getKey()), e.getValue())
+                        : new TensorRange(e.getValue()[0], e.getValue()[1]))
+                .toList();
         Map<String, TensorRange> ranges = new LinkedHashMap<>();
-        minMax.forEach((tensor, mm) -> ranges.put(tensor, histograms ? clipped(counts.get(tensor), mm)
-                : new TensorRange(mm[0], mm[1])));
+        int i = 0;
+        for (String tensor : minMax.keySet()) {
+            ranges.put(tensor, chosen.get(i++));
+        }
+        System.err.printf("TIMING run %.2f s, java %.2f s, search %.2f s, batch %d%n", TIMES[0] / 1e9, TIMES[1] / 1e9, (System.nanoTime() - t2) / 1e9, histograms ? batchSize(strides, types, binType) : settings.batchSize());
+        TIMES[0] = 0; TIMES[1] = 0;
         return ranges;
     }
+    static final long[] TIMES = new long[2];
 
     /**
-     * ReduceMin and ReduceMax of {@code tensor} (all axes, scalars out) and, for the histogram methods, its
-     * absolute values as bin indices over the batch's own range: {@code Cast(|x| * bins / max|x|)}.
+     * ReduceMin and ReduceMax of {@code tensor} (all axes, scalars out) and, for the histogram methods, the
+     * values of {@code counted} (its elements the histogram counts) as signed bin indices over the batch's own
+     * absolute range: {@code Cast(x * bins / max|x|)}, whose absolute value is {@code Cast(|x| * bins / max|x|)}
+     * (the cast truncates towards zero) without an Abs over every element.
+     *
+     * @param counted {@code null} for min-max
      */
-    private static Outputs addStatistics(GraphEditor editor, String tensor, boolean histograms, String binCount,
+    private static Outputs addStatistics(GraphEditor editor, String tensor, String counted, String binCount,
                                          String tiny, DataType binType) {
         String min = editor.freshName(tensor + "_calibration_min");
         String max = editor.freshName(tensor + "_calibration_max");
@@ -146,10 +181,9 @@ final class Calibrator {
         editor.addNode(OnnxHelper.node("ReduceMax", List.of(tensor), List.of(max), OnnxHelper.attr("keepdims", 0L)));
         editor.addOutput(min);
         editor.addOutput(max);
-        if (!histograms) {
+        if (counted == null) {
             return new Outputs(min, max, null);
         }
-        String abs = editor.freshName(tensor + "_calibration_abs");
         String negMin = editor.freshName(tensor + "_calibration_neg_min");
         String absMax = editor.freshName(tensor + "_calibration_abs_max");
         String safeMax = editor.freshName(tensor + "_calibration_safe_max");
@@ -157,19 +191,21 @@ final class Calibrator {
         String scaled = editor.freshName(tensor + "_calibration_scaled");
         String bins = editor.freshName(tensor + "_calibration_bins");
         List<NodeProto> nodes = List.of(
-                OnnxHelper.node("Abs", List.of(tensor), List.of(abs)),
                 OnnxHelper.node("Neg", List.of(min), List.of(negMin)),
                 OnnxHelper.node("Max", List.of(negMin, max), List.of(absMax)),
                 OnnxHelper.node("Max", List.of(absMax, tiny), List.of(safeMax)),
                 OnnxHelper.node("Div", List.of(binCount, safeMax), List.of(perUnit)),
-                OnnxHelper.node("Mul", List.of(abs, perUnit), List.of(scaled)),
+                OnnxHelper.node("Mul", List.of(counted, perUnit), List.of(scaled)),
                 OnnxHelper.node("Cast", List.of(scaled), List.of(bins), OnnxHelper.attr("to", (long) binType.code())));
         nodes.forEach(editor::addNode);
         editor.addOutput(bins);
         return new Outputs(min, max, bins);
     }
 
-    /** Counts bin indices; the maximum itself lands one past the last bin and is counted in it. */
+    /**
+     * Counts bin indices by their absolute value; the maximum itself lands one past the last bin and is
+     * counted in it.
+     */
     private static long[] count(Tensor indices, int bins) {
         long[] counts = new long[bins];
         int last = bins - 1;
@@ -177,12 +213,12 @@ final class Calibrator {
         if (indices.type() == DataType.INT16) {
             var shorts = data.asShortBuffer();
             for (int i = shorts.position(); i < shorts.limit(); i++) {
-                counts[Math.min(last, shorts.get(i))]++;
+                counts[Math.min(last, Math.abs(shorts.get(i)))]++;
             }
         } else {
             var ints = data.asIntBuffer();
             for (int i = ints.position(); i < ints.limit(); i++) {
-                counts[Math.min(last, ints.get(i))]++;
+                counts[Math.min(last, Math.abs(ints.get(i)))]++;
             }
         }
         return counts;
@@ -210,19 +246,13 @@ final class Calibrator {
     }
 
     /** The requested batch size, smaller when one sample's bin indices are large. */
-    private int batchSize(Set<String> tensors, Map<String, TensorInfo> types, DataType binType) {
+    private int batchSize(Map<String, Long> strides, Map<String, TensorInfo> types, DataType binType) {
         long perSample = 0;
-        for (String tensor : tensors) {
-            TensorInfo info = types.get(tensor);
-            if (info == null) {
-                continue;
+        for (Map.Entry<String, Long> tensor : strides.entrySet()) {
+            TensorInfo info = types.get(tensor.getKey());
+            if (info != null) {
+                perSample += HistogramSample.perSample(info) / tensor.getValue() * binType.bits() / 8;
             }
-            long elements = 1;
-            long[] shape = info.shape();
-            for (int d = 1; d < shape.length; d++) {
-                elements *= Math.max(1, shape[d]);
-            }
-            perSample += elements * binType.bits() / 8;
         }
         long fit = perSample == 0 ? settings.batchSize() : Math.max(1, BATCH_BYTES / perSample);
         return (int) Math.max(1, Math.min(settings.batchSize(), fit));

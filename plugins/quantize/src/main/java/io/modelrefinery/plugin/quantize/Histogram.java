@@ -22,6 +22,11 @@ final class Histogram {
         return high;
     }
 
+    /** A copy of the counts. */
+    long[] counts() {
+        return counts.clone();
+    }
+
     /**
      * Adds a batch counted over {@code [0, batchHigh]} into as many bins as this histogram has. Each batch bin
      * goes to the bin holding its centre.
@@ -121,92 +126,23 @@ final class Histogram {
         // counts as much as its neighbour instead, as NVIDIA's calibrator does.
         long[] h = counts.clone();
         h[0] = h[1];
-        long[] suffix = new long[bins + 1];
-        for (int i = bins - 1; i >= 0; i--) {
-            suffix[i] = suffix[i + 1] + h[i];
-        }
-        double[] p = new double[bins];
-        double[] q = new double[bins];
+        KlDivergence divergence = new KlDivergence(h, levels);
         // Coarse steps over every candidate, then every bin around the best: the divergence varies smoothly.
         int step = Math.max(1, (bins - levels) / 256);
-        int bestBins = best(h, levels, bins, step, suffix, p, q, levels);
-        return edge(best(h, Math.max(levels, bestBins - step), Math.min(bins, bestBins + step), 1, suffix, p, q, levels));
+        int bestBins = best(divergence, levels, bins, step);
+        return edge(best(divergence, Math.max(levels, bestBins - step), Math.min(bins, bestBins + step), 1));
     }
 
-    private static int best(long[] h, int from, int to, int step, long[] suffix, double[] p, double[] q, int levels) {
+    private static int best(KlDivergence divergence, int from, int to, int step) {
         double best = Double.POSITIVE_INFINITY;
         int bestBins = to;
         for (int i = from; i <= to; i += step) {
-            double divergence = divergence(h, i, levels, suffix[i], p, q);
-            if (divergence < best) {
-                best = divergence;
+            double d = divergence.of(i);
+            if (d < best) {
+                best = d;
                 bestBins = i;
             }
         }
         return bestBins;
-    }
-
-    private static double divergence(long[] h, int length, int levels, long clipped, double[] p, double[] q) {
-        for (int j = 0; j < length; j++) {
-            p[j] = h[j];
-        }
-        p[length - 1] += clipped;
-        int merged = length / levels;
-        for (int level = 0; level < levels; level++) {
-            int from = level * merged;
-            int to = level == levels - 1 ? length : from + merged;
-            double sum = 0;
-            int nonEmpty = 0;
-            for (int j = from; j < to; j++) {
-                sum += h[j];
-                if (p[j] != 0) {
-                    nonEmpty++;
-                }
-            }
-            for (int j = from; j < to; j++) {
-                q[j] = p[j] != 0 && nonEmpty > 0 ? sum / nonEmpty : 0;
-            }
-        }
-        return klDivergence(p, q, length);
-    }
-
-    /**
-     * KL(p || q) over the first {@code length} entries, each normalised, with empty bins given a tiny mass
-     * taken evenly from the others so that the divergence stays finite.
-     */
-    private static double klDivergence(double[] p, double[] q, int length) {
-        double[] sp = smoothingOf(p, length);
-        double[] sq = smoothingOf(q, length);
-        if (sp == null || sq == null) {
-            return Double.POSITIVE_INFINITY;
-        }
-        double kl = 0;
-        for (int i = 0; i < length; i++) {
-            double pi = (p[i] == 0 ? sp[0] : Math.max(sp[0], p[i] - sp[1])) / sp[2];
-            double qi = (q[i] == 0 ? sq[0] : Math.max(sq[0], q[i] - sq[1])) / sq[2];
-            if (pi > 0) {
-                kl += pi * Math.log(pi / qi);
-            }
-        }
-        return kl;
-    }
-
-    /** {epsilon given to empty bins, amount taken from the others, total}, or null when all are empty. */
-    private static double[] smoothingOf(double[] h, int length) {
-        final double eps = 1e-4;
-        int zeros = 0;
-        double total = 0;
-        for (int i = 0; i < length; i++) {
-            if (h[i] == 0) {
-                zeros++;
-            }
-            total += h[i];
-        }
-        int nonZeros = length - zeros;
-        if (nonZeros == 0) {
-            return null;
-        }
-        double take = eps * zeros / nonZeros;
-        return new double[] {eps, take, total};
     }
 }
