@@ -218,7 +218,27 @@ public final class RecipeSearch {
             for (PipelineSpec recipe : recipes) {
                 trials.add(new Trial(recipe));
             }
-            search.run(trials.subList(search.announced.size(), trials.size()));
+            List<Trial> fresh = new ArrayList<>(trials.subList(search.announced.size(), trials.size()));
+            // recipes whose latency is that of another recipe run after it, and only if that one could pass
+            List<Trial> later = fresh.stream().filter(t -> latencyOf(t, fresh).isPresent()).toList();
+            fresh.removeAll(later);
+            search.run(fresh);
+            List<Trial> remaining = new ArrayList<>();
+            for (Trial chain : later) {
+                Trial rest = latencyOf(chain, trials).orElseThrow();
+                Optional<GateResult> slow = rest.evaluation == null ? Optional.empty() : rest.evaluation.gates().stream()
+                        .filter(g -> !g.passed() && g.gate().equals(QualityGates.MAX_LATENCY_RATIO.name())).findFirst();
+                if (slow.isPresent()) {
+                    search.notRun.incrementAndGet();
+                    chain.outcome = "skipped";
+                    chain.reason = "cannot pass: its first steps only change weight values, so it runs as fast as "
+                            + rest.spec + " alone, which failed " + slow.get().gate() + " (" + slow.get().detail() + ")";
+                    search.announce(chain);
+                } else {
+                    remaining.add(chain);
+                }
+            }
+            search.run(remaining);
             int tried = trials.size();
             if (settings.fallback()) {
                 for (int i = 0; i < tried; i++) {
@@ -240,9 +260,41 @@ public final class RecipeSearch {
         }
     }
 
+    /**
+     * The recipe among {@code trials} that {@code trial} runs as fast as: its last steps, when every step
+     * before them {@linkplain io.modelrefinery.api.plugin.TransformDescriptor#keepsGraph keeps the graph}
+     * (changes only weight values) and those last steps are a recipe of their own.
+     */
+    private Optional<Trial> latencyOf(Trial trial, List<Trial> trials) {
+        List<io.modelrefinery.host.pipeline.StepSpec> steps = trial.spec.steps();
+        for (int i = 1; i < steps.size(); i++) {
+            if (!keepsGraph(steps.get(i - 1))) {
+                return Optional.empty();
+            }
+            String rest = PipelineSpec.of(steps.subList(i, steps.size())).toString();
+            Optional<Trial> found = trials.stream().filter(t -> t != trial && t.spec.toString().equals(rest)).findFirst();
+            if (found.isPresent()) {
+                return found;
+            }
+        }
+        return Optional.empty();
+    }
+
+    private boolean keepsGraph(io.modelrefinery.host.pipeline.StepSpec step) {
+        return catalog.descriptors().stream().filter(d -> d.id().equals(step.transformId())).findFirst()
+                .map(d -> {
+                    try {
+                        return d.keepsGraph(io.modelrefinery.api.plugin.Params.parse(d, step.params()));
+                    } catch (io.modelrefinery.api.plugin.InvalidParamException e) {
+                        return false; // the search says what is wrong when it runs the recipe
+                    }
+                }).orElse(false);
+    }
+
     private static SearchSummary summary(Search search, Optional<RecipeMemory.Remembered> remembered, boolean chosen,
                                          int saved, int candidates) {
-        return new SearchSummary(candidates, search.timed.get(), search.notTimed.get(), search.statistics.computed(),
+        return new SearchSummary(candidates, search.timed.get(), search.notTimed.get(), search.notRun.get(),
+                search.statistics.computed(),
                 search.statistics.reused(), remembered.map(r -> r.pipeline()).orElse(null),
                 remembered.map(r -> r.version()).orElse(null), remembered.isPresent() ? chosen : null, saved);
     }
@@ -347,6 +399,8 @@ public final class RecipeSearch {
         /** Candidates timed against the original, and those scored but never timed because they could not win. */
         final AtomicInteger timed = new AtomicInteger();
         final AtomicInteger notTimed = new AtomicInteger();
+        /** Candidates never transformed because they could not pass or win. */
+        final AtomicInteger notRun = new AtomicInteger();
         /** Trials in the order they finished: the report's order. */
         final List<Trial> announced = new ArrayList<>();
         private final Evaluator evaluator;
