@@ -206,7 +206,8 @@ public final class RecipeSearch {
             Optional<Trial> first = remembered.flatMap(r -> search.tryRemembered(r, notes));
             if (first.isPresent()) {
                 Trial winner = first.get();
-                int saved = recipes.size();
+                int saved = recipes.size() - (recipes.stream().anyMatch(r -> r.toString().equals(winner.spec.toString()))
+                        ? 1 : 0);
                 notes.add("auto started from " + winner.spec + ", the recipe that won for version "
                         + remembered.get().version() + ", and it passed the gates: " + saved + " other candidates not tried");
                 Map<JobStatistics.Entry, byte[]> kept = new LinkedHashMap<>(remembered.get().statistics());

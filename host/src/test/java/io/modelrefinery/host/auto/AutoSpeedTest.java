@@ -232,14 +232,15 @@ class AutoSpeedTest {
     @Test
     void aNewVersionStartsFromThePreviousWinnerAndItsStatistics() throws Exception {
         RecipeMemory memory = new RecipeMemory(dir.resolve("state").resolve("recipes"));
-        TransformCatalog catalog = TransformCatalog.of(round(), calibrated());
-        String pipeline = "auto(objective=size,min-sqnr-db=20,max-latency-ratio=10)";
+        TransformCatalog catalog = TransformCatalog.of(calibrated());
+        String pipeline = "auto(min-sqnr-db=20,max-latency-ratio=10)";
         JobResult first = auto(catalog, pipeline, "1", TestModels.sampleCnn(), memory);
         String winner = first.candidates().stream().filter(c -> c.outcome().equals("chosen")).findFirst().orElseThrow()
                 .pipeline();
         assertNull(first.search().rememberedPipeline());
         int passesBefore = passes.values().stream().mapToInt(AtomicInteger::get).sum();
-        assertTrue(first.candidates().size() >= 6, first.candidates().toString());
+        assertTrue(winner.startsWith("calibrated(") && winner.contains("exclude-nodes=[/fc/Gemm]"), winner);
+        assertTrue(first.candidates().size() >= 4, first.candidates().toString());
 
         // version 2: the same network retrained a little (weights rounded), same inputs
         OnnxModel retrained = TestModels.mapWeights(TestModels.sampleCnn(), n -> true, w -> TestModels.keepMantissaBits(w, 16));
@@ -250,14 +251,14 @@ class AutoSpeedTest {
         assertEquals("1", search.rememberedVersion());
         assertEquals(Boolean.TRUE, search.rememberedChosen());
         assertEquals(1, second.candidates().size(), "only the remembered recipe ran");
-        assertEquals(6, search.candidatesSaved(), "the six recipes of the catalog were not tried");
+        assertEquals(2, search.candidatesSaved(), "neither recipe of the catalog, nor their fallbacks, was tried");
         assertEquals(winner, second.candidates().get(0).pipeline());
-        assertTrue(second.notes().stream().anyMatch(n -> n.contains("6 other candidates not tried")), second.notes().toString());
-        if (winner.startsWith("calibrated")) {
-            assertEquals(passesBefore, passes.values().stream().mapToInt(AtomicInteger::get).sum(),
-                    "the previous version's statistics served");
-            assertEquals(1, search.statisticsReused());
-        }
+        assertEquals("chosen", second.candidates().get(0).outcome());
+        assertTrue(second.notes().stream().anyMatch(n -> n.contains("2 other candidates not tried")), second.notes().toString());
+        assertEquals(passesBefore, passes.values().stream().mapToInt(AtomicInteger::get).sum(),
+                "the previous version's statistics served: no calibration ran");
+        assertEquals(1, search.statisticsReused());
+        assertEquals(0, search.statisticsComputed());
 
         // inputs that changed recall nothing; nor does memory=false
         List<TensorInfo> inputs;
@@ -271,8 +272,7 @@ class AutoSpeedTest {
         assertTrue(memory.recall("seed", List.of(new TensorInfo(in.name(), in.type(), otherShape))).isEmpty(),
                 "another input shape: nothing recalled");
         assertTrue(memory.recall("other-model", inputs).isEmpty());
-        JobResult third = auto(catalog, "auto(objective=size,min-sqnr-db=20,max-latency-ratio=10,memory=false)", "3",
-                retrained, memory);
+        JobResult third = auto(catalog, "auto(min-sqnr-db=20,max-latency-ratio=10,memory=false)", "3", retrained, memory);
         assertNull(third.search().rememberedPipeline(), "memory=false");
     }
 
