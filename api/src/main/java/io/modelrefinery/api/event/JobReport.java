@@ -19,14 +19,23 @@ import java.util.List;
  * @param notes what the host decided on its own, for example that {@code --device auto} chose the CPU
  * @param registered the registry version the result was registered as (api.event 1.2); {@code null} when
  *     it was not registered back
+ * @param search for the {@code auto} pipeline, how much work the search did and saved (api.event 1.4);
+ *     {@code null} otherwise
  */
 public record JobReport(String jobId, ModelRef model, String pipeline, ArtifactSummary input, ArtifactSummary output,
                         List<StepRecord> steps, Evaluation evaluation, List<Candidate> candidates, List<String> notes,
-                        RegisteredVersion registered) {
+                        RegisteredVersion registered, SearchSummary search) {
     public JobReport {
         steps = List.copyOf(steps);
         candidates = candidates == null ? null : List.copyOf(candidates);
         notes = List.copyOf(notes);
+    }
+
+    /** A report without a search summary (api.event 1.3). */
+    public JobReport(String jobId, ModelRef model, String pipeline, ArtifactSummary input, ArtifactSummary output,
+                     List<StepRecord> steps, Evaluation evaluation, List<Candidate> candidates, List<String> notes,
+                     RegisteredVersion registered) {
+        this(jobId, model, pipeline, input, output, steps, evaluation, candidates, notes, registered, null);
     }
 
     /** A report of a result not registered back. */
@@ -37,6 +46,6 @@ public record JobReport(String jobId, ModelRef model, String pipeline, ArtifactS
 
     /** The same report, registered back as {@code version}. */
     public JobReport withRegistered(RegisteredVersion version) {
-        return new JobReport(jobId, model, pipeline, input, output, steps, evaluation, candidates, notes, version);
+        return new JobReport(jobId, model, pipeline, input, output, steps, evaluation, candidates, notes, version, search);
     }
 }

@@ -7,7 +7,7 @@
  * comparison, {@link io.modelrefinery.api.event.LatencyEstimate} (1.3).
  */
 @Export
-@Version("1.3.0")
+@Version("1.4.0")
 package io.modelrefinery.api.event;
 
 import org.osgi.annotation.bundle.Export;

@@ -52,6 +52,17 @@ public interface TransformContext {
                 + role.label() + " samples its descriptor requires"));
     }
 
+    /**
+     * Where to keep statistics computed from the job's samples, so that another step (another candidate of
+     * {@code auto}, a later version of the model) that needs the same ones reads them instead of computing
+     * them again. Hosts before 1.6 keep nothing.
+     *
+     * @since 1.6
+     */
+    default StatisticsCache statistics() {
+        return StatisticsCache.none();
+    }
+
     /** Where to report progress on long work. */
     Progress progress();
 

@@ -33,6 +33,7 @@ public final class TransformDescriptor {
     private final List<ParamsCheck> checks;
     private final List<String> recipes;
     private final boolean layerFallback;
+    private final Predicate<Params> keepsGraph;
 
     private TransformDescriptor(Builder b) {
         this.id = b.id;
@@ -47,6 +48,7 @@ public final class TransformDescriptor {
         this.checks = List.copyOf(b.checks);
         this.recipes = List.copyOf(b.recipes);
         this.layerFallback = b.layerFallback;
+        this.keepsGraph = b.keepsGraph;
     }
 
     public static Builder builder(String id) {
@@ -145,6 +147,18 @@ public final class TransformDescriptor {
      */
     public boolean layerFallback() {
         return layerFallback;
+    }
+
+    /**
+     * Whether this transform with {@code values} changes only weight values: its output has the input's
+     * nodes, operators and shapes (unstructured pruning, say). The host's {@code auto} search then knows that a
+     * recipe starting with it runs as fast as the rest of the recipe alone, and does not run a recipe that
+     * could only fail a latency gate its rest already failed. False unless the descriptor says so.
+     *
+     * @since 1.6
+     */
+    public boolean keepsGraph(Params values) {
+        return keepsGraph.test(values);
     }
 
     /**
@@ -301,6 +315,7 @@ public final class TransformDescriptor {
         private final List<ParamsCheck> checks = new ArrayList<>();
         private final List<String> recipes = new ArrayList<>();
         private boolean layerFallback;
+        private Predicate<Params> keepsGraph = values -> false;
 
         private Builder(String id) {
             if (id == null || !ID.matcher(id).matches()) {
@@ -406,6 +421,17 @@ public final class TransformDescriptor {
          */
         public Builder layerFallback() {
             this.layerFallback = true;
+            return this;
+        }
+
+        /**
+         * With parameter values that pass {@code when}, the transform changes only weight values; see
+         * {@link TransformDescriptor#keepsGraph(Params)}.
+         *
+         * @since 1.6
+         */
+        public Builder keepsGraph(Predicate<Params> when) {
+            this.keepsGraph = Objects.requireNonNull(when, "when");
             return this;
         }
 

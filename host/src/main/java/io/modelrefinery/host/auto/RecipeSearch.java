@@ -7,6 +7,7 @@ import io.modelrefinery.api.event.ArtifactSummary;
 import io.modelrefinery.api.event.Candidate;
 import io.modelrefinery.api.event.Evaluation;
 import io.modelrefinery.api.event.GateResult;
+import io.modelrefinery.api.event.SearchSummary;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.plugin.Cancellation;
@@ -23,6 +24,7 @@ import io.modelrefinery.host.files.Folders;
 import io.modelrefinery.host.pipeline.JobData;
 import io.modelrefinery.host.pipeline.JobEnvironment;
 import io.modelrefinery.host.pipeline.JobListener;
+import io.modelrefinery.host.pipeline.JobStatistics;
 import io.modelrefinery.host.pipeline.PipelinePlan;
 import io.modelrefinery.host.pipeline.PipelineResult;
 import io.modelrefinery.host.pipeline.PipelineRunner;
@@ -39,7 +41,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -54,8 +58,13 @@ import java.util.stream.Stream;
  * whose transform declares a layer fallback (static quantization does) and that fails a gate is retried
  * with its most sensitive layers left in float.
  *
- * <p>Recipes run up to {@code parallelism} at a time; evaluation runs one candidate at a time so that
- * latencies are not measured on a machine busy with other candidates.
+ * <p>What makes it fast (measured in docs/benchmarks.md): recipes are transformed and scored up to
+ * {@code parallelism} at a time, and timed one at a time so that latencies are not measured on a machine busy
+ * with other candidates; the original is opened once for all candidates; statistics computed from the
+ * samples (calibration ranges) are computed once and shared through the job's {@link JobStatistics}; a
+ * candidate is timed only when it passed the quality gates and can still win (a size objective does not time
+ * candidates larger than one that passed); a layer fallback's sensitivity probes are scored, never timed.
+ * With a {@link RecipeMemory.Remembered recipe} of the model's previous version, that recipe is tried first.
  */
 public final class RecipeSearch {
     private static final Logger LOG = LoggerFactory.getLogger(RecipeSearch.class);
@@ -109,9 +118,13 @@ public final class RecipeSearch {
      * @param passed whether it passed the gates
      * @param candidates every recipe tried, in the order tried
      * @param notes what the search decided on its own
+     * @param search how much work the search did and saved
+     * @param statistics what the chosen recipe's version of the model may remember: the statistics computed
+     *     (and, when a remembered recipe won, those it read from the previous version)
      */
     public record Outcome(PipelineSpec pipeline, PipelineResult result, Evaluation evaluation, boolean passed,
-                          List<Candidate> candidates, List<String> notes) {
+                          List<Candidate> candidates, List<String> notes, SearchSummary search,
+                          Map<JobStatistics.Entry, byte[]> statistics) {
     }
 
     /** One recipe tried. The output model lives in {@link #file}, not in memory. */
@@ -132,6 +145,15 @@ public final class RecipeSearch {
             return evaluation != null;
         }
 
+        /** The output model, read back from its file. */
+        OnnxModel model() {
+            try {
+                return OnnxModel.load(file);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot read candidate " + file, e);
+            }
+        }
+
         Candidate candidate() {
             return new Candidate(spec.toString(), outcome, size == null ? 0 : size.bytes(),
                     size == null ? 0 : size.gzipBytes(), evaluation, reason);
@@ -148,6 +170,17 @@ public final class RecipeSearch {
      */
     public Outcome search(ModelArtifact input, ModelFormat format, JobData data, QualityGates gates, AutoSettings settings,
                           String zipName, JobListener listener) {
+        return search(input, format, data, gates, settings, zipName, listener, new JobStatistics(data), Optional.empty());
+    }
+
+    /**
+     * Searches recipes for {@code input}, computing statistics into {@code statistics} (shared by every
+     * candidate), starting from {@code remembered} when there is one: it is tried first, and when it passes
+     * the gates the search stops there.
+     */
+    public Outcome search(ModelArtifact input, ModelFormat format, JobData data, QualityGates gates, AutoSettings settings,
+                          String zipName, JobListener listener, JobStatistics statistics,
+                          Optional<RecipeMemory.Remembered> remembered) {
         Dataset scoring = data.evaluation().or(data::calibration).orElseThrow(() -> new InvalidInputException(
                 "auto needs evaluation samples to check its candidates: give " + JobData.optionFor(DataRole.EVALUATION)
                         + " FILE or the event's " + JobData.eventFieldFor(DataRole.EVALUATION)
@@ -167,22 +200,104 @@ public final class RecipeSearch {
         }
         effective.requireCheckable(true, labelled);
 
-        List<Trial> trials = new ArrayList<>();
-        for (PipelineSpec recipe : recipes) {
-            trials.add(new Trial(recipe));
-        }
-        Search search = new Search(input, format, data, scoring, effective, zipName, listener);
-        search.run(trials);
-        int tried = trials.size();
-        if (settings.fallback()) {
-            for (int i = 0; i < tried; i++) {
-                Trial trial = trials.get(i);
-                if ("rejected".equals(trial.outcome) && LayerFallback.applies(trial.spec, trial.evaluation, catalog)) {
-                    trials.addAll(fallback(search, trial));
+        Search search = new Search(input, format, data, scoring, effective, settings.objective(), zipName, listener,
+                statistics);
+        try {
+            Optional<Trial> first = remembered.flatMap(r -> search.tryRemembered(r, notes));
+            if (first.isPresent()) {
+                Trial winner = first.get();
+                int saved = recipes.size() - (recipes.stream().anyMatch(r -> r.toString().equals(winner.spec.toString()))
+                        ? 1 : 0);
+                notes.add("auto started from " + winner.spec + ", the recipe that won for version "
+                        + remembered.get().version() + ", and it passed the gates: " + saved + " other candidates not tried");
+                Map<JobStatistics.Entry, byte[]> kept = new LinkedHashMap<>(remembered.get().statistics());
+                kept.putAll(search.rememberedView.entries());
+                return choose(List.of(winner), settings.objective(), search, notes,
+                        summary(search, remembered, true, saved, 1), kept);
+            }
+            List<Trial> trials = new ArrayList<>(search.announced);
+            for (PipelineSpec recipe : recipes) {
+                trials.add(new Trial(recipe));
+            }
+            List<Trial> fresh = new ArrayList<>(trials.subList(search.announced.size(), trials.size()));
+            // recipes whose latency is that of another recipe run after it, and only if that one could pass
+            List<Trial> later = fresh.stream().filter(t -> latencyOf(t, fresh).isPresent()).toList();
+            fresh.removeAll(later);
+            search.run(fresh);
+            List<Trial> remaining = new ArrayList<>();
+            for (Trial chain : later) {
+                Trial rest = latencyOf(chain, trials).orElseThrow();
+                Optional<GateResult> slow = rest.evaluation == null ? Optional.empty() : rest.evaluation.gates().stream()
+                        .filter(g -> !g.passed() && g.gate().equals(QualityGates.MAX_LATENCY_RATIO.name())).findFirst();
+                if (slow.isPresent()) {
+                    search.notRun.incrementAndGet();
+                    chain.outcome = "skipped";
+                    chain.reason = "cannot pass: its first steps only change weight values, so it runs as fast as "
+                            + rest.spec + " alone, which failed " + slow.get().gate() + " (" + slow.get().detail() + ")";
+                    search.announce(chain);
+                } else {
+                    remaining.add(chain);
                 }
             }
+            search.run(remaining);
+            int tried = trials.size();
+            if (settings.fallback()) {
+                for (int i = 0; i < tried; i++) {
+                    Trial trial = trials.get(i);
+                    if ("rejected".equals(trial.outcome) && LayerFallback.applies(trial.spec, trial.evaluation, catalog)) {
+                        Optional<String> hopeless = search.cannotWin(trial);
+                        if (hopeless.isPresent()) {
+                            notes.add("auto did not retry " + trial.spec + " with layers in float: " + hopeless.get());
+                        } else {
+                            trials.addAll(fallback(search, trial));
+                        }
+                    }
+                }
+            }
+            return choose(trials, settings.objective(), search, notes, summary(search, remembered, false, 0, trials.size()),
+                    statistics.entries());
+        } finally {
+            search.close();
         }
-        return choose(trials, settings.objective(), search, notes);
+    }
+
+    /**
+     * The recipe among {@code trials} that {@code trial} runs as fast as: its last steps, when every step
+     * before them {@linkplain io.modelrefinery.api.plugin.TransformDescriptor#keepsGraph keeps the graph}
+     * (changes only weight values) and those last steps are a recipe of their own.
+     */
+    private Optional<Trial> latencyOf(Trial trial, List<Trial> trials) {
+        List<io.modelrefinery.host.pipeline.StepSpec> steps = trial.spec.steps();
+        for (int i = 1; i < steps.size(); i++) {
+            if (!keepsGraph(steps.get(i - 1))) {
+                return Optional.empty();
+            }
+            String rest = PipelineSpec.of(steps.subList(i, steps.size())).toString();
+            Optional<Trial> found = trials.stream().filter(t -> t != trial && t.spec.toString().equals(rest)).findFirst();
+            if (found.isPresent()) {
+                return found;
+            }
+        }
+        return Optional.empty();
+    }
+
+    private boolean keepsGraph(io.modelrefinery.host.pipeline.StepSpec step) {
+        return catalog.descriptors().stream().filter(d -> d.id().equals(step.transformId())).findFirst()
+                .map(d -> {
+                    try {
+                        return d.keepsGraph(io.modelrefinery.api.plugin.Params.parse(d, step.params()));
+                    } catch (io.modelrefinery.api.plugin.InvalidParamException e) {
+                        return false; // the search says what is wrong when it runs the recipe
+                    }
+                }).orElse(false);
+    }
+
+    private static SearchSummary summary(Search search, Optional<RecipeMemory.Remembered> remembered, boolean chosen,
+                                         int saved, int candidates) {
+        return new SearchSummary(candidates, search.timed.get(), search.notTimed.get(), search.notRun.get(),
+                search.statistics.computed(),
+                search.statistics.reused(), remembered.map(r -> r.pipeline()).orElse(null),
+                remembered.map(r -> r.version()).orElse(null), remembered.isPresent() ? chosen : null, saved);
     }
 
     /**
@@ -198,7 +313,8 @@ public final class RecipeSearch {
         return QualityGates.parseAssignments(gates, "auto");
     }
 
-    private Outcome choose(List<Trial> trials, Objective objective, Search search, List<String> notes) {
+    private Outcome choose(List<Trial> trials, Objective objective, Search search, List<String> notes,
+                           SearchSummary summary, Map<JobStatistics.Entry, byte[]> statistics) {
         Comparator<Trial> order = order(objective, search.referenceSize);
         List<Trial> passing = trials.stream().filter(t -> "passed".equals(t.outcome)).sorted(order).toList();
         Trial pick;
@@ -234,18 +350,23 @@ public final class RecipeSearch {
             notes.add("auto: no candidate passed the gates; the closest was " + pick.spec + " (" + pick.reason + ")");
         }
         PipelineResult result = search.reload(pick);
-        return new Outcome(pick.spec, result, pick.evaluation, passed, trials.stream().map(Trial::candidate).toList(),
-                notes);
+        List<Trial> reported = new ArrayList<>(search.announced);
+        trials.stream().filter(t -> !reported.contains(t)).forEach(reported::add);
+        return new Outcome(pick.spec, result, pick.evaluation, passed, reported.stream().map(Trial::candidate).toList(),
+                notes, summary, statistics);
     }
 
     private static Comparator<Trial> order(Objective objective, ArtifactSummary reference) {
         Comparator<Trial> bySize = Comparator.comparingLong(t -> t.size.gzipBytes());
-        Comparator<Trial> byLatency = Comparator.comparingDouble(t -> t.evaluation.latencyMsAfter());
+        // a candidate rejected on quality was never timed: it sorts after those that were
+        Comparator<Trial> byLatency = Comparator.comparingDouble(t -> t.evaluation.latencyMsAfter() == null
+                ? Double.POSITIVE_INFINITY : t.evaluation.latencyMsAfter());
         return switch (objective) {
             case SIZE -> bySize.thenComparing(byLatency);
             case LATENCY -> byLatency.thenComparing(bySize);
-            case BALANCED -> Comparator.<Trial>comparingDouble(t -> Math.sqrt(
-                    (double) t.size.gzipBytes() / reference.gzipBytes() * t.evaluation.latencyRatio()))
+            case BALANCED -> Comparator.<Trial>comparingDouble(t -> t.evaluation.latencyRatio() == null
+                            ? Double.POSITIVE_INFINITY
+                            : Math.sqrt((double) t.size.gzipBytes() / reference.gzipBytes() * t.evaluation.latencyRatio()))
                     .thenComparing(bySize);
         };
     }
@@ -271,22 +392,37 @@ public final class RecipeSearch {
         private final JobData data;
         private final Dataset scoring;
         private final QualityGates gates;
+        private final Objective objective;
         private final String zipName;
         private final JobListener listener;
+        private final JobStatistics statistics;
         private final AtomicInteger counter = new AtomicInteger();
+        /** Candidates timed against the original, and those scored but never timed because they could not win. */
+        final AtomicInteger timed = new AtomicInteger();
+        final AtomicInteger notTimed = new AtomicInteger();
+        /** Candidates never transformed because they could not pass or win. */
+        final AtomicInteger notRun = new AtomicInteger();
+        /** Trials in the order they finished: the report's order. */
+        final List<Trial> announced = new ArrayList<>();
+        private final Evaluator evaluator;
         private OnnxModel reference;
         private ArtifactSummary referenceSize;
-        private int finished;
+        private Evaluator.Reference opened;
+        /** The statistics the remembered recipe ran over: this job's, the previous version's underneath. */
+        JobStatistics rememberedView;
 
-        Search(ModelArtifact input, ModelFormat format, JobData data, Dataset scoring, QualityGates gates, String zipName,
-               JobListener listener) {
+        Search(ModelArtifact input, ModelFormat format, JobData data, Dataset scoring, QualityGates gates,
+               Objective objective, String zipName, JobListener listener, JobStatistics statistics) {
             this.input = input;
             this.format = format;
             this.data = data;
             this.scoring = scoring;
             this.gates = gates;
+            this.objective = objective;
             this.zipName = zipName;
             this.listener = listener;
+            this.statistics = statistics;
+            this.evaluator = new Evaluator(inference, evaluation, Progress.none(), cancellation);
             if (input instanceof OnnxArtifact) {
                 setReference(input.onnxModel());
             }
@@ -296,25 +432,104 @@ public final class RecipeSearch {
             return reference;
         }
 
-        /** Transforms {@code trials} (in parallel), then evaluates them one by one. */
-        void run(List<Trial> trials) {
-            transformAll(trials);
-            for (Trial trial : trials) {
-                if (trial.outcome == null) {
-                    evaluate(trial);
-                }
-                announce(trial);
+        /** The original's sessions, opened for the first candidate and kept for all (closed by {@link #close}). */
+        private synchronized Evaluator.Reference opened() {
+            if (opened == null) {
+                opened = evaluator.reference(reference, scoring);
+            }
+            return opened;
+        }
+
+        void close() {
+            if (opened != null) {
+                opened.close();
             }
         }
 
-        void announce(Trial trial) {
-            finished++;
-            listener.candidateFinished(finished, Math.max(finished, recipes.size()), trial.candidate());
+        /**
+         * Tries the remembered recipe with the previous version's statistics underneath this job's; returns it
+         * when it passed every gate (and is not slower, for a latency objective), else announces it and returns
+         * empty.
+         */
+        Optional<Trial> tryRemembered(RecipeMemory.Remembered remembered, List<String> notes) {
+            Trial trial = new Trial(PipelineSpec.parse(remembered.pipeline()));
+            rememberedView = statistics.remembering(remembered.statistics());
+            transform(trial, rememberedView);
+            if (trial.outcome == null) {
+                score(trial);
+                if (trial.outcome == null) {
+                    time(trial);
+                }
+            }
+            boolean won = "passed".equals(trial.outcome)
+                    && (objective != Objective.LATENCY || !LatencyChoice.slower(trial.evaluation));
+            if (won) {
+                return Optional.of(trial);
+            }
+            trial.reason = "remembered from version " + remembered.version() + "; " + trial.reason;
+            notes.add("auto tried " + trial.spec + " first, the recipe that won for version " + remembered.version()
+                    + ", and it did not pass (" + trial.outcome + "): searched every recipe");
+            announce(trial);
+            return Optional.empty();
         }
 
-        void transformAll(List<Trial> trials) {
-            if (parallelism == 1 || trials.size() == 1) {
-                trials.forEach(this::transform);
+        /**
+         * Transforms {@code trials} (up to {@code parallelism} at once), scores them on the samples (as many at
+         * once), then times, one at a time so that latencies are not measured on a busy machine, those that
+         * passed the quality gates and can still win.
+         */
+        void run(List<Trial> trials) {
+            parallel(trials, this::transform);
+            parallel(trials.stream().filter(t -> t.outcome == null).toList(), this::score);
+            List<Trial> toTime = new ArrayList<>(trials.stream().filter(t -> t.outcome == null).toList());
+            if (objective == Objective.SIZE) {
+                // smallest first: once one passes, the larger ones cannot win and are not timed
+                toTime.sort(Comparator.comparingLong(t -> t.size.gzipBytes()));
+            }
+            for (Trial trial : toTime) {
+                Optional<String> hopeless = cannotWin(trial);
+                if (hopeless.isPresent()) {
+                    notTimed.incrementAndGet();
+                    trial.outcome = "skipped";
+                    trial.reason = "cannot win: " + hopeless.get();
+                } else {
+                    time(trial);
+                }
+            }
+            trials.forEach(this::announce);
+        }
+
+        /**
+         * Why {@code trial} cannot win whatever its latency, if it cannot: for a size objective, a candidate
+         * larger than one that passed every gate.
+         */
+        Optional<String> cannotWin(Trial trial) {
+            if (objective != Objective.SIZE || trial.size == null) {
+                return Optional.empty();
+            }
+            return announcedAndPending().filter(t -> "passed".equals(t.outcome) && t != trial)
+                    .filter(t -> t.size.gzipBytes() < trial.size.gzipBytes())
+                    .min(Comparator.comparingLong(t -> t.size.gzipBytes()))
+                    .map(best -> String.format(Locale.ROOT, "zipped it is %,d bytes, larger than the %,d bytes of %s, "
+                            + "which passed every gate", trial.size.gzipBytes(), best.size.gzipBytes(), best.spec));
+        }
+
+        private final List<Trial> pending = new ArrayList<>();
+
+        private synchronized Stream<Trial> announcedAndPending() {
+            return Stream.concat(announced.stream(), pending.stream()).toList().stream();
+        }
+
+        synchronized void announce(Trial trial) {
+            announced.add(trial);
+            pending.remove(trial);
+            listener.candidateFinished(announced.size(), Math.max(announced.size(), recipes.size()), trial.candidate());
+        }
+
+        /** Runs {@code work} on each trial, up to {@code parallelism} at once. */
+        void parallel(List<Trial> trials, java.util.function.Consumer<Trial> work) {
+            if (parallelism == 1 || trials.size() <= 1) {
+                trials.forEach(work);
                 return;
             }
             ExecutorService pool = Executors.newFixedThreadPool(Math.min(parallelism, trials.size()), r -> {
@@ -325,7 +540,7 @@ public final class RecipeSearch {
             try {
                 List<Future<?>> futures = new ArrayList<>();
                 for (Trial trial : trials) {
-                    futures.add(pool.submit(() -> transform(trial)));
+                    futures.add(pool.submit(() -> work.accept(trial)));
                 }
                 for (Future<?> f : futures) {
                     f.get();
@@ -343,15 +558,23 @@ public final class RecipeSearch {
             }
         }
 
-        /** Runs one recipe and saves its output; marks it skipped or failed when it cannot run. */
         void transform(Trial trial) {
+            transform(trial, statistics);
+        }
+
+        /** Runs one recipe and saves its output; marks it skipped or failed when it cannot run. */
+        void transform(Trial trial, JobStatistics shared) {
             cancellation.throwIfCancelled();
+            synchronized (this) {
+                pending.add(trial);
+            }
+            long start = System.nanoTime();
             Path dir = scratchRoot.resolve("candidate-" + counter.incrementAndGet());
             try (PipelinePlan plan = PipelinePlan.create(trial.spec, format, catalog)) {
                 PipelineRunner.requireData(plan, data);
                 Files.createDirectories(dir);
                 JobEnvironment environment = new JobEnvironment(jobId, inference, data, dir.resolve("steps"), cancellation,
-                        limits);
+                        limits, shared);
                 PipelineResult result = new PipelineRunner().run(plan, input, environment, JobListener.none());
                 if (!(result.output() instanceof OnnxArtifact)) {
                     throw new InvalidInputException("it ends with a " + result.output().format() + " model");
@@ -384,6 +607,7 @@ public final class RecipeSearch {
             } catch (RuntimeException e) {
                 fail(trial, e);
             }
+            LOG.info("job {}: auto candidate {} transformed in {} ms", jobId, trial.spec, millisSince(start));
         }
 
         private void skip(Trial trial, String reason) {
@@ -410,34 +634,61 @@ public final class RecipeSearch {
             }
         }
 
-        /** Scores a transformed trial against the original and checks the gates. */
+        /** Scores and, when it passes the quality gates, times a transformed trial. */
         void evaluate(Trial trial) {
-            OnnxModel output = reload(trial).output().onnxModel();
-            Evaluator evaluator = new Evaluator(inference, evaluation, Progress.none(), cancellation);
-            Evaluation measured = evaluator.evaluate(reference, output, scoring);
+            score(trial);
+            if (trial.outcome == null) {
+                time(trial);
+            }
+        }
+
+        /**
+         * Scores a transformed trial against the original on the samples and checks the gates on accuracy and
+         * fidelity: one that fails them is rejected here, without being timed. Leaves the outcome unset for
+         * one that passed them.
+         */
+        void score(Trial trial) {
+            long start = System.nanoTime();
+            Evaluation scored = evaluator.score(opened(), trial.model());
+            List<GateResult> checked = gates.checkQuality(scored);
+            Optional<GateResult> failed = checked.stream().filter(g -> !g.passed()).findFirst();
+            trial.evaluation = scored.withGates(checked);
+            if (failed.isPresent()) {
+                notTimed.incrementAndGet();
+                trial.outcome = "rejected";
+                trial.reason = failed.get().gate() + ": " + failed.get().detail();
+            }
+            LOG.info("job {}: auto candidate {} scored in {} ms", jobId, trial.spec, millisSince(start));
+        }
+
+        /** Times a scored trial against the original and checks every gate. */
+        void time(Trial trial) {
+            long start = System.nanoTime();
+            timed.incrementAndGet();
+            Evaluation measured = evaluator.withLatency(opened(), trial.model(), trial.evaluation);
             trial.evaluation = measured.withGates(gates.check(measured));
             Optional<GateResult> failed = trial.evaluation.gates().stream().filter(g -> !g.passed()).findFirst();
             trial.outcome = failed.isPresent() ? "rejected" : "passed";
             trial.reason = failed.map(g -> g.gate() + ": " + g.detail()).orElse(PASSED);
+            LOG.info("job {}: auto candidate {} timed in {} ms", jobId, trial.spec, millisSince(start));
         }
 
         /** The trial's result with its output model read back from disk. */
         PipelineResult reload(Trial trial) {
-            try {
-                OnnxModel model = OnnxModel.load(trial.file);
-                return new PipelineResult(ModelArtifact.onnx(model), trial.result.steps(), trial.result.reference());
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot read candidate " + trial.file, e);
-            }
+            return new PipelineResult(ModelArtifact.onnx(trial.model()), trial.result.steps(), trial.result.reference());
         }
+    }
 
+    private static long millisSince(long start) {
+        return (System.nanoTime() - start) / 1_000_000;
     }
 
     /**
      * Retries a recipe with a layer fallback that failed a quality gate with layers left in float, as
-     * Intel Neural Compressor does: first each weighted layer alone is left in float to measure how much that helps
-     * (its sensitivity), then the most sensitive layers are left in float one more at a time until the
-     * gates hold. Returns the trials of the second phase, the last one passing if any did.
+     * Intel Neural Compressor does: first each weighted layer alone is left in float to measure how much that
+     * helps (its sensitivity, on the samples: no latency is timed for it), then the most sensitive layers are
+     * left in float one more at a time until the gates hold, {@code parallelism} counts transformed at once.
+     * Returns the trials of the second phase, the last one passing if any did.
      */
     private List<Trial> fallback(Search search, Trial failed) {
         LayerFallback plan = new LayerFallback(failed.spec, failed.evaluation, search.reference(), catalog);
@@ -449,34 +700,40 @@ public final class RecipeSearch {
         for (String layer : layers) {
             probes.add(new Trial(plan.excluding(List.of(layer))));
         }
-        search.transformAll(probes);
+        search.parallel(probes, search::transform);
+        search.parallel(probes.stream().filter(p -> p.outcome == null).toList(), search::score);
         List<Double> scores = new ArrayList<>();
         for (Trial probe : probes) {
-            if (probe.outcome == null) {
-                search.evaluate(probe);
-            }
             scores.add(probe.evaluated() ? plan.score(probe.evaluation) : Double.NEGATIVE_INFINITY);
         }
         List<String> bySensitivity = LayerFallback.rank(layers, scores);
         LOG.info("job {}: layer sensitivity for {}: {}", jobId, failed.spec, bySensitivity);
         List<Trial> tried = new ArrayList<>();
-        for (int k = 1; k <= bySensitivity.size(); k++) {
-            PipelineSpec spec = plan.excluding(bySensitivity.subList(0, k));
-            Trial trial = k == 1 ? probes.get(layers.indexOf(bySensitivity.get(0))) : new Trial(spec);
-            if (k > 1) {
-                search.transform(trial);
+        for (int k = 1; k <= bySensitivity.size(); ) {
+            // the next counts, transformed and scored together; taken in order, stopping at the first that passes
+            List<Trial> batch = new ArrayList<>();
+            for (int n = k; n < k + parallelism && n <= bySensitivity.size(); n++) {
+                batch.add(n == 1 ? probes.get(layers.indexOf(bySensitivity.get(0)))
+                        : new Trial(plan.excluding(bySensitivity.subList(0, n))));
+            }
+            List<Trial> fresh = batch.stream().filter(t -> t.result == null && t.outcome == null).toList();
+            search.parallel(fresh, search::transform);
+            search.parallel(fresh.stream().filter(t -> t.outcome == null).toList(), search::score);
+            for (Trial trial : batch) {
+                int count = k++;
                 if (trial.outcome == null) {
-                    search.evaluate(trial);
+                    search.time(trial);
                 }
-            }
-            if (trial.evaluated()) {
-                trial.reason = (trial.outcome.equals("passed") ? "" : trial.reason + "; ") + "the " + k
-                        + " most sensitive of " + layers.size() + " layers left in float: " + bySensitivity.subList(0, k);
-            }
-            search.announce(trial);
-            tried.add(trial);
-            if ("passed".equals(trial.outcome)) {
-                break;
+                if (trial.evaluated()) {
+                    trial.reason = (trial.outcome.equals("passed") ? "" : trial.reason + "; ") + "the " + count
+                            + " most sensitive of " + layers.size() + " layers left in float: "
+                            + bySensitivity.subList(0, count);
+                }
+                search.announce(trial);
+                tried.add(trial);
+                if ("passed".equals(trial.outcome)) {
+                    return tried;
+                }
             }
         }
         return tried;

@@ -9,6 +9,7 @@ import io.modelrefinery.api.event.ModelRef;
 import io.modelrefinery.api.plugin.Cancellation;
 import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.host.pipeline.DefaultPipelines;
+import io.modelrefinery.host.auto.RecipeMemory;
 import io.modelrefinery.host.eval.ArtifactMeasurer;
 import io.modelrefinery.host.eval.Evaluator;
 import io.modelrefinery.host.eval.QualityGates;
@@ -104,6 +105,11 @@ final class OptimizeCommand implements Callable<Integer> {
             description = "Recipes the auto pipeline transforms at once (default: ${DEFAULT-VALUE}).")
     int workers;
 
+    @Option(names = "--state", paramLabel = "DIR", description = "A folder kept between runs: the auto pipeline "
+            + "remembers each model's winning recipe and calibration statistics there (in recipes/), and a later run "
+            + "on a new version of the same model (same file name, same inputs) tries them first.")
+    Path state;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
@@ -125,7 +131,8 @@ final class OptimizeCommand implements Callable<Integer> {
                     runtime.service(deviceChoice.device(), work.resolve("scratch")), work.resolve("jobs"),
                     new JobRunner.Settings(workers, Evaluator.Settings.defaults().withLatencyBudget(latencyBudget.toMillis(),
                             1), StepLimits.of(stepTimeout),
-                            JobRunner.Settings.heapShare(1), isolate ? new IsolatedProbe(IsolatedProbe.Limits.defaults()) : null));
+                            JobRunner.Settings.heapShare(1), isolate ? new IsolatedProbe(IsolatedProbe.Limits.defaults()) : null,
+                            state == null ? null : new RecipeMemory(state.resolve("recipes"))));
             List<String> hostNotes = deviceChoice.note() == null ? List.of() : List.of(deviceChoice.note());
             JobResult result;
             try {
@@ -176,6 +183,9 @@ final class OptimizeCommand implements Callable<Integer> {
         }
         if (Files.isDirectory(output)) {
             throw new InvalidInputException("output path is a folder: " + output);
+        }
+        if (state != null && Files.exists(state) && !Files.isDirectory(state)) {
+            throw new InvalidInputException("invalid --state " + state + ": it is a file, not a folder");
         }
         if (report != null && Files.isDirectory(report)) {
             throw new InvalidInputException("report path is a folder: " + report);

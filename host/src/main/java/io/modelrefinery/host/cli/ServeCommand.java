@@ -70,7 +70,7 @@ final class ServeCommand implements Callable<Integer> {
     Path pluginsDir;
 
     @Option(names = "--data-dir", paramLabel = "DIR", defaultValue = "refinery-data",
-            description = "Broker data, outcomes, optimized models. Default: ${DEFAULT-VALUE}.")
+            description = "Broker data, outcomes, optimized models, auto's recipe memory. Default: ${DEFAULT-VALUE}.")
     Path dataDir;
 
     @Option(names = "--artifact-root", paramLabel = "DIR",

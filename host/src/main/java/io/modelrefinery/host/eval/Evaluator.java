@@ -94,41 +94,109 @@ public final class Evaluator {
      *     fit its output
      */
     public Evaluation evaluate(OnnxModel before, OnnxModel after, Dataset samples) {
-        try (InferenceSession reference = inference.open(before); InferenceSession candidate = inference.open(after)) {
-            requireSameInterface(reference, candidate);
-            Scores scores = null;
-            if (samples != null) {
-                Datasets.requireFits(samples, reference.inputs());
-                scores = score(reference, candidate, samples, ClassDecision.of(before, reference.outputs().get(0)));
-            }
-            int batch = Datasets.batchSize(reference.inputs(), settings.latencyBatch());
-            List<Batch> inputs = latencyInputs(reference.inputs(), samples, batch);
-            LatencyComparison latency = time(before, after, inputs, batch);
-            if (!latency.withinNoise()) {
-                LatencyComparison second = time(before, after, inputs, batch);
-                latency = closerToEven(latency, second);
-            }
-            return new Evaluation(scores == null ? 0 : scores.samples, reference.device().id(),
-                    scores == null ? null : scores.accuracyBefore(), scores == null ? null : scores.accuracyAfter(),
-                    scores == null ? null : scores.fidelity.sqnrDb(), scores == null ? null : scores.fidelity.cosine(),
-                    scores == null ? null : scores.top1Agreement(), latency.p50Before(), latency.p50After(),
-                    latency.p95Before(), latency.p95After(), List.of(), latency.figures());
+        try (Reference reference = reference(before, samples)) {
+            return withLatency(reference, after, score(reference, after));
         }
     }
 
     /**
-     * Times the two models in sessions of their own, each on one intra-op thread. With ONNX Runtime's
+     * The original model opened once for many candidates (the {@code auto} search): its sessions for scoring
+     * and for timing, and the inputs it is timed on. Sessions are safe to run from several threads at once.
+     * Close it when the last candidate is evaluated.
+     */
+    public final class Reference implements AutoCloseable {
+        private final OnnxModel model;
+        private final Dataset samples;
+        private final InferenceSession scoring;
+        private final InferenceSession timing;
+        private final ClassDecision decision;
+        private final int batch;
+        private final List<Batch> latencyInputs;
+
+        private Reference(OnnxModel model, Dataset samples) {
+            this.model = model;
+            this.samples = samples;
+            InferenceSession opened = inference.open(model);
+            try {
+                if (samples != null) {
+                    Datasets.requireFits(samples, opened.inputs());
+                }
+                decision = ClassDecision.of(model, opened.outputs().get(0));
+                batch = Datasets.batchSize(opened.inputs(), settings.latencyBatch());
+                latencyInputs = latencyInputs(opened.inputs(), samples, batch);
+                timing = inference.open(model, SessionOptions.defaults().withIntraOpThreads(LATENCY_THREADS));
+            } catch (RuntimeException e) {
+                opened.close();
+                throw e;
+            }
+            this.scoring = opened;
+        }
+
+        public OnnxModel model() {
+            return model;
+        }
+
+        @Override
+        public void close() {
+            try (InferenceSession a = scoring; InferenceSession b = timing) {
+                // both closed, the second even if the first fails
+            }
+        }
+    }
+
+    /**
+     * Opens {@code before} for evaluating candidates against it.
+     *
+     * @param samples evaluation samples, or {@code null} to measure latency only
+     * @throws InvalidDataException if the samples do not fit the model
+     */
+    public Reference reference(OnnxModel before, Dataset samples) {
+        return new Reference(before, samples);
+    }
+
+    /**
+     * Accuracy and fidelity of {@code after} against the reference, without latency: what a candidate that
+     * may fail a quality gate is measured on first, so that one that fails is never timed.
+     */
+    public Evaluation score(Reference reference, OnnxModel after) {
+        try (InferenceSession candidate = inference.open(after)) {
+            requireSameInterface(reference.scoring, candidate);
+            Scores scores = reference.samples == null ? null
+                    : score(reference.scoring, candidate, reference.samples, reference.decision);
+            return new Evaluation(scores == null ? 0 : scores.samples, reference.scoring.device().id(),
+                    scores == null ? null : scores.accuracyBefore(), scores == null ? null : scores.accuracyAfter(),
+                    scores == null ? null : scores.fidelity.sqnrDb(), scores == null ? null : scores.fidelity.cosine(),
+                    scores == null ? null : scores.top1Agreement(), null, null, null, null, List.of(), null);
+        }
+    }
+
+    /** {@code scored} (from {@link #score}) with the latency of {@code after} against the reference's. */
+    public Evaluation withLatency(Reference reference, OnnxModel after, Evaluation scored) {
+        LatencyComparison latency = time(reference, after);
+        if (!latency.withinNoise()) {
+            LatencyComparison second = time(reference, after);
+            latency = closerToEven(latency, second);
+        }
+        return new Evaluation(scored.samples(), scored.device(), scored.accuracyBefore(), scored.accuracyAfter(),
+                scored.sqnrDb(), scored.cosine(), scored.top1Agreement(), latency.p50Before(), latency.p50After(),
+                latency.p95Before(), latency.p95After(), scored.gates(), latency.figures());
+    }
+
+    /**
+     * Times the candidate against the reference, each on one intra-op thread. With ONNX Runtime's
      * default thread pool every session has its own worker threads, and on a busy machine one session's
      * workers can be scheduled worse than the other's for a whole measurement (an unchanged model measured
      * 1.88x and 0.38x the original's on the 2-core build machine); on the calling thread alone both models
-     * see the same scheduling, which is what a paired comparison needs.
+     * see the same scheduling, which is what a paired comparison needs. The candidate gets a fresh session
+     * each time; the reference's is reused.
      */
-    private LatencyComparison time(OnnxModel before, OnnxModel after, List<Batch> inputs, int batch) {
+    private LatencyComparison time(Reference reference, OnnxModel after) {
         SessionOptions timing = SessionOptions.defaults().withIntraOpThreads(LATENCY_THREADS);
-        try (InferenceSession reference = inference.open(before, timing);
-             InferenceSession candidate = inference.open(after, timing)) {
-            return LatencyComparison.measure(reference, candidate, inputs.stream().map(b -> feeds(b, reference.inputs()))
-                            .toList(), inputs.stream().map(b -> feeds(b, candidate.inputs())).toList(), batch, settings,
+        try (InferenceSession candidate = inference.open(after, timing)) {
+            List<Batch> inputs = reference.latencyInputs;
+            return LatencyComparison.measure(reference.timing, candidate,
+                    inputs.stream().map(b -> feeds(b, reference.timing.inputs())).toList(),
+                    inputs.stream().map(b -> feeds(b, candidate.inputs())).toList(), reference.batch, settings,
                     progress, cancellation);
         }
     }

@@ -4,6 +4,7 @@ import io.modelrefinery.api.event.ArtifactSummary;
 import io.modelrefinery.api.event.Candidate;
 import io.modelrefinery.api.event.Evaluation;
 import io.modelrefinery.api.event.JobReport;
+import io.modelrefinery.api.event.SearchSummary;
 import io.modelrefinery.api.event.StepRecord;
 import io.modelrefinery.api.onnx.OnnxModel;
 
@@ -22,13 +23,21 @@ import java.util.List;
  * @param candidates for {@code auto}, every recipe tried; {@code null} otherwise
  * @param notes what the host decided on its own during the job
  * @param durationMs wall time of the pipeline and the evaluation
+ * @param search for {@code auto}, how much work the search did and saved; {@code null} otherwise
  */
 public record JobResult(JobRequest request, OnnxModel output, ArtifactSummary input, List<StepRecord> steps,
-                        Evaluation evaluation, List<Candidate> candidates, List<String> notes, long durationMs) {
+                        Evaluation evaluation, List<Candidate> candidates, List<String> notes, long durationMs,
+                        SearchSummary search) {
     public JobResult {
         steps = List.copyOf(steps);
         candidates = candidates == null ? null : List.copyOf(candidates);
         notes = List.copyOf(notes);
+    }
+
+    /** A result without a search. */
+    public JobResult(JobRequest request, OnnxModel output, ArtifactSummary input, List<StepRecord> steps,
+                     Evaluation evaluation, List<Candidate> candidates, List<String> notes, long durationMs) {
+        this(request, output, input, steps, evaluation, candidates, notes, durationMs, null);
     }
 
     /** Whether the result may be published as optimized: every gate passed. */
@@ -45,7 +54,7 @@ public record JobResult(JobRequest request, OnnxModel output, ArtifactSummary in
         List<String> all = new ArrayList<>(notes);
         all.addAll(hostNotes);
         return new JobReport(request.jobId(), request.model(), request.pipeline().toString(), input, storedOutput,
-                steps, evaluation, candidates, all);
+                steps, evaluation, candidates, all, null, search);
     }
 
     /** The name the model file gets inside the zip archive when measuring: the input's file name. */

@@ -20,6 +20,7 @@ import io.modelrefinery.api.plugin.OnnxArtifact;
 import io.modelrefinery.api.event.Evaluation;
 import io.modelrefinery.api.onnx.TensorInfo;
 import io.modelrefinery.host.auto.AutoRecipes;
+import io.modelrefinery.host.auto.RecipeMemory;
 import io.modelrefinery.host.auto.RecipeSearch;
 import io.modelrefinery.host.eval.ArtifactMeasurer;
 import io.modelrefinery.host.eval.Evaluator;
@@ -29,6 +30,7 @@ import io.modelrefinery.host.pipeline.FormatDetector;
 import io.modelrefinery.host.pipeline.JobData;
 import io.modelrefinery.host.pipeline.JobEnvironment;
 import io.modelrefinery.host.pipeline.JobListener;
+import io.modelrefinery.host.pipeline.JobStatistics;
 import io.modelrefinery.host.pipeline.PipelinePlan;
 import io.modelrefinery.host.pipeline.PipelineResult;
 import io.modelrefinery.host.pipeline.PipelineRunner;
@@ -43,6 +45,7 @@ import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 
 /**
  * Runs one job on local files: reads and checks the input model, opens the datasets, plans and runs the
@@ -64,9 +67,11 @@ public final class JobRunner {
      *     before any work; 0 for no check
      * @param untrustedModelProbe when set, every input ONNX model is first opened and run in a child process
      *     ({@code serve --isolate-untrusted-models}); {@code null} opens it in this process directly
+     * @param recipeMemory where {@code auto} remembers each model's winning recipe and statistics for its next
+     *     version ({@code serve --data-dir}, {@code optimize --state}); {@code null} remembers nothing
      */
     public record Settings(int autoParallelism, Evaluator.Settings evaluation, StepLimits limits, long memoryBudget,
-                           IsolatedProbe untrustedModelProbe) {
+                           IsolatedProbe untrustedModelProbe, RecipeMemory recipeMemory) {
         /** Heap a job needs per byte of model: the parsed model, a transformed copy, its serialization, slack. */
         public static final int MEMORY_PER_MODEL_BYTE = 4;
 
@@ -79,6 +84,17 @@ public final class JobRunner {
             if (memoryBudget < 0) {
                 throw new IllegalArgumentException("memoryBudget must not be negative: " + memoryBudget);
             }
+        }
+
+        /** Settings without recipe memory. */
+        public Settings(int autoParallelism, Evaluator.Settings evaluation, StepLimits limits, long memoryBudget,
+                        IsolatedProbe untrustedModelProbe) {
+            this(autoParallelism, evaluation, limits, memoryBudget, untrustedModelProbe, null);
+        }
+
+        /** The same settings, remembering winning recipes in {@code memory}. */
+        public Settings withRecipeMemory(RecipeMemory memory) {
+            return new Settings(autoParallelism, evaluation, limits, memoryBudget, untrustedModelProbe, memory);
         }
 
         /** One recipe at a time, default evaluation, no step time limit, no memory check. */
@@ -135,21 +151,8 @@ public final class JobRunner {
         ArtifactSummary inputSummary = measureInput(request, input);
         long start = System.nanoTime();
         if (pipeline.auto().isPresent()) {
-            RecipeSearch search = new RecipeSearch(AutoRecipes.of(catalog), catalog, inference, scratchRoot.resolve("auto"),
-                    settings.autoParallelism(), settings.evaluation(), settings.limits(), request.jobId(), cancellation);
-            RecipeSearch.Outcome found = search.search(input, format, data, gates, pipeline.auto().get(),
-                    request.modelFile().getFileName().toString(), listener);
-            JobResult result = new JobResult(request, found.result().output().onnxModel(), inputSummary,
-                    found.result().steps(), found.evaluation(), found.candidates(), found.notes(), millisSince(start));
-            if (!found.passed()) {
-                String why = found.evaluation().passed() ? found.candidates().stream()
-                        .filter(c -> c.pipeline().equals(found.pipeline().toString())).findFirst()
-                        .map(c -> "was rejected: " + c.reason()).orElse("was rejected")
-                        : "failed " + firstFailure(found.evaluation());
-                throw new GateFailedException(result, "auto: no candidate passed the gates; the closest, " + found.pipeline()
-                        + ", " + why);
-            }
-            return result;
+            return runAuto(request, pipeline, format, input, loaded.inputs(), data, gates, inputSummary, listener,
+                    cancellation, start);
         }
         gates.requireCheckable(data.evaluation().isPresent(),
                 data.evaluation().flatMap(d -> d.labels()).isPresent());
@@ -172,6 +175,38 @@ public final class JobRunner {
                 notes, millisSince(start));
         if (!result.passed()) {
             throw new GateFailedException(result, firstFailure(evaluated));
+        }
+        return result;
+    }
+
+    /**
+     * The {@code auto} search, from the model's remembered recipe when the settings keep a memory and its
+     * previous version won with the same inputs; a passing winner is remembered for the next version.
+     */
+    private JobResult runAuto(JobRequest request, JobPipeline pipeline, ModelFormat format, ModelArtifact input,
+                              List<TensorInfo> inputs, JobData data, QualityGates gates, ArtifactSummary inputSummary,
+                              JobListener listener, Cancellation cancellation, long start) throws IOException {
+        RecipeMemory memory = settings.recipeMemory();
+        Optional<RecipeMemory.Remembered> remembered = memory == null || inputs == null || !pipeline.auto().get().memory()
+                ? Optional.empty() : memory.recall(request.model().name(), inputs);
+        RecipeSearch search = new RecipeSearch(AutoRecipes.of(catalog), catalog, inference, scratchRoot.resolve("auto"),
+                settings.autoParallelism(), settings.evaluation(), settings.limits(), request.jobId(), cancellation);
+        RecipeSearch.Outcome found = search.search(input, format, data, gates, pipeline.auto().get(),
+                request.modelFile().getFileName().toString(), listener, new JobStatistics(data), remembered);
+        JobResult result = new JobResult(request, found.result().output().onnxModel(), inputSummary,
+                found.result().steps(), found.evaluation(), found.candidates(), found.notes(), millisSince(start),
+                found.search());
+        if (!found.passed()) {
+            String why = found.evaluation().passed() ? found.candidates().stream()
+                    .filter(c -> c.pipeline().equals(found.pipeline().toString())).findFirst()
+                    .map(c -> "was rejected: " + c.reason()).orElse("was rejected")
+                    : "failed " + firstFailure(found.evaluation());
+            throw new GateFailedException(result, "auto: no candidate passed the gates; the closest, " + found.pipeline()
+                    + ", " + why);
+        }
+        if (memory != null && inputs != null) {
+            memory.remember(request.model().name(), request.model().version(), inputs, found.pipeline().toString(),
+                    found.statistics());
         }
         return result;
     }

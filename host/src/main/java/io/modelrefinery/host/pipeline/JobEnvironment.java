@@ -15,9 +15,11 @@ import java.util.Objects;
  * @param scratchRoot a folder for the job's temporary files; each step gets an empty subfolder
  * @param cancellation tells steps that the job was cancelled
  * @param limits how long each step may run
+ * @param statistics statistics steps computed from the samples, shared by every step that sees this
+ *     environment (all candidates of one {@code auto} search share one)
  */
 public record JobEnvironment(String jobId, InferenceService inference, JobData data, Path scratchRoot,
-                             Cancellation cancellation, StepLimits limits) {
+                             Cancellation cancellation, StepLimits limits, JobStatistics statistics) {
     public JobEnvironment {
         Objects.requireNonNull(jobId, "jobId");
         Objects.requireNonNull(inference, "inference");
@@ -25,6 +27,13 @@ public record JobEnvironment(String jobId, InferenceService inference, JobData d
         Objects.requireNonNull(scratchRoot, "scratchRoot");
         Objects.requireNonNull(cancellation, "cancellation");
         Objects.requireNonNull(limits, "limits");
+        Objects.requireNonNull(statistics, "statistics");
+    }
+
+    /** An environment whose statistics are its own. */
+    public JobEnvironment(String jobId, InferenceService inference, JobData data, Path scratchRoot,
+                          Cancellation cancellation, StepLimits limits) {
+        this(jobId, inference, data, scratchRoot, cancellation, limits, new JobStatistics(data));
     }
 
     /** An environment whose steps have no time limit. */

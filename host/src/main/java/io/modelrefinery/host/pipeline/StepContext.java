@@ -5,6 +5,7 @@ import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.plugin.Cancellation;
 import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.Progress;
+import io.modelrefinery.api.plugin.StatisticsCache;
 import io.modelrefinery.api.plugin.TransformContext;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -19,6 +20,7 @@ final class StepContext implements TransformContext {
     private final Path scratchDirectory;
     private final Logger logger;
     private final Cancellation cancellation;
+    private final StatisticsCache statistics;
 
     /** @param cancellation the job's cancellation, and the step's time limit */
     StepContext(JobEnvironment environment, String transformId, Progress progress, Path scratchDirectory,
@@ -28,6 +30,7 @@ final class StepContext implements TransformContext {
         this.progress = progress;
         this.scratchDirectory = scratchDirectory;
         this.logger = LoggerFactory.getLogger("io.modelrefinery.transform." + transformId);
+        this.statistics = environment.statistics().forTransform(transformId);
     }
 
     @Override
@@ -53,6 +56,11 @@ final class StepContext implements TransformContext {
     @Override
     public Optional<Dataset> trainingData() {
         return data(DataRole.TRAINING);
+    }
+
+    @Override
+    public StatisticsCache statistics() {
+        return statistics;
     }
 
     @Override

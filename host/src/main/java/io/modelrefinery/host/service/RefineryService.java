@@ -13,6 +13,7 @@ import io.modelrefinery.host.event.EventGridWebhook;
 import io.modelrefinery.host.event.MlflowWebhook;
 import io.modelrefinery.host.files.Folders;
 import io.modelrefinery.host.http.HttpApi;
+import io.modelrefinery.host.auto.RecipeMemory;
 import io.modelrefinery.host.job.JobRunner;
 import io.modelrefinery.host.kafka.ConsumerGroupLag;
 import io.modelrefinery.host.kafka.EmbeddedKafkaBroker;
@@ -138,7 +139,8 @@ public final class RefineryService implements AutoCloseable {
                 config.firstBackoff(), work, config.gates(), new JobRunner.Settings(config.workers(),
                 config.evaluation(), StepLimits.of(config.stepTimeout()),
                 JobRunner.Settings.heapShare(config.workers()),
-                config.isolateUntrustedModels() ? new IsolatedProbe(IsolatedProbe.Limits.defaults()) : null)),
+                config.isolateUntrustedModels() ? new IsolatedProbe(IsolatedProbe.Limits.defaults()) : null,
+                new RecipeMemory(data.resolve("recipes")))),
                 plugins.registry(), registries, runtime, device, fetcher,
                 store, outcomes, publisher, config.topics(), tracker, metrics, Clock.systemUTC());
         metrics.expect(List.of(config.defaultPipeline().toString()), jobs.stagesOfDefaultPipeline(),

@@ -146,7 +146,7 @@ public final class Registries {
         List<String> notes = new ArrayList<>(report.notes());
         notes.add("not registered back: " + why);
         return new JobReport(report.jobId(), report.model(), report.pipeline(), report.input(), report.output(),
-                report.steps(), report.evaluation(), report.candidates(), notes, null);
+                report.steps(), report.evaluation(), report.candidates(), notes, null, report.search());
     }
 
     /**

@@ -149,9 +149,11 @@ class EventSchemasTest {
                 "seed_cnn_binary.onnx", JobListener.none());
         ArtifactSummary input = ArtifactMeasurer.measure(model, TestModels.sampleCnn(), "seed_cnn_binary.onnx");
         JobReport report = new JobReport("job-0123456789abcdef", new ModelRef("seed", "1"), "auto", input, input,
-                outcome.result().steps(), outcome.evaluation(), outcome.candidates(), outcome.notes());
+                outcome.result().steps(), outcome.evaluation(), outcome.candidates(), outcome.notes(), null,
+                outcome.search());
 
         assertEquals(List.of("chosen", "skipped"), report.candidates().stream().map(c -> c.outcome()).toList());
+        assertEquals(1, report.search().timed());
         assertEquals(Set.of(), violations("model.optimized.json", report));
         assertEquals(Set.of(), violations("model.optimized.json", report.withRegistered(
                 new io.modelrefinery.api.event.RegisteredVersion("mlflow", "seed", "2", "models:/seed/2"))));

@@ -96,6 +96,8 @@ final class PruneParams {
             .requiresWhen(DataRole.TRAINING, FINETUNE, epochs -> epochs > 0, "finetune>0")
             .check(PruneParams::finetuneConflict)
             .check(PruneParams::sparseGptConflict)
+            // unstructured and N:M sparsity zero weights in place; channel pruning changes shapes
+            .keepsGraph(params -> !params.get(PATTERN).channel())
             // what auto tries: pruned, then quantized (each recipe runs only when the job has its data)
             .recipe("prune(sparsity=0.5,method=reconstruct),quantize-dynamic")
             .recipe("prune(sparsity=0.7,method=reconstruct),quantize-dynamic")

@@ -105,22 +105,26 @@ public final class QuantizeStaticTransform implements ModelTransform {
             return TransformResult.of(model).withMetric("quantized-nodes", 0)
                     .withNote("nothing to quantize: no node of the types " + include + " with float data");
         }
-        Calibrator calibrator = new Calibrator(context.inference(), data, new Calibrator.Settings(params.get(METHOD),
-                params.get(PERCENTILE), params.get(BINS), params.get(BATCH_SIZE), params.get(MAX_SAMPLES)),
-                context.progress(), context.cancellation());
+        Calibrator.Settings calibration = new Calibrator.Settings(params.get(METHOD), params.get(PERCENTILE),
+                params.get(BINS), params.get(BATCH_SIZE), params.get(MAX_SAMPLES));
+        Calibrator calibrator = new Calibrator(context.inference(), data, calibration, context.progress(),
+                context.cancellation());
+        // the host keeps the ranges, so that auto's other candidates and fallbacks on this model calibrate once
+        CachedCalibration cached = new CachedCalibration(context.statistics(), calibration);
         long start = System.nanoTime();
-        Map<String, TensorRange> ranges = calibrator.calibrate(prepared.model(), plan.calibrate, types);
+        Map<String, TensorRange> ranges = cached.ranges(prepared.model(), plan.calibrate, types, calibrator);
         long calibrationMs = (System.nanoTime() - start) / 1_000_000;
         OnnxModel quantized = quantizer.apply(plan, ranges);
-        context.logger().info("calibrated {} tensors in {} ms; quantized {} nodes", ranges.size(), calibrationMs,
-                plan.quantized.size());
+        context.logger().info("{} {} tensors in {} ms; quantized {} nodes", cached.reused() ? "reused the ranges of"
+                : "calibrated", ranges.size(), calibrationMs, plan.quantized.size());
         TransformResult result = TransformResult.of(quantized)
                 .withMetric("quantized-nodes", plan.quantized.size())
                 .withMetric("folded-activations", plan.removedActivations.size())
                 .withMetric("folded-batch-norms", prepared.foldedBatchNorms())
                 .withMetric("calibrated-tensors", ranges.size())
-                .withMetric("calibration-samples", calibrator.samples())
-                .withMetric("calibration-ms", calibrationMs);
+                .withMetric("calibration-samples", cached.samples())
+                .withMetric("calibration-ms", calibrationMs)
+                .withMetric("calibration-reused", cached.reused() ? 1 : 0);
         if (!plan.floatNeighbours.isEmpty()) {
             StringBuilder note = new StringBuilder("left float between quantized tensors (no integer kernel in "
                     + "ONNX Runtime, or not among op-types): ");

@@ -1,0 +1,184 @@
+package io.modelrefinery.host.pipeline;
+
+import io.modelrefinery.api.data.Batch;
+import io.modelrefinery.api.data.Dataset;
+import io.modelrefinery.api.data.DatasetReader;
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.onnx.TensorInfo;
+import io.modelrefinery.api.plugin.DataRole;
+import io.modelrefinery.api.plugin.StatisticsCache;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.EnumMap;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The {@link StatisticsCache} of one job, shared by every step of every candidate the job runs, so that
+ * statistics computed from the samples (calibration ranges) are computed once per model, samples and
+ * settings. Entries are keyed by the transform, a SHA-256 of the model (its weights included), a SHA-256 of
+ * the samples in the role (read once per job, lazily) and the transform's own key; they live in memory for
+ * the job. {@link #remembering} layers the statistics of a model's previous version underneath, for
+ * recipe memory.
+ */
+public final class JobStatistics {
+    /**
+     * What an entry is stored under.
+     *
+     * @param transform the transform id
+     * @param model SHA-256 of the model the statistics are of
+     * @param role which of the job's samples
+     * @param data SHA-256 of those samples
+     * @param key the transform's description of the settings that change the statistics
+     */
+    public record Entry(String transform, String model, DataRole role, String data, String key) {
+        /** Whether {@code other} is the same but for the model. */
+        boolean sameButModel(Entry other) {
+            return transform.equals(other.transform) && role == other.role && data.equals(other.data)
+                    && key.equals(other.key);
+        }
+    }
+
+    private final JobData data;
+    private final Map<Entry, byte[]> entries;
+    private final Map<DataRole, String> dataHashes;
+    private final Map<Entry, byte[]> remembered;
+    private final AtomicInteger computed;
+    private final AtomicInteger reused;
+
+    /** An empty cache over the job's samples. */
+    public JobStatistics(JobData data) {
+        this(data, new ConcurrentHashMap<>(), new EnumMap<>(DataRole.class), Map.of(), new AtomicInteger(),
+                new AtomicInteger());
+    }
+
+    private JobStatistics(JobData data, Map<Entry, byte[]> entries, Map<DataRole, String> dataHashes,
+                          Map<Entry, byte[]> remembered, AtomicInteger computed, AtomicInteger reused) {
+        this.data = data;
+        this.entries = entries;
+        this.dataHashes = dataHashes;
+        this.remembered = remembered;
+        this.computed = computed;
+        this.reused = reused;
+    }
+
+    /**
+     * A view that also answers from {@code previous} (entries of a model's previous version, on the same
+     * samples and settings, whatever the model's hash) when this job has no entry of its own. What the view
+     * stores stays in the view: a statistic partly built from another model's must not be taken for this
+     * model's by the candidates that run afterwards. Counters are shared.
+     */
+    public JobStatistics remembering(Map<Entry, byte[]> previous) {
+        return new JobStatistics(data, new ConcurrentHashMap<>(entries), dataHashes, Map.copyOf(previous), computed,
+                reused);
+    }
+
+    /** The cache a step of {@code transformId} sees. */
+    public StatisticsCache forTransform(String transformId) {
+        return new StatisticsCache() {
+            @Override
+            public Optional<byte[]> get(OnnxModel model, DataRole role, String key) {
+                Optional<String> samples = dataHash(role);
+                if (samples.isEmpty()) {
+                    return Optional.empty();
+                }
+                Entry entry = new Entry(transformId, modelHash(model), role, samples.get(), key);
+                byte[] found = entries.get(entry);
+                if (found == null) {
+                    found = remembered.entrySet().stream().filter(e -> e.getKey().sameButModel(entry))
+                            .map(Map.Entry::getValue).findFirst().orElse(null);
+                }
+                if (found == null) {
+                    return Optional.empty();
+                }
+                reused.incrementAndGet();
+                return Optional.of(found.clone());
+            }
+
+            @Override
+            public void put(OnnxModel model, DataRole role, String key, byte[] statistics) {
+                dataHash(role).ifPresent(samples -> {
+                    entries.put(new Entry(transformId, modelHash(model), role, samples, key), statistics.clone());
+                    computed.incrementAndGet();
+                });
+            }
+        };
+    }
+
+    /** Every entry this cache holds (not those of a previous version it only reads). */
+    public Map<Entry, byte[]> entries() {
+        return Map.copyOf(entries);
+    }
+
+    /** How many statistics steps computed and stored. */
+    public int computed() {
+        return computed.get();
+    }
+
+    /** How many times a step read statistics instead of computing them. */
+    public int reused() {
+        return reused.get();
+    }
+
+    /** SHA-256 of the samples in {@code role}, computed on first use; empty when the job has none. */
+    Optional<String> dataHash(DataRole role) {
+        Optional<Dataset> samples = data.get(role);
+        if (samples.isEmpty()) {
+            return Optional.empty();
+        }
+        synchronized (dataHashes) {
+            return Optional.of(dataHashes.computeIfAbsent(role, r -> hash(samples.get())));
+        }
+    }
+
+    /** SHA-256 of the samples' array names, shapes, types and values. */
+    static String hash(Dataset samples) {
+        MessageDigest digest = sha256();
+        List<String> names = new ArrayList<>();
+        for (TensorInfo array : samples.arrays()) {
+            names.add(array.name());
+            digest.update((array.name() + ":" + array.type() + Arrays.toString(array.shape()) + ";")
+                    .getBytes(StandardCharsets.UTF_8));
+        }
+        try (DatasetReader reader = samples.open()) {
+            for (Optional<Batch> batch = reader.next(64); batch.isPresent(); batch = reader.next(64)) {
+                for (String name : names) {
+                    Tensor tensor = batch.get().get(name);
+                    ByteBuffer bytes = tensor.data();
+                    digest.update(bytes.duplicate());
+                }
+            }
+        }
+        return HexFormat.of().formatHex(digest.digest());
+    }
+
+    /** SHA-256 of the model's serialization, external weights read in. */
+    static String modelHash(OnnxModel model) {
+        OnnxModel whole = model.hasExternalData() ? model.inlined() : model;
+        return HexFormat.of().formatHex(sha256().digest(whole.toByteArray()));
+    }
+
+    private static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("this JVM has no SHA-256", e);
+        }
+    }
+
+    /** For messages: how many were computed and reused. */
+    @Override
+    public String toString() {
+        return "statistics computed " + computed() + ", reused " + reused();
+    }
+}
