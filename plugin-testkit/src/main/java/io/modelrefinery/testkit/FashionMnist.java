@@ -59,8 +59,9 @@ public final class FashionMnist {
 
         /**
          * Share of the samples {@code model} classifies right, computed directly: one ONNX Runtime run of
-         * input {@code input} over all images, output {@code output} (the sigmoid's probability) at least 0.5
-         * meaning label 1.
+         * input {@code input} over all images. An output {@code output} of one column (the sigmoid's
+         * probability) at least 0.5 means label 1; of several columns (the ten-class model), the arg max is
+         * the label.
          */
         public double accuracy(InferenceService inference, OnnxModel model) {
             try (InferenceSession session = inference.open(model)) {
@@ -81,11 +82,21 @@ public final class FashionMnist {
         }
 
         private int correct(InferenceSession session) {
-            float[] p = session.run(Map.of("input", images)).get("output").toFloatArray();
+            Tensor output = session.run(Map.of("input", images)).get("output");
+            float[] p = output.toFloatArray();
             long[] truth = labels.toLongArray();
+            int classes = p.length / truth.length;
             int correct = 0;
             for (int i = 0; i < truth.length; i++) {
-                correct += (p[i] >= 0.5f ? 1 : 0) == truth[i] ? 1 : 0;
+                int predicted = 0;
+                if (classes == 1) {
+                    predicted = p[i] >= 0.5f ? 1 : 0;
+                } else {
+                    for (int c = 1; c < classes; c++) {
+                        predicted = p[i * classes + c] > p[i * classes + predicted] ? c : predicted;
+                    }
+                }
+                correct += predicted == truth[i] ? 1 : 0;
             }
             return correct;
         }
@@ -107,11 +118,37 @@ public final class FashionMnist {
         Assumptions.assumeTrue(available(), "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)");
     }
 
+    /**
+     * The first {@code limit} images of a split, all ten classes, in file order: labels 0..9 as the dataset
+     * numbers them (the ten-class sample model's task).
+     */
+    public static Samples tenClass(Split split, int limit) {
+        byte[] labels = labels(split);
+        byte[] pixels = pixels(split);
+        int count = Math.min(limit, labels.length);
+        float[] images = new float[count * 784];
+        long[] classes = new long[count];
+        for (int n = 0; n < count; n++) {
+            for (int p = 0; p < 784; p++) {
+                images[n * 784 + p] = (pixels[n * 784 + p] & 0xff) / 255f;
+            }
+            classes[n] = labels[n];
+        }
+        return new Samples(Tensor.ofFloats(new long[] {count, 28, 28}, images), Tensor.ofLongs(new long[] {count}, classes));
+    }
+
+    private static byte[] labels(Split split) {
+        return read(FOLDER.resolve((split == Split.TRAIN ? "train" : "t10k") + "-labels-idx1-ubyte.gz"), 2049);
+    }
+
+    private static byte[] pixels(Split split) {
+        return read(FOLDER.resolve((split == Split.TRAIN ? "train" : "t10k") + "-images-idx3-ubyte.gz"), 2051);
+    }
+
     /** The first {@code limit} Sandal and Sneaker images of a split, in file order. */
     public static Samples binary(Split split, int limit) {
-        String prefix = split == Split.TRAIN ? "train" : "t10k";
-        byte[] labels = read(FOLDER.resolve(prefix + "-labels-idx1-ubyte.gz"), 2049);
-        byte[] pixels = read(FOLDER.resolve(prefix + "-images-idx3-ubyte.gz"), 2051);
+        byte[] labels = labels(split);
+        byte[] pixels = pixels(split);
         int count = 0;
         for (int i = 0; i < labels.length && count < limit; i++) {
             if (labels[i] == SANDAL || labels[i] == SNEAKER) {
