@@ -4,7 +4,7 @@ import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
-import io.modelrefinery.testkit.OnnxTestData;
+import io.modelrefinery.testdata.OnnxTestData;
 import io.modelrefinery.testkit.PluginHarness;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -165,7 +165,7 @@ class PruneFinetuneTest {
                         }
                         seen.add(new long[] {step.step(), z1, z2});
                     }
-                }).build().fit(training.training().orElseThrow());
+                }).build().fit(training);
 
         assertEquals(60, result.steps());
         List<PruningSchedule.Update> updates = schedule.updates();

@@ -57,9 +57,13 @@ class QuantizeWeightsTransformTest {
                 .filter(n -> constants.contains(n.getInput(1))).count();
     }
 
+    /** Runs {@code pipeline}, with {@code calibration} samples unless null. */
     private static HarnessResult run(String pipeline, OnnxModel model, Dataset calibration) {
-        return PluginHarness.of(new QuantizeWeightsTransform()).data(DataRole.CALIBRATION, calibration)
-                .run(pipeline, model, dir);
+        PluginHarness harness = PluginHarness.of(new QuantizeWeightsTransform());
+        if (calibration != null) {
+            harness.data(DataRole.CALIBRATION, calibration);
+        }
+        return harness.run(pipeline, model, dir);
     }
 
     @ParameterizedTest(name = "{0}")
