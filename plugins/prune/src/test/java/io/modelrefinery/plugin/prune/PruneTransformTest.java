@@ -298,7 +298,7 @@ class PruneTransformTest {
         Datasets.writeNpz(file, Map.of("input", SampleData.randomImages(1, 4, 32, 32)));
         Dataset wrong = Datasets.open(file, "input");
         assertEquals("step 1 'prune': wrong.npz: array 'input' has samples of shape [32,32] but the model input is "
-                + "[?,28,28] (dimension 1 is 28 in the model, 32 in the data)", assertThrows(InvalidInputException.class, () -> PluginHarness.of(new PruneTransform())
-                .data(DataRole.CALIBRATION, wrong).run("prune(method=reconstruct)", sample, dir)).getMessage());
+                + "[?,28,28] (dimension 1 is 28 in the model, 32 in the data)", assertThrows(InvalidInputException.class,
+                () -> PluginHarness.of(new PruneTransform()).data(DataRole.CALIBRATION, wrong).run("prune(method=reconstruct)", sample, dir)).getMessage());
     }
 }

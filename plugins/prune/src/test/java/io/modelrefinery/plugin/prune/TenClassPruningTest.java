@@ -53,7 +53,8 @@ class TenClassPruningTest {
     private static HarnessResult run(String pipeline) throws Exception {
         HarnessResult done = RUNS.get(pipeline);
         if (done == null) {
-            done = PluginHarness.of(new PruneTransform()).data(DataRole.CALIBRATION, calibration).run(pipeline, ConformanceModels.tenClassCnn(), dir);
+            done = PluginHarness.of(new PruneTransform()).data(DataRole.CALIBRATION, calibration)
+                    .run(pipeline, ConformanceModels.tenClassCnn(), dir);
             RUNS.put(pipeline, done);
         }
         return done;

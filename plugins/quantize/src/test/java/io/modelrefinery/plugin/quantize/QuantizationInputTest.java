@@ -35,7 +35,8 @@ class QuantizationInputTest {
         Path file = dir.resolve("calibration.npz");
         Datasets.writeNpz(file, arrays);
         Dataset data = Datasets.open(file, "input");
-        return assertThrows(InvalidInputException.class, () -> PluginHarness.of(new QuantizeStaticTransform()).data(DataRole.CALIBRATION, data)
+        return assertThrows(InvalidInputException.class, () -> PluginHarness.of(new QuantizeStaticTransform())
+                .data(DataRole.CALIBRATION, data)
                 .run("quantize-static", ConformanceModels.sampleCnn(), dir)).getMessage();
     }
 
@@ -107,7 +108,8 @@ class QuantizationInputTest {
         Dataset small = Datasets.open(file, "input");
         assertEquals("step 1 'quantize-static': calibration.npz: array 'input' has samples of shape [3,32,32] but the "
                 + "model input is [1,3,64,64] (dimension 2 is 64 in the model, 32 in the data)",
-                assertThrows(InvalidInputException.class, () -> PluginHarness.of(new QuantizeStaticTransform()).data(DataRole.CALIBRATION, small)
+                assertThrows(InvalidInputException.class, () -> PluginHarness.of(new QuantizeStaticTransform())
+                        .data(DataRole.CALIBRATION, small)
                         .run("quantize-static", fixed, dir)).getMessage());
     }
 
@@ -123,7 +125,8 @@ class QuantizationInputTest {
         Dataset three = Datasets.open(file, "x");
 
         assertEquals("step 1 'quantize-static': three.npz has 3 samples, but the model takes batches of exactly 4",
-                assertThrows(InvalidInputException.class, () -> PluginHarness.of(new QuantizeStaticTransform()).data(DataRole.CALIBRATION, three)
+                assertThrows(InvalidInputException.class, () -> PluginHarness.of(new QuantizeStaticTransform())
+                        .data(DataRole.CALIBRATION, three)
                         .run("quantize-static", four, dir)).getMessage());
     }
 }
