@@ -7,7 +7,7 @@ import io.modelrefinery.host.files.Folders;
 import io.modelrefinery.host.pipeline.JobData;
 import io.modelrefinery.host.pipeline.LocalRun;
 import io.modelrefinery.host.pipeline.PipelineResult;
-import io.modelrefinery.host.testing.ConvNets;
+import io.modelrefinery.testkit.ConvNets;
 import io.modelrefinery.plugin.quantize.QuantizeStaticTransform;
 
 import javax.management.NotificationEmitter;

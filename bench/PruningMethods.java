@@ -10,7 +10,7 @@ import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.pipeline.JobData;
 import io.modelrefinery.host.pipeline.LocalRun;
 import io.modelrefinery.host.pipeline.PipelineResult;
-import io.modelrefinery.host.testing.FashionMnist;
+import io.modelrefinery.testdata.FashionMnist;
 import io.modelrefinery.host.testing.TestModels;
 import io.modelrefinery.plugin.prune.PruneTransform;
 

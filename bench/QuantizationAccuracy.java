@@ -9,7 +9,7 @@ import io.modelrefinery.host.files.Folders;
 import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.pipeline.JobData;
 import io.modelrefinery.host.pipeline.LocalRun;
-import io.modelrefinery.host.testing.FashionMnist;
+import io.modelrefinery.testdata.FashionMnist;
 import io.modelrefinery.host.testing.TestModels;
 import io.modelrefinery.plugin.quantize.QuantizeDynamicTransform;
 import io.modelrefinery.plugin.quantize.QuantizeStaticTransform;

@@ -16,7 +16,7 @@ import io.modelrefinery.api.train.Trainer;
 import io.modelrefinery.api.train.TrainingGraph;
 import io.modelrefinery.api.train.TrainingOptions;
 import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.testing.FashionMnist;
+import io.modelrefinery.testdata.FashionMnist;
 import io.modelrefinery.host.testing.TestModels;
 
 import java.nio.file.Files;

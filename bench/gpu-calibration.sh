@@ -9,7 +9,9 @@ if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; t
   echo "skipped: no NVIDIA GPU on this machine (nvidia-smi finds none); the CUDA calibration benchmark needs one"
   exit 0
 fi
-tests_jar=$(ls host/target/refinery-host-*-tests.jar 2>/dev/null | head -1)
+# The host's test jar (TestModels), the test-data jar (Fashion-MNIST) and the plugin test kit (ConvNets).
+tests_jar=$(ls host/target/refinery-host-*-tests.jar test-data/target/refinery-test-data-*[0-9T].jar \
+  plugin-testkit/target/refinery-plugin-testkit-*[0-9T].jar 2>/dev/null | paste -sd:)
 [ -f dist/refinery.jar ] && [ -n "$tests_jar" ] || { echo "bench/gpu-calibration.sh: run 'mvn -B -Pgpu install -DskipTests' first" >&2; exit 2; }
 if ! unzip -l dist/refinery.jar | grep -q "providers_cuda"; then
   echo "bench/gpu-calibration.sh: dist/refinery.jar is the CPU build; rebuild with 'mvn -B -Pgpu install -DskipTests'" >&2

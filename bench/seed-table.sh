@@ -10,7 +10,9 @@ if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
   echo "installing dataset-fashion-mnist (Debian package)" >&2
   apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null
 fi
-tests_jar=$(ls host/target/refinery-host-*-tests.jar 2>/dev/null | head -1)
+# The host's test jar (TestModels), the test-data jar (Fashion-MNIST) and the plugin test kit (ConvNets).
+tests_jar=$(ls host/target/refinery-host-*-tests.jar test-data/target/refinery-test-data-*[0-9T].jar \
+  plugin-testkit/target/refinery-plugin-testkit-*[0-9T].jar 2>/dev/null | paste -sd:)
 [ -f dist/refinery.jar ] && [ -n "$tests_jar" ] || { echo "bench/seed-table.sh: run 'mvn -B install -DskipTests' first" >&2; exit 2; }
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(java -version 2>&1 | head -1); date: $(date -u +%Y-%m-%dT%H:%MZ)"
 java -cp "dist/refinery.jar:$tests_jar" bench/SeedTable.java

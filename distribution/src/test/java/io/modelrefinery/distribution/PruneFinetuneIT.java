@@ -2,7 +2,7 @@ package io.modelrefinery.distribution;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.modelrefinery.host.testing.FashionMnist;
+import io.modelrefinery.testdata.FashionMnist;
 import io.modelrefinery.host.testing.TestModels;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

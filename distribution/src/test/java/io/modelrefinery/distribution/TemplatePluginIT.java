@@ -134,11 +134,11 @@ class TemplatePluginIT {
         return target;
     }
 
-    /** Parent pom, api, host and test kit of this build into {@code repo}, where {@code mvn install} puts them. */
+    /** Parent pom, api, host, test data and test kit of this build into {@code repo}, where {@code mvn install} puts them. */
     private static void installIntoLocalRepository(Path repo) throws IOException {
         install(repo, "refinery-parent", root().resolve("pom.xml"), null);
         for (String[] module : List.of(new String[] {"api", "refinery-api"}, new String[] {"host", "refinery-host"},
-                new String[] {"plugin-testkit", "refinery-plugin-testkit"})) {
+                new String[] {"test-data", "refinery-test-data"}, new String[] {"plugin-testkit", "refinery-plugin-testkit"})) {
             Path jar = root().resolve(module[0]).resolve("target").resolve(module[1] + "-" + version() + ".jar");
             if (!Files.isRegularFile(jar)) {
                 fail(jar + " is missing: build the reactor (mvn package) before this test");

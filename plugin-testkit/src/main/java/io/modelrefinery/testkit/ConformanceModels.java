@@ -14,10 +14,12 @@ import static io.modelrefinery.api.onnx.OnnxHelper.model;
 import static io.modelrefinery.api.onnx.OnnxHelper.node;
 import static io.modelrefinery.api.onnx.OnnxHelper.valueInfo;
 
-/** The models conformance cases run on by default: a small trained CNN and a tiny generated MLP. */
+/** The models conformance cases run on by default: a small trained CNN and a tiny generated MLP; and the CNN's ten-class twin. */
 public final class ConformanceModels {
     /** The sample model the host ships for {@code refinery demo}. */
     private static final String SAMPLE_CNN = "/io/modelrefinery/host/cli/samples/seed_cnn_binary.onnx";
+    /** Its ten-class twin, which the kit's jar carries. */
+    private static final String TEN_CLASS_CNN = "/io/modelrefinery/testkit/samples/seed_cnn_ten.onnx";
 
     private ConformanceModels() {
     }
@@ -27,9 +29,21 @@ public final class ConformanceModels {
      * output {@code [n,1]}), as the host jar carries it.
      */
     public static OnnxModel sampleCnn() {
-        try (InputStream in = ConformanceModels.class.getResourceAsStream(SAMPLE_CNN)) {
+        return resource(SAMPLE_CNN, "refinery-host");
+    }
+
+    /**
+     * The same CNN trained on all ten Fashion-MNIST classes: input {@code [n,28,28]}, output {@code [n,10]}
+     * (softmax probabilities); 88.78% on the test set ({@link FashionMnist#tenClass}).
+     */
+    public static OnnxModel tenClassCnn() {
+        return resource(TEN_CLASS_CNN, "refinery-plugin-testkit");
+    }
+
+    private static OnnxModel resource(String path, String jar) {
+        try (InputStream in = ConformanceModels.class.getResourceAsStream(path)) {
             if (in == null) {
-                throw new IllegalStateException("the sample model " + SAMPLE_CNN + " is missing from refinery-host");
+                throw new IllegalStateException("the sample model " + path + " is missing from " + jar);
             }
             return OnnxModel.parse(in.readAllBytes());
         } catch (IOException e) {

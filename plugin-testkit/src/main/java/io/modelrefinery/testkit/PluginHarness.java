@@ -74,9 +74,16 @@ public final class PluginHarness {
      *
      * @throws io.modelrefinery.api.InvalidInputException for what the host refuses before work (bad
      *     parameters, missing data) or a step refuses as bad input
+     * @throws StepFailedException when a step fails otherwise, as a job would fail
      */
     public HarnessResult run(String pipeline, ModelArtifact input, Path scratch) {
-        PipelineResult r = LocalRun.of(transforms).data(JobData.of(data)).run(pipeline, input, scratch);
+        PipelineResult r;
+        try {
+            r = LocalRun.of(transforms).data(JobData.of(data)).run(pipeline, input, scratch);
+        } catch (io.modelrefinery.host.pipeline.StepFailedException e) {
+            // The host's own type stays behind the kit: the same message, cause and retry advice.
+            throw new StepFailedException(e.getMessage(), e.getCause(), e.stepIndex(), e.transformId(), e.retriable());
+        }
         return new HarnessResult(r.output(), r.steps(), r.reference());
     }
 

@@ -5,6 +5,8 @@ import io.modelrefinery.api.data.DatasetReader;
 import io.modelrefinery.api.data.Datasets;
 import io.modelrefinery.api.onnx.Tensor;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.Random;
@@ -26,6 +28,16 @@ public final class SampleData {
             values[i] = random.nextFloat();
         }
         return Tensor.ofFloats(shape, values);
+    }
+
+    /** Writes {@code arrays} (their first dimension the samples) to the {@code .npz} file {@code file}, and returns it. */
+    public static Path npz(Path file, Map<String, Tensor> arrays) {
+        try {
+            Datasets.writeNpz(file, arrays);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + file, e);
+        }
+        return file;
     }
 
     /** Every array of an {@code .npz} file whose arrays share their first dimension (a reference output file). */

@@ -8,6 +8,7 @@ import java.util.List;
 
 import static io.modelrefinery.api.onnx.OnnxHelper.node;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class GraphTest {
@@ -66,5 +67,41 @@ class GraphTest {
 
         assertTrue(index.initializer("b").isEmpty());
         assertEquals(List.of("mm", "b2"), index.producer("pre").orElseThrow().getInputList());
+    }
+
+    @Test
+    void aHandleFollowsItsNodeThroughEditsWhereAStaleValueIsNotFound() {
+        GraphEditor editor = GraphEditor.of(mlp);
+        List<NodeHandle> handles = editor.handles();
+        NodeProto add = mlp.getNode(1);
+        NodeHandle addHandle = handles.get(1);
+
+        // replaceUses rewrites the Add: the value read from the source graph is stale, the handle is not
+        editor.replaceUses("b", "b2");
+        assertThrows(IllegalArgumentException.class, () -> editor.replaceNode(add, add));
+        assertEquals(List.of("mm", "b2"), editor.node(addHandle).getInputList());
+
+        editor.update(addHandle, b -> b.setOpType("Sub"));
+        assertEquals("Sub", editor.node(addHandle).getOpType());
+        assertEquals(addHandle, editor.producer("pre").orElseThrow());
+        assertEquals(addHandle, editor.handle(editor.node(addHandle)));
+
+        // replacing the Relu gives handles for what replaces it, in order, and ends the old one
+        NodeHandle relu = editor.producer("output").orElseThrow();
+        List<NodeHandle> replacements = editor.replace(relu, List.of(node("Clip", List.of("pre"), List.of("c")),
+                node("Relu", List.of("c"), List.of("output"))));
+        assertEquals("Clip", editor.node(replacements.get(0)).getOpType());
+        assertEquals(replacements.get(1), editor.producer("output").orElseThrow());
+        IllegalArgumentException gone = assertThrows(IllegalArgumentException.class, () -> editor.node(relu));
+        assertTrue(gone.getMessage().endsWith("names a node that was replaced or removed"), gone.getMessage());
+
+        NodeHandle identity = editor.add(node("Identity", List.of("mm"), List.of("copy")));
+        editor.remove(identity).remove(replacements.get(0));
+        editor.set(replacements.get(1), node("Relu", List.of("pre"), List.of("output")));
+        assertEquals(List.of("MatMul", "Sub", "Relu"), editor.build().getNodeList().stream().map(NodeProto::getOpType)
+                .toList());
+        assertEquals(List.of(handles.get(0), addHandle, replacements.get(1)), editor.handles());
+        assertThrows(IllegalArgumentException.class, () -> GraphEditor.of(mlp).node(addHandle),
+                "a handle belongs to its editor");
     }
 }

@@ -279,10 +279,18 @@ class DeploymentFilesTest {
         assertTrue(text.contains("HEALTHCHECK") && text.contains("GET /health"), "health check on /health");
         assertTrue(text.contains("/dev/tcp/127.0.0.1/8080") && text.contains("EXPOSE 8080")
                 && text.contains("\"--http-port\", \"8080\"") && text.contains("\"--http-host\", \"0.0.0.0\""));
-        // Every source folder the build copies exists.
+        // Every source folder the build copies exists, and every module of the reactor is copied (Maven refuses
+        // a parent pom whose module folder is missing, tests compiled or not).
         Matcher copies = Pattern.compile("(?m)^COPY (?!--from)(\\S+) ").matcher(text);
+        java.util.Set<String> copied = new java.util.HashSet<>();
         while (copies.find()) {
             assertTrue(Files.exists(TestModels.root().resolve(copies.group(1))), copies.group(1));
+            copied.add(copies.group(1));
+        }
+        Matcher modules = Pattern.compile("<module>([^<]+)</module>").matcher(Files.readString(TestModels.root()
+                .resolve("pom.xml")));
+        while (modules.find()) {
+            assertTrue(copied.contains(modules.group(1) + "/"), "the image build copies module " + modules.group(1));
         }
     }
 }

@@ -11,7 +11,7 @@ import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.plugin.Cancellation;
 import io.modelrefinery.api.plugin.Progress;
 import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.testing.FashionMnist;
+import io.modelrefinery.testdata.FashionMnist;
 import io.modelrefinery.host.testing.TestModels;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;

@@ -2,6 +2,7 @@ package io.modelrefinery.plugin.distill;
 
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.GraphEditor;
+import io.modelrefinery.api.onnx.NodeHandle;
 import io.modelrefinery.api.onnx.GraphIndex;
 import io.modelrefinery.api.onnx.InvalidModelException;
 import io.modelrefinery.api.onnx.OnnxHelper;
@@ -202,7 +203,8 @@ final class Students {
             return student;
         }
         GraphEditor editor = GraphEditor.of(student.graph());
-        for (NodeProto node : editor.nodes()) {
+        for (NodeHandle handle : editor.handles()) {
+            NodeProto node = editor.node(handle);
             for (var e : groups.entrySet()) {
                 if (e.getKey().getName().equals(node.getName()) && e.getKey().getOutputList().equals(node.getOutputList())) {
                     NodeProto.Builder b = node.toBuilder();
@@ -211,7 +213,7 @@ final class Students {
                             b.setAttribute(i, OnnxHelper.attr("group", e.getValue()));
                         }
                     }
-                    editor.replaceNode(node, b.build());
+                    editor.set(handle, b.build());
                 }
             }
         }

@@ -2,6 +2,7 @@ package io.modelrefinery.plugin.fp16;
 
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.GraphEditor;
+import io.modelrefinery.api.onnx.NodeHandle;
 import io.modelrefinery.api.onnx.GraphIndex;
 import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
@@ -122,6 +123,7 @@ final class Fp16Conversion {
         }
 
         GraphEditor editor = GraphEditor.of(graph);
+        List<NodeHandle> handles = editor.handles(); // handles.get(i) is nodes.get(i), whatever is added after it
         Map<String, String> casts = new HashMap<>();
         for (int i = 0; i < nodes.size(); i++) {
             NodeProto node = nodes.get(i);
@@ -152,8 +154,7 @@ final class Fp16Conversion {
                     float32Nodes++;
                 }
             }
-            NodeProto rewritten = b.build();
-            editor.replaceNode(node, rewritten);
+            editor.set(handles.get(i), b.build());
         }
 
         // Graph outputs keep their names; where their type must differ from the stored one, the producer
@@ -168,17 +169,16 @@ final class Fp16Conversion {
             DataType need = keepIoTypes ? DataType.FLOAT : have;
             if (need != have) {
                 String renamed = editor.freshName(name + (have == DataType.FLOAT16 ? "_fp16" : "_fp32"));
-                // The producer as the editor holds it now: earlier renames may have rewritten its inputs
-                // (a graph output read by another node) or its other outputs.
-                NodeProto before = editor.nodes().stream().filter(n -> n.getOutputList().contains(name)).findFirst()
-                        .orElseThrow();
-                NodeProto.Builder b = before.toBuilder();
+                // By handle: earlier renames may have rewritten the producer's inputs (a graph output read by
+                // another node) or its other outputs, so the value read from the graph is stale.
+                NodeHandle writer = editor.producer(name).orElseThrow();
+                NodeProto.Builder b = editor.node(writer).toBuilder();
                 for (int k = 0; k < b.getOutputCount(); k++) {
                     if (b.getOutput(k).equals(name)) {
                         b.setOutput(k, renamed);
                     }
                 }
-                editor.replaceNode(before, b.build());
+                editor.set(writer, b.build());
                 editor.replaceUses(name, renamed);
                 editor.addNode(castNode(renamed, name, need));
                 castsAdded++;

@@ -8,7 +8,10 @@ import io.modelrefinery.testkit.TransformConformanceTest;
 import java.util.List;
 import java.util.Map;
 
-/** fp16 against the plugin conformance rules, with its defaults and with float16 inputs and outputs. */
+/**
+ * fp16 against the plugin conformance rules, with its defaults, with float16 inputs and outputs, and with operators
+ * kept in float32 behind casts.
+ */
 class Fp16ConformanceTest extends TransformConformanceTest {
     @Override
     protected ModelTransform transform() {
@@ -19,7 +22,9 @@ class Fp16ConformanceTest extends TransformConformanceTest {
     protected List<ConformanceCase> cases() {
         return List.of(ConformanceCase.onnx("sample-cnn", ConformanceModels.sampleCnn()),
                 ConformanceCase.onnx("mlp-all-half", ConformanceModels.mlp())
-                        .withParams(Map.of("keep-io-types", "false", "exclude-op-types", "[]")));
+                        .withParams(Map.of("keep-io-types", "false", "exclude-op-types", "[]")),
+                ConformanceCase.onnx("relu-gemm-kept-float32", ConformanceModels.sampleCnn())
+                        .withParams(Map.of("exclude-op-types", "[Relu,Gemm]")));
     }
 
     @Override

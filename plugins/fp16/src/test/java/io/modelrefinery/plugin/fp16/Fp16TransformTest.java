@@ -1,6 +1,5 @@
 package io.modelrefinery.plugin.fp16;
 
-import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.GraphIndex;
@@ -10,10 +9,10 @@ import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
 import io.modelrefinery.api.onnx.proto.Onnx.ValueInfoProto;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.pipeline.LocalRun;
-import io.modelrefinery.host.pipeline.PipelineResult;
-import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.testkit.ConformanceModels;
+import io.modelrefinery.testkit.HarnessResult;
+import io.modelrefinery.testkit.PluginHarness;
+import io.modelrefinery.testkit.SampleData;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -33,15 +32,15 @@ class Fp16TransformTest {
     Path dir;
 
     private static OnnxModel sample() throws Exception {
-        return TestModels.sampleCnn();
+        return ConformanceModels.sampleCnn();
     }
 
     private static Tensor images(int n) {
-        return TestModels.randomImages(11, n, 28, 28);
+        return SampleData.randomImages(11, n, 28, 28);
     }
 
     private Tensor run(OnnxModel model, String input, Tensor x, String output) {
-        try (InferenceSession session = new OrtRuntime().service(Device.CPU, dir).open(model)) {
+        try (InferenceSession session = PluginHarness.inference(dir).open(model)) {
             return session.run(Map.of(input, x)).get(output);
         }
     }
@@ -67,7 +66,7 @@ class Fp16TransformTest {
         OnnxModel model = sample();
         Tensor x = images(64);
 
-        PipelineResult result = LocalRun.of(new Fp16Transform()).run("fp16", model, dir);
+        HarnessResult result = PluginHarness.of(new Fp16Transform()).run("fp16", model, dir);
         OnnxModel half = result.output().onnxModel();
 
         assertEquals(DataType.FLOAT, inputType(half, 0));
@@ -85,7 +84,7 @@ class Fp16TransformTest {
 
     @Test
     void withoutKeepIoTypesTheInterfaceIsFloat16Too() throws Exception {
-        OnnxModel half = LocalRun.of(new Fp16Transform()).run("fp16(keep-io-types=false)", sample(), dir)
+        OnnxModel half = PluginHarness.of(new Fp16Transform()).run("fp16(keep-io-types=false)", sample(), dir)
                 .output().onnxModel();
         Tensor x = images(4);
         Tensor x16 = Tensor.fromFloats(DataType.FLOAT16, x.shape(), x.toFloatArray());
@@ -102,7 +101,7 @@ class Fp16TransformTest {
     @Test
     void blockedOperatorsStayFloat32BehindCasts() throws Exception {
         OnnxModel model = sample();
-        PipelineResult result = LocalRun.of(new Fp16Transform()).run("fp16(exclude-op-types=[Relu,Gemm])", model, dir);
+        HarnessResult result = PluginHarness.of(new Fp16Transform()).run("fp16(exclude-op-types=[Relu,Gemm])", model, dir);
         OnnxModel half = result.output().onnxModel();
         GraphIndex index = GraphIndex.of(half.graph());
 
@@ -134,7 +133,7 @@ class Fp16TransformTest {
         // The large constant meets zeros: how a runtime computes an overflowing product is its own affair.
         Tensor x = Tensor.ofFloats(new long[] {2, 3}, 1, 2, 0, 4, 5, 0);
 
-        PipelineResult result = LocalRun.of(new Fp16Transform()).run("fp16", model, dir);
+        HarnessResult result = PluginHarness.of(new Fp16Transform()).run("fp16", model, dir);
         OnnxModel half = result.output().onnxModel();
         Tensor y = run(half, "x", x, "y");
 
@@ -165,7 +164,7 @@ class Fp16TransformTest {
     }
 
     private Map<String, Tensor> runAll(OnnxModel model, Tensor x) {
-        try (InferenceSession session = new OrtRuntime().service(Device.CPU, dir).open(model)) {
+        try (InferenceSession session = PluginHarness.inference(dir).open(model)) {
             return session.run(Map.of("x", x));
         }
     }
@@ -181,9 +180,9 @@ class Fp16TransformTest {
                         Tensor.ofFloats(new long[] {4}, 0f, 0.1f, -0.1f, 0f).toProto("bias"),
                         Tensor.ofLongs(new long[] {2}, 2, 2).toProto("halves")),
                 new long[] {3, 4}, "Y", "Mean", "InvStdDev", "a", "b");
-        Tensor x = TestModels.randomImages(3, 3, 4);
+        Tensor x = SampleData.randomImages(3, 3, 4);
 
-        OnnxModel half = LocalRun.of(new Fp16Transform()).run("fp16", model, dir).output().onnxModel();
+        OnnxModel half = PluginHarness.of(new Fp16Transform()).run("fp16", model, dir).output().onnxModel();
 
         Map<String, Tensor> expected = runAll(model, x);
         Map<String, Tensor> actual = runAll(half, x);
@@ -212,15 +211,15 @@ class Fp16TransformTest {
                 List.of(Tensor.ofFloats(new long[] {4, 2}, 1, 2, 3, 4, 5, 6, 7, 8).toProto("w")),
                 new long[] {3, 2, 4}, "y");
 
-        PipelineResult scattered = LocalRun.of(new Fp16Transform()).run("fp16", scatter, dir);
-        PipelineResult attended = LocalRun.of(new Fp16Transform()).run("fp16", attention, dir);
+        HarnessResult scattered = PluginHarness.of(new Fp16Transform()).run("fp16", scatter, dir);
+        HarnessResult attended = PluginHarness.of(new Fp16Transform()).run("fp16", attention, dir);
 
         assertEquals(List.of("1 ScatterElements node kept in float32 with casts around: no float16 kernel with a "
                 + "reduction"), scattered.steps().get(0).notes());
         assertEquals(List.of("1 Transpose node kept in float32 with casts around: a float16 Transpose that moves the "
                 + "leading axis into a MatMul crashes ONNX Runtime's default session optimizations"),
                 attended.steps().get(0).notes());
-        Tensor x = TestModels.randomImages(5, 2, 3);
+        Tensor x = SampleData.randomImages(5, 2, 3);
         assertTrue(maxAbsDiff(runAll(scatter, x).get("y").toFloatArray(),
                 runAll(scattered.output().onnxModel(), x).get("y").toFloatArray()) < 1e-2);
     }
@@ -231,7 +230,7 @@ class Fp16TransformTest {
         OnnxModel celu = unnamed(List.of(node("Relu", List.of("x"), List.of("r")),
                 node("Celu", List.of("r"), List.of("y"), attr("alpha", 2f))), List.of(), new long[] {2, 3}, "y");
 
-        PipelineResult result = LocalRun.of(new Fp16Transform()).run("fp16", celu, dir);
+        HarnessResult result = PluginHarness.of(new Fp16Transform()).run("fp16", celu, dir);
 
         assertEquals(List.of("kept in float32, since ONNX Runtime has no float16 kernel for them: Celu"),
                 result.steps().get(0).notes());

@@ -1,13 +1,11 @@
 package io.modelrefinery.plugin.opset;
 
 import io.modelrefinery.api.InvalidInputException;
-import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.pipeline.LocalRun;
-import io.modelrefinery.host.testing.OnnxTestData;
+import io.modelrefinery.testdata.OnnxTestData;
+import io.modelrefinery.testkit.PluginHarness;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -39,12 +37,12 @@ class OpsetOnnxBackendTest {
         OnnxTestData.assumeAvailable();
         OnnxTestData.Case c = OnnxTestData.load(test);
 
-        OnnxModel converted = LocalRun.of(new OpsetTransform()).run("opset(target=21)", c.model(), dir).output()
+        OnnxModel converted = PluginHarness.of(new OpsetTransform()).run("opset(target=21)", c.model(), dir).output()
                 .onnxModel();
 
         assertEquals(21, converted.opsetVersion());
         assertTrue(converted.proto().getIrVersion() >= 10, "IR version " + converted.proto().getIrVersion());
-        try (InferenceSession session = new OrtRuntime().service(Device.CPU, dir).open(converted)) {
+        try (InferenceSession session = PluginHarness.inference(dir).open(converted)) {
             for (int i = 0; i < c.inputs().size(); i++) {
                 Map<String, Tensor> actual = session.run(c.inputs().get(i));
                 assertNull(OnnxTestData.difference(c.outputs().get(i), actual, 1e-3, 1e-5), test);
@@ -58,7 +56,7 @@ class OpsetOnnxBackendTest {
         OnnxModel scan8 = OnnxTestData.load("node/test_scan_sum").model();
 
         InvalidInputException refused = assertThrows(InvalidInputException.class,
-                () -> LocalRun.of(new OpsetTransform()).run("opset(target=21)", scan8, dir));
+                () -> PluginHarness.of(new OpsetTransform()).run("opset(target=21)", scan8, dir));
 
         assertTrue(refused.getMessage().endsWith("cannot be converted to opset 21: Scan before opset 9 has a batch axis "
                 + "and sequence lengths, which later versions lack"), refused.getMessage());

@@ -1,7 +1,6 @@
 package io.modelrefinery.plugin.opset;
 
 import io.modelrefinery.api.InvalidInputException;
-import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.OnnxHelper;
@@ -13,10 +12,11 @@ import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
 import io.modelrefinery.api.onnx.proto.Onnx.ValueInfoProto;
 import io.modelrefinery.api.plugin.InvalidParamException;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.pipeline.LocalRun;
-import io.modelrefinery.host.pipeline.PipelineResult;
-import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.testkit.ConformanceModels;
+import io.modelrefinery.testkit.HarnessResult;
+import io.modelrefinery.testkit.ModelOutputs;
+import io.modelrefinery.testkit.PluginHarness;
+import io.modelrefinery.testkit.SampleData;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -93,13 +93,13 @@ class OpsetTransformTest {
     }
 
     private Map<String, Tensor> run(OnnxModel model, Map<String, Tensor> feeds) {
-        try (InferenceSession session = new OrtRuntime().service(Device.CPU, dir).open(model)) {
+        try (InferenceSession session = PluginHarness.inference(dir).open(model)) {
             return session.run(feeds);
         }
     }
 
-    private PipelineResult convert(OnnxModel model, int target) {
-        return LocalRun.of(new OpsetTransform()).run("opset(target=" + target + ")", model, dir);
+    private HarnessResult convert(OnnxModel model, int target) {
+        return PluginHarness.of(new OpsetTransform()).run("opset(target=" + target + ")", model, dir);
     }
 
     /** Converts to {@code target}, checks the outputs are the same as before, returns the converted model. */
@@ -118,7 +118,7 @@ class OpsetTransformTest {
             Tensor a = after.get(name);
             assertArrayEquals(b.shape(), a.shape(), name);
             assertEquals(b.type(), a.type(), name);
-            double diff = TestModels.maxAbsDiff(b.toFloatArray(), a.toFloatArray());
+            double diff = ModelOutputs.maxAbsDiff(b.toFloatArray(), a.toFloatArray());
             assertTrue(diff <= 1e-6, name + " differs by " + diff + " after conversion to opset " + target);
         }
         return converted;
@@ -143,7 +143,7 @@ class OpsetTransformTest {
     }
 
     private static Tensor floats(long[] shape, long seed, float low, float high) {
-        Tensor random = TestModels.randomImages(seed, shape);
+        Tensor random = SampleData.randomImages(seed, shape);
         float[] v = random.toFloatArray();
         for (int i = 0; i < v.length; i++) {
             v[i] = low + v[i] * (high - low);
@@ -208,7 +208,7 @@ class OpsetTransformTest {
                 .node(node("Squeeze", List.of("u", "one"), List.of("y"))).outputs("y");
 
         OnnxModel at26 = convertAndCompare(at13, 26);
-        PipelineResult back = convert(at26, 13);
+        HarnessResult back = convert(at26, 13);
 
         assertEquals(at13.build().graph(), at26.graph());
         assertEquals(at13.build().graph(), back.output().onnxModel().graph());
@@ -491,9 +491,9 @@ class OpsetTransformTest {
 
     @Test
     void theSampleModelGoesUpAndDownUnchangedInItsResults() throws Exception {
-        Map<String, Tensor> feeds = Map.of("input", TestModels.randomImages(3, 4, 28, 28));
+        Map<String, Tensor> feeds = Map.of("input", SampleData.randomImages(3, 4, 28, 28));
 
-        OnnxModel up = convertAndCompare(TestModels.sampleCnn(), feeds, 26);
+        OnnxModel up = convertAndCompare(ConformanceModels.sampleCnn(), feeds, 26);
         OnnxModel down = convertAndCompare(up, feeds, 13);
 
         assertEquals(13, down.opsetVersion());
@@ -508,7 +508,7 @@ class OpsetTransformTest {
                 assertThrows(InvalidParamException.class, () -> convert(at17.build(), 27)).getMessage());
         assertEquals("step 1 'opset': the model uses opset 5; opsets 6 to 26 can be converted", refusal(at5, 17));
         assertEquals(List.of("the model already uses opset 17"), convert(at17.build(), 17).steps().get(0).notes());
-        assertEquals(26.0, LocalRun.of(new OpsetTransform()).run("opset", at17.build(), dir).steps().get(0).metrics()
+        assertEquals(26.0, PluginHarness.of(new OpsetTransform()).run("opset", at17.build(), dir).steps().get(0).metrics()
                 .get("target-opset"));
     }
 

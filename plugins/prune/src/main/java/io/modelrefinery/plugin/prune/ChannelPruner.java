@@ -1,6 +1,7 @@
 package io.modelrefinery.plugin.prune;
 
 import io.modelrefinery.api.onnx.GraphEditor;
+import io.modelrefinery.api.onnx.NodeHandle;
 import io.modelrefinery.api.onnx.GraphIndex;
 import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
@@ -221,15 +222,14 @@ final class ChannelPruner {
                         editor.putInitializer(slice(t, 0, kept).toProto(node.getInput(i)));
                     }
                 }
-                NodeProto current = editor.nodes().stream().filter(n -> n.getOutputList().equals(node.getOutputList()))
-                        .findFirst().orElseThrow();
-                NodeProto.Builder b = current.toBuilder();
+                NodeHandle current = editor.producer(node.getOutput(0)).orElseThrow();
+                NodeProto.Builder b = editor.node(current).toBuilder();
                 for (int a = 0; a < b.getAttributeCount(); a++) {
                     if (b.getAttribute(a).getName().equals("group")) {
                         b.setAttribute(a, b.getAttribute(a).toBuilder().setI(kept.length));
                     }
                 }
-                editor.replaceNode(current, b.build());
+                editor.set(current, b.build());
             }
         }
         Set<Integer> keptSet = new HashSet<>();

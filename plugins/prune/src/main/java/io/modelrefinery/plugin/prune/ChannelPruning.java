@@ -30,6 +30,7 @@ final class ChannelPruning implements PruningStrategy {
         long removedChannels = 0;
         long channels = 0;
         for (WeightLayer original : job.layers()) {
+            job.context().cancellation().throwIfCancelled(); // one layer at a time, as the other methods do
             WeightLayer layer = find(current, original);
             int remove = (int) Math.round(job.sparsityOf(layer) * layer.outputs());
             if (remove == 0) {
@@ -63,6 +64,7 @@ final class ChannelPruning implements PruningStrategy {
             // refit every layer whose inputs or outputs changed, in graph order, on the pruned model's inputs
             List<WeightLayer> dense = WeightLayer.find(model, Set.of("Conv", "Gemm", "MatMul"));
             for (WeightLayer original : dense) {
+                job.context().cancellation().throwIfCancelled();
                 if (!readers.contains(original.weightName) && !keptRows.containsKey(original.weightName)) {
                     continue;
                 }

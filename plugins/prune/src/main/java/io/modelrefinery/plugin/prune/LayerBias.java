@@ -1,6 +1,7 @@
 package io.modelrefinery.plugin.prune;
 
 import io.modelrefinery.api.onnx.GraphEditor;
+import io.modelrefinery.api.onnx.NodeHandle;
 import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
@@ -84,15 +85,15 @@ final class LayerBias {
         String name = layer.biasName;
         if (name == null) {
             name = editor.freshName(layer.weightName + "_bias");
-            NodeProto node = editor.nodes().stream().filter(n -> n.getOutputList().equals(layer.node.getOutputList()))
-                    .findFirst().orElseThrow();
-            NodeProto.Builder nb = node.toBuilder();
+            // by handle: an earlier edit (another layer's bias, a pruned channel) may have rewritten the node
+            NodeHandle node = editor.producer(layer.node.getOutput(0)).orElseThrow();
+            NodeProto.Builder nb = editor.node(node).toBuilder();
             if (nb.getInputCount() < 3) {
                 nb.addInput(name);
             } else {
                 nb.setInput(2, name);
             }
-            editor.replaceNode(node, nb.build());
+            editor.set(node, nb.build());
         }
         editor.putInitializer(Tensor.ofFloats(new long[] {layer.outputs()}, values).toProto(name));
     }

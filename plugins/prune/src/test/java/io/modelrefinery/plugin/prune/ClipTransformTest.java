@@ -3,10 +3,10 @@ package io.modelrefinery.plugin.prune;
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.plugin.InvalidParamException;
-import io.modelrefinery.host.pipeline.LocalRun;
-import io.modelrefinery.host.pipeline.PipelineResult;
-import io.modelrefinery.host.testing.TestModels;
 import io.modelrefinery.plugin.quantize.QuantizeDynamicTransform;
+import io.modelrefinery.testkit.ConformanceModels;
+import io.modelrefinery.testkit.HarnessResult;
+import io.modelrefinery.testkit.PluginHarness;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,14 +22,14 @@ class ClipTransformTest {
     @TempDir
     Path dir;
 
-    private PipelineResult run(String pipeline) throws Exception {
-        return LocalRun.of(new ClipTransform(), new QuantizeDynamicTransform()).run(pipeline, TestModels.sampleCnn(), dir);
+    private HarnessResult run(String pipeline) throws Exception {
+        return PluginHarness.of(new ClipTransform(), new QuantizeDynamicTransform()).run(pipeline, ConformanceModels.sampleCnn(), dir);
     }
 
     @Test
     void percentileClipsEachOutputChannelToItsOwnLimit() throws Exception {
-        OnnxModel sample = TestModels.sampleCnn();
-        PipelineResult result = run("clip(percentile=90)");
+        OnnxModel sample = ConformanceModels.sampleCnn();
+        HarnessResult result = run("clip(percentile=90)");
         float[] before = sample.initializer("c2.weight").orElseThrow().toFloatArray();
         float[] after = result.output().onnxModel().initializer("c2.weight").orElseThrow().toFloatArray();
 
@@ -55,7 +55,7 @@ class ClipTransformTest {
 
     @Test
     void sigmaRuleClipsOnlyOutliers() throws Exception {
-        PipelineResult result = run("clip(method=sigma,sigmas=2.5),quantize-dynamic");
+        HarnessResult result = run("clip(method=sigma,sigmas=2.5),quantize-dynamic");
         double share = result.steps().get(0).metrics().get("clipped-share");
         assertTrue(share > 0 && share < 0.03, "a few outliers clipped: " + share);
         assertEquals(2, result.steps().size());
@@ -63,11 +63,11 @@ class ClipTransformTest {
 
     @Test
     void skippedLayersStayAsTheyAre() throws Exception {
-        PipelineResult result = run("clip(percentile=50,skip=[/fc/Gemm])"); // the former name, still accepted
+        HarnessResult result = run("clip(percentile=50,skip=[/fc/Gemm])"); // the former name, still accepted
         OnnxModel out = result.output().onnxModel();
         assertEquals("parameter 'skip' of 'clip' is deprecated: write 'exclude-nodes' (the old name goes in the next "
                 + "minor version)", result.steps().get(0).notes().get(0));
-        assertArrayEquals(TestModels.sampleCnn().initializer("fc.weight").orElseThrow().toFloatArray(),
+        assertArrayEquals(ConformanceModels.sampleCnn().initializer("fc.weight").orElseThrow().toFloatArray(),
                 out.initializer("fc.weight").orElseThrow().toFloatArray());
     }
 

@@ -1,15 +1,17 @@
 package io.modelrefinery.plugin.prune;
 
-import io.modelrefinery.api.infer.Device;
+import io.modelrefinery.api.data.Dataset;
+import io.modelrefinery.api.data.Datasets;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.GraphEditor;
 import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.pipeline.LocalRun;
-import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.api.plugin.DataRole;
+import io.modelrefinery.testkit.ConvNets;
+import io.modelrefinery.testkit.PluginHarness;
+import io.modelrefinery.testkit.SampleData;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -29,12 +31,28 @@ class GeneratedModelPruningTest {
     @TempDir
     Path dir;
 
+    /** y = relu(x W + b), x [n,4], W [4,3] holding (i - 6) / 4: one weight of column 0 is zero already. */
+    private static OnnxModel mlp() {
+        float[] w = new float[12];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (i - 6) * 0.25f;
+        }
+        return OnnxModel.of(OnnxHelper.model(OnnxHelper.graph("mlp",
+                List.of(node("MatMul", List.of("x", "w"), List.of("mm")),
+                        node("Add", List.of("mm", "b"), List.of("pre")),
+                        node("Relu", List.of("pre"), List.of("y"))),
+                List.of(OnnxHelper.valueInfo("x", DataType.FLOAT, -1, 4)),
+                List.of(OnnxHelper.valueInfo("y", DataType.FLOAT, -1, 3)),
+                List.of(Tensor.ofFloats(new long[] {4, 3}, w).toProto("w"),
+                        Tensor.ofFloats(new long[] {3}, 0.5f, -0.5f, 1f).toProto("b"))), 17));
+    }
+
     @Test
     void twoOfFourOnAMatMulGroupsAlongK() {
         // w [4, 3]: K = 4 rows, one group of four per output column
-        OnnxModel out = LocalRun.of(new PruneTransform()).run("prune(pattern=2:4)", TestModels.mlp(), dir)
+        OnnxModel out = PluginHarness.of(new PruneTransform()).run("prune(pattern=2:4)", mlp(), dir)
                 .output().onnxModel();
-        float[] before = TestModels.mlp().initializer("w").orElseThrow().toFloatArray();
+        float[] before = mlp().initializer("w").orElseThrow().toFloatArray();
         float[] after = out.initializer("w").orElseThrow().toFloatArray();
         for (int n = 0; n < 3; n++) {
             int zeros = 0;
@@ -85,7 +103,7 @@ class GeneratedModelPruningTest {
     @Test
     void channelPruningShrinksBatchNormalizationAndFoldsTheRemovedChannelsIntoTheNextBias() {
         OnnxModel model = convBnConv();
-        OnnxModel out = LocalRun.of(new PruneTransform()).run("prune(sparsity=0.5,pattern=channel,layers=[a.w])", model, dir)
+        OnnxModel out = PluginHarness.of(new PruneTransform()).run("prune(sparsity=0.5,pattern=channel,layers=[a.w])", model, dir)
                 .output().onnxModel();
 
         assertArrayEquals(new long[] {4, 3, 3, 3}, out.initializer("a.w").orElseThrow().shape());
@@ -113,8 +131,8 @@ class GeneratedModelPruningTest {
         assertEquals(4, next);
         OnnxModel reference = model.withGraph(GraphEditor.of(model.graph())
                 .putInitializer(Tensor.ofFloats(new long[] {8, 3, 3, 3}, zeroed).toProto("a.w")).build());
-        Tensor x = TestModels.randomImages(5, 2, 3, 8, 8);
-        var inference = new OrtRuntime().service(Device.CPU, dir.resolve("ort"));
+        Tensor x = SampleData.randomImages(5, 2, 3, 8, 8);
+        var inference = PluginHarness.inference(dir.resolve("ort"));
         try (InferenceSession a = inference.open(reference); InferenceSession b = inference.open(out)) {
             assertArrayEquals(a.run(Map.of("x", x)).get("y").toFloatArray(), b.run(Map.of("x", x)).get("y").toFloatArray(),
                     1e-5f);
@@ -130,10 +148,10 @@ class GeneratedModelPruningTest {
                 List.of(random(random, k, n).toProto("w"))), 17));
     }
 
-    private io.modelrefinery.host.pipeline.JobData samples(int k) throws Exception {
+    private Dataset samples(int k) throws Exception {
         Path file = dir.resolve("x" + k + ".npz");
-        io.modelrefinery.api.data.Datasets.writeNpz(file, Map.of("x", random(new Random(1), 64, k)));
-        return new io.modelrefinery.host.pipeline.JobData(io.modelrefinery.api.data.Datasets.open(file, "x"), null, null);
+        Datasets.writeNpz(file, Map.of("x", random(new Random(1), 64, k)));
+        return Datasets.open(file, "x");
     }
 
     private static long zeros(OnnxModel model) {
@@ -149,11 +167,10 @@ class GeneratedModelPruningTest {
         // magnitude pruning needs no data: the report reads the evaluation samples instead
         Path file = dir.resolve("eval.npz");
         Tensor x = random(new Random(3), 40, 16);
-        io.modelrefinery.api.data.Datasets.writeNpz(file, Map.of("x", x));
-        var evaluation = new io.modelrefinery.host.pipeline.JobData(null,
-                io.modelrefinery.api.data.Datasets.open(file, "x"), null);
+        Datasets.writeNpz(file, Map.of("x", x));
+        Dataset evaluation = Datasets.open(file, "x");
         OnnxModel dense = matMul(16, 4);
-        var result = LocalRun.of(new PruneTransform()).data(evaluation).run("prune(sparsity=0.5)", dense, dir);
+        var result = PluginHarness.of(new PruneTransform()).data(DataRole.EVALUATION, evaluation).run("prune(sparsity=0.5)", dense, dir);
 
         float[] w = dense.initializer("w").orElseThrow().toFloatArray();
         float[] p = result.output().onnxModel().initializer("w").orElseThrow().toFloatArray();
@@ -180,14 +197,14 @@ class GeneratedModelPruningTest {
 
     @Test
     void reconstructsAMatMulAndFallsBackToMagnitudeBeyondTheSizeLimit() throws Exception {
-        var small = LocalRun.of(new PruneTransform()).data(samples(16))
+        var small = PluginHarness.of(new PruneTransform()).data(DataRole.CALIBRATION, samples(16))
                 .run("prune(sparsity=0.75,method=reconstruct)", matMul(16, 4), dir);
         assertEquals(48, zeros(small.output().onnxModel()));
         assertEquals(List.of(), small.steps().get(0).notes().stream().filter(n -> !n.startsWith("least accurate"))
                 .toList()); // only the sensitivity report: no layer fell back to magnitude
 
         int k = ReconstructPruning.MAX_COLUMNS;
-        var large = LocalRun.of(new PruneTransform()).data(samples(k))
+        var large = PluginHarness.of(new PruneTransform()).data(DataRole.CALIBRATION, samples(k))
                 .run("prune(sparsity=0.5,method=reconstruct)", matMul(k, 2), dir);
         assertEquals(k, zeros(large.output().onnxModel()));
         assertEquals("pruned by magnitude, not reconstructed (reconstruction takes Gemm, MatMul and 1-D or 2-D "
@@ -201,7 +218,7 @@ class GeneratedModelPruningTest {
                 List.of(OnnxHelper.valueInfo("x", DataType.FLOAT, -1, 4)),
                 List.of(OnnxHelper.valueInfo("y", DataType.FLOAT, -1, 4)), List.of()), 17));
 
-        var result = LocalRun.of(new PruneTransform()).run("prune(sparsity=0.8)", relu, dir);
+        var result = PluginHarness.of(new PruneTransform()).run("prune(sparsity=0.8)", relu, dir);
 
         assertEquals(0.0, result.steps().get(0).metrics().get("sparsity"));
         assertEquals(List.of("nothing to prune: no Conv, Gemm, MatMul layer with a constant float weight"),
@@ -209,7 +226,7 @@ class GeneratedModelPruningTest {
     }
 
     private static double error(OnnxModel reference, OnnxModel model, Tensor x, Path dir) {
-        var inference = new OrtRuntime().service(Device.CPU, dir.resolve("ort"));
+        var inference = PluginHarness.inference(dir.resolve("ort"));
         float[] a;
         float[] b;
         try (InferenceSession s1 = inference.open(reference); InferenceSession s2 = inference.open(model)) {
@@ -228,21 +245,20 @@ class GeneratedModelPruningTest {
     @Test
     void onAMobileNetShapedNetworkReconstructionErrsFarLessThanMagnitude() throws Exception {
         // MobileNetV2's blocks: 1x1 expansion, 3x3 depthwise, 1x1 projection, ReLU6 as Clip, residual adds
-        OnnxModel net = io.modelrefinery.host.testing.ConvNets.mobileNet(5, 0.35, 16, 2, 10);
+        OnnxModel net = ConvNets.mobileNet(5, 0.35, 16, 2, 10);
         Path file = dir.resolve("images.npz");
-        io.modelrefinery.api.data.Datasets.writeNpz(file, Map.of("input", TestModels.randomImages(1, 16, 3, 16, 16)));
-        var data = new io.modelrefinery.host.pipeline.JobData(io.modelrefinery.api.data.Datasets.open(file, "input"),
-                null, null);
-        Tensor held = TestModels.randomImages(2, 16, 3, 16, 16);
+        Datasets.writeNpz(file, Map.of("input", SampleData.randomImages(1, 16, 3, 16, 16)));
+        Dataset data = Datasets.open(file, "input");
+        Tensor held = SampleData.randomImages(2, 16, 3, 16, 16);
 
-        double reconstructed = error(net, LocalRun.of(new PruneTransform()).data(data)
+        double reconstructed = error(net, PluginHarness.of(new PruneTransform()).data(DataRole.CALIBRATION, data)
                 .run("prune(sparsity=0.6,method=reconstruct)", net, dir).output().onnxModel(), held, dir);
-        double magnitude = error(net, LocalRun.of(new PruneTransform())
+        double magnitude = error(net, PluginHarness.of(new PruneTransform())
                 .run("prune(sparsity=0.6)", net, dir).output().onnxModel(), held, dir);
         assertTrue(reconstructed < 0.2 * magnitude, "reconstruct " + reconstructed + " vs magnitude " + magnitude);
 
         // channel pruning reaches through the depthwise convolutions: expansion layers lose channels
-        var channels = LocalRun.of(new PruneTransform()).data(data)
+        var channels = PluginHarness.of(new PruneTransform()).data(DataRole.CALIBRATION, data)
                 .run("prune(sparsity=0.25,pattern=channel,method=reconstruct)", net, dir);
         OnnxModel small = channels.output().onnxModel();
         long[] expansion = net.initializer("conv5.w").orElseThrow().shape();
@@ -252,7 +268,7 @@ class GeneratedModelPruningTest {
                 "the depthwise convolution after it lost the same channels");
         assertTrue(small.parameterCount() < net.parameterCount());
         double channelError = error(net, small, held, dir);
-        double channelMagnitude = error(net, LocalRun.of(new PruneTransform())
+        double channelMagnitude = error(net, PluginHarness.of(new PruneTransform())
                 .run("prune(sparsity=0.25,pattern=channel)", net, dir).output().onnxModel(), held, dir);
         assertTrue(channelError < channelMagnitude, "channels: reconstruct " + channelError + " vs " + channelMagnitude);
     }

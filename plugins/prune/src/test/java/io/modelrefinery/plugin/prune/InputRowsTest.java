@@ -1,14 +1,13 @@
 package io.modelrefinery.plugin.prune;
 
-import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.proto.Onnx.AttributeProto;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.testkit.PluginHarness;
+import io.modelrefinery.testkit.SampleData;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -70,9 +69,9 @@ class InputRowsTest {
                 List.of(OnnxHelper.valueInfo("x", DataType.FLOAT, xShape)),
                 List.of(OnnxHelper.valueInfo("y", DataType.FLOAT)),
                 List.of(Tensor.ofFloats(wShape, w).toProto("w"), Tensor.ofFloats(new long[] {out}, b).toProto("b"))), 17));
-        Tensor x = TestModels.randomImages(3, xShape);
+        Tensor x = SampleData.randomImages(3, xShape);
         Tensor y;
-        try (InferenceSession session = new OrtRuntime().service(Device.CPU, dir).open(model)) {
+        try (InferenceSession session = PluginHarness.inference(dir).open(model)) {
             y = session.run(Map.of("x", x)).get("y");
         }
         WeightLayer layer = WeightLayer.find(model, Set.of("Conv")).get(0);

@@ -1,13 +1,14 @@
 package io.modelrefinery.plugin.prune;
 
 import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.data.Datasets;
-import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.InvalidParamException;
 import io.modelrefinery.api.plugin.Params;
 import io.modelrefinery.api.train.Loss;
@@ -17,11 +18,10 @@ import io.modelrefinery.api.train.Trainer;
 import io.modelrefinery.api.train.TrainingDivergedException;
 import io.modelrefinery.api.train.TrainingGraph;
 import io.modelrefinery.api.train.TrainingOptions;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.pipeline.JobData;
-import io.modelrefinery.host.pipeline.LocalRun;
-import io.modelrefinery.host.pipeline.PipelineResult;
-import io.modelrefinery.host.pipeline.StepFailedException;
+import io.modelrefinery.testkit.HarnessResult;
+import io.modelrefinery.testkit.PluginHarness;
+import io.modelrefinery.testkit.SampleData;
+import io.modelrefinery.testkit.StepFailedException;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -53,7 +53,7 @@ class PruneFinetuneTest {
     @TempDir
     static Path dir;
     private static OnnxModel model;
-    private static JobData training;
+    private static Dataset training;
     private static Path trainFile;
     private static InferenceService inference;
 
@@ -83,8 +83,8 @@ class PruneFinetuneTest {
         trainFile = dir.resolve("train.npz");
         Datasets.writeNpz(trainFile, Map.of("x", Tensor.ofFloats(new long[] {n, 8}, x),
                 "labels", Tensor.ofLongs(new long[] {n}, labels)));
-        training = new JobData(null, null, Datasets.open(trainFile, "x"));
-        inference = new OrtRuntime().service(Device.CPU, dir.resolve("ort"));
+        training = Datasets.open(trainFile, "x");
+        inference = PluginHarness.inference(dir.resolve("ort"));
     }
 
     /** The classifier with {@code activation} between its layers, weights from a fixed seed. */
@@ -112,8 +112,8 @@ class PruneFinetuneTest {
                         Tensor.ofFloats(new long[] {3}, new float[3]).toProto("b2"))), 17));
     }
 
-    private static PipelineResult run(String pipeline, JobData data) {
-        return LocalRun.of(new PruneTransform()).data(data).run(pipeline, model, dir);
+    private static HarnessResult run(String pipeline, Dataset trainingData) {
+        return PluginHarness.of(new PruneTransform()).data(DataRole.TRAINING, trainingData).run(pipeline, model, dir);
     }
 
     private static long zeros(OnnxModel m, String name) {
@@ -165,7 +165,7 @@ class PruneFinetuneTest {
                         }
                         seen.add(new long[] {step.step(), z1, z2});
                     }
-                }).build().fit(training.training().orElseThrow());
+                }).build().fit(training);
 
         assertEquals(60, result.steps());
         List<PruningSchedule.Update> updates = schedule.updates();
@@ -188,7 +188,7 @@ class PruneFinetuneTest {
 
     @Test
     void finetuneReachesTheFinalSparsityExactlyAndReportsEachEpoch() {
-        PipelineResult result = run("prune(sparsity=0.75,initial-sparsity=0.25,finetune=3,learning-rate=0.01)", training);
+        HarnessResult result = run("prune(sparsity=0.75,initial-sparsity=0.25,finetune=3,learning-rate=0.01)", training);
         OnnxModel pruned = result.output().onnxModel();
         Map<String, Double> metrics = result.steps().get(0).metrics();
 
@@ -218,7 +218,7 @@ class PruneFinetuneTest {
     }
 
     private static double accuracy(OnnxModel m) {
-        Map<String, Tensor> arrays = io.modelrefinery.host.testing.TestModels.arrays(trainFile);
+        Map<String, Tensor> arrays = SampleData.arrays(trainFile);
         float[] y;
         try (InferenceSession session = inference.open(m)) {
             y = session.run(Map.of("x", arrays.get("x"))).get("y").toFloatArray();
@@ -254,11 +254,11 @@ class PruneFinetuneTest {
     @Test
     void finetuneWithoutTrainingDataIsRefusedBeforeAnyStep() {
         InvalidInputException e = assertThrows(InvalidInputException.class,
-                () -> LocalRun.of(new PruneTransform()).run("prune(sparsity=0.8,finetune=2)", model, dir));
+                () -> PluginHarness.of(new PruneTransform()).run("prune(sparsity=0.8,finetune=2)", model, dir));
         assertEquals("step 1 'prune' needs training samples with finetune>0: give --train FILE or the event's trainUri",
                 e.getMessage());
         // finetune=0 prunes without data, as before
-        assertEquals(0.75, LocalRun.of(new PruneTransform()).run("prune(sparsity=0.75)", model, dir).steps().get(0)
+        assertEquals(0.75, PluginHarness.of(new PruneTransform()).run("prune(sparsity=0.75)", model, dir).steps().get(0)
                 .metrics().get("sparsity"), 1e-12);
     }
 
@@ -271,8 +271,8 @@ class PruneFinetuneTest {
                 () -> run("prune(pattern=channel,finetune=1)", training));
         assertTrue(channel.getMessage().contains("not channel"), channel.getMessage());
         InvalidInputException reconstruct = assertThrows(InvalidInputException.class,
-                () -> LocalRun.of(new PruneTransform()).data(new JobData(training.training().orElseThrow(), null,
-                        training.training().orElseThrow())).run("prune(method=reconstruct,finetune=1)", model, dir));
+                () -> PluginHarness.of(new PruneTransform()).data(DataRole.CALIBRATION, training)
+                        .data(DataRole.TRAINING, training).run("prune(method=reconstruct,finetune=1)", model, dir));
         assertTrue(reconstruct.getMessage().contains("drop method=reconstruct"), reconstruct.getMessage());
         // Refused when the parameters are read, before any step or data: the descriptor carries the rule.
         assertEquals("invalid parameters for 'prune': initial-sparsity 0.7 is above sparsity 0.5: the schedule rises "
@@ -285,8 +285,8 @@ class PruneFinetuneTest {
     @Test
     void anOperatorWithoutAGradientIsNamed() {
         OnnxModel erf = classifier("Erf");
-        InvalidInputException e = assertThrows(InvalidInputException.class, () -> LocalRun.of(new PruneTransform())
-                .data(training).run("prune(sparsity=0.5,finetune=1)", erf, dir));
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> PluginHarness.of(new PruneTransform())
+                .data(DataRole.TRAINING, training).run("prune(sparsity=0.5,finetune=1)", erf, dir));
         assertTrue(e.getMessage().startsWith("step 1 'prune': no gradient rule for operator Erf (Erf node"),
                 e.getMessage());
         assertTrue(e.getCause() instanceof NoGradientRuleException, String.valueOf(e.getCause()));
@@ -302,7 +302,7 @@ class PruneFinetuneTest {
         Datasets.writeNpz(file, Map.of("x", Tensor.ofFloats(new long[] {64, 8}, x),
                 "labels", Tensor.ofLongs(new long[] {64}, new long[64])));
         StepFailedException e = assertThrows(StepFailedException.class, () -> run("prune(sparsity=0.5,finetune=1)",
-                new JobData(null, null, Datasets.open(file, "x"))));
+                Datasets.open(file, "x")));
         assertTrue(e.getMessage().contains("training diverged: the loss is NaN at epoch 1, step 1"), e.getMessage());
         assertTrue(e.getCause() instanceof TrainingDivergedException, String.valueOf(e.getCause()));
         assertFalse(e.retriable());

@@ -1,23 +1,23 @@
 package io.modelrefinery.plugin.prune;
 
 import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.data.Datasets;
 import io.modelrefinery.api.event.StepRecord;
-import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.SaveOptions;
 import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.InvalidParamException;
-import io.modelrefinery.host.eval.ArtifactMeasurer;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.pipeline.JobData;
-import io.modelrefinery.host.pipeline.LocalRun;
-import io.modelrefinery.host.pipeline.PipelineResult;
-import io.modelrefinery.host.testing.TestModels;
 import io.modelrefinery.plugin.quantize.QuantizeDynamicTransform;
 import io.modelrefinery.plugin.quantize.QuantizeStaticTransform;
+import io.modelrefinery.testkit.ArtifactMeasures;
+import io.modelrefinery.testkit.ConformanceModels;
+import io.modelrefinery.testkit.HarnessResult;
+import io.modelrefinery.testkit.PluginHarness;
+import io.modelrefinery.testkit.SampleData;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -43,21 +43,21 @@ class PruneTransformTest {
     @TempDir
     static Path dir;
     private static OnnxModel sample;
-    private static JobData calibration;
+    private static Dataset calibration;
     private static InferenceService inference;
 
     @BeforeAll
     static void setUp() throws Exception {
-        sample = TestModels.sampleCnn();
+        sample = ConformanceModels.sampleCnn();
         Path file = dir.resolve("calibration.npz");
-        Datasets.writeNpz(file, Map.of("input", TestModels.randomImages(1, 64, 28, 28)));
-        calibration = new JobData(Datasets.open(file, "input"), null, null);
-        inference = new OrtRuntime().service(Device.CPU, dir.resolve("ort"));
+        Datasets.writeNpz(file, Map.of("input", SampleData.randomImages(1, 64, 28, 28)));
+        calibration = Datasets.open(file, "input");
+        inference = PluginHarness.inference(dir.resolve("ort"));
     }
 
-    private static PipelineResult run(String pipeline) {
-        return LocalRun.of(new PruneTransform(), new QuantizeDynamicTransform(), new QuantizeStaticTransform())
-                .data(calibration).run(pipeline, sample, dir);
+    private static HarnessResult run(String pipeline) {
+        return PluginHarness.of(new PruneTransform(), new QuantizeDynamicTransform(), new QuantizeStaticTransform())
+                .data(DataRole.CALIBRATION, calibration).run(pipeline, sample, dir);
     }
 
     private static float[] weights(OnnxModel model, String name) {
@@ -90,7 +90,7 @@ class PruneTransformTest {
             "prune(sparsity=0.9,exclude-nodes=[c2.weight]) | 97 | 0 | 540",
     })
     void prunesExactlyTheRequestedShare(String pipeline, long c1, long c2, long fc) {
-        PipelineResult result = run(pipeline);
+        HarnessResult result = run(pipeline);
         OnnxModel out = result.output().onnxModel();
 
         assertEquals(c1, zeros(weights(out, "c1.weight")), "c1");
@@ -126,7 +126,7 @@ class PruneTransformTest {
 
     @Test
     void twoOfFourLaysGroupsAlongInputChannelsAndKeepsTheLargest() {
-        PipelineResult result = run("prune(pattern=2:4)");
+        HarnessResult result = run("prune(pattern=2:4)");
         OnnxModel out = result.output().onnxModel();
         float[] before = weights(sample, "c2.weight");
         float[] after = weights(out, "c2.weight");
@@ -187,7 +187,7 @@ class PruneTransformTest {
 
     @Test
     void channelPruningShrinksTheModelAndTheLayersAfterAndStillRuns() throws Exception {
-        PipelineResult result = run("prune(sparsity=0.5,pattern=channel)");
+        HarnessResult result = run("prune(sparsity=0.5,pattern=channel)");
         OnnxModel out = result.output().onnxModel();
 
         assertArrayEquals(new long[] {6, 1, 3, 3}, out.initializer("c1.weight").orElseThrow().shape());
@@ -203,7 +203,7 @@ class PruneTransformTest {
         sample.save(before, SaveOptions.inline());
         out.save(after, SaveOptions.inline());
         assertTrue(Files.size(after) < 0.6 * Files.size(before), Files.size(after) + " vs " + Files.size(before));
-        float[] p = predict(out, TestModels.randomImages(3, 5, 28, 28));
+        float[] p = predict(out, SampleData.randomImages(3, 5, 28, 28));
         assertEquals(5, p.length);
         for (float v : p) {
             assertTrue(v >= 0 && v <= 1, "a probability: " + v);
@@ -230,22 +230,19 @@ class PruneTransformTest {
             }
         }
         assertEquals(9, next);
-        OnnxModel reference = TestModels.mapWeights(sample, "c1.weight"::equals, v -> v);
-        reference = reference.withGraph(io.modelrefinery.api.onnx.GraphEditor.of(reference.graph())
+        OnnxModel reference = sample.withGraph(io.modelrefinery.api.onnx.GraphEditor.of(sample.graph())
                 .putInitializer(Tensor.ofFloats(new long[] {12, 1, 3, 3}, zeroed).toProto("c1.weight")).build());
-        Tensor images = TestModels.randomImages(7, 8, 28, 28);
+        Tensor images = SampleData.randomImages(7, 8, 28, 28);
         assertArrayEquals(predict(reference, images), predict(out, images), 1e-5f);
     }
 
     @Test
     void composesWithDynamicQuantizationAndTheMeasuredSparsityCountsZeroPoints() throws Exception {
         for (String quantize : new String[] {"quantize-dynamic", "quantize-dynamic(weight-type=uint8)"}) {
-            PipelineResult result = run("prune(sparsity=0.8,method=reconstruct)," + quantize);
+            HarnessResult result = run("prune(sparsity=0.8,method=reconstruct)," + quantize);
             OnnxModel out = result.output().onnxModel();
-            Path file = dir.resolve("pruned-int8.onnx");
-            out.save(file, SaveOptions.inline());
-
-            double measured = ArtifactMeasurer.measure(file, out, "seed_cnn_binary.onnx").sparsity();
+            double measured = ArtifactMeasures.measure(out, dir.resolve("pruned-int8.onnx"), "seed_cnn_binary.onnx")
+                    .sparsity();
             // pruned weights stay zeros (their zero point); a few small kept ones round to zero too
             assertTrue(measured >= 0.8 && measured < 0.85, quantize + ": measured sparsity " + measured);
             assertEquals(2, result.steps().size());
@@ -254,12 +251,12 @@ class PruneTransformTest {
 
     @Test
     void channelPrunedModelsQuantizeStatically() {
-        PipelineResult result = run("prune(sparsity=0.5,pattern=channel,method=reconstruct),quantize-static");
+        HarnessResult result = run("prune(sparsity=0.5,pattern=channel,method=reconstruct),quantize-static");
         OnnxModel out = result.output().onnxModel();
 
         assertTrue(result.steps().get(1).metrics().get("quantized-nodes") >= 3, result.steps().get(1).metrics().toString());
         assertEquals(12, out.initializer("c2.weight_quantized").orElseThrow().dim(0));
-        assertEquals(5, predict(out, TestModels.randomImages(4, 5, 28, 28)).length);
+        assertEquals(5, predict(out, SampleData.randomImages(4, 5, 28, 28)).length);
     }
 
     @Test
@@ -293,15 +290,15 @@ class PruneTransformTest {
     void reconstructionNeedsCalibrationThatFitsTheModel() throws Exception {
         assertEquals("step 1 'prune' needs calibration samples with method=reconstruct: give --calibration FILE "
                 + "or the event's calibrationUri", assertThrows(InvalidInputException.class,
-                () -> LocalRun.of(new PruneTransform()).run("prune(method=reconstruct)", sample, dir)).getMessage());
+                () -> PluginHarness.of(new PruneTransform()).run("prune(method=reconstruct)", sample, dir)).getMessage());
         // magnitude pruning needs no data
-        LocalRun.of(new PruneTransform()).run("prune(method=magnitude)", sample, dir);
+        PluginHarness.of(new PruneTransform()).run("prune(method=magnitude)", sample, dir);
 
         Path file = dir.resolve("wrong.npz");
-        Datasets.writeNpz(file, Map.of("input", TestModels.randomImages(1, 4, 32, 32)));
-        JobData wrong = new JobData(Datasets.open(file, "input"), null, null);
+        Datasets.writeNpz(file, Map.of("input", SampleData.randomImages(1, 4, 32, 32)));
+        Dataset wrong = Datasets.open(file, "input");
         assertEquals("step 1 'prune': wrong.npz: array 'input' has samples of shape [32,32] but the model input is "
-                + "[?,28,28] (dimension 1 is 28 in the model, 32 in the data)", assertThrows(InvalidInputException.class, () -> LocalRun.of(new PruneTransform())
-                .data(wrong).run("prune(method=reconstruct)", sample, dir)).getMessage());
+                + "[?,28,28] (dimension 1 is 28 in the model, 32 in the data)", assertThrows(InvalidInputException.class,
+                () -> PluginHarness.of(new PruneTransform()).data(DataRole.CALIBRATION, wrong).run("prune(method=reconstruct)", sample, dir)).getMessage());
     }
 }

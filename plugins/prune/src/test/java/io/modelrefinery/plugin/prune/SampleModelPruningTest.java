@@ -1,15 +1,14 @@
 package io.modelrefinery.plugin.prune;
 
+import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.data.Datasets;
-import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.InferenceService;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.pipeline.JobData;
-import io.modelrefinery.host.pipeline.LocalRun;
-import io.modelrefinery.host.pipeline.PipelineResult;
-import io.modelrefinery.host.testing.FashionMnist;
-import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.plugin.quantize.QuantizeDynamicTransform;
+import io.modelrefinery.testdata.FashionMnist;
+import io.modelrefinery.testkit.ConformanceModels;
+import io.modelrefinery.testkit.HarnessResult;
+import io.modelrefinery.testkit.PluginHarness;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -27,7 +26,7 @@ class SampleModelPruningTest {
     @TempDir
     static Path dir;
     private static FashionMnist.Samples test;
-    private static JobData calibration;
+    private static Dataset calibration;
     private static InferenceService inference;
 
     @BeforeAll
@@ -35,20 +34,20 @@ class SampleModelPruningTest {
         FashionMnist.assumeAvailable();
         test = FashionMnist.binary(FashionMnist.Split.TEST, Integer.MAX_VALUE);
         Path file = FashionMnist.binary(FashionMnist.Split.TRAIN, 512).writeNpz(dir.resolve("calibration.npz"));
-        calibration = new JobData(Datasets.open(file, "input"), null, null);
-        inference = new OrtRuntime().service(Device.CPU, dir.resolve("ort"));
+        calibration = Datasets.open(file, "input");
+        inference = PluginHarness.inference(dir.resolve("ort"));
     }
 
-    static PipelineResult run(String pipeline) throws Exception {
-        return LocalRun.of(new PruneTransform(), new QuantizeDynamicTransform()).data(calibration)
-                .run(pipeline, TestModels.sampleCnn(), dir);
+    static HarnessResult run(String pipeline) throws Exception {
+        return PluginHarness.of(new PruneTransform(), new QuantizeDynamicTransform()).data(DataRole.CALIBRATION, calibration)
+                .run(pipeline, ConformanceModels.sampleCnn(), dir);
     }
 
     @Test
     void reconstructionKeepsTheDenseAccuracyAtEightyPercentWhereMagnitudeLosesIt() throws Exception {
-        double dense = test.percentCorrect(inference, TestModels.sampleCnn());
+        double dense = test.percentCorrect(inference, ConformanceModels.sampleCnn());
         double magnitude = test.percentCorrect(inference, run("prune(sparsity=0.8)").output().onnxModel());
-        PipelineResult reconstructed = run("prune(sparsity=0.8,method=reconstruct)");
+        HarnessResult reconstructed = run("prune(sparsity=0.8,method=reconstruct)");
         double accuracy = test.percentCorrect(inference, reconstructed.output().onnxModel());
 
         assertEquals(95.20, dense, 1e-9);

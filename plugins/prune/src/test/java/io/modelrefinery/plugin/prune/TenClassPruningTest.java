@@ -1,17 +1,16 @@
 package io.modelrefinery.plugin.prune;
 
 import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.data.Datasets;
-import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.InvalidParamException;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.pipeline.JobData;
-import io.modelrefinery.host.pipeline.LocalRun;
-import io.modelrefinery.host.pipeline.PipelineResult;
-import io.modelrefinery.host.testing.FashionMnist;
-import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.testdata.FashionMnist;
+import io.modelrefinery.testkit.ConformanceModels;
+import io.modelrefinery.testkit.HarnessResult;
+import io.modelrefinery.testkit.PluginHarness;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -34,7 +33,7 @@ class TenClassPruningTest {
     @TempDir
     static Path dir;
     private static FashionMnist.Samples test;
-    private static JobData calibration;
+    private static Dataset calibration;
     private static InferenceService inference;
     private static double dense;
 
@@ -43,18 +42,19 @@ class TenClassPruningTest {
         FashionMnist.assumeAvailable();
         test = FashionMnist.tenClass(FashionMnist.Split.TEST, 500);
         Path file = FashionMnist.tenClass(FashionMnist.Split.TRAIN, 512).writeNpz(dir.resolve("calibration.npz"));
-        calibration = new JobData(Datasets.open(file, "input"), null, null);
-        inference = new OrtRuntime().service(Device.CPU, dir.resolve("ort"));
-        dense = test.percentCorrect(inference, TestModels.tenClassCnn());
+        calibration = Datasets.open(file, "input");
+        inference = PluginHarness.inference(dir.resolve("ort"));
+        dense = test.percentCorrect(inference, ConformanceModels.tenClassCnn());
     }
 
     /** Runs shared by the tests, each pipeline once. */
-    private static final Map<String, PipelineResult> RUNS = new java.util.HashMap<>();
+    private static final Map<String, HarnessResult> RUNS = new java.util.HashMap<>();
 
-    private static PipelineResult run(String pipeline) throws Exception {
-        PipelineResult done = RUNS.get(pipeline);
+    private static HarnessResult run(String pipeline) throws Exception {
+        HarnessResult done = RUNS.get(pipeline);
         if (done == null) {
-            done = LocalRun.of(new PruneTransform()).data(calibration).run(pipeline, TestModels.tenClassCnn(), dir);
+            done = PluginHarness.of(new PruneTransform()).data(DataRole.CALIBRATION, calibration)
+                    .run(pipeline, ConformanceModels.tenClassCnn(), dir);
             RUNS.put(pipeline, done);
         }
         return done;
@@ -62,7 +62,7 @@ class TenClassPruningTest {
 
     @Test
     void sparseGptAtEightyPercentStaysNearTheDenseAccuracyWhereReconstructAndMagnitudeDoNot() throws Exception {
-        PipelineResult sparseGpt = run("prune(sparsity=0.8,method=sparsegpt)");
+        HarnessResult sparseGpt = run("prune(sparsity=0.8,method=sparsegpt)");
         double accuracy = test.percentCorrect(inference, sparseGpt.output().onnxModel());
         double reconstruct = test.percentCorrect(inference,
                 run("prune(sparsity=0.8,method=reconstruct)").output().onnxModel());
@@ -80,7 +80,7 @@ class TenClassPruningTest {
 
     @Test
     void twoOfFourKeepsTwoOfEveryFourWeightsAlongTheInputsWithinHalfAPoint() throws Exception {
-        PipelineResult result = run("prune(pattern=2:4,method=sparsegpt)");
+        HarnessResult result = run("prune(pattern=2:4,method=sparsegpt)");
         OnnxModel model = result.output().onnxModel();
         double accuracy = test.percentCorrect(inference, model);
 
@@ -113,8 +113,8 @@ class TenClassPruningTest {
 
     @Test
     void theReportNamesEachPrunedLayersOwnOutputSqnrWorstFirst() throws Exception {
-        PipelineResult sparseGpt = run("prune(sparsity=0.8,method=sparsegpt)");
-        PipelineResult magnitude = run("prune(sparsity=0.8)");
+        HarnessResult sparseGpt = run("prune(sparsity=0.8,method=sparsegpt)");
+        HarnessResult magnitude = run("prune(sparsity=0.8)");
         Map<String, Double> s = sparseGpt.steps().get(0).metrics();
         Map<String, Double> m = magnitude.steps().get(0).metrics();
 
@@ -133,8 +133,8 @@ class TenClassPruningTest {
     @Test
     void sparseGptNeedsCalibrationAndPrunesWeightsNotChannels() {
         assertEquals("step 1 'prune' needs calibration samples with method=sparsegpt: give --calibration FILE "
-                + "or the event's calibrationUri", assertThrows(InvalidInputException.class, () -> LocalRun
-                .of(new PruneTransform()).run("prune(method=sparsegpt)", TestModels.tenClassCnn(), dir)).getMessage());
+                + "or the event's calibrationUri", assertThrows(InvalidInputException.class, () -> PluginHarness
+                .of(new PruneTransform()).run("prune(method=sparsegpt)", ConformanceModels.tenClassCnn(), dir)).getMessage());
         assertThrows(InvalidParamException.class, () -> run("prune(method=sparsegpt,pattern=channel)"));
         assertThrows(InvalidParamException.class, () -> run("prune(method=sparsegpt,scope=global)"));
     }

@@ -1,17 +1,16 @@
 package io.modelrefinery.plugin.quantize;
 
+import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.data.Datasets;
-import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.pipeline.JobData;
-import io.modelrefinery.host.pipeline.LocalRun;
-import io.modelrefinery.host.testing.ConvNets;
-import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.api.plugin.DataRole;
+import io.modelrefinery.testkit.ConvNets;
+import io.modelrefinery.testkit.PluginHarness;
+import io.modelrefinery.testkit.SampleData;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -34,7 +33,7 @@ class ConvNetQuantizationTest {
     @TempDir
     static Path dir;
     private static OnnxModel model;
-    private static JobData calibration;
+    private static Dataset calibration;
     private static Tensor probe;
     private static InferenceService inference;
 
@@ -42,10 +41,10 @@ class ConvNetQuantizationTest {
     static void prepare() throws Exception {
         model = ConvNets.smallMobileNet(7);
         Path file = dir.resolve("calibration.npz");
-        Datasets.writeNpz(file, Map.of("input", TestModels.randomImages(1, 64, 3, 32, 32)));
-        calibration = new JobData(Datasets.open(file, "input"), null, null);
-        probe = TestModels.randomImages(2, 16, 3, 32, 32);
-        inference = new OrtRuntime().service(Device.CPU, dir.resolve("ort"));
+        Datasets.writeNpz(file, Map.of("input", SampleData.randomImages(1, 64, 3, 32, 32)));
+        calibration = Datasets.open(file, "input");
+        probe = SampleData.randomImages(2, 16, 3, 32, 32);
+        inference = PluginHarness.inference(dir.resolve("ort"));
     }
 
     /** Signal-to-quantization-noise ratio of the outputs, in dB. */
@@ -70,8 +69,8 @@ class ConvNetQuantizationTest {
             "quantize-static", "quantize-static(method=entropy)", "quantize-static(method=percentile,percentile=99.99)",
             "quantize-static(activation-type=int8)", "quantize-static(per-channel=false)"})
     void quantizedMobileNetRunsAndStaysClose(String pipeline) {
-        OnnxModel quantized = LocalRun.of(new QuantizeDynamicTransform(), new QuantizeStaticTransform())
-                .data(calibration).run(pipeline, model, dir).output().onnxModel();
+        OnnxModel quantized = PluginHarness.of(new QuantizeDynamicTransform(), new QuantizeStaticTransform())
+                .data(DataRole.CALIBRATION, calibration).run(pipeline, model, dir).output().onnxModel();
 
         double sqnr = sqnr(model, quantized);
         LOG.info("{}: output SQNR {} dB", pipeline, String.format("%.1f", sqnr));

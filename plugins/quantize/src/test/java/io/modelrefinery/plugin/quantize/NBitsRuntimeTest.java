@@ -1,6 +1,5 @@
 package io.modelrefinery.plugin.quantize;
 
-import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.DataType;
@@ -9,7 +8,7 @@ import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
-import io.modelrefinery.host.ort.OrtRuntime;
+import io.modelrefinery.testkit.PluginHarness;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -37,7 +36,7 @@ class NBitsRuntimeTest {
 
     @BeforeAll
     static void runtime() {
-        inference = new OrtRuntime().service(Device.CPU, dir.resolve("ort"));
+        inference = PluginHarness.inference(dir.resolve("ort"));
     }
 
     /** ids -> Gather(table [vocab, width]) -> MatMul(W [width, hidden]) -> output [batch, 5, hidden]. */

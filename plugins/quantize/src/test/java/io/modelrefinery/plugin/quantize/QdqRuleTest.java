@@ -2,7 +2,6 @@ package io.modelrefinery.plugin.quantize;
 
 import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.data.Datasets;
-import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.GraphOptimizationLevel;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.onnx.DataType;
@@ -11,10 +10,9 @@ import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.pipeline.JobData;
-import io.modelrefinery.host.pipeline.LocalRun;
-import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.api.plugin.DataRole;
+import io.modelrefinery.testkit.PluginHarness;
+import io.modelrefinery.testkit.SampleData;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -48,12 +46,12 @@ class QdqRuleTest {
 
     @BeforeAll
     static void prepare() throws Exception {
-        inference = new OrtRuntime().service(Device.CPU, dir.resolve("ort"));
+        inference = PluginHarness.inference(dir.resolve("ort"));
         Path file = dir.resolve("calibration.npz");
-        Datasets.writeNpz(file, Map.of("x", TestModels.randomImages(1, 32, 4, 8, 8)));
+        Datasets.writeNpz(file, Map.of("x", SampleData.randomImages(1, 32, 4, 8, 8)));
         calibration = Datasets.open(file, "x");
         Path evalFile = dir.resolve("eval.npz");
-        Datasets.writeNpz(evalFile, Map.of("x", TestModels.randomImages(2, 8, 4, 8, 8)));
+        Datasets.writeNpz(evalFile, Map.of("x", SampleData.randomImages(2, 8, 4, 8, 8)));
         eval = Datasets.open(evalFile, "x");
     }
 
@@ -171,7 +169,7 @@ class QdqRuleTest {
     void eachRuleRunsOnEightBitData(Case c) {
         OnnxModel model = model(c);
 
-        OnnxModel quantized = LocalRun.of(new QuantizeStaticTransform()).data(new JobData(calibration, null, null))
+        OnnxModel quantized = PluginHarness.of(new QuantizeStaticTransform()).data(DataRole.CALIBRATION, calibration)
                 .run("quantize-static", model, dir).output().onnxModel();
 
         List<String> fused = inference.optimize(quantized, GraphOptimizationLevel.ALL).graph().getNodeList().stream()
@@ -209,7 +207,7 @@ class QdqRuleTest {
                 List.of(OnnxHelper.valueInfo("x", DataType.FLOAT, -1, 4, 8, 8)),
                 List.of(OnnxHelper.valueInfo("y", DataType.FLOAT)), init), 17));
 
-        var result = LocalRun.of(new QuantizeStaticTransform()).data(new JobData(calibration, null, null))
+        var result = PluginHarness.of(new QuantizeStaticTransform()).data(DataRole.CALIBRATION, calibration)
                 .run("quantize-static", model, dir);
         OnnxModel quantized = result.output().onnxModel();
 

@@ -2,19 +2,17 @@ package io.modelrefinery.plugin.quantize;
 
 import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.data.Dataset;
-import io.modelrefinery.api.infer.Device;
+import io.modelrefinery.api.event.StepRecord;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
+import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.InvalidParamException;
-import io.modelrefinery.api.event.StepRecord;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.pipeline.JobData;
-import io.modelrefinery.host.pipeline.LocalRun;
-import io.modelrefinery.host.pipeline.PipelineResult;
+import io.modelrefinery.testkit.HarnessResult;
+import io.modelrefinery.testkit.PluginHarness;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -45,7 +43,7 @@ class QuantizeWeightsTransformTest {
 
     @BeforeAll
     static void runtime() {
-        inference = new OrtRuntime().service(Device.CPU, dir.resolve("ort"));
+        inference = PluginHarness.inference(dir.resolve("ort"));
     }
 
     private static long count(OnnxModel model, String op) {
@@ -59,9 +57,13 @@ class QuantizeWeightsTransformTest {
                 .filter(n -> constants.contains(n.getInput(1))).count();
     }
 
-    private static PipelineResult run(String pipeline, OnnxModel model, Dataset calibration) {
-        return LocalRun.of(new QuantizeWeightsTransform()).data(new JobData(calibration, null, null))
-                .run(pipeline, model, dir);
+    /** Runs {@code pipeline}, with {@code calibration} samples unless null. */
+    private static HarnessResult run(String pipeline, OnnxModel model, Dataset calibration) {
+        PluginHarness harness = PluginHarness.of(new QuantizeWeightsTransform());
+        if (calibration != null) {
+            harness.data(DataRole.CALIBRATION, calibration);
+        }
+        return harness.run(pipeline, model, dir);
     }
 
     @ParameterizedTest(name = "{0}")
@@ -79,8 +81,8 @@ class QuantizeWeightsTransformTest {
         Dataset eval = ZooModels.dataset(dir, "eval", ZooModels.samples(inference, model, 8, 2));
         long matmuls = weightMatMuls(GraphPreparation.prepare(model).model());
 
-        PipelineResult rtn = run("quantize-weights", model, calibration);
-        PipelineResult gptq = run("quantize-weights(method=gptq)", model, calibration);
+        HarnessResult rtn = run("quantize-weights", model, calibration);
+        HarnessResult gptq = run("quantize-weights(method=gptq)", model, calibration);
 
         OnnxModel quantized = rtn.output().onnxModel();
         assertEquals(matmuls, count(quantized, "MatMulNBits"), "every MatMul and Gemm with a constant weight");
@@ -129,7 +131,7 @@ class QuantizeWeightsTransformTest {
     @Test
     void excludedNodesStayFloatAndAreNamed() throws Exception {
         OnnxModel model = ZooModels.load("gpt2-op17-dynamic.onnx");
-        PipelineResult result = run("quantize-weights(exclude-nodes=[/MatMul_4],op-types=[MatMul])", model, null);
+        HarnessResult result = run("quantize-weights(exclude-nodes=[/MatMul_4],op-types=[MatMul])", model, null);
         OnnxModel quantized = result.output().onnxModel();
         assertEquals(0, count(quantized, "GatherBlockQuantized"), "op-types without Gather");
         assertTrue(quantized.graph().getNodeList().stream().anyMatch(n -> n.getName().equals("/MatMul_4")

@@ -1,22 +1,20 @@
 package io.modelrefinery.plugin.quantize;
 
+import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.data.Datasets;
-import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.GraphOptimizationLevel;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.GraphIndex;
 import io.modelrefinery.api.onnx.OnnxModel;
-import io.modelrefinery.api.onnx.SaveOptions;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
-import io.modelrefinery.host.eval.ArtifactMeasurer;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.pipeline.JobData;
-import io.modelrefinery.host.pipeline.LocalRun;
-import io.modelrefinery.host.pipeline.PipelineResult;
-import io.modelrefinery.host.testing.FashionMnist;
-import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.api.plugin.DataRole;
+import io.modelrefinery.testdata.FashionMnist;
+import io.modelrefinery.testkit.ArtifactMeasures;
+import io.modelrefinery.testkit.ConformanceModels;
+import io.modelrefinery.testkit.HarnessResult;
+import io.modelrefinery.testkit.PluginHarness;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -37,7 +35,7 @@ class SampleModelQuantizationTest {
     @TempDir
     static Path dir;
     private static FashionMnist.Samples test;
-    private static JobData calibration;
+    private static Dataset calibration;
     private static InferenceService inference;
 
     @BeforeAll
@@ -45,20 +43,18 @@ class SampleModelQuantizationTest {
         FashionMnist.assumeAvailable();
         test = FashionMnist.binary(FashionMnist.Split.TEST, Integer.MAX_VALUE);
         Path file = FashionMnist.binary(FashionMnist.Split.TRAIN, 200).writeNpz(dir.resolve("calibration.npz"));
-        calibration = new JobData(Datasets.open(file, "input"), null, null);
-        inference = new OrtRuntime().service(Device.CPU, dir.resolve("ort"));
+        calibration = Datasets.open(file, "input");
+        inference = PluginHarness.inference(dir.resolve("ort"));
     }
 
     private static OnnxModel quantize(String pipeline) throws Exception {
-        PipelineResult result = LocalRun.of(new QuantizeDynamicTransform(), new QuantizeStaticTransform())
-                .data(calibration).run(pipeline, TestModels.sampleCnn(), dir);
+        HarnessResult result = PluginHarness.of(new QuantizeDynamicTransform(), new QuantizeStaticTransform())
+                .data(DataRole.CALIBRATION, calibration).run(pipeline, ConformanceModels.sampleCnn(), dir);
         return result.output().onnxModel();
     }
 
     private static long zippedBytes(OnnxModel model) throws Exception {
-        Path file = dir.resolve("seed_cnn_binary.onnx");
-        model.save(file, SaveOptions.inline());
-        return ArtifactMeasurer.measure(file, model, "seed_cnn_binary.onnx").gzipBytes();
+        return ArtifactMeasures.measure(model, dir.resolve("seed_cnn_binary.onnx"), "seed_cnn_binary.onnx").gzipBytes();
     }
 
     @ParameterizedTest(name = "{0}")
@@ -101,8 +97,8 @@ class SampleModelQuantizationTest {
 
     @Test
     void dynamicQuantizationUsesFastKernelsByDefault() throws Exception {
-        PipelineResult result = LocalRun.of(new QuantizeDynamicTransform()).run("quantize-dynamic(conv=skip)",
-                TestModels.sampleCnn(), dir);
+        HarnessResult result = PluginHarness.of(new QuantizeDynamicTransform()).run("quantize-dynamic(conv=skip)",
+                ConformanceModels.sampleCnn(), dir);
         OnnxModel quantized = result.output().onnxModel();
         List<String> ops = quantized.graph().getNodeList().stream().map(NodeProto::getOpType).toList();
 

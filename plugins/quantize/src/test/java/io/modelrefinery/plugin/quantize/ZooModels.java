@@ -8,7 +8,6 @@ import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.TensorInfo;
-import io.modelrefinery.host.testing.TestModels;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -25,8 +24,11 @@ final class ZooModels {
     private ZooModels() {
     }
 
+    /** The project root, which the build passes to every test JVM. */
+    private static final Path ROOT = Path.of(System.getProperty("refinery.root", "."));
+
     static OnnxModel load(String file) throws IOException {
-        return OnnxModel.load(TestModels.root().resolve("samples/zoo").resolve(file));
+        return OnnxModel.load(ROOT.resolve("samples/zoo").resolve(file));
     }
 
     /** {@code count} samples for every input of {@code model}, batch first. */

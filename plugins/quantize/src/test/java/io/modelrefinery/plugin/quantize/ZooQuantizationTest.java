@@ -1,15 +1,13 @@
 package io.modelrefinery.plugin.quantize;
 
 import io.modelrefinery.api.data.Dataset;
-import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.GraphOptimizationLevel;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.pipeline.JobData;
-import io.modelrefinery.host.pipeline.LocalRun;
-import io.modelrefinery.host.pipeline.PipelineResult;
+import io.modelrefinery.api.plugin.DataRole;
+import io.modelrefinery.testkit.HarnessResult;
+import io.modelrefinery.testkit.PluginHarness;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -45,7 +43,7 @@ class ZooQuantizationTest {
 
     @BeforeAll
     static void runtime() {
-        inference = new OrtRuntime().service(Device.CPU, dir.resolve("ort"));
+        inference = PluginHarness.inference(dir.resolve("ort"));
     }
 
     private static List<String> ops(OnnxModel model) {
@@ -69,7 +67,7 @@ class ZooQuantizationTest {
         Dataset calibration = ZooModels.dataset(dir, "calibration", ZooModels.samples(inference, model, 24, 1));
         Dataset eval = ZooModels.dataset(dir, "eval", ZooModels.samples(inference, model, 8, 2));
 
-        PipelineResult result = LocalRun.of(new QuantizeStaticTransform()).data(new JobData(calibration, null, null))
+        HarnessResult result = PluginHarness.of(new QuantizeStaticTransform()).data(DataRole.CALIBRATION, calibration)
                 .run("quantize-static", model, dir);
         OnnxModel quantized = result.output().onnxModel();
 
@@ -81,7 +79,7 @@ class ZooQuantizationTest {
         double sqnr = ZooModels.sqnr(inference, model, quantized, eval);
         double bound = minimalSqnr;
         if (Double.isNaN(bound)) {
-            OnnxModel weightsOnly = LocalRun.of(new QuantizeDynamicTransform())
+            OnnxModel weightsOnly = PluginHarness.of(new QuantizeDynamicTransform())
                     .run("quantize-dynamic(conv=weight-only,per-channel=true,op-types=[Conv,Gemm,MatMul])", model, dir)
                     .output().onnxModel();
             bound = ZooModels.sqnr(inference, model, weightsOnly, eval) - 12;
@@ -98,7 +96,7 @@ class ZooQuantizationTest {
         OnnxModel model = ZooModels.load(file);
         Dataset eval = ZooModels.dataset(dir, "eval", ZooModels.samples(inference, model, 8, 2));
 
-        PipelineResult result = LocalRun.of(new QuantizeDynamicTransform()).run("quantize-dynamic", model, dir);
+        HarnessResult result = PluginHarness.of(new QuantizeDynamicTransform()).run("quantize-dynamic", model, dir);
         OnnxModel quantized = result.output().onnxModel();
 
         List<String> fused = ops(inference.optimize(quantized, GraphOptimizationLevel.ALL));
@@ -118,7 +116,7 @@ class ZooQuantizationTest {
     @ParameterizedTest(name = "{0}")
     @CsvSource({"gru-op17-dynamic.onnx"})
     void dynamicQuantizationSaysWhatItLeftFloat(String file) throws Exception {
-        PipelineResult result = LocalRun.of(new QuantizeDynamicTransform()).run("quantize-dynamic", ZooModels.load(file), dir);
+        HarnessResult result = PluginHarness.of(new QuantizeDynamicTransform()).run("quantize-dynamic", ZooModels.load(file), dir);
 
         List<String> notes = result.steps().get(0).notes();
         assertTrue(notes.stream().anyMatch(n -> n.startsWith("left float: ") && n.contains("GRU node")
@@ -135,8 +133,8 @@ class ZooQuantizationTest {
         Dataset calibration = ZooModels.dataset(dir, "calibration", ZooModels.samples(inference, model, 8, 1));
         Dataset eval = ZooModels.dataset(dir, "eval", ZooModels.samples(inference, model, 4, 2));
         for (String pipeline : List.of("quantize-static", "quantize-dynamic", "quantize-static(method=entropy)")) {
-            OnnxModel quantized = LocalRun.of(new QuantizeStaticTransform(), new QuantizeDynamicTransform())
-                    .data(new JobData(calibration, null, null)).run(pipeline, model, dir).output().onnxModel();
+            OnnxModel quantized = PluginHarness.of(new QuantizeStaticTransform(), new QuantizeDynamicTransform())
+                    .data(DataRole.CALIBRATION, calibration).run(pipeline, model, dir).output().onnxModel();
             double sqnr = ZooModels.sqnr(inference, model, quantized, eval);
             assertFalse(Double.isNaN(sqnr), file + " " + pipeline + ": outputs are numbers");
         }

@@ -1,8 +1,7 @@
-package io.modelrefinery.host.testing;
+package io.modelrefinery.testkit;
 
-import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.InferenceSession;
-import io.modelrefinery.host.ort.OrtRuntime;
+import io.modelrefinery.testdata.FashionMnist;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,7 +21,7 @@ class FashionMnistTest {
         FashionMnist.Samples test = FashionMnist.binary(FashionMnist.Split.TEST, Integer.MAX_VALUE);
 
         float[] probabilities;
-        try (InferenceSession session = new OrtRuntime().service(Device.CPU, dir).open(TestModels.sampleCnn())) {
+        try (InferenceSession session = PluginHarness.inference(dir).open(ConformanceModels.sampleCnn())) {
             probabilities = session.run(Map.of("input", test.images())).get("output").toFloatArray();
         }
         long[] labels = test.labels().toLongArray();
@@ -48,7 +47,7 @@ class FashionMnistTest {
         assertEquals(10000, test.size());
         assertEquals("[1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000]", java.util.Arrays.toString(perClass));
         // the arg max of the ten probabilities, as samples/README.md and docs/benchmarks.md report it
-        assertEquals(88.78, test.percentCorrect(new OrtRuntime().service(Device.CPU, dir), TestModels.tenClassCnn()),
+        assertEquals(88.78, test.percentCorrect(PluginHarness.inference(dir), ConformanceModels.tenClassCnn()),
                 1e-9, "reference: 88.78%");
     }
 }

@@ -1,4 +1,4 @@
-package io.modelrefinery.host.testing;
+package io.modelrefinery.testdata;
 
 import io.modelrefinery.api.data.Datasets;
 import io.modelrefinery.api.infer.InferenceService;
