@@ -435,35 +435,40 @@ public final class RecipeSearch {
 
     /**
      * Retries a recipe with a layer fallback that failed a quality gate with layers left in float, as
-     * Intel Neural Compressor does: first each weighted layer alone is left in float to measure how much that helps
-     * (its sensitivity), then the most sensitive layers are left in float one more at a time until the
-     * gates hold. Returns the trials of the second phase, the last one passing if any did.
+     * Intel Neural Compressor does: the most sensitive layers are left in float one more at a time until the
+     * gates hold. Sensitivity is what the failed step measured (each layer's own output SQNR, in its report)
+     * when it did; else each weighted layer alone is first left in float to measure how much that helps.
+     * Returns the trials of the second phase, the last one passing if any did.
      */
     private List<Trial> fallback(Search search, Trial failed) {
         LayerFallback plan = new LayerFallback(failed.spec, failed.evaluation, search.reference(), catalog);
-        List<String> layers = plan.layers();
+        List<String> bySensitivity = plan.measured(failed.result.steps());
+        List<String> layers = bySensitivity.isEmpty() ? plan.layers() : bySensitivity;
         if (layers.isEmpty()) {
             return List.of();
         }
         List<Trial> probes = new ArrayList<>();
-        for (String layer : layers) {
-            probes.add(new Trial(plan.excluding(List.of(layer))));
-        }
-        search.transformAll(probes);
-        List<Double> scores = new ArrayList<>();
-        for (Trial probe : probes) {
-            if (probe.outcome == null) {
-                search.evaluate(probe);
+        if (bySensitivity.isEmpty()) {
+            for (String layer : layers) {
+                probes.add(new Trial(plan.excluding(List.of(layer))));
             }
-            scores.add(probe.evaluated() ? plan.score(probe.evaluation) : Double.NEGATIVE_INFINITY);
+            search.transformAll(probes);
+            List<Double> scores = new ArrayList<>();
+            for (Trial probe : probes) {
+                if (probe.outcome == null) {
+                    search.evaluate(probe);
+                }
+                scores.add(probe.evaluated() ? plan.score(probe.evaluation) : Double.NEGATIVE_INFINITY);
+            }
+            bySensitivity = LayerFallback.rank(layers, scores);
         }
-        List<String> bySensitivity = LayerFallback.rank(layers, scores);
-        LOG.info("job {}: layer sensitivity for {}: {}", jobId, failed.spec, bySensitivity);
+        LOG.info("job {}: layer sensitivity for {} ({}): {}", jobId, failed.spec,
+                probes.isEmpty() ? "as the step measured it" : "by trial", bySensitivity);
         List<Trial> tried = new ArrayList<>();
         for (int k = 1; k <= bySensitivity.size(); k++) {
             PipelineSpec spec = plan.excluding(bySensitivity.subList(0, k));
-            Trial trial = k == 1 ? probes.get(layers.indexOf(bySensitivity.get(0))) : new Trial(spec);
-            if (k > 1) {
+            Trial trial = k == 1 && !probes.isEmpty() ? probes.get(layers.indexOf(bySensitivity.get(0))) : new Trial(spec);
+            if (k > 1 || probes.isEmpty()) {
                 search.transform(trial);
                 if (trial.outcome == null) {
                     search.evaluate(trial);
