@@ -2,10 +2,12 @@ package io.modelrefinery.host.auto;
 
 import io.modelrefinery.api.event.Evaluation;
 import io.modelrefinery.api.event.GateResult;
+import io.modelrefinery.api.event.StepRecord;
 import io.modelrefinery.api.onnx.GraphIndex;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
+import io.modelrefinery.api.plugin.LayerSensitivity;
 import io.modelrefinery.api.plugin.ParamRole;
 import io.modelrefinery.api.plugin.ParamSpec;
 import io.modelrefinery.api.plugin.TransformDescriptor;
@@ -16,6 +18,7 @@ import io.modelrefinery.host.pipeline.TransformCatalog;
 
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -29,6 +32,10 @@ import java.util.regex.Pattern;
  * gate that failed). The steps it changes are those whose transform declares a
  * {@linkplain TransformDescriptor#layerFallback() layer fallback} (static quantization does); they leave
  * layers in float through their {@link ParamRole#NODE_EXCLUSION} parameter, whatever it is called.
+ *
+ * <p>Which layers first: those the step itself measured as least accurate, when it reports per-layer
+ * sensitivity in the api's form ({@link LayerSensitivity}: each layer's own output SQNR); otherwise the
+ * search measures it by trial, one layer left in float at a time ({@link #layers()}, {@link #rank}).
  */
 final class LayerFallback {
     /** Sensitivity is measured for at most this many layers, the ones with the most weights. */
@@ -74,6 +81,22 @@ final class LayerFallback {
         return evaluation.gates().stream().filter(g -> !g.passed())
                 .map(GateResult::gate).filter(g -> !g.equals(QualityGates.MAX_LATENCY_RATIO.name()))
                 .findFirst().orElse(null);
+    }
+
+    /**
+     * The layers the failed recipe's fallback steps reported as least accurate first, at most
+     * {@link #MAX_LAYERS}, from their {@link LayerSensitivity} metrics; empty when they reported none.
+     */
+    List<String> measured(List<StepRecord> steps) {
+        Set<String> fallbackSteps = new HashSet<>();
+        for (StepSpec step : failed.steps()) {
+            exclusion(step, catalog).ifPresent(p -> fallbackSteps.add(step.transformId()));
+        }
+        return steps.stream().filter(s -> fallbackSteps.contains(s.transform()))
+                .flatMap(s -> LayerSensitivity.read(s.metrics()).stream())
+                .sorted(Comparator.comparingDouble(LayerSensitivity.Layer::sqnrDb))
+                .map(LayerSensitivity.Layer::name).filter(n -> LISTABLE_NAME.matcher(n).matches())
+                .distinct().limit(MAX_LAYERS).toList();
     }
 
     /** Named weighted layers of the original model, the largest first, at most {@link #MAX_LAYERS}. */

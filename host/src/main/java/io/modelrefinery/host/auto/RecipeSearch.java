@@ -685,36 +685,42 @@ public final class RecipeSearch {
 
     /**
      * Retries a recipe with a layer fallback that failed a quality gate with layers left in float, as
-     * Intel Neural Compressor does: first each weighted layer alone is left in float to measure how much that
-     * helps (its sensitivity, on the samples: no latency is timed for it), then the most sensitive layers are
-     * left in float one more at a time until the gates hold, {@code parallelism} counts transformed at once.
+     * Intel Neural Compressor does: the most sensitive layers are left in float one more at a time until the
+     * gates hold, {@code parallelism} counts transformed at once. Sensitivity is what the failed step measured
+     * (each layer's own output SQNR, in its report) when it did; else each weighted layer alone is first left
+     * in float to measure how much that helps (on the samples: no latency is timed for it).
      * Returns the trials of the second phase, the last one passing if any did.
      */
     private List<Trial> fallback(Search search, Trial failed) {
         LayerFallback plan = new LayerFallback(failed.spec, failed.evaluation, search.reference(), catalog);
-        List<String> layers = plan.layers();
+        List<String> bySensitivity = plan.measured(failed.result.steps());
+        List<String> layers = bySensitivity.isEmpty() ? plan.layers() : bySensitivity;
         if (layers.isEmpty()) {
             return List.of();
         }
         List<Trial> probes = new ArrayList<>();
-        for (String layer : layers) {
-            probes.add(new Trial(plan.excluding(List.of(layer))));
+        if (bySensitivity.isEmpty()) {
+            for (String layer : layers) {
+                probes.add(new Trial(plan.excluding(List.of(layer))));
+            }
+            search.parallel(probes, search::transform);
+            search.parallel(probes.stream().filter(p -> p.outcome == null).toList(), search::score);
+            List<Double> scores = new ArrayList<>();
+            for (Trial probe : probes) {
+                scores.add(probe.evaluated() ? plan.score(probe.evaluation) : Double.NEGATIVE_INFINITY);
+            }
+            bySensitivity = LayerFallback.rank(layers, scores);
         }
-        search.parallel(probes, search::transform);
-        search.parallel(probes.stream().filter(p -> p.outcome == null).toList(), search::score);
-        List<Double> scores = new ArrayList<>();
-        for (Trial probe : probes) {
-            scores.add(probe.evaluated() ? plan.score(probe.evaluation) : Double.NEGATIVE_INFINITY);
-        }
-        List<String> bySensitivity = LayerFallback.rank(layers, scores);
-        LOG.info("job {}: layer sensitivity for {}: {}", jobId, failed.spec, bySensitivity);
+        LOG.info("job {}: layer sensitivity for {} ({}): {}", jobId, failed.spec,
+                probes.isEmpty() ? "as the step measured it" : "by trial", bySensitivity);
+        List<String> ranked = bySensitivity;
         List<Trial> tried = new ArrayList<>();
-        for (int k = 1; k <= bySensitivity.size(); ) {
+        for (int k = 1; k <= ranked.size(); ) {
             // the next counts, transformed and scored together; taken in order, stopping at the first that passes
             List<Trial> batch = new ArrayList<>();
-            for (int n = k; n < k + parallelism && n <= bySensitivity.size(); n++) {
-                batch.add(n == 1 ? probes.get(layers.indexOf(bySensitivity.get(0)))
-                        : new Trial(plan.excluding(bySensitivity.subList(0, n))));
+            for (int n = k; n < k + parallelism && n <= ranked.size(); n++) {
+                batch.add(n == 1 && !probes.isEmpty() ? probes.get(layers.indexOf(ranked.get(0)))
+                        : new Trial(plan.excluding(ranked.subList(0, n))));
             }
             List<Trial> fresh = batch.stream().filter(t -> t.result == null && t.outcome == null).toList();
             search.parallel(fresh, search::transform);
@@ -727,7 +733,7 @@ public final class RecipeSearch {
                 if (trial.evaluated()) {
                     trial.reason = (trial.outcome.equals("passed") ? "" : trial.reason + "; ") + "the " + count
                             + " most sensitive of " + layers.size() + " layers left in float: "
-                            + bySensitivity.subList(0, count);
+                            + ranked.subList(0, count);
                 }
                 search.announce(trial);
                 tried.add(trial);

@@ -102,6 +102,10 @@ final class PruneParams {
             .recipe("prune(sparsity=0.5,method=reconstruct),quantize-dynamic")
             .recipe("prune(sparsity=0.7,method=reconstruct),quantize-dynamic")
             .recipe("prune(sparsity=0.8,method=reconstruct),quantize-dynamic")
+            // sparsegpt costs minutes where reconstruct costs seconds, but holds accuracy where a model has more
+            // classes than the sample (ten-class sample: 60% within 0.25 point, 70% within 0.9)
+            .recipe("prune(sparsity=0.6,method=sparsegpt),quantize-dynamic")
+            .recipe("prune(sparsity=0.7,method=sparsegpt),quantize-dynamic")
             .recipe("prune(sparsity=0.8,initial-sparsity=0.5,finetune=2),quantize-dynamic")
             .build();
 

@@ -4,6 +4,7 @@ import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.plugin.DataRole;
+import io.modelrefinery.api.plugin.LayerSensitivity.Layer;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelTransform;
 import io.modelrefinery.api.plugin.Params;
@@ -131,7 +132,7 @@ public final class PruneTransform implements ModelTransform {
         }
         LayerInputs samples = job.inputs() != null ? job.inputs() : new LayerInputs(context.inference(), data,
                 job.params().get(PruneParams.BATCH_SIZE), job.params().get(PruneParams.MAX_SAMPLES), context.cancellation());
-        List<LayerSensitivity.Layer> layers = LayerSensitivity.measure(job.model(), result.output().onnxModel(),
+        List<Layer> layers = LayerSensitivity.measure(job.model(), result.output().onnxModel(),
                 job.layers(), samples);
         return LayerSensitivity.report(result, layers, samples.samples(), kind);
     }

@@ -58,6 +58,7 @@ final class DynamicQuantizer {
     private final Map<String, TensorInfo> types;
     private final Settings settings;
     private final List<String> quantizedNodes = new ArrayList<>();
+    private final List<NodeProto> quantizedLayers = new ArrayList<>();
     /** Why nodes were left float: reason to the nodes it applies to. */
     private final Map<String, List<String>> skipped = new LinkedHashMap<>();
     private boolean usesMsDomain;
@@ -72,6 +73,11 @@ final class DynamicQuantizer {
     /** Names of the nodes quantized by the last {@link #apply()}. */
     List<String> quantizedNodes() {
         return quantizedNodes;
+    }
+
+    /** The nodes of the model quantized by the last {@link #apply()}, as they were. */
+    List<NodeProto> quantizedLayers() {
+        return quantizedLayers;
     }
 
     /** What was left float and why, one line per reason, naming the nodes. */
@@ -102,6 +108,7 @@ final class DynamicQuantizer {
             if (replacement.isPresent()) {
                 context.editor().replaceNode(node, replacement.get());
                 quantizedNodes.add(GraphIndex.describe(node));
+                quantizedLayers.add(node);
             }
         }
         GraphPreparation.removeUnused(context.editor(), context.replaced);

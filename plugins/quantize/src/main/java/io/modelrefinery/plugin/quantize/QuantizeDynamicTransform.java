@@ -1,7 +1,9 @@
 package io.modelrefinery.plugin.quantize;
 
+import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.TensorInfo;
+import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.api.plugin.CommonParams;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
@@ -49,6 +51,10 @@ public final class QuantizeDynamicTransform implements ModelTransform {
     static final ParamSpec<List<String>> EXCLUDE_NODES = CommonParams.excludeNodes()
             .doc("Names of nodes left float.").build();
 
+    /** Samples the per-layer sensitivity is measured on: the transform needs none, so the pass stays short. */
+    static final int SENSITIVITY_SAMPLES = 256;
+    private static final int SENSITIVITY_BATCH = 32;
+
     private static final TransformDescriptor DESCRIPTOR = TransformDescriptor.builder("quantize-dynamic")
             .version("2.0.0")
             .kind(TransformKind.COMPRESSOR)
@@ -90,6 +96,25 @@ public final class QuantizeDynamicTransform implements ModelTransform {
             result = result.withNote(note);
         }
         context.logger().info("quantized {} nodes dynamically", quantizer.quantizedNodes().size());
-        return result;
+        return withSensitivity(context, result, model, quantized, quantizer.quantizedLayers());
+    }
+
+    /**
+     * {@code result} with each quantized layer's own output SQNR on the first {@value #SENSITIVITY_SAMPLES}
+     * evaluation samples, else calibration ones; as it is when the job has neither.
+     */
+    private static TransformResult withSensitivity(TransformContext context, TransformResult result, OnnxModel model,
+                                                   OnnxModel quantized, List<NodeProto> layers) {
+        String kind = "evaluation";
+        Dataset data = context.evaluationData().orElse(null);
+        if (data == null) {
+            kind = "calibration";
+            data = context.calibrationData().orElse(null);
+        }
+        if (data == null) {
+            return result;
+        }
+        return QuantizedLayerSensitivity.report(context, result, model, quantized, layers, data, kind,
+                SENSITIVITY_BATCH, SENSITIVITY_SAMPLES);
     }
 }

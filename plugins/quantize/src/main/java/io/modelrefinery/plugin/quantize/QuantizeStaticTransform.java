@@ -131,6 +131,8 @@ public final class QuantizeStaticTransform implements ModelTransform {
             plan.floatNeighbours.forEach((op, n) -> note.append(op).append(" x").append(n).append(", "));
             result = result.withNote(note.substring(0, note.length() - 2));
         }
-        return result;
+        // each layer's own error on the calibration samples: what auto's per-layer fallback ranks layers by
+        return QuantizedLayerSensitivity.report(context, result, prepared.model(), quantized, plan.quantized, data,
+                "calibration", params.get(BATCH_SIZE), params.get(MAX_SAMPLES));
     }
 }

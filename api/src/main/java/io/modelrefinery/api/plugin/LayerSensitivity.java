@@ -1,0 +1,172 @@
+package io.modelrefinery.api.plugin;
+
+import io.modelrefinery.api.data.Dataset;
+import io.modelrefinery.api.data.Datasets;
+import io.modelrefinery.api.event.Evaluation;
+import io.modelrefinery.api.infer.GraphOptimizationLevel;
+import io.modelrefinery.api.infer.InferenceService;
+import io.modelrefinery.api.infer.InferenceSession;
+import io.modelrefinery.api.infer.SessionOptions;
+import io.modelrefinery.api.onnx.GraphEditor;
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.onnx.TensorInfo;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Per-layer sensitivity of a compressed model, in the one form every compressing transform reports and a
+ * host reads back: each changed layer's own output SQNR {@code 10 log10(sum y^2 / sum (y - y')^2)}, where
+ * {@code y'} is the changed layer's output in the compressed model and {@code y} that of a copy of the
+ * original layer reading the same inputs, so that a layer is charged for its own change and not for the
+ * errors it was fed. The transform adds the copies (a probe per layer) to its output model; this class runs
+ * the samples through it once for all layers and writes the step's metrics:
+ * {@value #METRIC_PREFIX}{@code LAYER} per layer (capped at {@link Evaluation#IDENTICAL_SQNR_DB}),
+ * {@value #WORST_METRIC}, and a note naming the {@value #WORST} least accurate layers.
+ */
+public final class LayerSensitivity {
+    /** Prefix of the per-layer metric; the rest of the name is the layer's node name. */
+    public static final String METRIC_PREFIX = "layer-sqnr-db:";
+    /** The lowest per-layer SQNR. */
+    public static final String WORST_METRIC = "worst-layer-sqnr-db";
+    /** Layers named in the note, least accurate first. */
+    public static final int WORST = 5;
+
+    private LayerSensitivity() {
+    }
+
+    /** A layer's own output SQNR in dB ({@link Evaluation#IDENTICAL_SQNR_DB} when unchanged). */
+    public record Layer(String name, double sqnrDb) {
+    }
+
+    /**
+     * One layer to measure: two values of the probed model.
+     *
+     * @param layer the layer's node name, as the metric names it
+     * @param changed the value the compressed layer writes
+     * @param reference the value the copy of the original layer writes
+     */
+    public record Probe(String layer, String changed, String reference) {
+    }
+
+    /** Sums signal and noise of every probe over the batches it is given. */
+    public static final class Meter {
+        private final List<Probe> probes;
+        private final double[] signal;
+        private final double[] noise;
+
+        public Meter(List<Probe> probes) {
+            this.probes = List.copyOf(probes);
+            this.signal = new double[probes.size()];
+            this.noise = new double[probes.size()];
+        }
+
+        /** The values a batch must hold: each probe's changed and reference value. */
+        public List<String> values() {
+            List<String> values = new ArrayList<>();
+            for (Probe p : probes) {
+                values.add(p.changed());
+                values.add(p.reference());
+            }
+            return values;
+        }
+
+        /** Adds one batch's values, by name. */
+        public void add(Map<String, Tensor> batch) {
+            for (int l = 0; l < probes.size(); l++) {
+                float[] changed = batch.get(probes.get(l).changed()).toFloatArray();
+                float[] reference = batch.get(probes.get(l).reference()).toFloatArray();
+                for (int i = 0; i < reference.length; i++) {
+                    double e = (double) reference[i] - changed[i];
+                    signal[l] += (double) reference[i] * reference[i];
+                    noise[l] += e * e;
+                }
+            }
+        }
+
+        /** Every probe's SQNR so far, in the probes' order. */
+        public List<Layer> layers() {
+            List<Layer> out = new ArrayList<>();
+            for (int l = 0; l < probes.size(); l++) {
+                double db = noise[l] == 0 ? Evaluation.IDENTICAL_SQNR_DB
+                        : Math.min(Evaluation.IDENTICAL_SQNR_DB, 10 * Math.log10(signal[l] / noise[l]));
+                out.add(new Layer(probes.get(l).layer(), db));
+            }
+            return out;
+        }
+    }
+
+    /** What {@link #measure} found, and on how many samples. */
+    public record Measured(List<Layer> layers, long samples) {
+    }
+
+    /**
+     * Runs up to {@code maxSamples} samples (all for 0) of {@code data} through {@code probed} (a model
+     * holding every probe's values), in batches of {@code batchSize} or the model's own fixed batch, with
+     * graph optimization off so that every value keeps its name.
+     *
+     * @throws io.modelrefinery.api.data.InvalidDataException if the samples do not fit the model
+     */
+    public static Measured measure(InferenceService inference, OnnxModel probed, List<Probe> probes, Dataset data,
+                                   int batchSize, long maxSamples, Cancellation cancellation) {
+        if (probes.isEmpty()) {
+            return new Measured(List.of(), 0);
+        }
+        Meter meter = new Meter(probes);
+        GraphEditor editor = GraphEditor.of(probed.graph());
+        List<String> values = meter.values();
+        for (String value : values) {
+            if (probed.graph().getOutputList().stream().noneMatch(v -> v.getName().equals(value))) {
+                editor.addOutput(value);
+            }
+        }
+        SessionOptions options = SessionOptions.defaults().withOptimization(GraphOptimizationLevel.DISABLED);
+        try (InferenceSession session = inference.open(probed.withGraph(editor.build()), options)) {
+            Datasets.requireFits(data, session.inputs());
+            long samples = Datasets.forEachModelBatch(data, session.inputs(), batchSize, maxSamples,
+                    cancellation::throwIfCancelled, (batch, offset, total) -> {
+                        Map<String, Tensor> feeds = new LinkedHashMap<>();
+                        for (TensorInfo input : session.inputs()) {
+                            feeds.put(input.name(), batch.get(input.name()));
+                        }
+                        meter.add(session.run(feeds, values));
+                    });
+            return new Measured(meter.layers(), samples);
+        }
+    }
+
+    /**
+     * {@code result} with a metric {@value #METRIC_PREFIX}{@code LAYER} per layer, {@value #WORST_METRIC}, and
+     * a note naming the least accurate layers; as it is when {@code layers} is empty.
+     *
+     * @param what how the note calls the layers ("pruned", "quantized")
+     * @param samples samples measured on
+     * @param data which samples ("calibration", "evaluation")
+     */
+    public static TransformResult report(TransformResult result, List<Layer> layers, String what, long samples,
+                                         String data) {
+        if (layers.isEmpty()) {
+            return result;
+        }
+        for (Layer layer : layers) {
+            result = result.withMetric(METRIC_PREFIX + layer.name(), layer.sqnrDb());
+        }
+        List<String> worst = layers.stream().sorted(Comparator.comparingDouble(Layer::sqnrDb)).limit(WORST)
+                .map(l -> String.format(Locale.ROOT, "%s %.1f dB", l.name(), l.sqnrDb())).toList();
+        return result.withMetric(WORST_METRIC, layers.stream().mapToDouble(Layer::sqnrDb).min().orElseThrow())
+                .withNote("least accurate " + what + " layers, own output SQNR on " + samples + " " + data
+                        + " samples: " + String.join(", ", worst));
+    }
+
+    /** The per-layer SQNRs among a step's {@code metrics}, as {@link #report} wrote them, least accurate first. */
+    public static List<Layer> read(Map<String, Double> metrics) {
+        return metrics.entrySet().stream().filter(e -> e.getKey().startsWith(METRIC_PREFIX) && e.getValue() != null)
+                .map(e -> new Layer(e.getKey().substring(METRIC_PREFIX.length()), e.getValue()))
+                .sorted(Comparator.comparingDouble(Layer::sqnrDb)).toList();
+    }
+}
