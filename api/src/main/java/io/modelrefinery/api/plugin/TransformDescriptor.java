@@ -33,6 +33,7 @@ public final class TransformDescriptor {
     private final List<ParamsCheck> checks;
     private final List<String> recipes;
     private final boolean layerFallback;
+    private final int minimumOpset;
 
     private TransformDescriptor(Builder b) {
         this.id = b.id;
@@ -47,6 +48,7 @@ public final class TransformDescriptor {
         this.checks = List.copyOf(b.checks);
         this.recipes = List.copyOf(b.recipes);
         this.layerFallback = b.layerFallback;
+        this.minimumOpset = b.minimumOpset;
     }
 
     public static Builder builder(String id) {
@@ -145,6 +147,18 @@ public final class TransformDescriptor {
      */
     public boolean layerFallback() {
         return layerFallback;
+    }
+
+    /**
+     * The oldest version of the default ONNX operator set the transform works on, 0 when it takes any: the
+     * host puts an ONNX-to-ONNX converter with a {@link ParamRole#TARGET_OPSET} parameter in front of the
+     * step when the model it receives is older, as a step of its own (and the transform may still refuse a
+     * model it receives older, if no such converter is installed).
+     *
+     * @since 1.6
+     */
+    public int minimumOpset() {
+        return minimumOpset;
     }
 
     /**
@@ -301,6 +315,7 @@ public final class TransformDescriptor {
         private final List<ParamsCheck> checks = new ArrayList<>();
         private final List<String> recipes = new ArrayList<>();
         private boolean layerFallback;
+        private int minimumOpset;
 
         private Builder(String id) {
             if (id == null || !ID.matcher(id).matches()) {
@@ -406,6 +421,19 @@ public final class TransformDescriptor {
          */
         public Builder layerFallback() {
             this.layerFallback = true;
+            return this;
+        }
+
+        /**
+         * The oldest default-domain opset the transform works on; see {@link TransformDescriptor#minimumOpset()}.
+         *
+         * @since 1.6
+         */
+        public Builder minimumOpset(int opset) {
+            if (opset < 1) {
+                throw new IllegalArgumentException("'" + id + "': a minimum opset is at least 1: " + opset);
+            }
+            this.minimumOpset = opset;
             return this;
         }
 

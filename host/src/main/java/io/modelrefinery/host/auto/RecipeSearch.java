@@ -347,7 +347,7 @@ public final class RecipeSearch {
         void transform(Trial trial) {
             cancellation.throwIfCancelled();
             Path dir = scratchRoot.resolve("candidate-" + counter.incrementAndGet());
-            try (PipelinePlan plan = PipelinePlan.create(trial.spec, format, catalog)) {
+            try (PipelinePlan plan = PipelinePlan.create(trial.spec, input, catalog)) {
                 PipelineRunner.requireData(plan, data);
                 Files.createDirectories(dir);
                 JobEnvironment environment = new JobEnvironment(jobId, inference, data, dir.resolve("steps"), cancellation,

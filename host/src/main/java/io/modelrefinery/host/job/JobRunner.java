@@ -157,7 +157,7 @@ public final class JobRunner {
         QualityGates checked = gates.orNoSlowdown();
         PipelineResult ran;
         List<String> notes;
-        try (PipelinePlan plan = PipelinePlan.create(pipeline.transforms(), format, catalog)) {
+        try (PipelinePlan plan = PipelinePlan.create(pipeline.transforms(), input, catalog)) {
             JobEnvironment environment = new JobEnvironment(request.jobId(), inference, data, scratchRoot, cancellation,
                     settings.limits());
             ran = new PipelineRunner().run(plan, input, environment, listener);
