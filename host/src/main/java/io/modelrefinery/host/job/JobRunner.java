@@ -303,7 +303,6 @@ public final class JobRunner {
                 ? ArtifactMeasurer.measure(file, input.onnxModel(), file.getFileName().toString())
                 : new ArtifactSummary(file.toUri().toString(), ArtifactMeasurer.sha256(file), Files.size(file),
                         ArtifactMeasurer.zippedSize(file), 0, 0);
-        return new ArtifactSummary(request.inputUri(), local.sha256(), local.bytes(), local.gzipBytes(), local.params(),
-                local.sparsity());
+        return local.withUri(request.inputUri());
     }
 }
