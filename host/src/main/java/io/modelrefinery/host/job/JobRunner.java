@@ -153,8 +153,9 @@ public final class JobRunner {
         }
         gates.requireCheckable(data.evaluation().isPresent(),
                 data.evaluation().flatMap(d -> d.labels()).isPresent());
-        // Never publish a slower model by default: a pipeline allows a slowdown only with max-latency-ratio.
-        QualityGates checked = gates.orNoSlowdown();
+        // Never publish a slower model by default: a pipeline allows a slowdown only with max-latency-ratio;
+        // nor, where evaluation samples measure it, one that no longer computes what the original does.
+        QualityGates checked = gates.orNoSlowdown().orFidelityFloor();
         PipelineResult ran;
         List<String> notes;
         try (PipelinePlan plan = PipelinePlan.create(pipeline.transforms(), input, catalog)) {
