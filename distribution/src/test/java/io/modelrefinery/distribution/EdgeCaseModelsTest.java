@@ -252,7 +252,6 @@ class EdgeCaseModelsTest {
                     Path folder = Files.createDirectories(dir.resolve("run-" + run++));
                     int[] counts = outcomes.computeIfAbsent(pipeline, k -> new int[3]);
                     String what = c.name() + " / " + pipeline + ": ";
-                    Files.writeString(Path.of("/tmp/measure15/edge-progress.txt"), what + "\n", java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND); // TMP
                     try {
                         LocalRun.of(transforms.toArray(ModelTransform[]::new)).data(data(c, folder))
                                 .run(pipeline, ModelArtifact.onnx(c.model()), folder);
