@@ -22,7 +22,15 @@ public enum ParamRole {
     /** At most this many samples are read, 0 for all: an integer parameter. */
     MAX_SAMPLES(ParamSpec.Type.INT),
     /** The seed of random choices: an integer parameter. */
-    SEED(ParamSpec.Type.INT);
+    SEED(ParamSpec.Type.INT),
+    /**
+     * The ONNX operator set version an ONNX-to-ONNX converter converts to: an integer parameter. The host
+     * finds the converter it puts in front of a step whose model is below the step's
+     * {@link TransformDescriptor#minimumOpset()} by this role.
+     *
+     * @since 1.6
+     */
+    TARGET_OPSET(ParamSpec.Type.INT);
 
     private final ParamSpec.Type type;
 

@@ -34,6 +34,7 @@ public final class TransformDescriptor {
     private final List<String> recipes;
     private final boolean layerFallback;
     private final Predicate<Params> keepsGraph;
+    private final int minimumOpset;
 
     private TransformDescriptor(Builder b) {
         this.id = b.id;
@@ -49,6 +50,7 @@ public final class TransformDescriptor {
         this.recipes = List.copyOf(b.recipes);
         this.layerFallback = b.layerFallback;
         this.keepsGraph = b.keepsGraph;
+        this.minimumOpset = b.minimumOpset;
     }
 
     public static Builder builder(String id) {
@@ -159,6 +161,18 @@ public final class TransformDescriptor {
      */
     public boolean keepsGraph(Params values) {
         return keepsGraph.test(values);
+    }
+
+    /**
+     * The oldest version of the default ONNX operator set the transform works on, 0 when it takes any: the
+     * host puts an ONNX-to-ONNX converter with a {@link ParamRole#TARGET_OPSET} parameter in front of the
+     * step when the model it receives is older, as a step of its own (and the transform may still refuse a
+     * model it receives older, if no such converter is installed).
+     *
+     * @since 1.6
+     */
+    public int minimumOpset() {
+        return minimumOpset;
     }
 
     /**
@@ -316,6 +330,7 @@ public final class TransformDescriptor {
         private final List<String> recipes = new ArrayList<>();
         private boolean layerFallback;
         private Predicate<Params> keepsGraph = values -> false;
+        private int minimumOpset;
 
         private Builder(String id) {
             if (id == null || !ID.matcher(id).matches()) {
@@ -432,6 +447,19 @@ public final class TransformDescriptor {
          */
         public Builder keepsGraph(Predicate<Params> when) {
             this.keepsGraph = Objects.requireNonNull(when, "when");
+            return this;
+        }
+
+        /**
+         * The oldest default-domain opset the transform works on; see {@link TransformDescriptor#minimumOpset()}.
+         *
+         * @since 1.6
+         */
+        public Builder minimumOpset(int opset) {
+            if (opset < 1) {
+                throw new IllegalArgumentException("'" + id + "': a minimum opset is at least 1: " + opset);
+            }
+            this.minimumOpset = opset;
             return this;
         }
 

@@ -150,8 +150,21 @@ public final class Trainer {
         };
     }
 
+    /** Whether every input of the batch fits the batch dimension the graph fixes for it, if it fixes one. */
+    private static boolean fitsFixedBatch(List<TensorInfo> graphInputs, Batch batch) {
+        for (TensorInfo in : graphInputs) {
+            if (batch.inputs().containsKey(in.name()) && in.rank() > 0 && in.shape()[0] > 0
+                    && in.shape()[0] != batch.size()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /**
-     * Trains for the configured epochs.
+     * Trains for the configured epochs. A graph whose inputs fix the batch dimension (an export with a
+     * batch of 1) needs batches of that size: give it as {@link Builder#batchSize}; a last batch that does
+     * not fill it is left out.
      *
      * @throws TrainingDivergedException if the loss or a gradient stops being finite
      * @throws io.modelrefinery.api.plugin.TransformCancelledException if cancelled (checked between steps)
@@ -200,6 +213,9 @@ public final class Trainer {
                     for (Optional<Batch> next = stream.next(); next.isPresent(); next = stream.next()) {
                         cancellation.throwIfCancelled();
                         Batch batch = next.get();
+                        if (!fitsFixedBatch(session.inputs(), batch)) {
+                            continue; // a last partial batch that a fixed batch dimension does not take
+                        }
                         Map<String, Tensor> feeds = new LinkedHashMap<>();
                         for (var in : batch.inputs().entrySet()) {
                             if (feedable.contains(in.getKey())) {

@@ -570,7 +570,7 @@ public final class RecipeSearch {
             }
             long start = System.nanoTime();
             Path dir = scratchRoot.resolve("candidate-" + counter.incrementAndGet());
-            try (PipelinePlan plan = PipelinePlan.create(trial.spec, format, catalog)) {
+            try (PipelinePlan plan = PipelinePlan.create(trial.spec, input, catalog)) {
                 PipelineRunner.requireData(plan, data);
                 Files.createDirectories(dir);
                 JobEnvironment environment = new JobEnvironment(jobId, inference, data, dir.resolve("steps"), cancellation,

@@ -54,8 +54,9 @@ public final class ArtifactMeasurer {
         for (Path f : files.keySet()) {
             bytes += Files.size(f);
         }
+        long opset = model.opsetVersion();
         return new ArtifactSummary(file.toAbsolutePath().toUri().toString(), sha256(file), bytes, zippedSize(files),
-                model.parameterCount(), sparsity(model));
+                model.parameterCount(), sparsity(model), opset > 0 ? Integer.valueOf((int) Math.min(Integer.MAX_VALUE, opset)) : null);
     }
 
     /** Hex SHA-256 of a file. */

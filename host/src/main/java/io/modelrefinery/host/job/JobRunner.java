@@ -156,11 +156,12 @@ public final class JobRunner {
         }
         gates.requireCheckable(data.evaluation().isPresent(),
                 data.evaluation().flatMap(d -> d.labels()).isPresent());
-        // Never publish a slower model by default: a pipeline allows a slowdown only with max-latency-ratio.
-        QualityGates checked = gates.orNoSlowdown();
+        // Never publish a slower model by default: a pipeline allows a slowdown only with max-latency-ratio;
+        // nor, where evaluation samples measure it, one that no longer computes what the original does.
+        QualityGates checked = gates.orNoSlowdown().orFidelityFloor();
         PipelineResult ran;
         List<String> notes;
-        try (PipelinePlan plan = PipelinePlan.create(pipeline.transforms(), format, catalog)) {
+        try (PipelinePlan plan = PipelinePlan.create(pipeline.transforms(), input, catalog)) {
             JobEnvironment environment = new JobEnvironment(request.jobId(), inference, data, scratchRoot, cancellation,
                     settings.limits());
             ran = new PipelineRunner().run(plan, input, environment, listener);
@@ -338,7 +339,6 @@ public final class JobRunner {
                 ? ArtifactMeasurer.measure(file, input.onnxModel(), file.getFileName().toString())
                 : new ArtifactSummary(file.toUri().toString(), ArtifactMeasurer.sha256(file), Files.size(file),
                         ArtifactMeasurer.zippedSize(file), 0, 0);
-        return new ArtifactSummary(request.inputUri(), local.sha256(), local.bytes(), local.gzipBytes(), local.params(),
-                local.sparsity());
+        return local.withUri(request.inputUri());
     }
 }

@@ -55,7 +55,7 @@ public final class LocalRun {
         JobEnvironment environment = new JobEnvironment(JobIds.of("local", "0", spec),
                 new OrtRuntime().service(device, scratch.resolve("ort")), data, scratch.resolve("jobs"),
                 Cancellation.never());
-        try (PipelinePlan plan = PipelinePlan.create(spec, input.format(), catalog)) {
+        try (PipelinePlan plan = PipelinePlan.create(spec, input, catalog)) {
             return new PipelineRunner().run(plan, input, environment, JobListener.none());
         }
     }

@@ -1,7 +1,9 @@
 package io.modelrefinery.host.pipeline;
 
 import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
+import io.modelrefinery.api.plugin.OnnxArtifact;
 import io.modelrefinery.api.plugin.Params;
 import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.api.plugin.TransformKind;
@@ -9,12 +11,15 @@ import io.modelrefinery.api.plugin.TransformKind;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.stream.Collectors;
 
 /**
  * A pipeline checked before any work: every transform exists, every parameter is valid, and each step
  * accepts the format the previous one produces. A model in a format the first step cannot read goes
- * through a converter first, which the plan adds as an ordinary step. Holds the transforms for the job;
+ * through a converter first, which the plan adds as an ordinary step; so is an opset conversion in front of a
+ * step that needs a newer ONNX opset than the model has. Holds the transforms for the job;
  * close it when the job ends.
  */
 public final class PipelinePlan implements AutoCloseable {
@@ -37,6 +42,28 @@ public final class PipelinePlan implements AutoCloseable {
      *     converter turns the model's format into one the first step reads
      */
     public static PipelinePlan create(PipelineSpec spec, ModelFormat inputFormat, TransformCatalog catalog) {
+        return create(spec, inputFormat, OptionalInt.empty(), catalog);
+    }
+
+    /**
+     * Plans {@code spec} for {@code input}. An ONNX model older than a step's
+     * {@link TransformDescriptor#minimumOpset()} is converted up in front of that step by an installed opset
+     * converter ({@link OpsetUpgrade}), which the plan adds as an ordinary step with a note.
+     *
+     * @throws UnknownTransformException if a step names no transform on offer
+     * @throws io.modelrefinery.api.plugin.InvalidParamException for a bad parameter
+     * @throws InvalidInputException if a step cannot read what the step before it produces, or no
+     *     converter turns the model's format into one the first step reads
+     */
+    public static PipelinePlan create(PipelineSpec spec, ModelArtifact input, TransformCatalog catalog) {
+        OptionalInt opset = input instanceof OnnxArtifact onnx
+                ? OptionalInt.of((int) Math.min(Integer.MAX_VALUE, onnx.onnxModel().opsetVersion())) : OptionalInt.empty();
+        return create(spec, input.format(), opset, catalog);
+    }
+
+    private static PipelinePlan create(PipelineSpec spec, ModelFormat inputFormat, OptionalInt inputOpset,
+                                       TransformCatalog catalog) {
+        OptionalInt opset = inputOpset;
         List<PlannedStep> steps = new ArrayList<>();
         List<String> notes = new ArrayList<>();
         List<TransformCatalog.Handle> held = new ArrayList<>();
@@ -56,13 +83,27 @@ public final class PipelinePlan implements AutoCloseable {
                     notes.add("converted the " + format + " model with " + converter.descriptor().id() + " "
                             + converter.descriptor().version() + " before the pipeline");
                     format = converter.descriptor().outputFormat();
+                    opset = OptionalInt.empty();
                 }
                 if (!descriptor.accepts(format)) {
                     throw new InvalidInputException("step " + index + " '" + descriptor.id() + "' reads "
                             + descriptor.inputFormats() + " models, but receives " + format);
                 }
+                Optional<OpsetUpgrade> upgrade = OpsetUpgrade.before(descriptor, opset, catalog);
+                if (upgrade.isPresent()) {
+                    TransformDescriptor converter = upgrade.get().converter();
+                    TransformCatalog.Handle upgrader = lease(catalog, converter.id());
+                    held.add(upgrader);
+                    steps.add(new PlannedStep(upgrader, upgrade.get().params()));
+                    notes.add("converted the model from opset " + opset.getAsInt() + " to " + upgrade.get().target()
+                            + " with " + converter.id() + " " + converter.version() + " before step " + index + " '"
+                            + descriptor.id() + "', which needs opset " + descriptor.minimumOpset() + " or later");
+                    opset = OptionalInt.of(upgrade.get().target());
+                }
                 format = descriptor.outputFormat();
-                steps.add(new PlannedStep(handle, params));
+                PlannedStep planned = new PlannedStep(handle, params);
+                steps.add(planned);
+                opset = OpsetUpgrade.after(planned, opset);
             }
             return new PipelinePlan(spec, steps, notes);
         } catch (RuntimeException e) {
@@ -100,7 +141,7 @@ public final class PipelinePlan implements AutoCloseable {
         return steps;
     }
 
-    /** What the plan decided by itself (a converter it added), for the job report's notes. */
+    /** What the plan decided by itself (a converter or an opset conversion it added), for the job report's notes. */
     public List<String> notes() {
         return notes;
     }

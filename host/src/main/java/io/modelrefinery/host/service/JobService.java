@@ -346,8 +346,7 @@ public final class JobService {
                 result.output().save(out);
                 StoredArtifact stored = store.putModel(out);
                 ArtifactSummary measured = ArtifactMeasurer.measure(stored.path(), result.output(), result.zipName());
-                ArtifactSummary summary = new ArtifactSummary(stored.uri().toString(), measured.sha256(),
-                        measured.bytes(), measured.gzipBytes(), measured.params(), measured.sparsity());
+                ArtifactSummary summary = measured.withUri(stored.uri().toString());
                 return result.report(summary, device.note() == null ? List.of() : List.of(device.note()));
             } catch (IOException | RuntimeException e) {
                 throw new StageFailure("store", e, true);

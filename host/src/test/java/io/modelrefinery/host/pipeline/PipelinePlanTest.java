@@ -49,6 +49,11 @@ class PipelinePlanTest {
         };
     }
 
+    /** A converter from {@code from} to {@code to} with no parameters, for other tests of plans. */
+    static ModelTransform converterFor(String id, ModelFormat from, ModelFormat to) {
+        return converter(id, from, to, new ArrayList<>());
+    }
+
     private static ModelTransform converter(String id, ModelFormat from, ModelFormat to, List<ModelArtifact> seen) {
         return transform(id, TransformKind.CONVERTER, from, to, seen);
     }

@@ -79,6 +79,8 @@ public final class DistillTransform implements ModelTransform {
             .param(STUDENT_WIDTH).param(TEMPERATURE).param(ALPHA).param(EPOCHS).param(LEARNING_RATE).param(OPTIMIZER)
             .param(BATCH_SIZE).param(SEED)
             .requires(DataRole.TRAINING)
+            // the gradients of MaxPool and of some other operators need ScatterElements with a reduction (16)
+            .minimumOpset(16)
             .build();
 
     @Override
@@ -96,7 +98,8 @@ public final class DistillTransform implements ModelTransform {
         double temperature = params.get(TEMPERATURE);
         Loss loss = Loss.distillation(Loss.crossEntropy(), temperature, params.get(ALPHA));
         TrainingGraph graph = TrainingGraph.build(student, inference.valueTypes(student), loss, TrainingOptions.defaults());
-        Datasets.requireFits(data, modelInputs(inference, teacher));
+        List<TensorInfo> inputs = modelInputs(inference, teacher);
+        Datasets.requireFits(data, inputs);
         if (data.labels().isEmpty() && params.get(ALPHA) < 1) {
             throw new InvalidDataException("training data " + data.source()
                     + " has no 'labels' array; give labels or set alpha=1 (teacher only)");
@@ -106,7 +109,8 @@ public final class DistillTransform implements ModelTransform {
         Optimizer optimizer = params.get(OPTIMIZER) == OptimizerType.ADAM ? Optimizer.adam(rate)
                 : Optimizer.sgd(rate, 0.9, 0);
         int epochs = params.get(EPOCHS);
-        int batchSize = params.get(BATCH_SIZE);
+        // the teacher's batch when it fixes one (most exports fix 1), else batch-size
+        int batchSize = Datasets.batchSize(inputs, params.get(BATCH_SIZE));
         long stepsPerEpoch = (data.size() + batchSize - 1) / batchSize;
         OnnxModel teacherWithLogits = teacher.withGraph(GraphEditor.of(teacher.graph()).addOutput(graph.logits()).build());
         Trainer.Result result;
@@ -140,9 +144,9 @@ public final class DistillTransform implements ModelTransform {
                 .withMetric("student-params", result.model().parameterCount());
         Optional<Dataset> eval = context.evaluationData();
         if (eval.isPresent() && eval.get().labels().isPresent()) {
-            out = out.withMetric("teacher-accuracy", accuracy(inference, teacherWithLogits, graph, eval.get()))
+            out = out.withMetric("teacher-accuracy", accuracy(inference, teacherWithLogits, graph, eval.get(), inputs))
                     .withMetric("student-accuracy", accuracy(inference, result.model().withGraph(GraphEditor
-                            .of(result.model().graph()).addOutput(graph.logits()).build()), graph, eval.get()));
+                            .of(result.model().graph()).addOutput(graph.logits()).build()), graph, eval.get(), inputs));
         }
         return out.withNote(String.format(Locale.ROOT, "student: %d of the teacher's %d parameters, trained %d epochs "
                         + "on %d samples with %s", result.model().parameterCount(), teacher.parameterCount(), epochs,
@@ -156,11 +160,17 @@ public final class DistillTransform implements ModelTransform {
     }
 
     /** Share of labelled samples the model classifies right, from its logits. */
-    private static double accuracy(InferenceService inference, OnnxModel model, TrainingGraph graph, Dataset data) {
+    private static double accuracy(InferenceService inference, OnnxModel model, TrainingGraph graph, Dataset data,
+                                   List<TensorInfo> inputs) {
+        int batch = Datasets.batchSize(inputs, 256);
+        boolean fixed = Datasets.batchSize(inputs, 0) > 0;
         long correct = 0;
         long total = 0;
         try (InferenceSession session = inference.open(model); DatasetReader reader = data.open()) {
-            for (Optional<Batch> b = reader.next(256); b.isPresent(); b = reader.next(256)) {
+            for (Optional<Batch> b = reader.next(batch); b.isPresent(); b = reader.next(batch)) {
+                if (fixed && b.get().size() != batch) {
+                    break; // a last partial batch the model's fixed batch dimension does not take
+                }
                 Tensor logits = session.run(b.get().inputs(), List.of(graph.logits())).get(graph.logits());
                 correct += Trainer.correct(logits, b.get().labels().orElseThrow(), graph.head());
                 total += b.get().size();

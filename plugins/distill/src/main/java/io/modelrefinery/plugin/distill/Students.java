@@ -244,7 +244,19 @@ final class Students {
     private static long[] dims(GraphIndex index, String name, NodeProto node) {
         TensorProto t = index.initializer(name).orElseThrow(() -> new InvalidModelException(
                 "cannot narrow " + GraphIndex.describe(node) + ": its weight '" + name + "' is not an initializer"));
-        return t.getDimsList().stream().mapToLong(Long::longValue).toArray();
+        long[] dims = t.getDimsList().stream().mapToLong(Long::longValue).toArray();
+        if (java.util.Arrays.stream(dims).anyMatch(d -> d <= 0)) {
+            throw new InvalidModelException("cannot narrow " + GraphIndex.describe(node) + ": its weight '" + name
+                    + "' of shape " + java.util.Arrays.toString(dims) + " has no values");
+        }
+        // Narrowing a weight for one consumer would break the others: the student's shapes would not agree.
+        List<NodeProto> users = index.consumers(name);
+        if (users.size() > 1) {
+            throw new InvalidModelException("cannot narrow " + GraphIndex.describe(node) + ": its weight '" + name
+                    + "' is shared with " + GraphIndex.describe(users.get(users.get(0).equals(node) ? 1 : 0))
+                    + "; give a student model");
+        }
+        return dims;
     }
 
     private static long[] concat(long[] head, long[] source, int from) {

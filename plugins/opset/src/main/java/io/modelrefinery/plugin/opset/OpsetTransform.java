@@ -4,6 +4,7 @@ import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.ModelTransform;
+import io.modelrefinery.api.plugin.ParamRole;
 import io.modelrefinery.api.plugin.ParamSpec;
 import io.modelrefinery.api.plugin.ParamValidator;
 import io.modelrefinery.api.plugin.Params;
@@ -24,6 +25,8 @@ public final class OpsetTransform implements ModelTransform {
     public static final ParamSpec<Integer> TARGET = ParamSpec.integer("target")
             .defaultValue(OpsetConversion.MAX_OPSET)
             .validator(ParamValidator.between(OpsetConversion.MIN_OPSET, OpsetConversion.MAX_OPSET))
+            // how the host finds this converter to upgrade a model in front of a step that needs a newer opset
+            .role(ParamRole.TARGET_OPSET)
             .doc("The operator set version to convert to.")
             .build();
 

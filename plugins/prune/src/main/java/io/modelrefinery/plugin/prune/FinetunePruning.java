@@ -45,8 +45,11 @@ final class FinetunePruning implements PruningStrategy {
             throw new InvalidInputException(step + " has no layer to prune");
         }
         Dataset data = context.requireData(DataRole.TRAINING);
+        int batchSize;
         try (InferenceSession session = context.inference().open(model)) {
             Datasets.requireFits(data, session.inputs());
+            // the model's batch when it fixes one (most exports fix 1), else batch-size
+            batchSize = Datasets.batchSize(session.inputs(), params.get(PruneParams.BATCH_SIZE));
         }
         if (data.labels().isEmpty()) {
             throw new InvalidDataException("training data " + data.source()
@@ -62,7 +65,6 @@ final class FinetunePruning implements PruningStrategy {
         }
         PruningSchedule.Masks masks = magnitudeMasks(model, layers, pattern, params.get(PruneParams.SCOPE), overrides, initial,
                 target);
-        int batchSize = params.get(PruneParams.BATCH_SIZE);
         long stepsPerEpoch = (data.size() + batchSize - 1) / batchSize;
         double first = pattern.nOfM() ? 1 - (double) pattern.n() / pattern.m() : initial;
         double last = pattern.nOfM() ? first : target;

@@ -88,6 +88,26 @@ final class QdqQuantizer {
         return info != null && info.type() == DataType.FLOAT;
     }
 
+    /**
+     * Whether the node reads or writes a tensor with no elements (a dimension of 0): there is nothing to
+     * quantize, and ONNX Runtime's integer kernels crash on such a tensor (a MatMul with a [4, 0] weight).
+     */
+    private boolean touchesEmptyTensor(NodeProto node) {
+        List<String> names = new ArrayList<>(node.getInputList());
+        names.addAll(node.getOutputList());
+        for (String name : names) {
+            TensorInfo info = name.isEmpty() ? null : types.get(name);
+            if (info != null) {
+                for (long d : info.shape()) {
+                    if (d == 0) {
+                        return true;
+                    }
+                }
+            }
+        }
+        return false;
+    }
+
     private QuantOps.QdqRule rule(NodeProto node) {
         return QuantOps.qdq(node).orElseThrow(() -> new IllegalStateException(GraphIndex.describe(node) + " has no rule"));
     }
@@ -101,7 +121,7 @@ final class QdqQuantizer {
             Optional<QuantOps.QdqRule> rule = QuantOps.qdq(node);
             if (rule.isEmpty() || !settings.includeOps().contains(node.getOpType())
                     || settings.excludeNodes().contains(node.getName()) || node.getOutputCount() == 0
-                    || !isFloat(node.getOutput(0)) || !activationsAreFloat(node, rule.get())) {
+                    || !isFloat(node.getOutput(0)) || !activationsAreFloat(node, rule.get()) || touchesEmptyTensor(node)) {
                 continue;
             }
             QuantOps.Output output = rule.get().output();

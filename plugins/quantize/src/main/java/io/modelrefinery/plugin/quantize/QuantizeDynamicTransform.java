@@ -63,6 +63,8 @@ public final class QuantizeDynamicTransform implements ModelTransform {
             .summary("Int8 weights with activations quantized at run time; needs no calibration data.")
             .param(PER_CHANNEL).param(REDUCE_RANGE).param(WEIGHT_TYPE).param(CONV).param(OP_TYPES).param(EXCLUDE_NODES)
             .recipe("quantize-dynamic") // what auto tries with this transform
+            // DynamicQuantizeLinear is opset 11, per-channel scales need DequantizeLinear's axis (13)
+            .minimumOpset(13)
             .build();
 
     @Override

@@ -72,6 +72,8 @@ public final class QuantizeStaticTransform implements ModelTransform {
             .param(REDUCE_RANGE).param(OP_TYPES).param(EXCLUDE_OP_TYPES).param(EXCLUDE_NODES).param(BATCH_SIZE)
             .param(MAX_SAMPLES).param(BINS)
             .requires(DataRole.CALIBRATION)
+            // per-channel weights need DequantizeLinear's axis (opset 13): older models are upgraded first
+            .minimumOpset(13)
             // what auto tries with this transform, and retries with sensitive layers left float when a gate fails
             .recipe("quantize-static(method=min-max)").recipe("quantize-static(method=entropy)")
             .recipe("quantize-static(method=percentile)")

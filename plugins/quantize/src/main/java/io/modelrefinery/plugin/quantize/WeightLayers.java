@@ -69,6 +69,10 @@ final class WeightLayers {
                 skip(node, "weight of rank " + w.getDimsCount() + "; only 2-D weights are quantized");
                 continue;
             }
+            if (w.getDims(0) == 0 || w.getDims(1) == 0) {
+                skip(node, "weight '" + weightName + "' of shape [" + w.getDims(0) + ", " + w.getDims(1) + "] has no values");
+                continue;
+            }
             int d0 = (int) w.getDims(0);
             int d1 = (int) w.getDims(1);
             float[] values = model.tensor(w).toFloatArray();

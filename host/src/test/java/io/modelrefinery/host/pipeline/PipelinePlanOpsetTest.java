@@ -1,0 +1,164 @@
+package io.modelrefinery.host.pipeline;
+
+import io.modelrefinery.api.event.StepRecord;
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.proto.Onnx.OperatorSetIdProto;
+import io.modelrefinery.api.plugin.ModelArtifact;
+import io.modelrefinery.api.plugin.ModelFormat;
+import io.modelrefinery.api.plugin.ModelTransform;
+import io.modelrefinery.api.plugin.ParamRole;
+import io.modelrefinery.api.plugin.ParamSpec;
+import io.modelrefinery.api.plugin.ParamValidator;
+import io.modelrefinery.api.plugin.Params;
+import io.modelrefinery.api.plugin.TransformContext;
+import io.modelrefinery.api.plugin.TransformDescriptor;
+import io.modelrefinery.api.plugin.TransformKind;
+import io.modelrefinery.api.plugin.TransformResult;
+import io.modelrefinery.host.testing.TestModels;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * How a plan puts an opset conversion in front of a step whose descriptor declares a minimum opset the model
+ * is below: found by its descriptor (an ONNX-to-ONNX converter with a {@link ParamRole#TARGET_OPSET}
+ * parameter, whatever its id), reported as a step of its own with a note, and only when needed.
+ */
+class PipelinePlanOpsetTest {
+    @TempDir
+    Path dir;
+
+    private static final ParamSpec<Integer> TO = ParamSpec.integer("to").defaultValue(21)
+            .validator(ParamValidator.between(13, 21)).role(ParamRole.TARGET_OPSET)
+            .doc("The opset converted to.").build();
+
+    /** A converter that only rewrites the opset import: enough for the MLP's MatMul, Add and Relu. */
+    private static ModelTransform upgrader(String id) {
+        TransformDescriptor descriptor = TransformDescriptor.builder(id).version("1.2.0").kind(TransformKind.CONVERTER)
+                .accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test").param(TO).build();
+        return new ModelTransform() {
+            @Override
+            public TransformDescriptor descriptor() {
+                return descriptor;
+            }
+
+            @Override
+            public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
+                return TransformResult.of(atOpset(input.onnxModel(), params.get(TO)));
+            }
+        };
+    }
+
+    /** A step that needs {@code minimum} and records the opset of each model it receives. */
+    private static ModelTransform needing(String id, int minimum, List<Long> seen) {
+        TransformDescriptor descriptor = TransformDescriptor.builder(id).version("1.0.0").kind(TransformKind.COMPRESSOR)
+                .accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test").minimumOpset(minimum).build();
+        return new ModelTransform() {
+            @Override
+            public TransformDescriptor descriptor() {
+                return descriptor;
+            }
+
+            @Override
+            public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
+                seen.add(input.onnxModel().opsetVersion());
+                return TransformResult.of(input.onnxModel());
+            }
+        };
+    }
+
+    private static OnnxModel atOpset(OnnxModel model, long opset) {
+        return model.withProto(model.proto().toBuilder().clearOpsetImport()
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(opset)).build());
+    }
+
+    private static List<String> ids(PipelinePlan plan) {
+        return plan.steps().stream().map(s -> s.descriptor().id()).toList();
+    }
+
+    @Test
+    void aModelBelowAStepsMinimumIsConvertedUpInFrontOfItAsAStepOfItsOwn() {
+        List<Long> seen = new ArrayList<>();
+        LocalRun run = LocalRun.of(needing("int8", 13, seen), upgrader("operator-sets"));
+
+        PipelineResult result = run.run("int8", atOpset(TestModels.mlp(), 9), dir);
+
+        assertEquals(List.of("operator-sets", "int8"), result.steps().stream().map(StepRecord::transform).toList());
+        assertEquals(13, result.steps().get(0).params().get("to"), "converted to the step's minimum");
+        assertEquals(List.of(13L), seen, "the step received the converted model");
+        assertEquals(13, result.output().onnxModel().opsetVersion());
+    }
+
+    @Test
+    void thePlanSaysWhatItConvertedAndWhy() {
+        TransformCatalog catalog = TransformCatalog.of(needing("int8", 13, new ArrayList<>()), upgrader("operator-sets"));
+
+        try (PipelinePlan plan = PipelinePlan.create(PipelineSpec.parse("int8"),
+                ModelArtifact.onnx(atOpset(TestModels.mlp(), 11)), catalog)) {
+            assertEquals(List.of("operator-sets", "int8"), ids(plan));
+            assertEquals(List.of("converted the model from opset 11 to 13 with operator-sets 1.2.0 before step 1 'int8', "
+                    + "which needs opset 13 or later"), plan.notes());
+        }
+    }
+
+    @Test
+    void noConversionWhenTheModelIsNewEnoughOrTheStepNeedsNone() {
+        TransformCatalog catalog = TransformCatalog.of(needing("int8", 13, new ArrayList<>()),
+                needing("any", 1, new ArrayList<>()), upgrader("operator-sets"));
+
+        try (PipelinePlan plan = PipelinePlan.create(PipelineSpec.parse("int8"),
+                ModelArtifact.onnx(atOpset(TestModels.mlp(), 13)), catalog)) {
+            assertEquals(List.of("int8"), ids(plan));
+            assertEquals(List.of(), plan.notes());
+        }
+        try (PipelinePlan plan = PipelinePlan.create(PipelineSpec.parse("any"),
+                ModelArtifact.onnx(atOpset(TestModels.mlp(), 7)), catalog)) {
+            assertEquals(List.of("any"), ids(plan));
+        }
+    }
+
+    @Test
+    void anOpsetStepInThePipelineCountsAndEachConversionHappensOnce() {
+        TransformCatalog catalog = TransformCatalog.of(needing("int8", 13, new ArrayList<>()),
+                needing("int4", 15, new ArrayList<>()), upgrader("operator-sets"));
+        OnnxModel old = atOpset(TestModels.mlp(), 9);
+
+        try (PipelinePlan plan = PipelinePlan.create(PipelineSpec.parse("operator-sets(to=17),int8"),
+                ModelArtifact.onnx(old), catalog)) {
+            assertEquals(List.of("operator-sets", "int8"), ids(plan), "the pipeline's own conversion suffices");
+        }
+        try (PipelinePlan plan = PipelinePlan.create(PipelineSpec.parse("int8,int4,int8"), ModelArtifact.onnx(old),
+                catalog)) {
+            assertEquals(List.of("operator-sets", "int8", "operator-sets", "int4", "int8"), ids(plan));
+            assertEquals(2, plan.notes().size(), plan.notes().toString());
+        }
+    }
+
+    @Test
+    void withoutAnOpsetConverterTheStepMeetsTheModelAsItIs() {
+        List<Long> seen = new ArrayList<>();
+        // a converter without a TARGET_OPSET parameter is no opset converter, whatever it is called
+        ModelTransform namedLikeOne = PipelinePlanTest.converterFor("opset", ModelFormat.ONNX, ModelFormat.ONNX);
+        LocalRun run = LocalRun.of(needing("int8", 13, seen), namedLikeOne);
+
+        PipelineResult result = run.run("int8", atOpset(TestModels.mlp(), 11), dir);
+
+        assertEquals(List.of("int8"), result.steps().stream().map(StepRecord::transform).toList());
+        assertEquals(List.of(11L), seen);
+    }
+
+    @Test
+    void aConverterThatCannotReachTheMinimumIsNotUsed() {
+        List<Long> seen = new ArrayList<>();
+        LocalRun run = LocalRun.of(needing("int8", 22, seen), upgrader("operator-sets"));
+
+        PipelineResult result = run.run("int8", atOpset(TestModels.mlp(), 13), dir);
+
+        assertEquals(List.of("int8"), result.steps().stream().map(StepRecord::transform).toList());
+    }
+}
