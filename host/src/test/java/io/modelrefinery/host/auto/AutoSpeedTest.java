@@ -33,7 +33,7 @@ import io.modelrefinery.host.pipeline.JobListener;
 import io.modelrefinery.host.pipeline.PipelineSpec;
 import io.modelrefinery.host.pipeline.StepLimits;
 import io.modelrefinery.host.pipeline.TransformCatalog;
-import io.modelrefinery.host.testing.FashionMnist;
+import io.modelrefinery.testdata.FashionMnist;
 import io.modelrefinery.host.testing.TestModels;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;

@@ -19,7 +19,7 @@ import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.pipeline.JobListener;
 import io.modelrefinery.host.pipeline.PipelineSpec;
 import io.modelrefinery.host.pipeline.TransformCatalog;
-import io.modelrefinery.host.testing.FashionMnist;
+import io.modelrefinery.testdata.FashionMnist;
 import io.modelrefinery.host.testing.TestModels;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;

@@ -46,14 +46,8 @@ final class Calibrator {
      * @param bins histogram bins
      * @param batchSize samples per run, at most (a model with a fixed batch takes that)
      * @param maxSamples stop after this many samples; 0 for all
-     * @param histogramValues about how many values of each tensor the histogram methods count over the whole
-     *     calibration (see {@link HistogramSample})
      */
-    record Settings(CalibrationMethod method, double percentile, int bins, int batchSize, long maxSamples,
-                    long histogramValues) {
-        Settings(CalibrationMethod method, double percentile, int bins, int batchSize, long maxSamples) {
-            this(method, percentile, bins, batchSize, maxSamples, HistogramSample.VALUES);
-        }
+    record Settings(CalibrationMethod method, double percentile, int bins, int batchSize, long maxSamples) {
     }
 
     private final InferenceService inference;
@@ -89,15 +83,9 @@ final class Calibrator {
         String tiny = editor.freshName("calibration_tiny");
         editor.putInitializer(Tensor.ofFloats(new long[0], settings.bins()).toProto(binCount));
         editor.putInitializer(Tensor.ofFloats(new long[0], Float.MIN_NORMAL).toProto(tiny));
-        long expected = settings.maxSamples() > 0 ? Math.min(settings.maxSamples(), data.size()) : data.size();
-        HistogramSample sample = new HistogramSample(editor, expected, model.opsetVersion(), settings.histogramValues());
         Map<String, Outputs> outputs = new LinkedHashMap<>();
-        Map<String, Long> strides = new LinkedHashMap<>();
         for (String tensor : tensors) {
-            long stride = histograms ? sample.stride(types.get(tensor)) : 1;
-            strides.put(tensor, stride);
-            outputs.put(tensor, addStatistics(editor, tensor, histograms ? sample.sampled(tensor, stride) : null,
-                    binCount, tiny, binType));
+            outputs.put(tensor, addStatistics(editor, tensor, histograms, binCount, tiny, binType));
         }
         OnnxModel augmented = model.withGraph(editor.build());
         Map<String, double[]> minMax = new LinkedHashMap<>();
@@ -119,17 +107,14 @@ final class Calibrator {
                     fetched.add(o.bins());
                 }
             });
-            int batch = histograms ? batchSize(strides, types, binType) : settings.batchSize();
+            int batch = histograms ? batchSize(tensors, types, binType) : settings.batchSize();
             samples = Datasets.forEachModelBatch(data, session.inputs(), batch, settings.maxSamples(),
                     cancellation::throwIfCancelled, (b, offset, total) -> {
                         Map<String, Tensor> feeds = new LinkedHashMap<>();
                         for (String input : inputs) {
                             feeds.put(input, b.get(input));
                         }
-                        long t0 = System.nanoTime();
                         Map<String, Tensor> results = session.run(feeds, fetched);
-                        long t1 = System.nanoTime();
-                        TIMES[0] += t1 - t0;
                         // Each tensor's statistics are its own: counted on every core while ONNX Runtime waits.
                         outputs.entrySet().parallelStream().forEach(entry -> {
                             String tensor = entry.getKey();
@@ -144,11 +129,9 @@ final class Calibrator {
                                         Math.max(-min, max));
                             }
                         });
-                        TIMES[1] += System.nanoTime() - t1;
                         progress.update(offset + b.size(), total, "calibrating");
                     });
         }
-        long t2 = System.nanoTime();
         // The threshold searches are independent and cost some 300 divergences each: one per core.
         List<TensorRange> chosen = minMax.entrySet().parallelStream()
                 .map(e -> histograms ? clipped(counts.get(e.getKey()), e.getValue())
@@ -159,21 +142,16 @@ final class Calibrator {
         for (String tensor : minMax.keySet()) {
             ranges.put(tensor, chosen.get(i++));
         }
-        System.err.printf("TIMING run %.2f s, java %.2f s, search %.2f s, batch %d%n", TIMES[0] / 1e9, TIMES[1] / 1e9, (System.nanoTime() - t2) / 1e9, histograms ? batchSize(strides, types, binType) : settings.batchSize());
-        TIMES[0] = 0; TIMES[1] = 0;
         return ranges;
     }
-    static final long[] TIMES = new long[2];
 
     /**
-     * ReduceMin and ReduceMax of {@code tensor} (all axes, scalars out) and, for the histogram methods, the
-     * values of {@code counted} (its elements the histogram counts) as signed bin indices over the batch's own
+     * ReduceMin and ReduceMax of {@code tensor} (all axes, scalars out) and, for the histogram methods, its
+     * values as signed bin indices over the batch's own
      * absolute range: {@code Cast(x * bins / max|x|)}, whose absolute value is {@code Cast(|x| * bins / max|x|)}
      * (the cast truncates towards zero) without an Abs over every element.
-     *
-     * @param counted {@code null} for min-max
      */
-    private static Outputs addStatistics(GraphEditor editor, String tensor, String counted, String binCount,
+    private static Outputs addStatistics(GraphEditor editor, String tensor, boolean histograms, String binCount,
                                          String tiny, DataType binType) {
         String min = editor.freshName(tensor + "_calibration_min");
         String max = editor.freshName(tensor + "_calibration_max");
@@ -181,7 +159,7 @@ final class Calibrator {
         editor.addNode(OnnxHelper.node("ReduceMax", List.of(tensor), List.of(max), OnnxHelper.attr("keepdims", 0L)));
         editor.addOutput(min);
         editor.addOutput(max);
-        if (counted == null) {
+        if (!histograms) {
             return new Outputs(min, max, null);
         }
         String negMin = editor.freshName(tensor + "_calibration_neg_min");
@@ -195,7 +173,7 @@ final class Calibrator {
                 OnnxHelper.node("Max", List.of(negMin, max), List.of(absMax)),
                 OnnxHelper.node("Max", List.of(absMax, tiny), List.of(safeMax)),
                 OnnxHelper.node("Div", List.of(binCount, safeMax), List.of(perUnit)),
-                OnnxHelper.node("Mul", List.of(counted, perUnit), List.of(scaled)),
+                OnnxHelper.node("Mul", List.of(tensor, perUnit), List.of(scaled)),
                 OnnxHelper.node("Cast", List.of(scaled), List.of(bins), OnnxHelper.attr("to", (long) binType.code())));
         nodes.forEach(editor::addNode);
         editor.addOutput(bins);
@@ -246,13 +224,19 @@ final class Calibrator {
     }
 
     /** The requested batch size, smaller when one sample's bin indices are large. */
-    private int batchSize(Map<String, Long> strides, Map<String, TensorInfo> types, DataType binType) {
+    private int batchSize(Set<String> tensors, Map<String, TensorInfo> types, DataType binType) {
         long perSample = 0;
-        for (Map.Entry<String, Long> tensor : strides.entrySet()) {
-            TensorInfo info = types.get(tensor.getKey());
-            if (info != null) {
-                perSample += HistogramSample.perSample(info) / tensor.getValue() * binType.bits() / 8;
+        for (String tensor : tensors) {
+            TensorInfo info = types.get(tensor);
+            if (info == null) {
+                continue;
             }
+            long elements = 1;
+            long[] shape = info.shape();
+            for (int d = 1; d < shape.length; d++) {
+                elements *= Math.max(1, shape[d]);
+            }
+            perSample += elements * binType.bits() / 8;
         }
         long fit = perSample == 0 ? settings.batchSize() : Math.max(1, BATCH_BYTES / perSample);
         return (int) Math.max(1, Math.min(settings.batchSize(), fit));

@@ -1,7 +1,7 @@
 package io.modelrefinery.plugin.quantize;
 
+import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.data.Datasets;
-import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.GraphOptimizationLevel;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.infer.InferenceSession;
@@ -9,12 +9,11 @@ import io.modelrefinery.api.infer.SessionOptions;
 import io.modelrefinery.api.onnx.GraphEditor;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.pipeline.JobData;
-import io.modelrefinery.host.pipeline.LocalRun;
-import io.modelrefinery.host.pipeline.PipelineResult;
-import io.modelrefinery.host.testing.FashionMnist;
-import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.api.plugin.DataRole;
+import io.modelrefinery.testdata.FashionMnist;
+import io.modelrefinery.testkit.ConformanceModels;
+import io.modelrefinery.testkit.HarnessResult;
+import io.modelrefinery.testkit.PluginHarness;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -37,8 +36,8 @@ class QuantizedLayerSensitivityTest {
     private static final List<String> LAYERS = List.of("/c1/Conv", "/c2/Conv", "/fc/Gemm");
     @TempDir
     static Path dir;
-    private static JobData calibration;
-    private static JobData evaluation;
+    private static Dataset calibration;
+    private static Dataset evaluation;
     private static FashionMnist.Samples test;
     private static InferenceService inference;
 
@@ -46,23 +45,23 @@ class QuantizedLayerSensitivityTest {
     static void data() {
         FashionMnist.assumeAvailable();
         Path cal = FashionMnist.binary(FashionMnist.Split.TRAIN, 200).writeNpz(dir.resolve("calibration.npz"));
-        calibration = new JobData(Datasets.open(cal, "input"), null, null);
+        calibration = Datasets.open(cal, "input");
         // one batch of the sensitivity pass: run-time activation scales then cover the same samples here
         test = FashionMnist.binary(FashionMnist.Split.TEST, 32);
         Path eval = test.writeNpz(dir.resolve("eval.npz"));
-        evaluation = new JobData(null, Datasets.open(eval, "input"), null);
-        inference = new OrtRuntime().service(Device.CPU, dir.resolve("ort"));
+        evaluation = Datasets.open(eval, "input");
+        inference = PluginHarness.inference(dir.resolve("ort"));
     }
 
-    private static PipelineResult run(String pipeline, JobData data) throws Exception {
-        return LocalRun.of(new QuantizeDynamicTransform(), new QuantizeStaticTransform()).data(data)
-                .run(pipeline, TestModels.sampleCnn(), dir);
+    private static HarnessResult run(String pipeline, DataRole role, Dataset data) {
+        return PluginHarness.of(new QuantizeDynamicTransform(), new QuantizeStaticTransform()).data(role, data)
+                .run(pipeline, ConformanceModels.sampleCnn(), dir);
     }
 
     @Test
-    void staticQuantizationReportsEachLayerAndSevenBitWeightsCostSeveralDecibels() throws Exception {
-        var eight = run("quantize-static", calibration).steps().get(0);
-        var seven = run("quantize-static(reduce-range=true)", calibration).steps().get(0);
+    void staticQuantizationReportsEachLayerAndSevenBitWeightsCostSeveralDecibels() {
+        var eight = run("quantize-static", DataRole.CALIBRATION, calibration).steps().get(0);
+        var seven = run("quantize-static(reduce-range=true)", DataRole.CALIBRATION, calibration).steps().get(0);
 
         for (String layer : LAYERS) {
             double db = eight.metrics().get("layer-sqnr-db:" + layer);
@@ -79,8 +78,8 @@ class QuantizedLayerSensitivityTest {
     }
 
     @Test
-    void aLayerLeftFloatIsNotReported() throws Exception {
-        Map<String, Double> metrics = run("quantize-static(exclude-nodes=[/fc/Gemm])", calibration).steps().get(0).metrics();
+    void aLayerLeftFloatIsNotReported() {
+        Map<String, Double> metrics = run("quantize-static(exclude-nodes=[/fc/Gemm])", DataRole.CALIBRATION, calibration).steps().get(0).metrics();
 
         assertFalse(metrics.containsKey("layer-sqnr-db:/fc/Gemm"), metrics.toString());
         assertTrue(metrics.containsKey("layer-sqnr-db:/c2/Conv"), metrics.toString());
@@ -88,10 +87,10 @@ class QuantizedLayerSensitivityTest {
 
     /** The dense layer of the dynamically quantized model against W x + b computed here on the same inputs. */
     @Test
-    void dynamicQuantizationsFigureIsTheLayersOwnOutputSqnrOnTheEvaluationSamples() throws Exception {
-        PipelineResult result = run("quantize-dynamic", evaluation);
-        OnnxModel quantized = result.output().onnxModel();
-        OnnxModel original = TestModels.sampleCnn();
+    void dynamicQuantizationsFigureIsTheLayersOwnOutputSqnrOnTheEvaluationSamples() {
+        HarnessResult result = run("quantize-dynamic", DataRole.EVALUATION, evaluation);
+        OnnxModel quantized = result.model();
+        OnnxModel original = ConformanceModels.sampleCnn();
         float[] w = original.initializer("fc.weight").orElseThrow().toFloatArray();
         float[] b = original.initializer("fc.bias").orElseThrow().toFloatArray();
         int outputs = b.length;

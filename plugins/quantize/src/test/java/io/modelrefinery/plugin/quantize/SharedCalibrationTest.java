@@ -2,7 +2,6 @@ package io.modelrefinery.plugin.quantize;
 
 import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.data.Datasets;
-import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.plugin.Cancellation;
@@ -13,9 +12,9 @@ import io.modelrefinery.api.plugin.Progress;
 import io.modelrefinery.api.plugin.StatisticsCache;
 import io.modelrefinery.api.plugin.TransformContext;
 import io.modelrefinery.api.plugin.TransformResult;
-import io.modelrefinery.host.ort.OrtRuntime;
-import io.modelrefinery.host.testing.FashionMnist;
-import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.testkit.ConformanceModels;
+import io.modelrefinery.testkit.PluginHarness;
+import io.modelrefinery.testdata.FashionMnist;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -48,7 +47,7 @@ class SharedCalibrationTest {
         FashionMnist.assumeAvailable();
         calibration = Datasets.open(FashionMnist.binary(FashionMnist.Split.TRAIN, 200)
                 .writeNpz(dir.resolve("calibration.npz")), "input");
-        inference = new OrtRuntime().service(Device.CPU, dir.resolve("ort"));
+        inference = PluginHarness.inference(dir.resolve("ort"));
     }
 
     /** The host's side, reduced to a map by key (one model and one dataset here), recording what was stored. */
@@ -119,7 +118,7 @@ class SharedCalibrationTest {
 
     private static TransformResult quantize(StatisticsCache cache, Map<String, String> params) throws Exception {
         QuantizeStaticTransform transform = new QuantizeStaticTransform();
-        return transform.apply(context(cache), ModelArtifact.onnx(TestModels.sampleCnn()),
+        return transform.apply(context(cache), ModelArtifact.onnx(ConformanceModels.sampleCnn()),
                 Params.parse(transform.descriptor(), params));
     }
 
