@@ -45,13 +45,13 @@ class JobPipelineTest {
                 assertThrows(PipelineSyntaxException.class, () -> read("gate(min-sqnr-db=30),fp16")).getMessage());
         assertEquals("pipeline 'fp16,auto': 'auto' chooses the steps itself and cannot be combined with others; put its "
                 + "gates in its parameters", assertThrows(PipelineSyntaxException.class, () -> read("fp16,auto")).getMessage());
-        assertEquals("unknown parameter 'speed' for 'auto' (known: [objective, fallback, max-accuracy-drop, min-sqnr-db, "
+        assertEquals("unknown parameter 'speed' for 'auto' (known: [objective, fallback, memory, max-accuracy-drop, min-sqnr-db, "
                 + "min-top1-agreement, max-latency-ratio])",
                 assertThrows(InvalidParamException.class, () -> read("auto(speed=fast)")).getMessage());
         assertEquals("invalid value 'tiny' for parameter 'objective' of 'auto': expected one of size, latency, balanced",
                 assertThrows(InvalidParamException.class, () -> read("auto(objective=tiny)")).getMessage());
         // parsed by Params.parse like a transform's step: every problem at once
-        assertEquals(List.of("unknown parameter 'speed' for 'auto' (known: [objective, fallback, max-accuracy-drop, "
+        assertEquals(List.of("unknown parameter 'speed' for 'auto' (known: [objective, fallback, memory, max-accuracy-drop, "
                         + "min-sqnr-db, min-top1-agreement, max-latency-ratio])",
                 "invalid value 'tiny' for parameter 'objective' of 'auto': expected one of size, latency, balanced",
                 "invalid value 2.0 for parameter 'max-accuracy-drop' of 'auto': must be in [0, 1]"),

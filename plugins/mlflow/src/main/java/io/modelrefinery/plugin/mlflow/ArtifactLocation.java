@@ -50,6 +50,10 @@ record ArtifactLocation(String uri, String proxyPath, URI root, TrackingServer s
             case "http":
             case "https":
                 return new ArtifactLocation(artifactUri, null, URI.create(artifactUri.replaceAll("/+$", "")), server);
+            case "azureml":
+                // reading them is AzureMlArtifacts' job (ModelArtifacts.of); what is left here is writing
+                throw new InvalidInputException("MLflow keeps these artifacts in Azure Machine Learning (" + artifactUri
+                        + "); writing a model back there is not supported (turn --mlflow-register off for Azure ML)");
             default:
                 throw new InvalidInputException("MLflow keeps these artifacts at " + artifactUri + ", which the refinery "
                         + "reaches only through the tracking server's artifact proxy (mlflow-artifacts:/ locations: run "

@@ -202,6 +202,11 @@ class AzureMlResolverTest {
         InvalidInputException notAzure = assertThrows(InvalidInputException.class, () -> ModelArtifacts.of(
                 "azureml://experiments/e/runs/r/artifacts/model", TrackingServer.parse("http://mlflow.internal:5000", null)));
 
+        InvalidInputException writeBack = assertThrows(InvalidInputException.class, () -> ArtifactLocation.of(
+                "azureml://experiments/e/runs/r/artifacts/model", server));
+
+        assertTrue(writeBack.getMessage().endsWith("writing a model back there is not supported (turn --mlflow-register "
+                + "off for Azure ML)"), writeBack.getMessage());
         assertTrue(registry.getMessage().contains("is in an Azure Machine Learning registry"), registry.getMessage());
         assertTrue(crossWorkspace.getMessage().contains("another Azure Machine Learning workspace"), crossWorkspace.getMessage());
         assertTrue(datastore.getMessage().contains("is not an Azure Machine Learning artifact location the refinery reads"),
