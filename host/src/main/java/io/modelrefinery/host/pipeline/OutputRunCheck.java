@@ -34,12 +34,19 @@ import java.util.Set;
  * the check, not the host.
  */
 final class OutputRunCheck {
-    /** How the child's session creation failure begins (OrtInferenceService's wording). */
-    private static final String CANNOT_OPEN = "ONNX Runtime cannot open the model";
     private static final Set<Integer> HALF_TYPES = Set.of(DataType.FLOAT16.code(), DataType.BFLOAT16.code());
 
-    /** What went wrong, in one line. */
-    record Failure(boolean loads, String reason) {
+    /**
+     * What went wrong, in one line.
+     *
+     * @param loads whether ONNX Runtime opened a session on the model
+     * @param crashed whether ONNX Runtime took its (child) process down: never excused, whatever the input does;
+     *     the reason then is how ("signal SIGSEGV in libonnxruntime.so")
+     */
+    record Failure(boolean loads, boolean crashed, String reason) {
+        Failure(boolean loads, String reason) {
+            this(loads, false, reason);
+        }
     }
 
     private final InferenceService inference;
@@ -83,10 +90,8 @@ final class OutputRunCheck {
             work = Files.createTempDirectory("refinery-run-check-");
             Path file = work.resolve("output.onnx");
             model.save(file);
-            return new IsolatedProbe(IsolatedProbe.Limits.forModel(Files.size(file))).problem(file)
-                    .map(why -> new Failure(!why.startsWith(CANNOT_OPEN), why.startsWith("the process died")
-                            ? "ONNX Runtime crashed running it in a separate process (" + why.substring(4) + ")"
-                            : why));
+            return new IsolatedProbe(IsolatedProbe.Limits.forModel(Files.size(file))).failure(file)
+                    .map(p -> new Failure(p.opened(), p.kind() == IsolatedProbe.Kind.CRASHED, p.reason()));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write the model for its run check: " + e.getMessage(), e);
         } finally {

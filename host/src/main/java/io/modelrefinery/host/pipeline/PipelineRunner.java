@@ -238,6 +238,11 @@ public final class PipelineRunner {
             return;
         }
         OutputRunCheck.Failure f = failure.get();
+        if (f.crashed()) {
+            // the child process died, not the host; a deployer's process would not be so lucky
+            throw new IllegalStateException("ONNX Runtime crashed (" + f.reason() + ") " + (f.loads() ? "running" : "opening")
+                    + " its output with default session options, in a separate process");
+        }
         if (!f.loads()) {
             throw new IllegalStateException("it produced a model ONNX Runtime cannot load: " + f.reason());
         }
