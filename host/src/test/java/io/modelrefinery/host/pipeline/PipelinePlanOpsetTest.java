@@ -139,6 +139,49 @@ class PipelinePlanOpsetTest {
         }
     }
 
+    private static final ParamSpec<Integer> EPOCHS = ParamSpec.integer("epochs").defaultValue(0)
+            .validator(ParamValidator.between(0, 100)).doc("Training epochs; 0 trains nothing.").build();
+
+    /** Like prune(finetune=...): any opset without training, 16 with it. */
+    private static ModelTransform trainingWhenAsked(List<Long> seen) {
+        TransformDescriptor descriptor = TransformDescriptor.builder("sparsify").version("1.0.0")
+                .kind(TransformKind.COMPRESSOR).accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test")
+                .param(EPOCHS).minimumOpsetWhen(16, p -> p.get(EPOCHS) > 0, "epochs>0").build();
+        return new ModelTransform() {
+            @Override
+            public TransformDescriptor descriptor() {
+                return descriptor;
+            }
+
+            @Override
+            public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
+                seen.add(input.onnxModel().opsetVersion());
+                return TransformResult.of(input.onnxModel());
+            }
+        };
+    }
+
+    @Test
+    void aMinimumThatHoldsOnlyForSomeParametersIsMetOnlyWhenTheyAreGiven() {
+        List<Long> seen = new ArrayList<>();
+        TransformCatalog catalog = TransformCatalog.of(trainingWhenAsked(seen), upgrader("operator-sets"));
+        OnnxModel old = atOpset(TestModels.mlp(), 13);
+
+        try (PipelinePlan plan = PipelinePlan.create(PipelineSpec.parse("sparsify"), ModelArtifact.onnx(old), catalog)) {
+            assertEquals(List.of("sparsify"), ids(plan), "no training, no conversion");
+        }
+        try (PipelinePlan plan = PipelinePlan.create(PipelineSpec.parse("sparsify(epochs=2)"), ModelArtifact.onnx(old),
+                catalog)) {
+            assertEquals(List.of("operator-sets", "sparsify"), ids(plan));
+            assertEquals(List.of("converted the model from opset 13 to 16 with operator-sets 1.2.0 before step 1 "
+                    + "'sparsify', which needs opset 16 or later with epochs>0"), plan.notes());
+        }
+        PipelineResult result = LocalRun.of(trainingWhenAsked(seen), upgrader("operator-sets"))
+                .run("sparsify(epochs=1)", old, dir);
+        assertEquals(List.of(16L), seen, "the step received the converted model");
+        assertEquals(16, result.output().onnxModel().opsetVersion());
+    }
+
     @Test
     void withoutAnOpsetConverterTheStepMeetsTheModelAsItIs() {
         List<Long> seen = new ArrayList<>();
