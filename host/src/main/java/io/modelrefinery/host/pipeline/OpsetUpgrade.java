@@ -30,8 +30,21 @@ record OpsetUpgrade(TransformDescriptor converter, int target) {
      */
     static Optional<OpsetUpgrade> before(TransformDescriptor step, Params params, OptionalInt opset,
                                          TransformCatalog catalog) {
+        if (opset.isEmpty() || opset.getAsInt() <= 0 || opset.getAsInt() >= step.minimumOpset(params)) {
+            return Optional.empty();
+        }
+        return toMinimumOf(step, params, catalog);
+    }
+
+    /**
+     * The upgrade to {@code step}'s minimum opset with {@code params}, whatever the model's opset: for a step
+     * whose model's opset is known only once an earlier step ran (after a converter from another format), so
+     * that the runner can convert at run time when the model proves older ({@link LateOpsetUpgrade}). Empty
+     * when the step needs no minimum or no installed converter reaches it.
+     */
+    static Optional<OpsetUpgrade> toMinimumOf(TransformDescriptor step, Params params, TransformCatalog catalog) {
         int needed = step.minimumOpset(params);
-        if (needed == 0 || opset.isEmpty() || opset.getAsInt() <= 0 || opset.getAsInt() >= needed) {
+        if (needed == 0) {
             return Optional.empty();
         }
         for (TransformDescriptor d : catalog.descriptors()) {

@@ -101,8 +101,20 @@ public final class PipelinePlan implements AutoCloseable {
                             + descriptor.minimumOpsetCondition(params).map(c -> " with " + c).orElse(""));
                     opset = OptionalInt.of(upgrade.get().target());
                 }
+                LateOpsetUpgrade late = null;
+                if (opset.isEmpty() && format.equals(ModelFormat.ONNX)) {
+                    // the opset is known only at run time (after a converter from another format)
+                    Optional<OpsetUpgrade> toMinimum = OpsetUpgrade.toMinimumOf(descriptor, params, catalog);
+                    if (toMinimum.isPresent()) {
+                        TransformCatalog.Handle upgrader = lease(catalog, toMinimum.get().converter().id());
+                        held.add(upgrader);
+                        late = new LateOpsetUpgrade(upgrader, toMinimum.get().target(), toMinimum.get().params(),
+                                descriptor.minimumOpset(params),
+                                descriptor.minimumOpsetCondition(params).orElse(null));
+                    }
+                }
                 format = descriptor.outputFormat();
-                PlannedStep planned = new PlannedStep(handle, params);
+                PlannedStep planned = new PlannedStep(handle, params, late);
                 steps.add(planned);
                 opset = OpsetUpgrade.after(planned, opset);
             }
@@ -151,6 +163,9 @@ public final class PipelinePlan implements AutoCloseable {
     public void close() {
         for (PlannedStep step : steps) {
             step.handle().close();
+            if (step.lateUpgrade() != null) {
+                step.lateUpgrade().converter().close();
+            }
         }
     }
 }

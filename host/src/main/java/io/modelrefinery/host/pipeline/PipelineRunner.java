@@ -81,6 +81,7 @@ public final class PipelineRunner {
             listener.stepStarted(index, count, descriptor);
             Path scratch = createScratch(environment.scratchRoot(), index, descriptor.id());
             AtomicBoolean expired = new AtomicBoolean();
+            List<String> lateNotes = new java.util.concurrent.CopyOnWriteArrayList<>(); // written on the step's thread
             StepContext context = new StepContext(environment, descriptor.id(), new Progress() {
                         @Override
                         public void update(long done, long total, String what) {
@@ -99,7 +100,10 @@ public final class PipelineRunner {
             TransformResult result;
             try {
                 ModelArtifact stepInput = current;
-                Callable<TransformResult> work = () -> step.handle().transform().apply(context, stepInput, step.params());
+                Callable<TransformResult> work = () -> step.handle().transform().apply(context,
+                        step.lateUpgrade() == null ? stepInput
+                                : step.lateUpgrade().apply(context, stepInput, environment.inference(), lateNotes),
+                        step.params());
                 result = environment.limits().limited() ? within(environment.limits(), expired, work, index, descriptor)
                         : work.call();
                 if (result == null) {
@@ -117,7 +121,8 @@ public final class PipelineRunner {
             }
             long durationMs = (System.nanoTime() - start) / 1_000_000;
             StepRecord record = new StepRecord(descriptor.id(), descriptor.version(), step.params().rendered(),
-                    durationMs, environment.inference().device().id(), result.metrics(), notes(step.params(), result));
+                    durationMs, environment.inference().device().id(), result.metrics(),
+                    notes(lateNotes, step.params(), result));
             LOG.info("step {} {} {} took {} ms", index, descriptor.id(), descriptor.version(), durationMs);
             records.add(record);
             listener.stepFinished(index, record);
@@ -129,12 +134,13 @@ public final class PipelineRunner {
         return new PipelineResult(current, records, reference == null ? null : reference.onnxModel());
     }
 
-    /** The parameters' warnings (a deprecated name used), then the transform's own notes. */
-    private static List<String> notes(Params params, TransformResult result) {
-        if (params.warnings().isEmpty()) {
+    /** An opset conversion made first, the parameters' warnings (a deprecated name used), then the transform's own notes. */
+    private static List<String> notes(List<String> late, Params params, TransformResult result) {
+        if (late.isEmpty() && params.warnings().isEmpty()) {
             return result.notes();
         }
-        List<String> notes = new ArrayList<>(params.warnings());
+        List<String> notes = new ArrayList<>(late);
+        notes.addAll(params.warnings());
         notes.addAll(result.notes());
         return notes;
     }
