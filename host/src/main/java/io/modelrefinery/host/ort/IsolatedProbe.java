@@ -127,46 +127,18 @@ public final class IsolatedProbe {
             Path errors = work.resolve("stderr.txt");
             Path said = work.resolve("stdout.txt");
             Path report = work.resolve("fatal-error.log");
-            List<String> command = new ArrayList<>();
-            if (Files.isExecutable(PRLIMIT)) {
-                command.addAll(List.of(PRLIMIT.toString(), "--as=" + limits.addressSpaceBytes(), "--"));
-            }
-            command.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                    "-Xmx" + limits.heapBytes(), "-XX:+ExitOnOutOfMemoryError", "-XX:-UsePerfData",
-                    "-XX:-CreateCoredumpOnCrash", "-XX:ErrorFile=" + report, "-Drefinery.log.level=ERROR",
-                    "-cp", absoluteClassPath(), mainClass, model.toAbsolutePath().toString()));
-            Process child = new ProcessBuilder(command).directory(work.toFile())
-                    .redirectOutput(said.toFile()).redirectError(errors.toFile()).start();
+            Process child = new ProcessBuilder(command(limits, mainClass, report, model.toAbsolutePath().toString()))
+                    .directory(work.toFile()).redirectOutput(said.toFile()).redirectError(errors.toFile()).start();
             if (!child.waitFor(limits.timeout().toMillis(), TimeUnit.MILLISECONDS)) {
                 child.destroyForcibly().waitFor();
                 return Optional.of(new Problem(Kind.TIMED_OUT, "it did not finish within "
                         + limits.timeout().toSeconds() + " s", opened(said)));
             }
             int exit = child.exitValue();
-            boolean opened = opened(said);
-            if (Files.exists(report)) {
-                // the JVM caught a fatal signal in native code, wrote its report and exited with 1
-                return Optional.of(new Problem(Kind.CRASHED, reportedSignal(report), opened));
-            }
-            String last = Files.readString(errors, StandardCharsets.UTF_8).lines().filter(l -> !l.isBlank())
-                    .reduce((a, b) -> b).orElse("").trim();
-            if (exit == 0) {
+            if (exit == 0 && !Files.exists(report)) {
                 return Optional.empty();
             }
-            if (exit == 2) {
-                return Optional.of(new Problem(Kind.REFUSED, last.isEmpty() ? "exit code " + exit : last, opened));
-            }
-            if (exit == 4) {
-                return Optional.of(new Problem(Kind.FAILED, last.isEmpty() ? "exit code " + exit : last, opened));
-            }
-            if (exit == 3) { // -XX:+ExitOnOutOfMemoryError
-                return Optional.of(new Problem(Kind.OUT_OF_MEMORY, "it ran out of its " + (limits.heapBytes() >> 20)
-                        + " MiB of heap", opened));
-            }
-            if (exit > 128) {
-                return Optional.of(new Problem(Kind.CRASHED, "signal " + (exit - 128), opened));
-            }
-            return Optional.of(new Problem(Kind.FAILED, "exit code " + exit + (last.isEmpty() ? "" : ": " + last), opened));
+            return Optional.of(ended(exit, report, lastLine(errors), opened(said), limits));
         } catch (IOException e) {
             throw new IllegalStateException("cannot start the model probe: " + e.getMessage(), e);
         } catch (InterruptedException e) {
@@ -177,6 +149,50 @@ public final class IsolatedProbe {
                 Folders.deleteQuietly(work);
             }
         }
+    }
+
+    /** The child's command line: its limits, a fatal error report at {@code report}, {@code mainClass} with {@code args}. */
+    static List<String> command(Limits limits, String mainClass, Path report, String... args) {
+        List<String> command = new ArrayList<>();
+        if (Files.isExecutable(PRLIMIT)) {
+            command.addAll(List.of(PRLIMIT.toString(), "--as=" + limits.addressSpaceBytes(), "--"));
+        }
+        command.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx" + limits.heapBytes(), "-XX:+ExitOnOutOfMemoryError", "-XX:-UsePerfData",
+                "-XX:-CreateCoredumpOnCrash", "-XX:ErrorFile=" + report, "-Drefinery.log.level=ERROR",
+                "-cp", absoluteClassPath(), mainClass));
+        command.addAll(List.of(args));
+        return command;
+    }
+
+    /**
+     * How a child that ended badly ended, from its exit code, its fatal error report (the JVM writes one and
+     * exits with 1 when it catches a fatal signal in native code) and the last line it wrote on stderr.
+     */
+    static Problem ended(int exit, Path report, String last, boolean opened, Limits limits) throws IOException {
+        if (Files.exists(report)) {
+            return new Problem(Kind.CRASHED, reportedSignal(report), opened);
+        }
+        if (exit == 2) {
+            return new Problem(Kind.REFUSED, last.isEmpty() ? "exit code " + exit : last, opened);
+        }
+        if (exit == 4) {
+            return new Problem(Kind.FAILED, last.isEmpty() ? "exit code " + exit : last, opened);
+        }
+        if (exit == 3) { // -XX:+ExitOnOutOfMemoryError
+            return new Problem(Kind.OUT_OF_MEMORY, "it ran out of its " + (limits.heapBytes() >> 20) + " MiB of heap",
+                    opened);
+        }
+        if (exit > 128) {
+            return new Problem(Kind.CRASHED, "signal " + (exit - 128), opened);
+        }
+        return new Problem(Kind.FAILED, "exit code " + exit + (last.isEmpty() ? "" : ": " + last), opened);
+    }
+
+    /** The last line that is not blank, trimmed; empty when there is none. */
+    static String lastLine(Path file) throws IOException {
+        return !Files.exists(file) ? "" : Files.readString(file, StandardCharsets.UTF_8).lines()
+                .filter(l -> !l.isBlank()).reduce((a, b) -> b).orElse("").trim();
     }
 
     private static boolean opened(Path stdout) throws IOException {
