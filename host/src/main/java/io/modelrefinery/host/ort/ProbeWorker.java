@@ -30,7 +30,7 @@ public final class ProbeWorker {
 
     private final IsolatedProbe.Limits limits;
     private final String mainClass;
-    private Process process;
+    private volatile Process process;
     private Writer requests;
     private BlockingQueue<Object> replies;
     private Path work;
@@ -40,7 +40,13 @@ public final class ProbeWorker {
     ProbeWorker(IsolatedProbe.Limits limits, String mainClass) {
         this.limits = limits;
         this.mainClass = mainClass;
-        Runtime.getRuntime().addShutdownHook(new Thread(this::stop, "probe-worker-stop"));
+        // without the lock: a check in progress must not hold up the host's exit
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            Process running = process;
+            if (running != null) {
+                running.destroyForcibly();
+            }
+        }, "probe-worker-stop"));
     }
 
     /** The host's worker, with {@link IsolatedProbe.Limits#defaults()}. */
