@@ -18,7 +18,7 @@ import java.util.concurrent.TimeUnit;
 /**
  * A child JVM kept to probe model after model ({@link ModelProbe} {@value ModelProbe#SERVE}), so that checking
  * a step's output in a separate process costs a round trip instead of a JVM start and ONNX Runtime's load
- * each time (measured on 2 busy cores: about 0.7 s a fresh child, tens of milliseconds a kept one). A model
+ * each time (docs/benchmarks.md: 0.7 s a fresh child, 6 to 23 ms a kept one on 2 busy cores). A model
  * that crashes it ends that child only: the next probe starts another. It is recycled after
  * {@link #RECYCLE_AFTER} models (native memory ONNX Runtime does not give back), ends by itself when idle, and
  * with its stdin when the host goes. One model at a time: probes from parallel steps wait for each other.

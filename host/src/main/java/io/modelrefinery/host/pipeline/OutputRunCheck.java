@@ -27,8 +27,8 @@ import java.util.Optional;
  *
  * <p>Every model runs first in a child process, the host's {@link ProbeWorker}: ONNX Runtime's fusions have
  * crashed the process that opened a model (float16 sequence-first attention), and a crash must end the check,
- * not the host. The kept worker makes that cost about 8 ms a check against 4 ms in the host's own process (a
- * fresh JVM would cost 0.8 s); a model too large for its heap gets a child of its own. On a job device other
+ * not the host. The kept worker costs 3 to 12 ms a check more than the host's own process, a fresh JVM 0.7 s
+ * (docs/benchmarks.md); a model too large for its heap gets a child of its own. On a job device other
  * than the CPU, a model that passed there runs on the device too, in the host's process.
  */
 final class OutputRunCheck {
