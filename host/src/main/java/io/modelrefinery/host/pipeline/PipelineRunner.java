@@ -28,6 +28,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.FutureTask;
 import java.util.concurrent.TimeUnit;
@@ -81,7 +82,7 @@ public final class PipelineRunner {
             listener.stepStarted(index, count, descriptor);
             Path scratch = createScratch(environment.scratchRoot(), index, descriptor.id());
             AtomicBoolean expired = new AtomicBoolean();
-            List<String> lateNotes = new java.util.concurrent.CopyOnWriteArrayList<>(); // written on the step's thread
+            List<String> lateNotes = new CopyOnWriteArrayList<>(); // written on the step's thread
             StepContext context = new StepContext(environment, descriptor.id(), new Progress() {
                         @Override
                         public void update(long done, long total, String what) {
