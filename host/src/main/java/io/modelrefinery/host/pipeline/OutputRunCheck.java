@@ -6,7 +6,13 @@ import io.modelrefinery.api.infer.InferenceException;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.infer.SessionOptions;
+import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.proto.Onnx.AttributeProto;
+import io.modelrefinery.api.onnx.proto.Onnx.GraphProto;
+import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
+import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
+import io.modelrefinery.api.onnx.proto.Onnx.ValueInfoProto;
 import io.modelrefinery.host.eval.Evaluator;
 import io.modelrefinery.host.files.Folders;
 import io.modelrefinery.host.ort.IsolatedProbe;
@@ -16,8 +22,11 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
+import java.util.function.Function;
 
 /**
  * Runs a model once as a deployer would: a session with ONNX Runtime's default options (all graph
@@ -25,13 +34,18 @@ import java.util.Optional;
  * misses kernels that fail at run time (a float16 ScatterElements) and fusions the default level makes
  * that the load check's level does not.
  *
- * <p>Every model runs first in a child process, the host's {@link ProbeWorker}: ONNX Runtime's fusions have
- * crashed the process that opened a model (float16 sequence-first attention), and a crash must end the check,
- * not the host. The kept worker costs 3 to 12 ms a check more than the host's own process, a fresh JVM 0.7 s
- * (docs/benchmarks.md); a model too large for its heap gets a child of its own. On a job device other
- * than the CPU, a model that passed there runs on the device too, in the host's process.
+ * <p>A model runs in a child process, so that a crash ends the check, not the host: ONNX Runtime's fusions
+ * have crashed the process that opened a model (float16 sequence-first attention). Up to
+ * {@link #WORKER_TENSOR_BYTES} of weights it runs in the host's kept {@link ProbeWorker}, which costs 3 to 12
+ * ms a check more than the host's own process (a fresh JVM 0.7 s; docs/benchmarks.md). A larger model runs
+ * in a child of its own when it computes in 16-bit floats (where the crashes were), and otherwise in the
+ * host's process: a second copy of a large model in a child would double the job's memory. On a job device
+ * other than the CPU, a model that passed in a child runs on the device too, in the host's process.
  */
 final class OutputRunCheck {
+    /** Weights up to which a model is checked in the kept worker: a quarter of its heap, which holds it a few times. */
+    static final long WORKER_TENSOR_BYTES = ProbeWorker.shared().limits().heapBytes() / 4;
+    private static final Set<Integer> HALF_TYPES = Set.of(DataType.FLOAT16.code(), DataType.BFLOAT16.code());
 
     /**
      * What went wrong, in one line.
@@ -54,7 +68,15 @@ final class OutputRunCheck {
 
     /** Empty when the model loads and runs; otherwise whether it loaded and ONNX Runtime's reason. */
     Optional<Failure> failure(OnnxModel model) {
-        Optional<Failure> isolated = isolated(model);
+        long bytes = model.tensorBytes();
+        Optional<Failure> isolated;
+        if (bytes <= WORKER_TENSOR_BYTES) {
+            isolated = isolated(model, ProbeWorker.shared()::failure);
+        } else if (halfIn(model.graph())) {
+            isolated = isolated(model, file -> new IsolatedProbe(IsolatedProbe.Limits.forModel(bytes)).failure(file));
+        } else {
+            return inProcess(model);
+        }
         if (isolated.isPresent() || inference.device() == Device.CPU) {
             return isolated;
         }
@@ -85,18 +107,15 @@ final class OutputRunCheck {
         }
     }
 
-    private static Optional<Failure> isolated(OnnxModel model) {
+    private static Optional<Failure> isolated(OnnxModel model,
+                                              Function<Path, Optional<IsolatedProbe.Problem>> probe) {
         Path work = null;
         try {
             work = Files.createTempDirectory("refinery-run-check-");
             Path file = work.resolve("output.onnx");
             model.save(file);
-            long bytes = Files.size(file);
-            // the kept worker for what fits its heap a few times over; a child of its own for larger models
-            ProbeWorker worker = ProbeWorker.shared();
-            Optional<IsolatedProbe.Problem> problem = 4 * bytes <= worker.limits().heapBytes() ? worker.failure(file)
-                    : new IsolatedProbe(IsolatedProbe.Limits.forModel(bytes)).failure(file);
-            return problem.map(p -> new Failure(p.opened(), p.kind() == IsolatedProbe.Kind.CRASHED, p.reason()));
+            return probe.apply(file).map(p -> new Failure(p.opened(), p.kind() == IsolatedProbe.Kind.CRASHED,
+                    p.reason()));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write the model for its run check: " + e.getMessage(), e);
         } finally {
@@ -104,5 +123,37 @@ final class OutputRunCheck {
                 Folders.deleteQuietly(work);
             }
         }
+    }
+
+    /** Whether the graph holds or computes 16-bit floats anywhere, subgraphs included. */
+    static boolean halfIn(GraphProto graph) {
+        for (TensorProto t : graph.getInitializerList()) {
+            if (HALF_TYPES.contains(t.getDataType())) {
+                return true;
+            }
+        }
+        for (List<ValueInfoProto> values : List.of(graph.getInputList(), graph.getOutputList(),
+                graph.getValueInfoList())) {
+            for (ValueInfoProto v : values) {
+                if (HALF_TYPES.contains(v.getType().getTensorType().getElemType())) {
+                    return true;
+                }
+            }
+        }
+        for (NodeProto node : graph.getNodeList()) {
+            for (AttributeProto a : node.getAttributeList()) {
+                if ((a.getName().equals("to") && HALF_TYPES.contains((int) a.getI()))
+                        || (a.hasT() && HALF_TYPES.contains(a.getT().getDataType()))
+                        || (a.hasG() && halfIn(a.getG()))) {
+                    return true;
+                }
+                for (GraphProto g : a.getGraphsList()) {
+                    if (halfIn(g)) {
+                        return true;
+                    }
+                }
+            }
+        }
+        return false;
     }
 }

@@ -275,6 +275,8 @@ class PipelineRunnerTest {
         ModelTransform scatter = transform("scatter", (c, m) -> TransformResult.of(half));
         OnnxModel identity = model(List.of(OnnxHelper.node("Identity", List.of("x"), List.of("y"))), List.of());
 
+        assertTrue(OutputRunCheck.halfIn(half.graph()), "a large one would run in a child of its own too");
+        assertFalse(OutputRunCheck.halfIn(identity.graph()));
         StepFailedException failed = assertThrows(StepFailedException.class,
                 () -> LocalRun.of(scatter).run("scatter", identity, dir));
 
