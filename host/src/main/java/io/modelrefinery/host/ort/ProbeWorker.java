@@ -59,6 +59,22 @@ public final class ProbeWorker {
         return limits;
     }
 
+    /**
+     * Starts the child if none runs, without waiting for it: a pipeline calls this as it begins, so that the
+     * child's JVM and ONNX Runtime start while the first step works (starting takes about 0.7 s).
+     */
+    public synchronized void prestart() {
+        if (process != null && process.isAlive() && served < RECYCLE_AFTER) {
+            return;
+        }
+        try {
+            stop();
+            start();
+        } catch (IOException e) {
+            stop(); // the check itself will say why it cannot start
+        }
+    }
+
     /** Probes {@code model}: empty when the worker opened and ran it, else what went wrong, as {@link IsolatedProbe#failure}. */
     public synchronized Optional<IsolatedProbe.Problem> failure(Path model) {
         try {

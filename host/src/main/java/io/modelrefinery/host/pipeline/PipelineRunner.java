@@ -14,6 +14,7 @@ import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.api.plugin.Params;
 import io.modelrefinery.api.plugin.TransformResult;
 import io.modelrefinery.host.files.Folders;
+import io.modelrefinery.host.ort.ProbeWorker;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.slf4j.MDC;
@@ -70,6 +71,7 @@ public final class PipelineRunner {
      */
     public PipelineResult run(PipelinePlan plan, ModelArtifact input, JobEnvironment environment, JobListener listener) {
         requireData(plan, environment.data());
+        ProbeWorker.shared().prestart(); // the output check's child starts while the first step works
         List<StepRecord> records = new ArrayList<>();
         ModelArtifact current = input;
         ModelArtifact reference = input instanceof OnnxArtifact ? input : null;
