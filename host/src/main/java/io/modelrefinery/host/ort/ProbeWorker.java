@@ -164,8 +164,10 @@ public final class ProbeWorker {
                     StandardCharsets.UTF_8))) {
                 String line;
                 while ((line = out.readLine()) != null) {
-                    if (line.startsWith(ModelProbe.PREFIX)) { // anything else on stdout is not the protocol's
-                        queue.add(line.substring(ModelProbe.PREFIX.length()));
+                    // anything else on stdout is not the protocol's, and may precede its line unterminated
+                    int at = line.lastIndexOf(ModelProbe.PREFIX);
+                    if (at >= 0) {
+                        queue.add(line.substring(at + ModelProbe.PREFIX.length()));
                     }
                 }
             } catch (IOException e) {
