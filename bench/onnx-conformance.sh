@@ -38,7 +38,7 @@ echo "machine: $(nproc) cores, $(java -version 2>&1 | head -1); date: $(date -u 
 awk -F'\t' '
   $1 == "start" { next }
   $2 == "original" { models++; if ($3 == "ref-ok") ok++; else excluded[$4 == "" ? $3 : substr($4, 1, 60)]++; next }
-  { n[$2, $3]++; if ($3 != "kept") { r = $4; sub(/ONNX Runtime cannot open the model: Error code - [A-Z_]+ - message: (This is an invalid model\. )?/, "", r); gsub(/\047[^\047]*\047/, "\047.\047", r); gsub(/[0-9.e+-]+, expected [0-9.e+-]+/, "N, expected M", r); reason[$2 "\t" $3 "\t" substr(r, 1, 200)]++ } }
+  { n[$2, $3]++; if ($3 != "kept") { r = $4; sub(/ONNX Runtime cannot open the model: (This is an invalid model\. )?/, "", r); gsub(/\047[^\047]*\047/, "\047.\047", r); gsub(/[0-9.e+-]+, expected [0-9.e+-]+/, "N, expected M", r); reason[$2 "\t" $3 "\t" substr(r, 1, 200)]++ } }
   END {
     printf "%d models; ONNX Runtime itself runs %d of them correctly (the rest are left out)\n\n", models, ok
     print "| pipeline | kept | refused | failed by the output check | broken | crashed | internal error |"

@@ -26,7 +26,7 @@ public enum ParamRole {
     /**
      * The ONNX operator set version an ONNX-to-ONNX converter converts to: an integer parameter. The host
      * finds the converter it puts in front of a step whose model is below the step's
-     * {@link TransformDescriptor#minimumOpset()} by this role.
+     * {@link TransformDescriptor#minimumOpset(Params)} by this role.
      *
      * @since 1.6
      */

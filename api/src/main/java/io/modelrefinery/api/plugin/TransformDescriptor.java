@@ -35,6 +35,7 @@ public final class TransformDescriptor {
     private final boolean layerFallback;
     private final Predicate<Params> keepsGraph;
     private final int minimumOpset;
+    private final List<ConditionalOpset> conditionalOpsets;
 
     private TransformDescriptor(Builder b) {
         this.id = b.id;
@@ -51,6 +52,7 @@ public final class TransformDescriptor {
         this.layerFallback = b.layerFallback;
         this.keepsGraph = b.keepsGraph;
         this.minimumOpset = b.minimumOpset;
+        this.conditionalOpsets = List.copyOf(b.conditionalOpsets);
     }
 
     public static Builder builder(String id) {
@@ -173,6 +175,45 @@ public final class TransformDescriptor {
      */
     public int minimumOpset() {
         return minimumOpset;
+    }
+
+    /**
+     * The oldest default-domain opset the transform works on with {@code values}: {@link #minimumOpset()}, or
+     * a later one a {@link Builder#minimumOpsetWhen} condition names when the values meet it (training needs
+     * opset 16, say, while the rest of the transform takes any). The host plans the upgrade by this one.
+     *
+     * @since 1.6
+     */
+    public int minimumOpset(Params values) {
+        int minimum = minimumOpset;
+        for (ConditionalOpset c : conditionalOpsets) {
+            if (c.opset() > minimum && c.when().test(values)) {
+                minimum = c.opset();
+            }
+        }
+        return minimum;
+    }
+
+    /**
+     * The condition in words under which {@code values} raise the minimum opset ({@code finetune>0}), empty
+     * when {@link #minimumOpset()} alone holds for them.
+     *
+     * @since 1.6
+     */
+    public Optional<String> minimumOpsetCondition(Params values) {
+        int minimum = minimumOpset;
+        String condition = null;
+        for (ConditionalOpset c : conditionalOpsets) {
+            if (c.opset() > minimum && c.when().test(values)) {
+                minimum = c.opset();
+                condition = c.condition();
+            }
+        }
+        return Optional.ofNullable(condition);
+    }
+
+    /** A minimum opset that holds only for some parameter values. */
+    private record ConditionalOpset(int opset, Predicate<Params> when, String condition) {
     }
 
     /**
@@ -331,6 +372,7 @@ public final class TransformDescriptor {
         private boolean layerFallback;
         private Predicate<Params> keepsGraph = values -> false;
         private int minimumOpset;
+        private final List<ConditionalOpset> conditionalOpsets = new ArrayList<>();
 
         private Builder(String id) {
             if (id == null || !ID.matcher(id).matches()) {
@@ -460,6 +502,25 @@ public final class TransformDescriptor {
                 throw new IllegalArgumentException("'" + id + "': a minimum opset is at least 1: " + opset);
             }
             this.minimumOpset = opset;
+            return this;
+        }
+
+        /**
+         * A later minimum opset that holds only for parameter values passing {@code when}, such as training
+         * (opset 16) for {@code prune(finetune=EPOCHS)} with more than 0 epochs; see
+         * {@link TransformDescriptor#minimumOpset(Params)}.
+         *
+         * @param condition the test as users read it in notes: {@code finetune>0}
+         * @since 1.6
+         */
+        public Builder minimumOpsetWhen(int opset, Predicate<Params> when, String condition) {
+            if (opset < 1) {
+                throw new IllegalArgumentException("'" + id + "': a minimum opset is at least 1: " + opset);
+            }
+            if (condition == null || condition.isBlank()) {
+                throw new IllegalArgumentException("'" + id + "': a conditional minimum opset needs its condition in words");
+            }
+            conditionalOpsets.add(new ConditionalOpset(opset, Objects.requireNonNull(when, "when"), condition));
             return this;
         }
 

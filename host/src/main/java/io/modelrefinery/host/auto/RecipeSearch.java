@@ -198,6 +198,9 @@ public final class RecipeSearch {
         if (settings.objective() == Objective.LATENCY) {
             effective = effective.orNoSlowdown(); // refuses slower candidates unless max-latency-ratio is set
         }
+        // as in a job without auto: gates on latency alone say nothing about fidelity (a no-op under any
+        // fidelity or accuracy gate, auto's defaults included)
+        effective = effective.orFidelityFloor();
         effective.requireCheckable(true, labelled);
 
         Search search = new Search(input, format, data, scoring, effective, settings.objective(), zipName, listener,

@@ -215,6 +215,9 @@ public final class QualityGates {
      */
     public List<GateResult> checkQuality(Evaluation evaluation) {
         List<GateResult> results = new ArrayList<>();
+        if (fidelityFloor && evaluation.sqnrDb() != null) {
+            results.add(fidelityFloor(evaluation.sqnrDb()));
+        }
         limits.forEach((name, limit) -> {
             if (!name.equals(MAX_LATENCY_RATIO.name())) {
                 results.add(check(name, limit, evaluation));

@@ -14,7 +14,7 @@ import java.util.OptionalInt;
 
 /**
  * The opset conversion a plan puts in front of a step whose model is older than the step's
- * {@link TransformDescriptor#minimumOpset()}. The converter is found by what its descriptor says (an
+ * {@link TransformDescriptor#minimumOpset(Params)} with its parameters. The converter is found by what its descriptor says (an
  * ONNX-to-ONNX converter with a {@link ParamRole#TARGET_OPSET} parameter), never by its id, so that any
  * installed opset converter serves.
  *
@@ -24,12 +24,27 @@ import java.util.OptionalInt;
 record OpsetUpgrade(TransformDescriptor converter, int target) {
 
     /**
-     * The upgrade a model at {@code opset} needs before {@code step}, if it needs one and an installed
-     * converter can make it; empty otherwise (the step then meets the model as it is, and may refuse it).
+     * The upgrade a model at {@code opset} needs before {@code step} run with {@code params}, if it needs one
+     * and an installed converter can make it; empty otherwise (the step then meets the model as it is, and may
+     * refuse it).
      */
-    static Optional<OpsetUpgrade> before(TransformDescriptor step, OptionalInt opset, TransformCatalog catalog) {
-        int needed = step.minimumOpset();
-        if (needed == 0 || opset.isEmpty() || opset.getAsInt() <= 0 || opset.getAsInt() >= needed) {
+    static Optional<OpsetUpgrade> before(TransformDescriptor step, Params params, OptionalInt opset,
+                                         TransformCatalog catalog) {
+        if (opset.isEmpty() || opset.getAsInt() <= 0 || opset.getAsInt() >= step.minimumOpset(params)) {
+            return Optional.empty();
+        }
+        return toMinimumOf(step, params, catalog);
+    }
+
+    /**
+     * The upgrade to {@code step}'s minimum opset with {@code params}, whatever the model's opset: for a step
+     * whose model's opset is known only once an earlier step ran (after a converter from another format), so
+     * that the runner can convert at run time when the model proves older ({@link LateOpsetUpgrade}). Empty
+     * when the step needs no minimum or no installed converter reaches it.
+     */
+    static Optional<OpsetUpgrade> toMinimumOf(TransformDescriptor step, Params params, TransformCatalog catalog) {
+        int needed = step.minimumOpset(params);
+        if (needed == 0) {
             return Optional.empty();
         }
         for (TransformDescriptor d : catalog.descriptors()) {

@@ -1,6 +1,7 @@
 package io.modelrefinery.host.pipeline;
 
 import io.modelrefinery.api.data.InvalidDataException;
+import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.InferenceException;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.infer.InferenceSession;
@@ -15,6 +16,7 @@ import io.modelrefinery.api.onnx.proto.Onnx.ValueInfoProto;
 import io.modelrefinery.host.eval.Evaluator;
 import io.modelrefinery.host.files.Folders;
 import io.modelrefinery.host.ort.IsolatedProbe;
+import io.modelrefinery.host.ort.ProbeWorker;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -24,22 +26,38 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.Function;
 
 /**
  * Runs a model once as a deployer would: a session with ONNX Runtime's default options (all graph
  * optimizations), fed inputs generated from its input types (symbolic dimensions 1). Loading alone
  * misses kernels that fail at run time (a float16 ScatterElements) and fusions the default level makes
- * that the load check's level does not. A model that computes in 16-bit floats runs in a child process:
- * ONNX Runtime's 16-bit fusions have crashed the process that opened such a model, and a crash must end
- * the check, not the host.
+ * that the load check's level does not.
+ *
+ * <p>A model runs in a child process, so that a crash ends the check, not the host: ONNX Runtime's fusions
+ * have crashed the process that opened a model (float16 sequence-first attention). Up to
+ * {@link #WORKER_TENSOR_BYTES} of weights it runs in the host's kept {@link ProbeWorker}, which costs 3 to 12
+ * ms a check more than the host's own process (a fresh JVM 0.7 s; docs/benchmarks.md). A larger model runs
+ * in a child of its own when it computes in 16-bit floats (where the crashes were), and otherwise in the
+ * host's process: a second copy of a large model in a child would double the job's memory. On a job device
+ * other than the CPU, a model that passed in a child runs on the device too, in the host's process.
  */
 final class OutputRunCheck {
-    /** How the child's session creation failure begins (OrtInferenceService's wording). */
-    private static final String CANNOT_OPEN = "ONNX Runtime cannot open the model";
+    /** Weights up to which a model is checked in the kept worker: a quarter of its heap, which holds it a few times. */
+    static final long WORKER_TENSOR_BYTES = ProbeWorker.shared().limits().heapBytes() / 4;
     private static final Set<Integer> HALF_TYPES = Set.of(DataType.FLOAT16.code(), DataType.BFLOAT16.code());
 
-    /** What went wrong, in one line. */
-    record Failure(boolean loads, String reason) {
+    /**
+     * What went wrong, in one line.
+     *
+     * @param loads whether ONNX Runtime opened a session on the model
+     * @param crashed whether ONNX Runtime took its (child) process down: never excused, whatever the input does;
+     *     the reason then is how ("signal SIGSEGV in libonnxruntime.so")
+     */
+    record Failure(boolean loads, boolean crashed, String reason) {
+        Failure(boolean loads, String reason) {
+            this(loads, false, reason);
+        }
     }
 
     private final InferenceService inference;
@@ -50,7 +68,19 @@ final class OutputRunCheck {
 
     /** Empty when the model loads and runs; otherwise whether it loaded and ONNX Runtime's reason. */
     Optional<Failure> failure(OnnxModel model) {
-        return inDoubt(model) ? isolated(model) : inProcess(model);
+        long bytes = model.tensorBytes();
+        Optional<Failure> isolated;
+        if (bytes <= WORKER_TENSOR_BYTES) {
+            isolated = isolated(model, ProbeWorker.shared()::failure);
+        } else if (halfIn(model.graph())) {
+            isolated = isolated(model, file -> new IsolatedProbe(IsolatedProbe.Limits.forModel(bytes)).failure(file));
+        } else {
+            return inProcess(model);
+        }
+        if (isolated.isPresent() || inference.device() == Device.CPU) {
+            return isolated;
+        }
+        return inProcess(model);
     }
 
     private Optional<Failure> inProcess(OnnxModel model) {
@@ -77,16 +107,15 @@ final class OutputRunCheck {
         }
     }
 
-    private static Optional<Failure> isolated(OnnxModel model) {
+    private static Optional<Failure> isolated(OnnxModel model,
+                                              Function<Path, Optional<IsolatedProbe.Problem>> probe) {
         Path work = null;
         try {
             work = Files.createTempDirectory("refinery-run-check-");
             Path file = work.resolve("output.onnx");
             model.save(file);
-            return new IsolatedProbe(IsolatedProbe.Limits.forModel(Files.size(file))).problem(file)
-                    .map(why -> new Failure(!why.startsWith(CANNOT_OPEN), why.startsWith("the process died")
-                            ? "ONNX Runtime crashed running it in a separate process (" + why.substring(4) + ")"
-                            : why));
+            return probe.apply(file).map(p -> new Failure(p.opened(), p.kind() == IsolatedProbe.Kind.CRASHED,
+                    p.reason()));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write the model for its run check: " + e.getMessage(), e);
         } finally {
@@ -96,12 +125,8 @@ final class OutputRunCheck {
         }
     }
 
-    /** Whether the model holds or computes 16-bit floats anywhere, subgraphs included. */
-    static boolean inDoubt(OnnxModel model) {
-        return halfIn(model.graph());
-    }
-
-    private static boolean halfIn(GraphProto graph) {
+    /** Whether the graph holds or computes 16-bit floats anywhere, subgraphs included. */
+    static boolean halfIn(GraphProto graph) {
         for (TensorProto t : graph.getInitializerList()) {
             if (HALF_TYPES.contains(t.getDataType())) {
                 return true;

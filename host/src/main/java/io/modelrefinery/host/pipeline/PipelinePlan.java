@@ -47,7 +47,7 @@ public final class PipelinePlan implements AutoCloseable {
 
     /**
      * Plans {@code spec} for {@code input}. An ONNX model older than a step's
-     * {@link TransformDescriptor#minimumOpset()} is converted up in front of that step by an installed opset
+     * {@link TransformDescriptor#minimumOpset(Params)} is converted up in front of that step by an installed opset
      * converter ({@link OpsetUpgrade}), which the plan adds as an ordinary step with a note.
      *
      * @throws UnknownTransformException if a step names no transform on offer
@@ -89,7 +89,7 @@ public final class PipelinePlan implements AutoCloseable {
                     throw new InvalidInputException("step " + index + " '" + descriptor.id() + "' reads "
                             + descriptor.inputFormats() + " models, but receives " + format);
                 }
-                Optional<OpsetUpgrade> upgrade = OpsetUpgrade.before(descriptor, opset, catalog);
+                Optional<OpsetUpgrade> upgrade = OpsetUpgrade.before(descriptor, params, opset, catalog);
                 if (upgrade.isPresent()) {
                     TransformDescriptor converter = upgrade.get().converter();
                     TransformCatalog.Handle upgrader = lease(catalog, converter.id());
@@ -97,11 +97,24 @@ public final class PipelinePlan implements AutoCloseable {
                     steps.add(new PlannedStep(upgrader, upgrade.get().params()));
                     notes.add("converted the model from opset " + opset.getAsInt() + " to " + upgrade.get().target()
                             + " with " + converter.id() + " " + converter.version() + " before step " + index + " '"
-                            + descriptor.id() + "', which needs opset " + descriptor.minimumOpset() + " or later");
+                            + descriptor.id() + "', which needs opset " + descriptor.minimumOpset(params) + " or later"
+                            + descriptor.minimumOpsetCondition(params).map(c -> " with " + c).orElse(""));
                     opset = OptionalInt.of(upgrade.get().target());
                 }
+                LateOpsetUpgrade late = null;
+                if (opset.isEmpty() && format.equals(ModelFormat.ONNX)) {
+                    // the opset is known only at run time (after a converter from another format)
+                    Optional<OpsetUpgrade> toMinimum = OpsetUpgrade.toMinimumOf(descriptor, params, catalog);
+                    if (toMinimum.isPresent()) {
+                        TransformCatalog.Handle upgrader = lease(catalog, toMinimum.get().converter().id());
+                        held.add(upgrader);
+                        late = new LateOpsetUpgrade(upgrader, toMinimum.get().target(), toMinimum.get().params(),
+                                descriptor.minimumOpset(params),
+                                descriptor.minimumOpsetCondition(params).orElse(null));
+                    }
+                }
                 format = descriptor.outputFormat();
-                PlannedStep planned = new PlannedStep(handle, params);
+                PlannedStep planned = new PlannedStep(handle, params, late);
                 steps.add(planned);
                 opset = OpsetUpgrade.after(planned, opset);
             }
@@ -150,6 +163,9 @@ public final class PipelinePlan implements AutoCloseable {
     public void close() {
         for (PlannedStep step : steps) {
             step.handle().close();
+            if (step.lateUpgrade() != null) {
+                step.lateUpgrade().converter().close();
+            }
         }
     }
 }

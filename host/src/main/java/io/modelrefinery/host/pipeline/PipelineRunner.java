@@ -14,6 +14,7 @@ import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.api.plugin.Params;
 import io.modelrefinery.api.plugin.TransformResult;
 import io.modelrefinery.host.files.Folders;
+import io.modelrefinery.host.ort.ProbeWorker;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.slf4j.MDC;
@@ -28,6 +29,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.FutureTask;
 import java.util.concurrent.TimeUnit;
@@ -69,6 +71,7 @@ public final class PipelineRunner {
      */
     public PipelineResult run(PipelinePlan plan, ModelArtifact input, JobEnvironment environment, JobListener listener) {
         requireData(plan, environment.data());
+        ProbeWorker.shared().prestart(); // the output check's child starts while the first step works
         List<StepRecord> records = new ArrayList<>();
         ModelArtifact current = input;
         ModelArtifact reference = input instanceof OnnxArtifact ? input : null;
@@ -81,6 +84,7 @@ public final class PipelineRunner {
             listener.stepStarted(index, count, descriptor);
             Path scratch = createScratch(environment.scratchRoot(), index, descriptor.id());
             AtomicBoolean expired = new AtomicBoolean();
+            List<String> lateNotes = new CopyOnWriteArrayList<>(); // written on the step's thread
             StepContext context = new StepContext(environment, descriptor.id(), new Progress() {
                         @Override
                         public void update(long done, long total, String what) {
@@ -99,7 +103,10 @@ public final class PipelineRunner {
             TransformResult result;
             try {
                 ModelArtifact stepInput = current;
-                Callable<TransformResult> work = () -> step.handle().transform().apply(context, stepInput, step.params());
+                Callable<TransformResult> work = () -> step.handle().transform().apply(context,
+                        step.lateUpgrade() == null ? stepInput
+                                : step.lateUpgrade().apply(context, stepInput, environment.inference(), lateNotes),
+                        step.params());
                 result = environment.limits().limited() ? within(environment.limits(), expired, work, index, descriptor)
                         : work.call();
                 if (result == null) {
@@ -117,7 +124,8 @@ public final class PipelineRunner {
             }
             long durationMs = (System.nanoTime() - start) / 1_000_000;
             StepRecord record = new StepRecord(descriptor.id(), descriptor.version(), step.params().rendered(),
-                    durationMs, environment.inference().device().id(), result.metrics(), notes(step.params(), result));
+                    durationMs, environment.inference().device().id(), result.metrics(),
+                    notes(lateNotes, step.params(), result));
             LOG.info("step {} {} {} took {} ms", index, descriptor.id(), descriptor.version(), durationMs);
             records.add(record);
             listener.stepFinished(index, record);
@@ -129,12 +137,13 @@ public final class PipelineRunner {
         return new PipelineResult(current, records, reference == null ? null : reference.onnxModel());
     }
 
-    /** The parameters' warnings (a deprecated name used), then the transform's own notes. */
-    private static List<String> notes(Params params, TransformResult result) {
-        if (params.warnings().isEmpty()) {
+    /** An opset conversion made first, the parameters' warnings (a deprecated name used), then the transform's own notes. */
+    private static List<String> notes(List<String> late, Params params, TransformResult result) {
+        if (late.isEmpty() && params.warnings().isEmpty()) {
             return result.notes();
         }
-        List<String> notes = new ArrayList<>(params.warnings());
+        List<String> notes = new ArrayList<>(late);
+        notes.addAll(params.warnings());
         notes.addAll(result.notes());
         return notes;
     }
@@ -238,6 +247,11 @@ public final class PipelineRunner {
             return;
         }
         OutputRunCheck.Failure f = failure.get();
+        if (f.crashed()) {
+            // the child process died, not the host; a deployer's process would not be so lucky
+            throw new IllegalStateException("ONNX Runtime crashed (" + f.reason() + ") " + (f.loads() ? "running" : "opening")
+                    + " its output with default session options, in a separate process");
+        }
         if (!f.loads()) {
             throw new IllegalStateException("it produced a model ONNX Runtime cannot load: " + f.reason());
         }

@@ -126,6 +126,46 @@ class FidelityFloorTest {
         assertTrue(agreement.evaluation().gates().stream().noneMatch(g -> g.gate().equals("min-sqnr-db")));
     }
 
+    /** NOISY, offering {@code auto} one recipe: noise of 2, which ruins the model. */
+    private static final ModelTransform RUINOUS_RECIPE = new ModelTransform() {
+        private final TransformDescriptor descriptor = TransformDescriptor.builder("noisy").version("1.0.0")
+                .kind(TransformKind.COMPRESSOR).accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test")
+                .param(NOISE).recipe("noisy(noise=2)").build();
+
+        @Override
+        public TransformDescriptor descriptor() {
+            return descriptor;
+        }
+
+        @Override
+        public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
+            return NOISY.apply(context, input, params);
+        }
+    };
+
+    @Test
+    void autoCandidatesMeetTheFloorWhenTheJobGatesOnlyLatency() {
+        // auto's own default gates (min-sqnr-db=20 or max-accuracy-drop=0.01) apply only when the job sets none
+        Path model = TestModels.sampleCnnFile();
+        JobRequest request = new JobRequest("job-floor-auto", new ModelRef("seed", "1"), model.toUri().toString(), model,
+                null, PipelineSpec.parse("auto(memory=false)"), null, evaluation, null,
+                QualityGates.parseAssignments(List.of("max-latency-ratio=100"), "--gate"));
+        JobRunner runner = new JobRunner(TransformCatalog.of(RUINOUS_RECIPE),
+                new OrtRuntime().service(Device.CPU, dir.resolve("ort")), dir.resolve("scratch"));
+
+        GateFailedException e = assertThrows(GateFailedException.class,
+                () -> runner.run(request, JobListener.none(), Cancellation.never()));
+
+        assertTrue(e.getMessage().startsWith("auto: no candidate passed the gates; the closest, noisy(noise=2), "),
+                e.getMessage());
+        assertTrue(e.getMessage().contains("under the default minimum of 10.0"), e.getMessage());
+        assertEquals(1, e.result().candidates().size());
+        GateResult floor = e.result().candidates().get(0).evaluation().gates().get(0);
+        assertEquals("min-sqnr-db", floor.gate());
+        assertEquals(QualityGates.DEFAULT_MIN_SQNR_DB, floor.limit());
+        assertFalse(floor.passed());
+    }
+
     @Test
     void withoutEvaluationSamplesThereIsNothingToCheck() throws Exception {
         Path model = TestModels.sampleCnnFile();

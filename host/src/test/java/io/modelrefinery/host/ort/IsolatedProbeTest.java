@@ -30,6 +30,15 @@ class IsolatedProbeTest {
         }
     }
 
+    /** Writes to address 0: the JVM catches the SIGSEGV, writes its fatal error report and exits with 1. */
+    public static final class Segfault {
+        public static void main(String[] args) throws Exception {
+            java.lang.reflect.Field field = sun.misc.Unsafe.class.getDeclaredField("theUnsafe");
+            field.setAccessible(true);
+            ((sun.misc.Unsafe) field.get(null)).putAddress(0L, 42L);
+        }
+    }
+
     public static final class Hang {
         public static void main(String[] args) throws Exception {
             Thread.sleep(Long.MAX_VALUE);
@@ -71,6 +80,17 @@ class IsolatedProbeTest {
 
         assertEquals("ONNX Runtime could not safely open seed_cnn_binary.onnx in an isolated probe: the process died of "
                 + "signal 6", refused.getMessage());
+    }
+
+    @Test
+    void aSignalTheJvmCaughtIsNamedWithTheLibraryItHitNotReadAsAnExitCode() {
+        IsolatedProbe probe = new IsolatedProbe(LIMITS, Segfault.class.getName());
+
+        IsolatedProbe.Problem problem = probe.failure(TestModels.sampleCnnFile()).orElseThrow();
+
+        assertEquals(IsolatedProbe.Kind.CRASHED, problem.kind());
+        assertEquals("signal SIGSEGV in libjvm.so", problem.reason());
+        assertEquals(false, problem.opened());
     }
 
     @Test

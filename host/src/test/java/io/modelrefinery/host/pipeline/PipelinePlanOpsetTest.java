@@ -18,6 +18,7 @@ import io.modelrefinery.host.testing.TestModels;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -137,6 +138,103 @@ class PipelinePlanOpsetTest {
             assertEquals(List.of("operator-sets", "int8", "operator-sets", "int4", "int8"), ids(plan));
             assertEquals(2, plan.notes().size(), plan.notes().toString());
         }
+    }
+
+    private static final ParamSpec<Integer> EPOCHS = ParamSpec.integer("epochs").defaultValue(0)
+            .validator(ParamValidator.between(0, 100)).doc("Training epochs; 0 trains nothing.").build();
+
+    /** Like prune(finetune=...): any opset without training, 16 with it. */
+    private static ModelTransform trainingWhenAsked(List<Long> seen) {
+        TransformDescriptor descriptor = TransformDescriptor.builder("sparsify").version("1.0.0")
+                .kind(TransformKind.COMPRESSOR).accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test")
+                .param(EPOCHS).minimumOpsetWhen(16, p -> p.get(EPOCHS) > 0, "epochs>0").build();
+        return new ModelTransform() {
+            @Override
+            public TransformDescriptor descriptor() {
+                return descriptor;
+            }
+
+            @Override
+            public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
+                seen.add(input.onnxModel().opsetVersion());
+                return TransformResult.of(input.onnxModel());
+            }
+        };
+    }
+
+    @Test
+    void aMinimumThatHoldsOnlyForSomeParametersIsMetOnlyWhenTheyAreGiven() {
+        List<Long> seen = new ArrayList<>();
+        TransformCatalog catalog = TransformCatalog.of(trainingWhenAsked(seen), upgrader("operator-sets"));
+        OnnxModel old = atOpset(TestModels.mlp(), 13);
+
+        try (PipelinePlan plan = PipelinePlan.create(PipelineSpec.parse("sparsify"), ModelArtifact.onnx(old), catalog)) {
+            assertEquals(List.of("sparsify"), ids(plan), "no training, no conversion");
+        }
+        try (PipelinePlan plan = PipelinePlan.create(PipelineSpec.parse("sparsify(epochs=2)"), ModelArtifact.onnx(old),
+                catalog)) {
+            assertEquals(List.of("operator-sets", "sparsify"), ids(plan));
+            assertEquals(List.of("converted the model from opset 13 to 16 with operator-sets 1.2.0 before step 1 "
+                    + "'sparsify', which needs opset 16 or later with epochs>0"), plan.notes());
+        }
+        PipelineResult result = LocalRun.of(trainingWhenAsked(seen), upgrader("operator-sets"))
+                .run("sparsify(epochs=1)", old, dir);
+        assertEquals(List.of(16L), seen, "the step received the converted model");
+        assertEquals(16, result.output().onnxModel().opsetVersion());
+    }
+
+    /** A converter from Keras that writes the MLP at {@code opset}: what it writes is unknown until it ran. */
+    private static ModelTransform kerasWriting(long opset) {
+        TransformDescriptor descriptor = TransformDescriptor.builder("from-keras").version("1.0.0")
+                .kind(TransformKind.CONVERTER).accepts(ModelFormat.KERAS).produces(ModelFormat.ONNX).summary("test")
+                .build();
+        return new ModelTransform() {
+            @Override
+            public TransformDescriptor descriptor() {
+                return descriptor;
+            }
+
+            @Override
+            public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
+                return TransformResult.of(atOpset(TestModels.mlp(), opset));
+            }
+        };
+    }
+
+    @Test
+    void afterAConverterFromAnotherFormatAnOlderModelIsConvertedUpAtRunTimeWithANote() throws Exception {
+        List<Long> seen = new ArrayList<>();
+        ModelArtifact keras = ModelArtifact.file(Files.writeString(dir.resolve("model.keras"), "weights"),
+                ModelFormat.KERAS);
+        LocalRun run = LocalRun.of(kerasWriting(11), needing("int8", 13, seen), upgrader("operator-sets"));
+
+        PipelineResult result = run.run("int8", keras, dir);
+
+        assertEquals(List.of("from-keras", "int8"), result.steps().stream().map(StepRecord::transform).toList(),
+                "the conversion is part of the step, not a step the plan could not know of");
+        assertEquals(List.of(13L), seen, "the step received the converted model");
+        assertEquals(List.of("converted the model from opset 11 to 13 with operator-sets 1.2.0 first: this step needs "
+                + "opset 13 or later, and the model it received was older"), result.steps().get(1).notes());
+        assertEquals(13, result.output().onnxModel().opsetVersion());
+    }
+
+    @Test
+    void afterAConverterFromAnotherFormatANewEnoughModelIsLeftAsItIs() throws Exception {
+        List<Long> seen = new ArrayList<>();
+        ModelArtifact keras = ModelArtifact.file(Files.writeString(dir.resolve("model.keras"), "weights"),
+                ModelFormat.KERAS);
+        TransformCatalog catalog = TransformCatalog.of(kerasWriting(17), needing("int8", 13, seen),
+                upgrader("operator-sets"));
+        try (PipelinePlan plan = PipelinePlan.create(PipelineSpec.parse("int8"), keras, catalog)) {
+            assertEquals(List.of("from-keras", "int8"), ids(plan));
+            assertEquals(1, plan.notes().size(), "only the format conversion: " + plan.notes());
+        }
+
+        PipelineResult result = LocalRun.of(kerasWriting(17), needing("int8", 13, seen), upgrader("operator-sets"))
+                .run("int8", keras, dir);
+
+        assertEquals(List.of(17L), seen);
+        assertEquals(List.of(), result.steps().get(1).notes());
     }
 
     @Test

@@ -275,13 +275,28 @@ class PipelineRunnerTest {
         ModelTransform scatter = transform("scatter", (c, m) -> TransformResult.of(half));
         OnnxModel identity = model(List.of(OnnxHelper.node("Identity", List.of("x"), List.of("y"))), List.of());
 
-        assertTrue(OutputRunCheck.inDoubt(half));
+        assertTrue(OutputRunCheck.halfIn(half.graph()), "a large one would run in a child of its own too");
+        assertFalse(OutputRunCheck.halfIn(identity.graph()));
         StepFailedException failed = assertThrows(StepFailedException.class,
                 () -> LocalRun.of(scatter).run("scatter", identity, dir));
 
         assertTrue(failed.getMessage().startsWith("step 1 'scatter' failed: it produced a model ONNX Runtime loads but "
                 + "cannot run: "), failed.getMessage());
         assertTrue(failed.getMessage().contains("ScatterElements"), failed.getMessage());
+    }
+
+    @Test
+    void anOutputThatCrashesOnnxRuntimeFailsTheStepAndTheHostKeepsRunning() {
+        OnnxModel attention = TestModels.crashesOnnxRuntime();
+        ModelTransform half = transform("half", (c, m) -> TransformResult.of(attention));
+
+        StepFailedException failed = assertThrows(StepFailedException.class,
+                () -> LocalRun.of(half).run("half", TestModels.mlp(), dir));
+
+        assertEquals("step 1 'half' failed: ONNX Runtime crashed (signal SIGSEGV in libonnxruntime.so) opening its "
+                + "output with default session options, in a separate process", failed.getMessage());
+        // and this process still runs ONNX Runtime
+        assertEquals(1, LocalRun.of(KEEP).run("keep", TestModels.mlp(), dir).steps().size());
     }
 
     @Test

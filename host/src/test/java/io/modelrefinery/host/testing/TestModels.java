@@ -5,10 +5,12 @@ import io.modelrefinery.api.data.DatasetReader;
 import io.modelrefinery.api.data.Datasets;
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.GraphEditor;
+import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
+import io.modelrefinery.api.onnx.proto.Onnx.ValueInfoProto;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -77,6 +79,26 @@ public final class TestModels {
     }
 
     /** y = relu(x W + b), x [n,4], W [4,3]. */
+    /**
+     * 314 bytes on which ONNX Runtime 1.28 segfaults creating a session at the default (all) optimization level:
+     * a float16 Transpose moving the leading axis into a MatMul, as in sequence-first attention
+     * (docs/benchmarks.md, "The fp16 crash of sequence-first attention").
+     */
+    public static OnnxModel crashesOnnxRuntime() {
+        double[] weights = new double[64];
+        for (int i = 0; i < weights.length; i++) {
+            weights[i] = (i % 7) / 7.0;
+        }
+        return OnnxModel.of(OnnxHelper.model(OnnxHelper.graph("g", List.of(
+                OnnxHelper.node("Cast", List.of("x"), List.of("h"), OnnxHelper.attr("to", (long) DataType.FLOAT16.code())),
+                OnnxHelper.node("Transpose", List.of("h"), List.of("t"), OnnxHelper.attr("perm", 1L, 0L, 2L)),
+                OnnxHelper.node("MatMul", List.of("t", "w"), List.of("m")),
+                OnnxHelper.node("Cast", List.of("m"), List.of("y"), OnnxHelper.attr("to", (long) DataType.FLOAT.code()))),
+                List.of(OnnxHelper.valueInfo("x", DataType.FLOAT, 8, 2, 8)),
+                List.of(ValueInfoProto.newBuilder().setName("y").build()),
+                List.of(Tensor.fromDoubles(DataType.FLOAT16, new long[] {8, 8}, weights).toProto("w"))), 13));
+    }
+
     public static OnnxModel mlp() {
         float[] w = new float[12];
         for (int i = 0; i < w.length; i++) {

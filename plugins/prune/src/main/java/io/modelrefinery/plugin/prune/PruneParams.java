@@ -94,6 +94,8 @@ final class PruneParams {
             .requiresWhen(DataRole.CALIBRATION, METHOD, Method.RECONSTRUCT)
             .requiresWhen(DataRole.CALIBRATION, METHOD, Method.SPARSEGPT)
             .requiresWhen(DataRole.TRAINING, FINETUNE, epochs -> epochs > 0, "finetune>0")
+            // fine-tuning trains: the gradients of MaxPool and others need ScatterElements with a reduction (16)
+            .minimumOpsetWhen(16, params -> params.get(FINETUNE) > 0, "finetune>0")
             .check(PruneParams::finetuneConflict)
             .check(PruneParams::sparseGptConflict)
             // unstructured and N:M sparsity zero weights in place; channel pruning changes shapes

@@ -252,6 +252,17 @@ class PruneFinetuneTest {
     }
 
     @Test
+    void onlyFinetuningNeedsOpset16() {
+        // training's MaxPool gradient needs ScatterElements with a reduction; pruning alone takes any opset
+        var descriptor = new PruneTransform().descriptor();
+
+        assertEquals(0, descriptor.minimumOpset(Params.parse(descriptor, Map.of("sparsity", "0.5"))));
+        assertEquals(16, descriptor.minimumOpset(Params.parse(descriptor, Map.of("sparsity", "0.5", "finetune", "2"))));
+        assertEquals("finetune>0", descriptor.minimumOpsetCondition(
+                Params.parse(descriptor, Map.of("finetune", "1"))).orElseThrow());
+    }
+
+    @Test
     void finetuneWithoutTrainingDataIsRefusedBeforeAnyStep() {
         InvalidInputException e = assertThrows(InvalidInputException.class,
                 () -> PluginHarness.of(new PruneTransform()).run("prune(sparsity=0.8,finetune=2)", model, dir));
