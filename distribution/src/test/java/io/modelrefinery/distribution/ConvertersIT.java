@@ -43,12 +43,13 @@ class ConvertersIT {
 
     @ParameterizedTest
     @CsvSource({
-            "keras/src/test/fixtures/seed_cnn.h5, keras, keras-to-onnx",
-            "keras/src/test/fixtures/seed_cnn.keras, keras, keras-to-onnx",
-            "tflite/src/test/fixtures/seed_cnn.tflite, tflite, tflite-to-onnx",
+            "keras/src/test/fixtures/seed_cnn.h5, keras, keras-to-onnx 1.0.0",
+            "keras/src/test/fixtures/seed_cnn.keras, keras, keras-to-onnx 1.0.0",
+            "tflite/src/test/fixtures/seed_cnn.tflite, tflite, tflite-to-onnx 1.0.1",
     })
-    void theSeedCnnInEachFormatIsConvertedThenCompressedInOneCall(String fixture, String format, String converter)
+    void theSeedCnnInEachFormatIsConvertedThenCompressedInOneCall(String fixture, String format, String converterAndVersion)
             throws Exception {
+        String converter = converterAndVersion.split(" ")[0];
         Path model = PLUGINS.resolve(fixture);
         Path out = dir.resolve("out.onnx");
         Path report = dir.resolve("report.json");
@@ -61,7 +62,7 @@ class ConvertersIT {
         JsonNode json = new ObjectMapper().readTree(report.toFile());
         assertEquals(List.of(converter, "fp16"), json.get("steps").findValuesAsText("transform"));
         assertEquals("fp16", json.get("pipeline").asText());
-        assertEquals("converted the " + format + " model with " + converter + " 1.0.0 before the pipeline",
+        assertEquals("converted the " + format + " model with " + converterAndVersion + " before the pipeline",
                 json.at("/notes/0").asText());
         assertEquals(Files.size(model), json.at("/input/bytes").asLong());
         assertEquals(3_337 + 4, json.at("/output/params").asLong()); // the sample's weights and the Reshape's shape

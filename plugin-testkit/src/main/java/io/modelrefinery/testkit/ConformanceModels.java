@@ -34,7 +34,7 @@ public final class ConformanceModels {
 
     /**
      * The same CNN trained on all ten Fashion-MNIST classes: input {@code [n,28,28]}, output {@code [n,10]}
-     * (softmax probabilities); 88.78% on the test set ({@link FashionMnist#tenClass}).
+     * (softmax probabilities); 88.78% on the test set ({@link io.modelrefinery.testdata.FashionMnist#tenClass}).
      */
     public static OnnxModel tenClassCnn() {
         return resource(TEN_CLASS_CNN, "refinery-plugin-testkit");

@@ -18,9 +18,10 @@ import java.util.Map;
 import java.util.zip.GZIPInputStream;
 
 /**
- * The sample model's task on real data: Fashion-MNIST images of class 5 (Sandal, label 0) and class 7
- * (Sneaker, label 1), from Debian's {@code dataset-fashion-mnist} package, pixels scaled to 0..1 as the
- * model expects. CI installs the package (.ci/run) and sets {@code REFINERY_REQUIRE_DATASETS=1}, so
+ * The sample models' tasks on real data, from Debian's {@code dataset-fashion-mnist} package, pixels scaled
+ * to 0..1 as the models expect: {@link #binary} gives the images of class 5 (Sandal, label 0) and class 7
+ * (Sneaker, label 1) the binary sample CNN tells apart, {@link #tenClass} all ten classes for its ten-class
+ * twin. CI installs the package (.ci/run) and sets {@code REFINERY_REQUIRE_DATASETS=1}, so
  * that a missing dataset fails there instead of skipping the tests that need it.
  */
 public final class FashionMnist {
@@ -34,10 +35,11 @@ public final class FashionMnist {
     public enum Split { TRAIN, TEST }
 
     /**
-     * Images and labels of the two classes.
+     * Images and their labels.
      *
      * @param images {@code [n, 28, 28]} floats in 0..1
-     * @param labels {@code [n]} int64: 0 for Sandal, 1 for Sneaker
+     * @param labels {@code [n]} int64: 0 for Sandal and 1 for Sneaker ({@link #binary}), or the dataset's own
+     *     class numbers 0..9 ({@link #tenClass})
      */
     public record Samples(Tensor images, Tensor labels) {
         public int size() {

@@ -36,7 +36,8 @@ public interface InferenceService {
 
     /**
      * Returns {@code model} as ONNX Runtime rewrites it at {@code level} (its offline optimization),
-     * ready to be saved. Levels above BASIC may use operators only ONNX Runtime runs.
+     * ready to be saved. Levels above BASIC may use operators only ONNX Runtime runs. The same model at the
+     * same level on the same machine gives the same model (at ALL the layouts depend on the CPU).
      *
      * @throws InferenceException if ONNX Runtime refuses the model
      */

@@ -104,4 +104,25 @@ class GraphTest {
         assertThrows(IllegalArgumentException.class, () -> GraphEditor.of(mlp).node(addHandle),
                 "a handle belongs to its editor");
     }
+
+    /** The example of "Rewriting nodes" in docs/plugins.md, as written there. */
+    @Test
+    void thePluginGuidesRewritingExampleTurnsReluIntoClip() {
+        OnnxModel model = OnnxModel.of(TestModels.mlp());
+
+        GraphEditor editor = GraphEditor.of(model.graph());
+        for (NodeHandle node : editor.handles()) {                  // the source graph's nodes, in its order
+            if (editor.node(node).getOpType().equals("Relu")) {      // ReLU becomes ReLU6, Clip(x, 0, 6), in place
+                editor.update(node, b -> b.setOpType("Clip").addInput("zero").addInput("six"));
+            }
+        }
+        editor.putInitializer(Tensor.scalar(0f).toProto("zero")).putInitializer(Tensor.scalar(6f).toProto("six"));
+        OnnxModel out = model.withGraph(editor.build());
+
+        NodeProto clip = GraphIndex.of(out.graph()).producer("output").orElseThrow();
+        assertEquals("Clip", clip.getOpType());
+        assertEquals(List.of("pre", "zero", "six"), clip.getInputList());
+        assertEquals(6f, out.initializer("six").orElseThrow().toFloatArray()[0]);
+        assertEquals("Relu", GraphIndex.of(model.graph()).producer("output").orElseThrow().getOpType(), "the source is unchanged");
+    }
 }

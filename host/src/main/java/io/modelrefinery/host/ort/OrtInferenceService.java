@@ -102,7 +102,7 @@ public final class OrtInferenceService implements InferenceService {
                 }
             }
             // Read it fully: the folder is deleted below, so nothing may stay mapped from it.
-            return OnnxModel.load(out).inlined();
+            return OptimizedNodeNames.normalize(OnnxModel.load(out).inlined());
         } catch (OrtException e) {
             throw OrtErrors.wrap("ONNX Runtime cannot optimize the model", e);
         } catch (IOException e) {

@@ -71,7 +71,7 @@ public final class DistillTransform implements ModelTransform {
             .doc("Seed of the student's initial weights and of the shuffling: same seed, same student.").build();
 
     private static final TransformDescriptor DESCRIPTOR = TransformDescriptor.builder("distill")
-            .version("1.0.0")
+            .version("1.1.0")
             .kind(TransformKind.COMPRESSOR)
             .accepts(ModelFormat.ONNX)
             .produces(ModelFormat.ONNX)

@@ -63,7 +63,7 @@ public final class Fp16Transform implements ModelTransform {
             .build();
 
     private static final TransformDescriptor DESCRIPTOR = TransformDescriptor.builder("fp16")
-            .version("1.0.0")
+            .version("1.1.0")
             .kind(TransformKind.COMPRESSOR)
             .accepts(ModelFormat.ONNX)
             .produces(ModelFormat.ONNX)

@@ -31,7 +31,7 @@ public final class OpsetTransform implements ModelTransform {
             .build();
 
     private static final TransformDescriptor DESCRIPTOR = TransformDescriptor.builder("opset")
-            .version("1.0.0")
+            .version("1.1.0")
             .kind(TransformKind.CONVERTER)
             .accepts(ModelFormat.ONNX)
             .produces(ModelFormat.ONNX)

@@ -46,7 +46,7 @@ public final class ClipTransform implements ModelTransform {
             .doc("Layers (node or weight names) left as they are.").build();
 
     private static final TransformDescriptor DESCRIPTOR = TransformDescriptor.builder("clip")
-            .version("1.0.0")
+            .version("1.1.0")
             .kind(TransformKind.COMPRESSOR)
             .accepts(ModelFormat.ONNX)
             .produces(ModelFormat.ONNX)

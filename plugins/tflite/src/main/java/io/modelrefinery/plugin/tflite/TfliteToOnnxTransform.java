@@ -27,7 +27,7 @@ import java.nio.file.StandardOpenOption;
 @Component(service = ModelTransform.class)
 public final class TfliteToOnnxTransform implements ModelTransform {
     private static final TransformDescriptor DESCRIPTOR = TransformDescriptor.builder("tflite-to-onnx")
-            .version("1.0.0")
+            .version("1.0.1")
             .kind(TransformKind.CONVERTER)
             .accepts(ModelFormat.TFLITE)
             .produces(ModelFormat.ONNX)
