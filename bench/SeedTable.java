@@ -86,7 +86,7 @@ public class SeedTable {
                 double before = e.get("accuracyBefore").asDouble();
                 double after = row[1].isEmpty() ? before : e.get("accuracyAfter").asDouble();
                 String pipeline = row[1].startsWith("auto") ? row[1] + " chose `" + chosen(r) + "`" : "`" + row[1] + "`";
-                System.out.printf(Locale.ROOT, "| %s | %s | %,d | %,d | %.2f%% | %.2fx (%+.1f%%) | %+.2f points | %.1f |%s%n",
+                System.out.printf(Locale.ROOT, "| %s | %s | %,d | %,d | %.2f%% | %.3fx (%+.1f%%) | %+.2f points | %.1f |%s%n",
                         row[0], row[1].isEmpty() ? "(input)" : pipeline, out.get("bytes").asLong(), out.get("gzipBytes").asLong(),
                         100 * after, (double) out.get("gzipBytes").asLong() / in.get("gzipBytes").asLong(),
                         100.0 * (out.get("gzipBytes").asLong() - in.get("gzipBytes").asLong()) / in.get("gzipBytes").asLong(),
