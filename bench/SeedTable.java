@@ -49,9 +49,10 @@ public class SeedTable {
             Path train = (ten ? FashionMnist.tenClass(FashionMnist.Split.TRAIN, Integer.MAX_VALUE)
                     : FashionMnist.binary(FashionMnist.Split.TRAIN, Integer.MAX_VALUE)).writeNpz(work.resolve("train.npz"));
             Path model = Path.of(ten ? "samples/seed_cnn_ten.onnx" : "samples/seed_cnn_binary.onnx");
+            // the reference columns are the two-class model's: left out for the ten-class one
             System.out.println("| recipe | pipeline | bytes | zipped bytes | accuracy | zipped vs baseline | accuracy change | "
-                    + "seconds | seed article (zip, accuracy) | ONNX Runtime tool (zip, accuracy) |");
-            System.out.println("|---|---|---|---|---|---|---|---|---|---|");
+                    + "seconds |" + (ten ? "" : " seed article (zip, accuracy) | ONNX Runtime tool (zip, accuracy) |"));
+            System.out.println("|---|---|---|---|---|---|---|---|" + (ten ? "" : "---|---|"));
             for (String[] row : ROWS) {
                 Path report = work.resolve("report.json");
                 Files.deleteIfExists(report);
@@ -59,6 +60,12 @@ public class SeedTable {
                         "-jar", "dist/refinery.jar", "optimize", model.toString(), "-o", work.resolve("out.onnx").toString(),
                         "--pipeline", row[1].isEmpty() ? "graph-optimize(level=basic)" : row[1], "--eval", test.toString(),
                         "--calibration", calibration.toString(), "--device", "cpu", "--report", report.toString()));
+                if (!row[1].startsWith("auto")) {
+                    // the table is about size and accuracy: a fixed recipe is measured even where it is slower at
+                    // batch 1 than the original (dynamic quantization's ConvInteger is, on the ten-class model),
+                    // which the default latency gate would refuse; auto keeps its own gates
+                    command.addAll(List.of("--gate", "max-latency-ratio=100"));
+                }
                 if (row[1].contains("finetune=") || row[0].endsWith("with training data")) {
                     command.addAll(List.of("--train", train.toString())); // all 12,000 training images
                 }
@@ -68,8 +75,8 @@ public class SeedTable {
                 int exit = process.waitFor();
                 double seconds = (System.nanoTime() - start) / 1e9;
                 if (exit != 0) {
-                    System.out.printf(Locale.ROOT, "| %s | `%s` | failed: %s | | | | | | %s | %s |%n", row[0], row[1],
-                            lastLine(work.resolve("log.txt")), ten ? "" : row[2], ten ? "" : row[3]);
+                    System.out.printf(Locale.ROOT, "| %s | `%s` | failed: %s | | | | | |%s%n", row[0], row[1],
+                            lastLine(work.resolve("log.txt")), references(ten, row));
                     continue;
                 }
                 JsonNode r = new ObjectMapper().readTree(report.toFile());
@@ -79,15 +86,19 @@ public class SeedTable {
                 double before = e.get("accuracyBefore").asDouble();
                 double after = row[1].isEmpty() ? before : e.get("accuracyAfter").asDouble();
                 String pipeline = row[1].startsWith("auto") ? row[1] + " chose `" + chosen(r) + "`" : "`" + row[1] + "`";
-                System.out.printf(Locale.ROOT, "| %s | %s | %,d | %,d | %.2f%% | %.2fx (%+.1f%%) | %+.2f points | %.1f | %s | %s |%n",
+                System.out.printf(Locale.ROOT, "| %s | %s | %,d | %,d | %.2f%% | %.3fx (%+.1f%%) | %+.2f points | %.1f |%s%n",
                         row[0], row[1].isEmpty() ? "(input)" : pipeline, out.get("bytes").asLong(), out.get("gzipBytes").asLong(),
                         100 * after, (double) out.get("gzipBytes").asLong() / in.get("gzipBytes").asLong(),
                         100.0 * (out.get("gzipBytes").asLong() - in.get("gzipBytes").asLong()) / in.get("gzipBytes").asLong(),
-                        100 * (after - before), seconds, ten ? "" : row[2], ten ? "" : row[3]);
+                        100 * (after - before), seconds, references(ten, row));
             }
         } finally {
             Folders.deleteQuietly(work);
         }
+    }
+
+    private static String references(boolean ten, String[] row) {
+        return ten ? "" : " " + row[2] + " | " + row[3] + " |";
     }
 
     private static String chosen(JsonNode report) {

@@ -108,6 +108,12 @@ final class PruneParams {
             // classes than the sample (ten-class sample: 60% within 0.25 point, 70% within 0.9)
             .recipe("prune(sparsity=0.6,method=sparsegpt),quantize-dynamic")
             .recipe("prune(sparsity=0.7,method=sparsegpt),quantize-dynamic")
+            // the classifier's weights in 4 bits (MatMulNBits, symmetric so pruned zeros stay exact zeros and zip
+            // away; float products, so no activation rounding), the convolutions' in 7 (fewer distinct values zip
+            // smaller): on the ten-class sample 0.148x the zipped size within 0.30 point, where int8 alone needs
+            // 70% sparsity (-0.86 point) for 0.157x
+            .recipe("prune(sparsity=0.65,method=sparsegpt),quantize-weights(bits=4,block-size=256,symmetric=true),"
+                    + "quantize-dynamic(reduce-range=true)")
             .recipe("prune(sparsity=0.8,initial-sparsity=0.5,finetune=2),quantize-dynamic")
             .build();
 

@@ -5,6 +5,7 @@ import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.onnx.GraphEditor;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.plugin.DataRole;
+import io.modelrefinery.api.plugin.LayerSensitivity;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.ModelTransform;
@@ -150,6 +151,14 @@ public final class QuantizeWeightsTransform implements ModelTransform {
         }
         if (calibration.isPresent()) {
             result = result.withMetric("calibration-samples", report.samples());
+        }
+        // with calibration data each product's figure is its own output SQNR: reported in the form every
+        // quantizing and pruning step uses, so that reports (and auto) read all of them alike
+        for (LayerSensitivity.Layer layer : report.outputSqnr()) {
+            result = result.withMetric(LayerSensitivity.METRIC_PREFIX + layer.name(), layer.sqnrDb());
+        }
+        if (!report.outputSqnr().isEmpty()) {
+            result = result.withMetric(LayerSensitivity.WORST_METRIC, report.worstSqnr());
         }
         for (String note : report.notes()) {
             result = result.withNote(note);

@@ -1,6 +1,7 @@
 package io.modelrefinery.plugin.quantize;
 
 import io.modelrefinery.api.plugin.Cancellation;
+import io.modelrefinery.api.plugin.LayerSensitivity;
 import org.slf4j.Logger;
 
 import java.util.ArrayList;
@@ -32,8 +33,11 @@ final class WeightQuantization {
      * @param samples calibration samples the Hessians were summed over
      * @param products MatMul and Gemm nodes quantized
      * @param tables Gather nodes quantized
+     * @param outputSqnr each MatMul or Gemm's own output SQNR on the calibration samples (the Hessian's inputs),
+     *     in the api's form; empty without calibration data, where only the weights' SQNR is known
      */
-    record Report(long floatBytes, Double worstSqnr, long samples, int products, int tables, List<String> notes) {
+    record Report(long floatBytes, Double worstSqnr, long samples, int products, int tables, List<String> notes,
+                  List<LayerSensitivity.Layer> outputSqnr) {
     }
 
     private record Measured(String layer, double sqnr) {
@@ -50,6 +54,7 @@ final class WeightQuantization {
     Report apply(List<WeightLayer> layers, LayerHessians hessians, NBitsRewriter rewriter, Cancellation cancellation) {
         List<Measured> products = new ArrayList<>();
         List<Measured> tables = new ArrayList<>();
+        List<LayerSensitivity.Layer> outputSqnr = new ArrayList<>();
         List<String> notes = new ArrayList<>();
         Set<String> counted = new HashSet<>();
         long floatBytes = 0;
@@ -72,6 +77,9 @@ final class WeightQuantization {
                     : LayerError.weightSqnr(layer.matrix(), dq);
             sqnr = Math.min(sqnr, EXACT_DB);
             (layer.isProduct() ? products : tables).add(new Measured(layer.name(), sqnr));
+            if (layer.isProduct() && hessian != null) {
+                outputSqnr.add(new LayerSensitivity.Layer(layer.name(), sqnr));
+            }
             logger.info("{} [{} x {}]: {} SQNR {} dB", layer.name(), layer.rows(), layer.cols(),
                     hessian != null ? "output" : "weight", String.format(Locale.ROOT, "%.1f", sqnr));
         }
@@ -85,7 +93,7 @@ final class WeightQuantization {
             notes.add("weight SQNR of embedding tables, worst five: " + worst(tables));
         }
         Double worstSqnr = products.stream().map(Measured::sqnr).min(Double::compare).orElse(null);
-        return new Report(floatBytes, worstSqnr, hessians.samples(), products.size(), tables.size(), notes);
+        return new Report(floatBytes, worstSqnr, hessians.samples(), products.size(), tables.size(), notes, outputSqnr);
     }
 
     private BlockQuantized quantize(WeightLayer layer, double[] hessian) {

@@ -11,6 +11,7 @@ import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.InvalidParamException;
+import io.modelrefinery.api.plugin.LayerSensitivity;
 import io.modelrefinery.testkit.HarnessResult;
 import io.modelrefinery.testkit.PluginHarness;
 import org.junit.jupiter.api.BeforeAll;
@@ -106,6 +107,11 @@ class QuantizeWeightsTransformTest {
         assertTrue(gptqStep.metrics().get("layer-sqnr-min-db") > rtnStep.metrics().get("layer-sqnr-min-db"),
                 "the worst layer gains too");
         assertEquals(64.0, gptqStep.metrics().get("calibration-samples"));
+        // each quantized product in the api's per-layer form, the worst one the lowest of them
+        List<LayerSensitivity.Layer> layers = LayerSensitivity.read(gptqStep.metrics());
+        assertEquals(matmuls, layers.size(), gptqStep.metrics().toString());
+        assertEquals(layers.get(0).sqnrDb(), gptqStep.metrics().get(LayerSensitivity.WORST_METRIC), 1e-9);
+        assertEquals(gptqStep.metrics().get("layer-sqnr-min-db"), gptqStep.metrics().get(LayerSensitivity.WORST_METRIC));
         assertTrue(gptqStep.notes().stream().anyMatch(n -> n.startsWith("output SQNR of MatMul/Gemm layers on 64 "
                 + "calibration samples, worst five: ")), gptqStep.notes().toString());
     }
