@@ -238,6 +238,14 @@ public final class RecipeSearch {
                     chain.reason = "cannot pass: its first steps only change weight values, so it runs as fast as "
                             + rest.spec + " alone, which failed " + slow.get().gate() + " (" + slow.get().detail() + ")";
                     search.announce(chain);
+                } else if (settings.objective() == Objective.LATENCY) {
+                    // ranked by speed, it can at best tie with its rest (measured noise decides a tie), while
+                    // running it can cost more than the rest of the search (a layer-wise pruning pass)
+                    search.notRun.incrementAndGet();
+                    chain.outcome = "skipped";
+                    chain.reason = "cannot win: its first steps only change weight values, so it runs as fast as "
+                            + rest.spec + " alone, a candidate of this search, and objective=latency ranks by speed";
+                    search.announce(chain);
                 } else {
                     remaining.add(chain);
                 }

@@ -154,7 +154,12 @@ class AutoSpeedTest {
 
     /** Changes weight values only, and says so; its recipe ends with the slow transform. */
     private ModelTransform sparsify() {
-        return transform(descriptor("sparsify").keepsGraph(p -> true).recipe("sparsify,slow").build(),
+        return sparsify("slow");
+    }
+
+    /** Changes only weight values; its recipe is itself followed by {@code rest}. */
+    private ModelTransform sparsify(String rest) {
+        return transform(descriptor("sparsify").keepsGraph(p -> true).recipe("sparsify," + rest).build(),
                 (c, m, p) -> TestModels.mapWeights(m, n -> true, w -> Math.abs(w) < 1e-3 ? 0 : w));
     }
 
@@ -227,6 +232,33 @@ class AutoSpeedTest {
         assertNull(applied.get("sparsify"), "the chain was never run");
         assertEquals(2, result.search().timed(), "keep and slow");
         assertEquals(1, result.search().notRun());
+    }
+
+    @Test
+    void forLatencyARecipeThatOnlyChangesWeightsBeforeAnotherIsNotRun() throws Exception {
+        ModelTransform keep = transform(descriptor("keep").kind(TransformKind.OPTIMIZER).recipe("keep").build(),
+                (c, m, p) -> m);
+        JobResult result = auto(TransformCatalog.of(keep, sparsify("keep")), "auto(objective=latency)", "1",
+                TestModels.sampleCnn(), null);
+
+        Candidate chain = find(result, "sparsify,keep");
+        assertEquals("skipped", chain.outcome());
+        assertTrue(chain.reason().startsWith("cannot win: its first steps only change weight values, so it runs as "
+                + "fast as keep alone, a candidate of this search"), chain.reason());
+        assertNull(applied.get("sparsify"), "the chain was never run");
+        assertEquals("chosen", find(result, "keep").outcome(), result.candidates().toString());
+        assertEquals(1, result.search().notRun());
+    }
+
+    @Test
+    void aSizeSearchRunsARecipeThatOnlyChangesWeightsBeforeAnother() throws Exception {
+        ModelTransform keep = transform(descriptor("keep").kind(TransformKind.OPTIMIZER).recipe("keep").build(),
+                (c, m, p) -> m);
+        JobResult result = auto(TransformCatalog.of(keep, sparsify("keep")), "auto(objective=size,max-latency-ratio=100)",
+                "1", TestModels.sampleCnn(), null);
+
+        assertNotNull(applied.get("sparsify"), "smaller at the same speed: it can win a size search");
+        assertEquals(0, result.search().notRun());
     }
 
     @Test
