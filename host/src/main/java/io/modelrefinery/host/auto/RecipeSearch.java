@@ -219,7 +219,7 @@ public final class RecipeSearch {
                         summary(search, remembered, true, saved, 1), kept);
             }
             List<Trial> trials = new ArrayList<>(search.announced);
-            for (PipelineSpec recipe : recipes) {
+            for (PipelineSpec recipe : settings.objective() == Objective.LATENCY ? forLatency(notes) : recipes) {
                 trials.add(new Trial(recipe));
             }
             List<Trial> fresh = new ArrayList<>(trials.subList(search.announced.size(), trials.size()));
@@ -270,6 +270,37 @@ public final class RecipeSearch {
         } finally {
             search.close();
         }
+    }
+
+    /**
+     * The recipes for a latency objective: one whose first steps only change weight values runs exactly as
+     * fast as its other steps alone and cannot be more faithful, so those steps alone are tried instead (a
+     * layer-wise pruning pass can cost more than the rest of the search); where they are a recipe of their
+     * own the search skips the chain as it runs.
+     */
+    private List<PipelineSpec> forLatency(List<String> notes) {
+        List<PipelineSpec> chosen = new ArrayList<>();
+        List<String> replaced = new ArrayList<>();
+        for (PipelineSpec recipe : recipes) {
+            List<io.modelrefinery.host.pipeline.StepSpec> steps = recipe.steps();
+            int first = 0;
+            while (first < steps.size() - 1 && keepsGraph(steps.get(first))) {
+                first++;
+            }
+            PipelineSpec rest = PipelineSpec.of(steps.subList(first, steps.size()));
+            boolean aRecipe = recipes.stream().anyMatch(r -> r.toString().equals(rest.toString()));
+            if (first == 0 || aRecipe || chosen.stream().anyMatch(r -> r.toString().equals(rest.toString()))) {
+                chosen.add(recipe);
+            } else {
+                chosen.add(rest);
+                replaced.add(recipe + " as " + rest);
+            }
+        }
+        if (!replaced.isEmpty()) {
+            notes.add("auto(objective=latency) tried " + String.join(", ", replaced) + ": the steps left out only "
+                    + "change weight values, which makes nothing faster");
+        }
+        return chosen;
     }
 
     /**

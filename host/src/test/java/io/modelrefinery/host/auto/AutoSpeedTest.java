@@ -251,6 +251,18 @@ class AutoSpeedTest {
     }
 
     @Test
+    void forLatencyARecipeWhoseFirstStepsOnlyChangeWeightsIsTriedWithoutThem() throws Exception {
+        ModelTransform keep = transform(descriptor("keep").kind(TransformKind.OPTIMIZER).build(), (c, m, p) -> m);
+        JobResult result = auto(TransformCatalog.of(keep, sparsify("keep")), "auto(objective=latency)", "1",
+                TestModels.sampleCnn(), null);
+
+        assertEquals("chosen", find(result, "keep").outcome(), result.candidates().toString());
+        assertNull(applied.get("sparsify"), "the weight-only step was left out");
+        assertTrue(result.notes().stream().anyMatch(n -> n.startsWith("auto(objective=latency) tried sparsify,keep as "
+                + "keep: the steps left out only change weight values")), result.notes().toString());
+    }
+
+    @Test
     void aSizeSearchRunsARecipeThatOnlyChangesWeightsBeforeAnother() throws Exception {
         ModelTransform keep = transform(descriptor("keep").kind(TransformKind.OPTIMIZER).recipe("keep").build(),
                 (c, m, p) -> m);
