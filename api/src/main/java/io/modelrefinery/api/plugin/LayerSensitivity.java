@@ -8,6 +8,7 @@ import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.infer.SessionOptions;
 import io.modelrefinery.api.onnx.GraphEditor;
+import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.TensorInfo;
@@ -54,11 +55,19 @@ public final class LayerSensitivity {
     public record Probe(String layer, String changed, String reference) {
     }
 
-    /** Sums signal and noise of every probe over the batches it is given. */
+    /**
+     * Sums signal and noise of every probe over the batches it is given. By default a batch must hold both
+     * values of every probe; after {@link #summing} the probed model computes each probe's two sums itself
+     * and a batch holds only those scalars, so that no activation crosses into Java (a full-size CNN's
+     * activations at batch 32 are gigabytes per batch, and copying them cost more than running the model).
+     */
     public static final class Meter {
         private final List<Probe> probes;
         private final double[] signal;
         private final double[] noise;
+        /** Per probe, the names of its two sums in the probed model; null until {@link #summing}. */
+        private String[] signalSums;
+        private String[] noiseSums;
 
         public Meter(List<Probe> probes) {
             this.probes = List.copyOf(probes);
@@ -66,12 +75,44 @@ public final class LayerSensitivity {
             this.noise = new double[probes.size()];
         }
 
-        /** The values a batch must hold: each probe's changed and reference value. */
+        /**
+         * {@code probed} (a model holding every probe's values, all float32) with each probe's
+         * {@code sum(reference^2)} and {@code sum((reference - changed)^2)} computed in the graph, and this
+         * meter reading those sums from then on: {@link #values} names them and {@link #add} adds them.
+         * The sums are taken per batch in float32 and added up here in double precision (api 1.7).
+         */
+        public OnnxModel summing(OnnxModel probed) {
+            GraphEditor editor = GraphEditor.of(probed.graph());
+            signalSums = new String[probes.size()];
+            noiseSums = new String[probes.size()];
+            for (int l = 0; l < probes.size(); l++) {
+                Probe p = probes.get(l);
+                String error = editor.freshName(p.reference() + "_error");
+                signalSums[l] = editor.freshName(p.reference() + "_signal_sum");
+                noiseSums[l] = editor.freshName(p.reference() + "_noise_sum");
+                // no axes: every axis is reduced, in every opset (ReduceSumSquare took axes as an input from 18)
+                editor.addNode(OnnxHelper.node("Sub", List.of(p.reference(), p.changed()), List.of(error)));
+                editor.addNode(OnnxHelper.node("ReduceSumSquare", List.of(p.reference()), List.of(signalSums[l]),
+                        OnnxHelper.attr("keepdims", 0L)));
+                editor.addNode(OnnxHelper.node("ReduceSumSquare", List.of(error), List.of(noiseSums[l]),
+                        OnnxHelper.attr("keepdims", 0L)));
+                editor.addOutput(signalSums[l]);
+                editor.addOutput(noiseSums[l]);
+            }
+            return probed.withGraph(editor.build());
+        }
+
+        /** The values a batch must hold: each probe's changed and reference value, or its two sums. */
         public List<String> values() {
             List<String> values = new ArrayList<>();
-            for (Probe p : probes) {
-                values.add(p.changed());
-                values.add(p.reference());
+            for (int l = 0; l < probes.size(); l++) {
+                if (signalSums != null) {
+                    values.add(signalSums[l]);
+                    values.add(noiseSums[l]);
+                } else {
+                    values.add(probes.get(l).changed());
+                    values.add(probes.get(l).reference());
+                }
             }
             return values;
         }
@@ -79,6 +120,11 @@ public final class LayerSensitivity {
         /** Adds one batch's values, by name. */
         public void add(Map<String, Tensor> batch) {
             for (int l = 0; l < probes.size(); l++) {
+                if (signalSums != null) {
+                    signal[l] += batch.get(signalSums[l]).toFloatArray()[0];
+                    noise[l] += batch.get(noiseSums[l]).toFloatArray()[0];
+                    continue;
+                }
                 float[] changed = batch.get(probes.get(l).changed()).toFloatArray();
                 float[] reference = batch.get(probes.get(l).reference()).toFloatArray();
                 for (int i = 0; i < reference.length; i++) {
@@ -108,7 +154,8 @@ public final class LayerSensitivity {
     /**
      * Runs up to {@code maxSamples} samples (all for 0) of {@code data} through {@code probed} (a model
      * holding every probe's values), in batches of {@code batchSize} or the model's own fixed batch, with
-     * graph optimization off so that every value keeps its name.
+     * graph optimization off so that every value keeps its name; each probe's sums are computed in the graph
+     * ({@link Meter#summing}).
      *
      * @throws io.modelrefinery.api.data.InvalidDataException if the samples do not fit the model
      */
@@ -118,15 +165,10 @@ public final class LayerSensitivity {
             return new Measured(List.of(), 0);
         }
         Meter meter = new Meter(probes);
-        GraphEditor editor = GraphEditor.of(probed.graph());
+        OnnxModel summing = meter.summing(probed);
         List<String> values = meter.values();
-        for (String value : values) {
-            if (probed.graph().getOutputList().stream().noneMatch(v -> v.getName().equals(value))) {
-                editor.addOutput(value);
-            }
-        }
         SessionOptions options = SessionOptions.defaults().withOptimization(GraphOptimizationLevel.DISABLED);
-        try (InferenceSession session = inference.open(probed.withGraph(editor.build()), options)) {
+        try (InferenceSession session = inference.open(summing, options)) {
             Datasets.requireFits(data, session.inputs());
             long samples = Datasets.forEachModelBatch(data, session.inputs(), batchSize, maxSamples,
                     cancellation::throwIfCancelled, (batch, offset, total) -> {

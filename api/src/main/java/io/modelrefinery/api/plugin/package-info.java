@@ -4,7 +4,7 @@
  * {@link io.modelrefinery.api.plugin.ParamSpec}s, and register it as a Declarative Services component.
  */
 @Export
-@Version("1.6.0")
+@Version("1.7.0")
 package io.modelrefinery.api.plugin;
 
 import org.osgi.annotation.bundle.Export;

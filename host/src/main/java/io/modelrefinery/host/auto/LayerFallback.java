@@ -142,6 +142,11 @@ final class LayerFallback {
         return PipelineSpec.of(steps);
     }
 
+    /** The quality gate the recipe failed first. */
+    String gate() {
+        return gate;
+    }
+
     /** How good {@code evaluation} is on the gate that failed: higher is better. */
     double score(Evaluation evaluation) {
         Double value = switch (gate) {

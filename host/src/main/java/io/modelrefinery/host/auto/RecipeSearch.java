@@ -251,17 +251,13 @@ public final class RecipeSearch {
                 }
             }
             search.run(remaining);
-            int tried = trials.size();
             if (settings.fallback()) {
-                for (int i = 0; i < tried; i++) {
-                    Trial trial = trials.get(i);
-                    if ("rejected".equals(trial.outcome) && LayerFallback.applies(trial.spec, trial.evaluation, catalog)) {
-                        Optional<String> hopeless = search.cannotWin(trial);
-                        if (hopeless.isPresent()) {
-                            notes.add("auto did not retry " + trial.spec + " with layers in float: " + hopeless.get());
-                        } else {
-                            trials.addAll(fallback(search, trial));
-                        }
+                for (Trial trial : closestToPassing(search, List.copyOf(trials), notes)) {
+                    Optional<String> hopeless = search.cannotWin(trial);
+                    if (hopeless.isPresent()) {
+                        notes.add("auto did not retry " + trial.spec + " with layers in float: " + hopeless.get());
+                    } else {
+                        trials.addAll(fallback(search, trial));
                     }
                 }
             }
@@ -726,9 +722,40 @@ public final class RecipeSearch {
     }
 
     /**
+     * The rejected trials a layer fallback applies to, one per failed gate: the one closest to passing it.
+     * Recipes of one transform that differ in a setting (the calibration method) fail alike, and the same
+     * layers in float help each alike; retrying every one would multiply the fallback's cost (a full
+     * quantization per trial) for little more chance to pass.
+     */
+    private List<Trial> closestToPassing(Search search, List<Trial> trials, List<String> notes) {
+        Map<String, Trial> closest = new LinkedHashMap<>();
+        Map<String, List<Trial>> others = new LinkedHashMap<>();
+        for (Trial trial : trials) {
+            if (!"rejected".equals(trial.outcome) || !LayerFallback.applies(trial.spec, trial.evaluation, catalog)) {
+                continue;
+            }
+            LayerFallback plan = new LayerFallback(trial.spec, trial.evaluation, search.reference(), catalog);
+            Trial best = closest.get(plan.gate());
+            if (best == null || plan.score(trial.evaluation) > plan.score(best.evaluation)) {
+                closest.put(plan.gate(), trial);
+                if (best != null) {
+                    others.computeIfAbsent(plan.gate(), g -> new ArrayList<>()).add(best);
+                }
+            } else {
+                others.computeIfAbsent(plan.gate(), g -> new ArrayList<>()).add(trial);
+            }
+        }
+        others.forEach((gate, left) -> notes.add("auto retried " + closest.get(gate).spec + " with layers in float, the "
+                + "closest to passing " + gate + ", and not " + String.join(", ", left.stream()
+                .map(t -> t.spec.toString()).toList()) + ", which failed it by more"));
+        return List.copyOf(closest.values());
+    }
+
+    /**
      * Retries a recipe with a layer fallback that failed a quality gate with layers left in float, as
-     * Intel Neural Compressor does: the most sensitive layers are left in float one more at a time until the
-     * gates hold, {@code parallelism} counts transformed at once. Sensitivity is what the failed step measured
+     * Intel Neural Compressor does: the most sensitive layers are left in float, the count searched by
+     * {@link LayerCounts} until the quality gates hold, {@code parallelism} counts transformed at once; only
+     * the fewest that passed is timed. Sensitivity is what the failed step measured
      * (each layer's own output SQNR, in its report) when it did; else each weighted layer alone is first left
      * in float to measure how much that helps (on the samples: no latency is timed for it).
      * Returns the trials of the second phase, the last one passing if any did.
@@ -756,34 +783,50 @@ public final class RecipeSearch {
         LOG.info("job {}: layer sensitivity for {} ({}): {}", jobId, failed.spec,
                 probes.isEmpty() ? "as the step measured it" : "by trial", bySensitivity);
         List<String> ranked = bySensitivity;
-        List<Trial> tried = new ArrayList<>();
-        for (int k = 1; k <= ranked.size(); ) {
-            // the next counts, transformed and scored together; taken in order, stopping at the first that passes
+        Map<Integer, Trial> byCount = new java.util.TreeMap<>();
+        if (!probes.isEmpty()) {
+            byCount.put(1, probes.get(layers.indexOf(ranked.get(0))));
+        }
+        // Counts doubling (1, 2, 4, ... all) until one passes, then halving the gap to the last that failed:
+        // about 2 log2(n) trials instead of n, and one when the first layer is enough. It takes that
+        // leaving more layers in float does not make a recipe less accurate, as a linear search does too.
+        LayerCounts counts = new LayerCounts(ranked.size());
+        while (!counts.settled()) {
+            List<Integer> next = counts.next(parallelism);
             List<Trial> batch = new ArrayList<>();
-            for (int n = k; n < k + parallelism && n <= ranked.size(); n++) {
-                batch.add(n == 1 && !probes.isEmpty() ? probes.get(layers.indexOf(ranked.get(0)))
-                        : new Trial(plan.excluding(ranked.subList(0, n))));
+            for (int n : next) {
+                batch.add(byCount.computeIfAbsent(n, c -> new Trial(plan.excluding(ranked.subList(0, c)))));
             }
             List<Trial> fresh = batch.stream().filter(t -> t.result == null && t.outcome == null).toList();
             search.parallel(fresh, search::transform);
             search.parallel(fresh.stream().filter(t -> t.outcome == null).toList(), search::score);
-            for (Trial trial : batch) {
-                int count = k++;
-                if (trial.outcome == null) {
-                    search.time(trial);
-                }
-                if (trial.evaluated()) {
-                    trial.reason = (trial.outcome.equals("passed") ? "" : trial.reason + "; ") + "the " + count
-                            + " most sensitive of " + layers.size() + " layers left in float: "
-                            + ranked.subList(0, count);
-                }
-                search.announce(trial);
-                tried.add(trial);
-                if ("passed".equals(trial.outcome)) {
-                    return tried;
-                }
+            for (int i = 0; i < next.size(); i++) {
+                counts.record(next.get(i), batch.get(i).outcome == null);
             }
         }
+        List<Trial> tried = new ArrayList<>();
+        int fewest = counts.fewestPassing();
+        for (Map.Entry<Integer, Trial> entry : byCount.entrySet()) {
+            int count = entry.getKey();
+            Trial trial = entry.getValue();
+            if (trial.outcome == null && count == fewest) {
+                search.time(trial);
+            } else if (trial.outcome == null) {
+                // more layers in float than needed: larger and no faster than the fewest that passed
+                search.notTimed.incrementAndGet();
+                trial.outcome = "skipped";
+                trial.reason = "cannot win: the " + fewest + " most sensitive layers in float already passed the "
+                        + "quality gates, and every layer more in float makes the model larger and slower";
+            }
+            if (trial.evaluated()) {
+                trial.reason = (trial.outcome.equals("passed") ? "" : trial.reason + "; ") + "the " + count
+                        + " most sensitive of " + layers.size() + " layers left in float: " + ranked.subList(0, count);
+            }
+            search.announce(trial);
+            tried.add(trial);
+        }
+        // the passing one last: the search reads a fallback's result from its last trial
+        tried.sort(Comparator.comparing(t -> "passed".equals(t.outcome)));
         return tried;
     }
 

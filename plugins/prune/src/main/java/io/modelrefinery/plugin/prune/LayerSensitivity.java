@@ -44,7 +44,8 @@ final class LayerSensitivity {
             return List.of();
         }
         Meter meter = new Meter(probes);
-        samples.run(pruned.withGraph(editor.build()), meter.values(), 0, meter::add);
+        OnnxModel summing = meter.summing(pruned.withGraph(editor.build()));
+        samples.run(summing, meter.values(), 0, meter::add);
         return meter.layers();
     }
 

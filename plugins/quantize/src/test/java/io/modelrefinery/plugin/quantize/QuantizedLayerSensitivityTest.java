@@ -10,6 +10,7 @@ import io.modelrefinery.api.onnx.GraphEditor;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.plugin.DataRole;
+import io.modelrefinery.api.plugin.LayerSensitivity;
 import io.modelrefinery.testdata.FashionMnist;
 import io.modelrefinery.testkit.ConformanceModels;
 import io.modelrefinery.testkit.HarnessResult;
@@ -123,5 +124,35 @@ class QuantizedLayerSensitivityTest {
                 result.steps().get(0).notes().toString());
         assertTrue(Arrays.stream(new String[]{"/c1/Conv", "/c2/Conv"})
                 .allMatch(l -> metrics.get("layer-sqnr-db:" + l) > 25), metrics.toString());
+    }
+    /**
+     * The sums the probed graph computes ({@code Meter.summing}) give the figures of the same sums taken here
+     * element by element, over several batches.
+     */
+    @Test
+    void sumsTakenInTheGraphMatchSumsTakenElementByElement() {
+        OnnxModel quantized = ConformanceModels.sampleCnn();
+        // any two float values of equal shape test the arithmetic: here a Relu's input and output
+        List<LayerSensitivity.Probe> probes = List.of(
+                new LayerSensitivity.Probe("relu", "/Relu_output_0", "/c1/Conv_output_0"),
+                new LayerSensitivity.Probe("same", "/c1/Conv_output_0", "/c1/Conv_output_0"));
+        LayerSensitivity.Meter byElement = new LayerSensitivity.Meter(probes);
+        LayerSensitivity.Meter inGraph = new LayerSensitivity.Meter(probes);
+        OnnxModel summing = inGraph.summing(quantized);
+        OnnxModel plain = quantized.withGraph(GraphEditor.of(quantized.graph()).addOutput("/Relu_output_0")
+                .addOutput("/c1/Conv_output_0").build());
+        SessionOptions options = SessionOptions.defaults().withOptimization(GraphOptimizationLevel.DISABLED);
+        try (InferenceSession a = inference.open(plain, options); InferenceSession b = inference.open(summing, options)) {
+            Datasets.forEachModelBatch(calibration, a.inputs(), 64, 0, () -> { }, (batch, offset, total) -> {
+                Map<String, Tensor> feeds = Map.of(a.inputs().get(0).name(), batch.get(a.inputs().get(0).name()));
+                byElement.add(a.run(feeds, byElement.values()));
+                inGraph.add(b.run(feeds, inGraph.values()));
+            });
+        }
+        List<LayerSensitivity.Layer> expected = byElement.layers();
+        List<LayerSensitivity.Layer> actual = inGraph.layers();
+        assertTrue(expected.get(0).sqnrDb() > 0 && expected.get(0).sqnrDb() < 40, expected.toString());
+        assertEquals(expected.get(0).sqnrDb(), actual.get(0).sqnrDb(), 1e-3, actual.toString());
+        assertEquals(300, actual.get(1).sqnrDb(), 1e-9, "a value against itself is identical: " + actual);
     }
 }
