@@ -113,13 +113,13 @@ class OptimizeCommandIT {
             bundled = jars.filter(p -> p.toString().endsWith(".jar")).count();
         }
         assertEquals(bundled, result.stdout().lines().filter(l -> l.endsWith("  active")).count(), result.stdout());
-        assertTrue(result.stdout().contains("prune 1.1.0  compressor, onnx -> onnx"), result.stdout());
+        assertTrue(result.stdout().contains("prune 1.1.1  compressor, onnx -> onnx"), result.stdout());
         assertTrue(result.stdout().contains("clip 1.1.0  compressor, onnx -> onnx"), result.stdout());
         assertTrue(result.stdout().contains("requires calibration samples (--calibration) with method=reconstruct"),
                 result.stdout());
         assertTrue(result.stdout().contains("level (choice, default extended, basic, extended, all)"), result.stdout());
         assertTrue(result.stdout().contains("keep-io-types (boolean, default true)"), result.stdout());
-        assertTrue(result.stdout().contains("quantize-static 2.1.0  compressor, onnx -> onnx"), result.stdout());
+        assertTrue(result.stdout().contains("quantize-static 2.1.1  compressor, onnx -> onnx"), result.stdout());
         assertTrue(result.stdout().contains("method (choice, default min-max, min-max, percentile, entropy)"), result.stdout());
         assertTrue(result.stdout().contains("requires calibration samples (--calibration)"), result.stdout());
         assertEquals("", result.stderr());

@@ -606,6 +606,7 @@ public final class RecipeSearch {
             synchronized (this) {
                 pending.add(trial);
             }
+            listener.candidateStarted(trial.spec.toString());
             long start = System.nanoTime();
             Path dir = scratchRoot.resolve("candidate-" + counter.incrementAndGet());
             try (PipelinePlan plan = PipelinePlan.create(trial.spec, input, catalog)) {

@@ -65,6 +65,16 @@ final class TerminalProgress implements JobListener {
     }
 
     @Override
+    public synchronized void candidateStarted(String pipeline) {
+        if (lineOpen) {
+            err.println();
+            lineOpen = false;
+        }
+        err.println("[auto] trying " + pipeline + " ...");
+        err.flush();
+    }
+
+    @Override
     public synchronized void candidateFinished(int done, int total, Candidate candidate) {
         if (lineOpen) {
             err.println();

@@ -39,6 +39,13 @@ public interface JobListener {
     default void evaluationFinished(Evaluation evaluation) {
     }
 
+    /**
+     * The {@code auto} pipeline starts transforming {@code pipeline}: candidates are reported finished only
+     * once the ones transformed with them are scored, which can be minutes later.
+     */
+    default void candidateStarted(String pipeline) {
+    }
+
     /** The {@code auto} pipeline finished trying {@code candidate}, the {@code done}th of {@code total}. */
     default void candidateFinished(int done, int total, Candidate candidate) {
     }

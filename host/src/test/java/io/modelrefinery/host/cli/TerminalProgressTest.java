@@ -72,4 +72,15 @@ class TerminalProgressTest {
         assertEquals("[1/1] calibrate ...\n[1/1] calibrate: epoch 1/2: loss 0.4000, accuracy 90.00%\n"
                 + "[1/1] calibrate: epoch 2/2: loss 0.3000, accuracy 92.00%\n[1/1] calibrate done in 1.50 s\n", text.toString());
     }
+
+    @Test
+    void anAutoCandidateIsAnnouncedWhenItStartsOnALineOfItsOwn() {
+        StringWriter text = new StringWriter();
+        TerminalProgress progress = new TerminalProgress(new PrintWriter(text), true, 0);
+
+        progress.stepStarted(1, 1, CALIBRATE);
+        progress.candidateStarted("quantize-static(method=entropy)");
+
+        assertEquals("[1/1] calibrate ...\n[auto] trying quantize-static(method=entropy) ...\n", text.toString());
+    }
 }

@@ -81,7 +81,7 @@ final class PruneParams {
             .doc("With finetune: seed of the shuffling; same seed, data and settings give the same weights.").build();
 
     static final TransformDescriptor DESCRIPTOR = TransformDescriptor.builder("prune")
-            .version("1.1.0")
+            .version("1.1.1")
             .kind(TransformKind.COMPRESSOR)
             .accepts(ModelFormat.ONNX)
             .produces(ModelFormat.ONNX)

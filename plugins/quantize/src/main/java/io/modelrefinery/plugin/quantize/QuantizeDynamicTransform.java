@@ -56,7 +56,7 @@ public final class QuantizeDynamicTransform implements ModelTransform {
     private static final int SENSITIVITY_BATCH = 32;
 
     private static final TransformDescriptor DESCRIPTOR = TransformDescriptor.builder("quantize-dynamic")
-            .version("2.1.0")
+            .version("2.1.1")
             .kind(TransformKind.COMPRESSOR)
             .accepts(ModelFormat.ONNX)
             .produces(ModelFormat.ONNX)

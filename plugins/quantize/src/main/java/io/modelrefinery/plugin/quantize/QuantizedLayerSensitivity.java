@@ -27,12 +27,21 @@ import java.util.Set;
  * quantized node reads float and is charged for its run-time input rounding too, which happens inside it.
  */
 final class QuantizedLayerSensitivity {
+    /**
+     * Samples the measurement runs at most. It runs the quantized graph unoptimized, with a float copy of
+     * every layer, some ten times the cost of a plain pass per sample (13 s for 128 samples of MobileNetV2,
+     * more than its calibration); every layer output holds thousands of values a sample, so 32 samples rank
+     * the layers as well as all of them.
+     */
+    static final long MAX_SAMPLES = 32;
+
     private QuantizedLayerSensitivity() {
     }
 
     /**
      * {@code result} with the sensitivity of {@code layers} (nodes of {@code original}, quantized in
-     * {@code quantized}) measured on up to {@code maxSamples} of {@code data} (all for 0); as it is when
+     * {@code quantized}) measured on up to {@code maxSamples} of {@code data} (all for 0), never more than
+     * {@link #MAX_SAMPLES}; as it is when
      * none of them has a constant float weight.
      *
      * @param kind which samples these are ("calibration", "evaluation")
@@ -78,7 +87,8 @@ final class QuantizedLayerSensitivity {
             return result;
         }
         LayerSensitivity.Measured measured = LayerSensitivity.measure(context.inference(),
-                quantized.withGraph(editor.build()), probes, data, batchSize, maxSamples, context.cancellation());
+                quantized.withGraph(editor.build()), probes, data, batchSize,
+                maxSamples == 0 ? MAX_SAMPLES : Math.min(maxSamples, MAX_SAMPLES), context.cancellation());
         return LayerSensitivity.report(result, measured.layers(), "quantized", measured.samples(), kind);
     }
 

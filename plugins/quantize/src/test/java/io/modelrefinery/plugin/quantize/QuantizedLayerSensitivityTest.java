@@ -74,7 +74,7 @@ class QuantizedLayerSensitivityTest {
         assertEquals(worst, eight.metrics().get("worst-layer-sqnr-db"), 1e-12);
         String note = eight.notes().stream().filter(n -> n.startsWith("least accurate quantized layers")).findFirst()
                 .orElseThrow(() -> new AssertionError(eight.notes().toString()));
-        assertTrue(note.startsWith("least accurate quantized layers, own output SQNR on 200 calibration samples: "), note);
+        assertTrue(note.startsWith("least accurate quantized layers, own output SQNR on 32 calibration samples: "), note);
         assertTrue(LAYERS.stream().allMatch(note::contains), note);
     }
 
