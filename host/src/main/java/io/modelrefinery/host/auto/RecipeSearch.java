@@ -220,7 +220,9 @@ public final class RecipeSearch {
             }
             List<Trial> trials = new ArrayList<>(search.announced);
             for (PipelineSpec recipe : settings.objective() == Objective.LATENCY ? forLatency(notes) : recipes) {
-                trials.add(new Trial(recipe));
+                if (trials.stream().noneMatch(t -> t.spec.toString().equals(recipe.toString()))) {
+                    trials.add(new Trial(recipe)); // the remembered recipe, tried already, is not run twice
+                }
             }
             List<Trial> fresh = new ArrayList<>(trials.subList(search.announced.size(), trials.size()));
             // recipes whose latency is that of another recipe run after it, and only if that one could pass
@@ -499,14 +501,18 @@ public final class RecipeSearch {
                     time(trial);
                 }
             }
-            boolean won = "passed".equals(trial.outcome)
-                    && (objective != Objective.LATENCY || !LatencyChoice.slower(trial.evaluation));
+            boolean passed = "passed".equals(trial.outcome);
+            // for speed, only a measurable speed-up ends the search: a recipe that won a latency search because
+            // nothing beat the original (the graph-optimized model) must not stop the next version's search
+            boolean won = passed && (objective != Objective.LATENCY || LatencyChoice.faster(trial.evaluation));
             if (won) {
                 return Optional.of(trial);
             }
             trial.reason = "remembered from version " + remembered.version() + "; " + trial.reason;
             notes.add("auto tried " + trial.spec + " first, the recipe that won for version " + remembered.version()
-                    + ", and it did not pass (" + trial.outcome + "): searched every recipe");
+                    + (passed ? ", and it passed but is not measurably faster than the original ("
+                    + LatencyChoice.figures(trial.evaluation) + ")" : ", and it did not pass (" + trial.outcome + ")")
+                    + ": searched every recipe");
             announce(trial);
             return Optional.empty();
         }

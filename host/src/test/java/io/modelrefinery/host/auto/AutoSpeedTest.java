@@ -322,6 +322,26 @@ class AutoSpeedTest {
         assertNull(third.search().rememberedPipeline(), "memory=false");
     }
 
+    @Test
+    void aRememberedRecipeThatIsNotMeasurablyFasterDoesNotEndTheNextVersionsLatencySearch() throws Exception {
+        RecipeMemory memory = new RecipeMemory(dir.resolve("state-latency").resolve("recipes"));
+        ModelTransform keep = transform(descriptor("keep").kind(TransformKind.OPTIMIZER).recipe("keep").build(),
+                (c, m, p) -> m);
+        TransformCatalog catalog = TransformCatalog.of(keep, round());
+        String pipeline = "auto(objective=latency,min-sqnr-db=20)";
+        JobResult first = auto(catalog, pipeline, "1", TestModels.sampleCnn(), memory);
+        assertEquals("keep", first.candidates().stream().filter(c -> c.outcome().equals("chosen")).findFirst()
+                .orElseThrow().pipeline(), "nothing is faster than the original: the graph-optimized model");
+
+        JobResult second = auto(catalog, pipeline, "2", TestModels.sampleCnn(), memory);
+
+        assertEquals("keep", second.search().rememberedPipeline());
+        assertEquals(first.candidates().size(), second.candidates().size(),
+                "every recipe was tried again, the remembered one once: " + second.candidates());
+        assertTrue(second.notes().stream().anyMatch(n -> n.startsWith("auto tried keep first")
+                && n.contains("it passed but is not measurably faster than the original")), second.notes().toString());
+    }
+
     private static Candidate find(JobResult result, String pipeline) {
         return result.candidates().stream().filter(c -> c.pipeline().equals(pipeline)).findFirst().orElseThrow();
     }
