@@ -28,22 +28,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code dist/refinery.jar serve} in a process of its own as the registry ITs run it, on free ports with its
  * embedded Kafka, and the model those ITs register.
  */
-final class RegistryService {
+record RegistryService(Process process, int httpPort, int kafkaPort, Path logFile) {
     /** How long the service may take to become healthy, and an outcome to be published. */
     static final Duration WAIT = Duration.ofSeconds(120);
     private static final HttpClient HTTP = HttpClient.newHttpClient();
-
-    private final Process process;
-    private final int httpPort;
-    private final int kafkaPort;
-    private final Path log;
-
-    private RegistryService(Process process, int httpPort, int kafkaPort, Path log) {
-        this.process = process;
-        this.httpPort = httpPort;
-        this.kafkaPort = kafkaPort;
-        this.log = log;
-    }
 
     /**
      * Starts {@code serve} on {@code data}, writing its output to {@code log}, with {@code extra} arguments after
@@ -97,10 +85,6 @@ final class RegistryService {
         return files;
     }
 
-    int httpPort() {
-        return httpPort;
-    }
-
     /** {@code pathAndQuery} on the service's HTTP port. */
     URI uri(String pathAndQuery) {
         return URI.create("http://127.0.0.1:" + httpPort + pathAndQuery);
@@ -132,7 +116,7 @@ final class RegistryService {
     /** What the service wrote so far. */
     String log() {
         try {
-            return Files.readString(log);
+            return Files.readString(logFile);
         } catch (IOException e) {
             return e.toString();
         }

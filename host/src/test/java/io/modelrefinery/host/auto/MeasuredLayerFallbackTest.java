@@ -60,9 +60,7 @@ class MeasuredLayerFallbackTest {
         return TestTransforms.of(TestTransforms.compressor("vendor-int8").param(SKIP).layerFallback().build(),
                 (c, input, p) -> {
                     runs.incrementAndGet();
-                    OnnxModel m = input.onnxModel();
-                    OnnxModel out = p.get(SKIP).contains("/fc/Gemm") ? m
-                            : TestModels.mapWeights(m, "fc.weight"::equals, w -> -w);
+                    OnnxModel out = TestModels.denseLayerRuinedUnless(p.get(SKIP), input.onnxModel());
                     List<LayerSensitivity.Layer> layers = reported.entrySet().stream()
                             .filter(e -> !p.get(SKIP).contains(e.getKey()))
                             .map(e -> new LayerSensitivity.Layer(e.getKey(), e.getValue())).toList();

@@ -79,17 +79,16 @@ class RecipeSearchTest {
 
     /** Flips the sign of the dense layer's weights unless its node is excluded; leaves the convolutions alone. */
     private static final ModelTransform FAKE_STATIC = onnx(compressor("quantize-static").param(METHOD).param(EXCLUDE)
-            .layerFallback().build(), (c, m, p) -> p.get(EXCLUDE).contains("/fc/Gemm") ? m
-            : TestModels.mapWeights(m, "fc.weight"::equals, w -> -w));
+            .layerFallback().build(), (c, m, p) -> TestModels.denseLayerRuinedUnless(p.get(EXCLUDE), m));
 
     /** The same stand-in under another id and parameter name, as a third-party quantizer would declare it. */
     private static final ModelTransform THIRD_PARTY = onnx(compressor("vendor-quantizer").param(KEEP_FLOAT)
-            .layerFallback().recipe("vendor-quantizer").build(), (c, m, p) -> p.get(KEEP_FLOAT).contains("/fc/Gemm") ? m
-            : TestModels.mapWeights(m, "fc.weight"::equals, w -> -w));
+            .layerFallback().recipe("vendor-quantizer").build(),
+            (c, m, p) -> TestModels.denseLayerRuinedUnless(p.get(KEEP_FLOAT), m));
 
     /** Wrecks the dense layer too, but declares no layer fallback: auto must not retry it. */
     private static final ModelTransform NO_FALLBACK = onnx(compressor("no-fallback").param(EXCLUDE).build(),
-            (c, m, p) -> p.get(EXCLUDE).contains("/fc/Gemm") ? m : TestModels.mapWeights(m, "fc.weight"::equals, w -> -w));
+            (c, m, p) -> TestModels.denseLayerRuinedUnless(p.get(EXCLUDE), m));
 
     /** The sample with ten large matrix products added whose result is multiplied by zero: as accurate, much slower. */
     private static final ModelTransform SLOW = onnx(compressor("slow").build(), (c, m, p) -> TestModels.slowedDown(m));
