@@ -4,8 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.modelrefinery.host.event.CloudEvent;
-import io.modelrefinery.host.event.CloudEventCodec;
-import io.modelrefinery.host.testing.TestModels;
 import io.modelrefinery.host.testing.TopicReader;
 import io.modelrefinery.plugin.mlflow.MlflowTestServer;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -15,7 +13,6 @@ import org.junit.jupiter.api.io.TempDir;
 
 import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -23,17 +20,13 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 import java.util.UUID;
-import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -50,122 +43,40 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class MlflowRegistryIT {
     private static final String SECRET = "mlflow-webhook-secret";
     private static final String TOKEN = "tracking-token";
-    private static final Duration WAIT = Duration.ofSeconds(120);
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final HttpClient HTTP = HttpClient.newHttpClient();
 
     @TempDir
     Path dir;
 
-    private static int freePort() throws Exception {
-        try (ServerSocket socket = new ServerSocket(0)) {
-            return socket.getLocalPort();
-        }
-    }
-
-    /** A running {@code refinery serve}, with its ports. */
-    private record Service(Process process, int httpPort, int kafkaPort) {
-        String bootstrap() {
-            return "127.0.0.1:" + kafkaPort;
-        }
-
-        void stop() throws InterruptedException {
-            process.destroy(); // SIGTERM: the shutdown hook lets running jobs finish
-            if (!process.waitFor(60, TimeUnit.SECONDS)) {
-                process.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
-            }
-        }
-    }
-
     /** A service registering back to {@code mlflow}, which delivers its webhooks to it. */
-    private Service start(MlflowTestServer mlflow, Path data, int round) throws Exception {
+    private RegistryService start(MlflowTestServer mlflow, Path data, int round) throws Exception {
         Path token = Files.writeString(dir.resolve("tracking-token"), TOKEN + "\n");
-        Service service = startWith(mlflow.uri(), data, round, "--mlflow-tracking-token-file", token.toString(),
+        RegistryService service = startWith(mlflow.uri(), data, round, "--mlflow-tracking-token-file", token.toString(),
                 "--mlflow-register", "--mlflow-register-alias", "optimized");
-        mlflow.webhook(URI.create("http://127.0.0.1:" + service.httpPort() + "/webhooks/mlflow"), SECRET);
+        mlflow.webhook(service.uri("/webhooks/mlflow"), SECRET);
         return service;
     }
 
-    private Service startWith(URI tracking, Path data, int round, String... extra) throws Exception {
+    private RegistryService startWith(URI tracking, Path data, int round, String... extra) throws Exception {
         Path secret = Files.writeString(dir.resolve("webhook-secret"), SECRET + "\n");
-        int http = freePort();
-        int kafka = freePort();
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-jar", Cli.dist().resolve("refinery.jar").toString(), "serve", "--data-dir", data.toString(),
-                "--http-port", Integer.toString(http), "--kafka-port", Integer.toString(kafka), "--partitions", "1",
-                "--pipeline", "fp16", "--gate", "max-latency-ratio=2", "--retries", "2", "--mlflow-secret-file", secret.toString(),
-                "--mlflow-tracking-uri", tracking.toString(), "--allow-private-host", "127.0.0.1"));
-        command.addAll(List.of(extra));
-        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
-                .redirectOutput(dir.resolve("service-" + round + ".log").toFile());
-        builder.environment().remove("REFINERY_PLUGINS_DIR");
-        Service service = new Service(builder.start(), http, kafka);
-        long deadline = System.nanoTime() + WAIT.toNanos();
-        while (true) {
-            assertTrue(service.process().isAlive(), "serve exited: " + log(round));
-            try {
-                if (HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + http + "/health")).build(),
-                        HttpResponse.BodyHandlers.discarding()).statusCode() == 200) {
-                    return service;
-                }
-            } catch (java.io.IOException e) {
-                // not listening yet
-            }
-            assertTrue(System.nanoTime() < deadline, "serve did not become healthy: " + log(round));
-            Thread.sleep(250);
-        }
-    }
-
-    private String log(int round) {
-        try {
-            return Files.readString(dir.resolve("service-" + round + ".log"));
-        } catch (java.io.IOException e) {
-            return e.toString();
-        }
-    }
-
-    /** The sample CNN as mlflow.onnx.save_model lays it out (plugins/mlflow/src/test/fixtures). */
-    private static Map<String, byte[]> mlflowOnnxModel() throws Exception {
-        Map<String, byte[]> files = new TreeMap<>();
-        try (Stream<Path> list = Files.list(TestModels.root().resolve("plugins/mlflow/src/test/fixtures/mlflow-onnx-model"))) {
-            for (Path f : list.toList()) {
-                files.put(f.getFileName().toString(), Files.readAllBytes(f));
-            }
-        }
-        return files;
+        List<String> args = new ArrayList<>(List.of("--mlflow-secret-file", secret.toString(),
+                "--mlflow-tracking-uri", tracking.toString()));
+        args.addAll(List.of(extra));
+        return RegistryService.start(data, dir.resolve("service-" + round + ".log"), args.toArray(String[]::new));
     }
 
     /** Re-sends a webhook body as MLflow would deliver it again: a new delivery id, signed anew. */
-    private static HttpResponse<String> deliver(Service service, String body) throws Exception {
+    private static HttpResponse<String> deliver(RegistryService service, String body) throws Exception {
         String id = UUID.randomUUID().toString();
         String ts = Long.toString(Instant.now().getEpochSecond());
         Mac mac = Mac.getInstance("HmacSHA256");
         mac.init(new SecretKeySpec(SECRET.getBytes(StandardCharsets.UTF_8), "HmacSHA256"));
         String signature = "v1," + Base64.getEncoder().encodeToString(mac.doFinal((id + "." + ts + "." + body)
                 .getBytes(StandardCharsets.UTF_8)));
-        return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + service.httpPort() + "/webhooks/mlflow"))
-                .header("Content-Type", "application/json").header("X-MLflow-Delivery-Id", id)
-                .header("X-MLflow-Timestamp", ts).header("X-MLflow-Signature", signature)
+        return HTTP.send(HttpRequest.newBuilder(service.uri("/webhooks/mlflow")).header("Content-Type", "application/json")
+                .header("X-MLflow-Delivery-Id", id).header("X-MLflow-Timestamp", ts).header("X-MLflow-Signature", signature)
                 .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
-    }
-
-    /** The outcome events (optimized and failed) of {@code jobId}, once {@code count} of them are there. */
-    private static List<CloudEvent> outcomes(Service service, String jobId, int count) {
-        try (TopicReader reader = new TopicReader(service.bootstrap(), List.of("refinery.model.optimized",
-                "refinery.model.failed"))) {
-            return of(reader.until(rs -> of(rs, jobId).size() >= count, WAIT), jobId);
-        }
-    }
-
-    private static List<CloudEvent> of(List<ConsumerRecord<byte[], byte[]>> records, String jobId) {
-        List<CloudEvent> out = new ArrayList<>();
-        for (ConsumerRecord<byte[], byte[]> r : records) {
-            CloudEvent e = CloudEventCodec.decode(r.value(), Map.of());
-            if (jobId.equals(e.data().path("jobId").asText())) {
-                out.add(e);
-            }
-        }
-        return out;
     }
 
     private static String jobIdOf(HttpResponse<String> accepted) throws Exception {
@@ -189,9 +100,9 @@ class MlflowRegistryIT {
     void aWebhookOfAnMlflow3ModelIsOptimizedAndRegisteredBackOnce() throws Exception {
         try (MlflowTestServer mlflow = MlflowTestServer.withToken(TOKEN)) {
             String run = mlflow.createRun("1");
-            String modelId = mlflow.logModel("1", "model", run, mlflowOnnxModel());
+            String modelId = mlflow.logModel("1", "model", run, RegistryService.mlflowOnnxModel());
             Path data = dir.resolve("data");
-            Service service = start(mlflow, data, 0);
+            RegistryService service = start(mlflow, data, 0);
             try {
                 // What mlflow.register_model("models:/m-…", "seed-cnn") does: the server fires the signed webhook.
                 mlflow.registerVersion("seed-cnn", "models:/" + modelId, modelId, run, Map.of());
@@ -199,7 +110,7 @@ class MlflowRegistryIT {
                 assertEquals(202, first.status(), "the webhook is accepted");
 
                 List<ObjectNode> versions = awaitVersions(mlflow, "seed-cnn", 2);
-                CloudEvent optimized = outcomes(service, jobIdOfVersion(versions.get(1)), 1).get(0);
+                CloudEvent optimized = service.outcomes(jobIdOfVersion(versions.get(1)), 1).get(0);
                 assertEquals("io.modelrefinery.model.optimized", optimized.type(), optimized.data().toString());
                 JsonNode report = optimized.data();
                 assertEquals("models:/" + modelId, report.at("/input/uri").asText());
@@ -226,22 +137,22 @@ class MlflowRegistryIT {
                 // MLflow delivers the first webhook again (its retries): the kept outcome, no new version.
                 String jobId = jobIdOf(deliver(service, first.body()));
                 assertEquals(report.get("jobId").asText(), jobId);
-                List<CloudEvent> both = outcomes(service, jobId, 2);
+                List<CloudEvent> both = service.outcomes(jobId, 2);
                 assertEquals(both.get(0), both.get(1), "the same outcome published again");
 
                 // A model that does not exist fails at once.
                 String missing = jobIdOf(deliver(service, webhookBody("ghost", "1", "models:/m-0000000000000000000000000000dead")));
-                JsonNode ghost = outcomes(service, missing, 1).get(0).data();
+                JsonNode ghost = service.outcomes(missing, 1).get(0).data();
                 assertEquals("resolve", ghost.get("stage").asText());
                 assertFalse(ghost.get("retriable").asBoolean());
                 assertTrue(ghost.get("error").asText().contains("404 RESOURCE_DOES_NOT_EXIST"), ghost.toString());
                 assertEquals(1, requestsTo(mlflow, "/api/2.0/mlflow/logged-models/m-0000000000000000000000000000dead"));
 
                 // A tracking server answering 500 is retried (3 attempts), then dead-lettered with the reason.
-                String flaky = mlflow.logModel("1", "model", run, mlflowOnnxModel());
+                String flaky = mlflow.logModel("1", "model", run, RegistryService.mlflowOnnxModel());
                 mlflow.failNext("/api/2.0/mlflow/logged-models/" + flaky, 500, "INTERNAL_ERROR", 100);
                 String failing = jobIdOf(deliver(service, webhookBody("flaky", "1", "models:/" + flaky)));
-                JsonNode failed = outcomes(service, failing, 1).get(0).data();
+                JsonNode failed = service.outcomes(failing, 1).get(0).data();
                 assertEquals("resolve", failed.get("stage").asText());
                 assertTrue(failed.get("retriable").asBoolean());
                 assertTrue(failed.get("error").asText().contains("answered 500 INTERNAL_ERROR"), failed.toString());
@@ -258,7 +169,7 @@ class MlflowRegistryIT {
             service = start(mlflow, data, 1);
             try {
                 String jobId = jobIdOf(deliver(service, mlflow.deliveries().get(0).body()));
-                List<CloudEvent> again = outcomes(service, jobId, 1);
+                List<CloudEvent> again = service.outcomes(jobId, 1);
                 assertEquals("2", again.get(0).data().at("/registered/version").asText());
             } finally {
                 service.stop();
@@ -268,7 +179,7 @@ class MlflowRegistryIT {
             service = start(mlflow, dir.resolve("replica"), 2);
             try {
                 String jobId = jobIdOf(deliver(service, mlflow.deliveries().get(0).body()));
-                JsonNode report = outcomes(service, jobId, 1).get(0).data();
+                JsonNode report = service.outcomes(jobId, 1).get(0).data();
                 assertEquals("2", report.at("/registered/version").asText(), report.toString());
                 assertEquals(2, mlflow.versions("seed-cnn").size());
             } finally {
@@ -276,11 +187,11 @@ class MlflowRegistryIT {
             }
 
             // An unreachable tracking server: retried, then dead-lettered with the reason.
-            URI nobody = URI.create("http://127.0.0.1:" + freePort()); // nothing listens there
-            Service lonely = startWith(nobody, dir.resolve("unreachable"), 3);
+            URI nobody = URI.create("http://127.0.0.1:" + RegistryService.freePort()); // nothing listens there
+            RegistryService lonely = startWith(nobody, dir.resolve("unreachable"), 3);
             try {
                 String jobId = jobIdOf(deliver(lonely, webhookBody("seed-cnn", "1", "models:/" + modelId)));
-                JsonNode failed = outcomes(lonely, jobId, 1).get(0).data();
+                JsonNode failed = lonely.outcomes(jobId, 1).get(0).data();
                 assertEquals("resolve", failed.get("stage").asText());
                 assertTrue(failed.get("retriable").asBoolean());
                 assertTrue(failed.get("error").asText().contains("cannot connect"), failed.toString());
@@ -291,11 +202,11 @@ class MlflowRegistryIT {
         }
     }
 
-    private static Map<String, String> deadLetterHeaders(Service service, String jobId) {
+    private static Map<String, String> deadLetterHeaders(RegistryService service, String jobId) {
         try (TopicReader reader = new TopicReader(service.bootstrap(), List.of("refinery.model.registered.dlq"))) {
             ConsumerRecord<byte[], byte[]> record = reader.until(rs -> rs.stream().anyMatch(r -> jobId.equals(header(r,
-                    "refinery.errors.job.id"))), WAIT).stream().filter(r -> jobId.equals(header(r, "refinery.errors.job.id")))
-                    .findFirst().orElseThrow();
+                    "refinery.errors.job.id"))), RegistryService.WAIT).stream()
+                    .filter(r -> jobId.equals(header(r, "refinery.errors.job.id"))).findFirst().orElseThrow();
             Map<String, String> headers = new HashMap<>();
             for (Header h : record.headers()) {
                 headers.put(h.key(), new String(h.value(), StandardCharsets.UTF_8));
@@ -310,7 +221,7 @@ class MlflowRegistryIT {
     }
 
     private static MlflowTestServer.Delivery awaitDelivery(MlflowTestServer mlflow, int count) throws InterruptedException {
-        long deadline = System.nanoTime() + WAIT.toNanos();
+        long deadline = System.nanoTime() + RegistryService.WAIT.toNanos();
         while (mlflow.deliveries().size() < count) {
             assertTrue(System.nanoTime() < deadline, "no webhook delivery " + count);
             Thread.sleep(100);
@@ -319,7 +230,7 @@ class MlflowRegistryIT {
     }
 
     private static List<ObjectNode> awaitVersions(MlflowTestServer mlflow, String name, int count) throws InterruptedException {
-        long deadline = System.nanoTime() + WAIT.toNanos();
+        long deadline = System.nanoTime() + RegistryService.WAIT.toNanos();
         while (mlflow.versions(name).size() < count) {
             assertTrue(System.nanoTime() < deadline, "no version " + count + " of " + name);
             Thread.sleep(200);

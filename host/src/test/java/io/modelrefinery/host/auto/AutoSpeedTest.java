@@ -13,16 +13,12 @@ import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.TensorInfo;
 import io.modelrefinery.api.plugin.Cancellation;
 import io.modelrefinery.api.plugin.DataRole;
-import io.modelrefinery.api.plugin.ModelArtifact;
-import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.ModelTransform;
 import io.modelrefinery.api.plugin.ParamRole;
 import io.modelrefinery.api.plugin.ParamSpec;
-import io.modelrefinery.api.plugin.Params;
 import io.modelrefinery.api.plugin.TransformContext;
 import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.api.plugin.TransformKind;
-import io.modelrefinery.api.plugin.TransformResult;
 import io.modelrefinery.host.eval.Evaluator;
 import io.modelrefinery.host.eval.QualityGates;
 import io.modelrefinery.host.job.JobRequest;
@@ -35,6 +31,7 @@ import io.modelrefinery.host.pipeline.StepLimits;
 import io.modelrefinery.host.pipeline.TransformCatalog;
 import io.modelrefinery.testdata.FashionMnist;
 import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.host.testing.TestTransforms;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -48,6 +45,9 @@ import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import static io.modelrefinery.host.testing.TestTransforms.compressor;
+import static io.modelrefinery.host.testing.TestTransforms.descriptor;
+import static io.modelrefinery.host.testing.TestTransforms.onnx;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -81,29 +81,12 @@ class AutoSpeedTest {
         evaluation = FashionMnist.binary(FashionMnist.Split.TEST, 200).writeNpz(dir.resolve("eval.npz"));
     }
 
-    private static TransformDescriptor.Builder descriptor(String id) {
-        return TransformDescriptor.builder(id).version("1.0.0").kind(TransformKind.COMPRESSOR).accepts(ModelFormat.ONNX)
-                .produces(ModelFormat.ONNX).summary("test");
-    }
-
-    private ModelTransform transform(TransformDescriptor descriptor, Body body) {
-        return new ModelTransform() {
-            @Override
-            public TransformDescriptor descriptor() {
-                return descriptor;
-            }
-
-            @Override
-            public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
-                applied.computeIfAbsent(descriptor.id(), k -> new AtomicInteger()).incrementAndGet();
-                return TransformResult.of(body.apply(context, input.onnxModel(), params));
-            }
-        };
-    }
-
-    @FunctionalInterface
-    interface Body {
-        OnnxModel apply(TransformContext context, OnnxModel model, Params params) throws RuntimeException;
+    /** {@code step} as a transform that counts its applications in {@link #applied}. */
+    private ModelTransform transform(TransformDescriptor descriptor, TestTransforms.OnnxStep step) {
+        return onnx(descriptor, (c, m, p) -> {
+            applied.computeIfAbsent(descriptor.id(), k -> new AtomicInteger()).incrementAndGet();
+            return step.apply(c, m, p);
+        });
     }
 
     /**
@@ -112,7 +95,7 @@ class AutoSpeedTest {
      * dense layer unless it is excluded, so that it fails its gate and is retried with layers in float.
      */
     private ModelTransform calibrated() {
-        return transform(descriptor("calibrated").param(METHOD).param(EXCLUDE).requires(DataRole.CALIBRATION)
+        return transform(compressor("calibrated").param(METHOD).param(EXCLUDE).requires(DataRole.CALIBRATION)
                 .layerFallback().recipe("calibrated(method=max)").recipe("calibrated(method=abs)").build(), (c, m, p) -> {
             String key = "test-statistic:" + p.get(METHOD);
             double statistic = c.statistics().get(m, DataRole.CALIBRATION, key).map(b -> ByteBuffer.wrap(b).getDouble())
@@ -123,7 +106,7 @@ class AutoSpeedTest {
                         return computed;
                     });
             assertTrue(statistic > 0, "a statistic of the samples");
-            return p.get(EXCLUDE).contains("/fc/Gemm") ? m : TestModels.mapWeights(m, "fc.weight"::equals, w -> -w);
+            return TestModels.denseLayerRuinedUnless(p.get(EXCLUDE), m);
         });
     }
 
@@ -141,7 +124,7 @@ class AutoSpeedTest {
     }
 
     private ModelTransform round() {
-        return transform(descriptor("round").param(BITS).param(SHIFT).recipe("round(bits=4)").recipe("round(bits=10)")
+        return transform(compressor("round").param(BITS).param(SHIFT).recipe("round(bits=4)").recipe("round(bits=10)")
                 .recipe("round(bits=18)").recipe("round(shift=3)").build(), (c, m, p) -> TestModels.mapWeights(
                 TestModels.mapWeights(m, n -> true, w -> TestModels.keepMantissaBits(w, p.get(BITS))),
                 "fc.bias"::equals, b -> b + p.get(SHIFT)));
@@ -149,7 +132,7 @@ class AutoSpeedTest {
 
     /** Much slower, as accurate: fails the default latency gate. */
     private ModelTransform slow() {
-        return transform(descriptor("slow").recipe("slow").build(), (c, m, p) -> TestModels.slowedDown(m));
+        return transform(compressor("slow").recipe("slow").build(), (c, m, p) -> TestModels.slowedDown(m));
     }
 
     /** Changes weight values only, and says so; its recipe ends with the slow transform. */
@@ -159,7 +142,7 @@ class AutoSpeedTest {
 
     /** Changes only weight values; its recipe is itself followed by {@code rest}. */
     private ModelTransform sparsify(String rest) {
-        return transform(descriptor("sparsify").keepsGraph(p -> true).recipe("sparsify," + rest).build(),
+        return transform(compressor("sparsify").keepsGraph(p -> true).recipe("sparsify," + rest).build(),
                 (c, m, p) -> TestModels.mapWeights(m, n -> true, w -> Math.abs(w) < 1e-3 ? 0 : w));
     }
 
@@ -221,7 +204,7 @@ class AutoSpeedTest {
 
     @Test
     void aRecipeThatOnlyChangesWeightsBeforeASlowRecipeIsNotRun() throws Exception {
-        ModelTransform keep = transform(descriptor("keep").kind(TransformKind.OPTIMIZER).recipe("keep").build(),
+        ModelTransform keep = transform(descriptor("keep", TransformKind.OPTIMIZER).recipe("keep").build(),
                 (c, m, p) -> m);
         JobResult result = auto(TransformCatalog.of(keep, slow(), sparsify()), "auto(objective=latency)", "1",
                 TestModels.sampleCnn(), null);
@@ -238,7 +221,7 @@ class AutoSpeedTest {
 
     @Test
     void forLatencyARecipeThatOnlyChangesWeightsBeforeAnotherIsNotRun() throws Exception {
-        ModelTransform keep = transform(descriptor("keep").kind(TransformKind.OPTIMIZER).recipe("keep").build(),
+        ModelTransform keep = transform(descriptor("keep", TransformKind.OPTIMIZER).recipe("keep").build(),
                 (c, m, p) -> m);
         JobResult result = auto(TransformCatalog.of(keep, sparsify("keep")), "auto(objective=latency)", "1",
                 TestModels.sampleCnn(), null);
@@ -254,7 +237,7 @@ class AutoSpeedTest {
 
     @Test
     void forLatencyARecipeWhoseFirstStepsOnlyChangeWeightsIsTriedWithoutThem() throws Exception {
-        ModelTransform keep = transform(descriptor("keep").kind(TransformKind.OPTIMIZER).build(), (c, m, p) -> m);
+        ModelTransform keep = transform(descriptor("keep", TransformKind.OPTIMIZER).build(), (c, m, p) -> m);
         JobResult result = auto(TransformCatalog.of(keep, sparsify("keep")), "auto(objective=latency)", "1",
                 TestModels.sampleCnn(), null);
 
@@ -266,7 +249,7 @@ class AutoSpeedTest {
 
     @Test
     void aSizeSearchRunsARecipeThatOnlyChangesWeightsBeforeAnother() throws Exception {
-        ModelTransform keep = transform(descriptor("keep").kind(TransformKind.OPTIMIZER).recipe("keep").build(),
+        ModelTransform keep = transform(descriptor("keep", TransformKind.OPTIMIZER).recipe("keep").build(),
                 (c, m, p) -> m);
         JobResult result = auto(TransformCatalog.of(keep, sparsify("keep")), "auto(objective=size,max-latency-ratio=100)",
                 "1", TestModels.sampleCnn(), null);

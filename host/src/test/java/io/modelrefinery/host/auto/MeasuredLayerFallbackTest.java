@@ -11,10 +11,6 @@ import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.ModelTransform;
 import io.modelrefinery.api.plugin.ParamRole;
 import io.modelrefinery.api.plugin.ParamSpec;
-import io.modelrefinery.api.plugin.Params;
-import io.modelrefinery.api.plugin.TransformContext;
-import io.modelrefinery.api.plugin.TransformDescriptor;
-import io.modelrefinery.api.plugin.TransformKind;
 import io.modelrefinery.api.plugin.TransformResult;
 import io.modelrefinery.host.eval.Evaluator;
 import io.modelrefinery.host.eval.QualityGates;
@@ -25,6 +21,7 @@ import io.modelrefinery.host.pipeline.StepLimits;
 import io.modelrefinery.host.pipeline.TransformCatalog;
 import io.modelrefinery.testdata.FashionMnist;
 import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.host.testing.TestTransforms;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -60,27 +57,15 @@ class MeasuredLayerFallbackTest {
 
     /** A quantizer stand-in that reports {@code reported} as its layers' own output SQNR, and counts its runs. */
     private static ModelTransform quantizer(Map<String, Double> reported, AtomicInteger runs) {
-        TransformDescriptor descriptor = TransformDescriptor.builder("vendor-int8").version("1.0.0")
-                .kind(TransformKind.COMPRESSOR).accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test")
-                .param(SKIP).layerFallback().build();
-        return new ModelTransform() {
-            @Override
-            public TransformDescriptor descriptor() {
-                return descriptor;
-            }
-
-            @Override
-            public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
-                runs.incrementAndGet();
-                OnnxModel m = input.onnxModel();
-                OnnxModel out = params.get(SKIP).contains("/fc/Gemm") ? m
-                        : TestModels.mapWeights(m, "fc.weight"::equals, w -> -w);
-                List<LayerSensitivity.Layer> layers = reported.entrySet().stream()
-                        .filter(e -> !params.get(SKIP).contains(e.getKey()))
-                        .map(e -> new LayerSensitivity.Layer(e.getKey(), e.getValue())).toList();
-                return LayerSensitivity.report(TransformResult.of(out), layers, "quantized", 600, "evaluation");
-            }
-        };
+        return TestTransforms.of(TestTransforms.compressor("vendor-int8").param(SKIP).layerFallback().build(),
+                (c, input, p) -> {
+                    runs.incrementAndGet();
+                    OnnxModel out = TestModels.denseLayerRuinedUnless(p.get(SKIP), input.onnxModel());
+                    List<LayerSensitivity.Layer> layers = reported.entrySet().stream()
+                            .filter(e -> !p.get(SKIP).contains(e.getKey()))
+                            .map(e -> new LayerSensitivity.Layer(e.getKey(), e.getValue())).toList();
+                    return LayerSensitivity.report(TransformResult.of(out), layers, "quantized", 600, "evaluation");
+                });
     }
 
     private static List<Candidate> search(ModelTransform transform) throws Exception {

@@ -12,11 +12,7 @@ import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.ModelTransform;
 import io.modelrefinery.api.plugin.ParamRole;
 import io.modelrefinery.api.plugin.ParamSpec;
-import io.modelrefinery.api.plugin.Params;
-import io.modelrefinery.api.plugin.TransformContext;
-import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.api.plugin.TransformKind;
-import io.modelrefinery.api.plugin.TransformResult;
 import io.modelrefinery.host.eval.Evaluator;
 import io.modelrefinery.host.eval.QualityGates;
 import io.modelrefinery.host.ort.OrtRuntime;
@@ -36,6 +32,9 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 
+import static io.modelrefinery.host.testing.TestTransforms.compressor;
+import static io.modelrefinery.host.testing.TestTransforms.descriptor;
+import static io.modelrefinery.host.testing.TestTransforms.onnx;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -70,58 +69,33 @@ class RecipeSearchTest {
         sample = TestModels.sampleCnn();
     }
 
-    private static ModelTransform transform(TransformDescriptor descriptor, Transformation body) {
-        return new ModelTransform() {
-            @Override
-            public TransformDescriptor descriptor() {
-                return descriptor;
-            }
-
-            @Override
-            public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
-                return TransformResult.of(body.apply(input.onnxModel(), params));
-            }
-        };
-    }
-
-    @FunctionalInterface
-    interface Transformation {
-        OnnxModel apply(OnnxModel model, Params params);
-    }
-
-    private static TransformDescriptor.Builder descriptor(String id) {
-        return TransformDescriptor.builder(id).version("1.0.0").kind(TransformKind.COMPRESSOR).accepts(ModelFormat.ONNX)
-                .produces(ModelFormat.ONNX).summary("test");
-    }
-
-    private static final ModelTransform ROUND = transform(descriptor("round").param(BITS).param(SHIFT).build(), (m, p) -> {
+    private static final ModelTransform ROUND = onnx(compressor("round").param(BITS).param(SHIFT).build(), (c, m, p) -> {
         OnnxModel rounded = TestModels.mapWeights(m, name -> true, w -> TestModels.keepMantissaBits(w, p.get(BITS)));
         return TestModels.mapWeights(rounded, "fc.bias"::equals, b -> b + p.get(SHIFT));
     });
 
-    private static final ModelTransform CALIBRATED = transform(descriptor("calibrated").requires(DataRole.CALIBRATION)
-            .build(), (m, p) -> m);
+    private static final ModelTransform CALIBRATED = onnx(compressor("calibrated").requires(DataRole.CALIBRATION)
+            .build(), (c, m, p) -> m);
 
     /** Flips the sign of the dense layer's weights unless its node is excluded; leaves the convolutions alone. */
-    private static final ModelTransform FAKE_STATIC = transform(descriptor("quantize-static").param(METHOD).param(EXCLUDE)
-            .layerFallback().build(), (m, p) -> p.get(EXCLUDE).contains("/fc/Gemm") ? m
-            : TestModels.mapWeights(m, "fc.weight"::equals, w -> -w));
+    private static final ModelTransform FAKE_STATIC = onnx(compressor("quantize-static").param(METHOD).param(EXCLUDE)
+            .layerFallback().build(), (c, m, p) -> TestModels.denseLayerRuinedUnless(p.get(EXCLUDE), m));
 
     /** The same stand-in under another id and parameter name, as a third-party quantizer would declare it. */
-    private static final ModelTransform THIRD_PARTY = transform(descriptor("vendor-quantizer").param(KEEP_FLOAT)
-            .layerFallback().recipe("vendor-quantizer").build(), (m, p) -> p.get(KEEP_FLOAT).contains("/fc/Gemm") ? m
-            : TestModels.mapWeights(m, "fc.weight"::equals, w -> -w));
+    private static final ModelTransform THIRD_PARTY = onnx(compressor("vendor-quantizer").param(KEEP_FLOAT)
+            .layerFallback().recipe("vendor-quantizer").build(),
+            (c, m, p) -> TestModels.denseLayerRuinedUnless(p.get(KEEP_FLOAT), m));
 
     /** Wrecks the dense layer too, but declares no layer fallback: auto must not retry it. */
-    private static final ModelTransform NO_FALLBACK = transform(descriptor("no-fallback").param(EXCLUDE).build(),
-            (m, p) -> p.get(EXCLUDE).contains("/fc/Gemm") ? m : TestModels.mapWeights(m, "fc.weight"::equals, w -> -w));
+    private static final ModelTransform NO_FALLBACK = onnx(compressor("no-fallback").param(EXCLUDE).build(),
+            (c, m, p) -> TestModels.denseLayerRuinedUnless(p.get(EXCLUDE), m));
 
     /** The sample with ten large matrix products added whose result is multiplied by zero: as accurate, much slower. */
-    private static final ModelTransform SLOW = transform(descriptor("slow").build(), (m, p) -> TestModels.slowedDown(m));
+    private static final ModelTransform SLOW = onnx(compressor("slow").build(), (c, m, p) -> TestModels.slowedDown(m));
 
     /** Stands in for graph-optimize: the same model, as fast as the original. */
-    private static final ModelTransform SAME = transform(descriptor("graph-optimize")
-            .kind(TransformKind.OPTIMIZER).build(), (m, p) -> m);
+    private static final ModelTransform SAME = onnx(descriptor("graph-optimize", TransformKind.OPTIMIZER).build(),
+            (c, m, p) -> m);
 
     private static RecipeSearch.Outcome search(List<String> recipes, String gates, JobData jobData, List<Candidate> seen) {
         return search(recipes, gates, jobData, seen, AutoSettings.defaults());
@@ -213,15 +187,14 @@ class RecipeSearchTest {
 
     @Test
     void theRecipesAreTheInstalledTransformsOwnCheapestFirst() {
-        ModelTransform trains = transform(descriptor("trains").requires(DataRole.TRAINING).recipe("trains").build(),
-                (m, p) -> m);
-        ModelTransform optimizer = transform(TransformDescriptor.builder("tidy").version("1.0.0")
-                .kind(TransformKind.OPTIMIZER).accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test")
-                .recipe("tidy").build(), (m, p) -> m);
-        ModelTransform chains = transform(descriptor("chains").recipe("chains,tidy").recipe("chains(x=1)").build(),
-                (m, p) -> m);
-        ModelTransform calibrates = transform(descriptor("calibrates").requires(DataRole.CALIBRATION)
-                .recipe("calibrates").build(), (m, p) -> m);
+        ModelTransform trains = onnx(compressor("trains").requires(DataRole.TRAINING).recipe("trains").build(),
+                (c, m, p) -> m);
+        ModelTransform optimizer = onnx(descriptor("tidy", TransformKind.OPTIMIZER)
+                .recipe("tidy").build(), (c, m, p) -> m);
+        ModelTransform chains = onnx(compressor("chains").recipe("chains,tidy").recipe("chains(x=1)").build(),
+                (c, m, p) -> m);
+        ModelTransform calibrates = onnx(compressor("calibrates").requires(DataRole.CALIBRATION)
+                .recipe("calibrates").build(), (c, m, p) -> m);
 
         // data needed (none, samples, training), then optimizers first, single steps first, id, declaration order;
         // a recipe that does not fit the installed transform (chains takes no x) sorts with those needing samples

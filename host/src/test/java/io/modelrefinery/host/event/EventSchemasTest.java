@@ -18,9 +18,6 @@ import io.modelrefinery.api.plugin.Cancellation;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.ModelTransform;
-import io.modelrefinery.api.plugin.Params;
-import io.modelrefinery.api.plugin.TransformContext;
-import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.api.plugin.TransformKind;
 import io.modelrefinery.api.plugin.TransformResult;
 import io.modelrefinery.host.auto.AutoSettings;
@@ -39,6 +36,7 @@ import io.modelrefinery.host.pipeline.PipelineSpec;
 import io.modelrefinery.host.pipeline.StepLimits;
 import io.modelrefinery.host.pipeline.TransformCatalog;
 import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.host.testing.TestTransforms;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -99,20 +97,8 @@ class EventSchemasTest {
         return schemas.getSchema(SchemaLocation.of(BASE + schema)).validate(EventJson.tree(value));
     }
 
-    private static final ModelTransform KEEP = new ModelTransform() {
-        private final TransformDescriptor descriptor = TransformDescriptor.builder("keep").version("1.0.0")
-                .kind(TransformKind.OPTIMIZER).accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test").build();
-
-        @Override
-        public TransformDescriptor descriptor() {
-            return descriptor;
-        }
-
-        @Override
-        public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
-            return TransformResult.of(input).withMetric("kept", 1).withNote("kept as it was");
-        }
-    };
+    private static final ModelTransform KEEP = TestTransforms.of(TestTransforms.descriptor("keep", TransformKind.OPTIMIZER)
+            .build(), (c, input, p) -> TransformResult.of(input).withMetric("kept", 1).withNote("kept as it was"));
 
     private static JobResult run(String pipeline, String... gates) throws Exception {
         JobRequest request = new JobRequest("job-0123456789abcdef", new ModelRef("seed", "1"), model.toUri().toString(),

@@ -3,17 +3,9 @@ package io.modelrefinery.host.job;
 import io.modelrefinery.api.event.GateResult;
 import io.modelrefinery.api.event.ModelRef;
 import io.modelrefinery.api.infer.Device;
-import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.plugin.Cancellation;
-import io.modelrefinery.api.plugin.ModelArtifact;
-import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.ModelTransform;
 import io.modelrefinery.api.plugin.ParamSpec;
-import io.modelrefinery.api.plugin.Params;
-import io.modelrefinery.api.plugin.TransformContext;
-import io.modelrefinery.api.plugin.TransformDescriptor;
-import io.modelrefinery.api.plugin.TransformKind;
-import io.modelrefinery.api.plugin.TransformResult;
 import io.modelrefinery.host.eval.QualityGates;
 import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.pipeline.JobListener;
@@ -21,6 +13,7 @@ import io.modelrefinery.host.pipeline.PipelineSpec;
 import io.modelrefinery.host.pipeline.TransformCatalog;
 import io.modelrefinery.testdata.FashionMnist;
 import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.host.testing.TestTransforms;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -48,25 +41,12 @@ class FidelityFloorTest {
             .doc("Standard deviation of the noise added to every weight, relative to the weight.").build();
 
     /** Multiplies every weight of the sample model by {@code 1 + noise * N(0, 1)}, seeded. */
-    private static final ModelTransform NOISY = new ModelTransform() {
-        private final TransformDescriptor descriptor = TransformDescriptor.builder("noisy").version("1.0.0")
-                .kind(TransformKind.COMPRESSOR).accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test")
-                .param(NOISE).build();
-
-        @Override
-        public TransformDescriptor descriptor() {
-            return descriptor;
-        }
-
-        @Override
-        public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
-            double noise = params.get(NOISE);
-            Random random = new Random(7);
-            OnnxModel changed = TestModels.mapWeights(input.onnxModel(), name -> true,
-                    w -> w * (1 + noise * random.nextGaussian()));
-            return TransformResult.of(changed);
-        }
-    };
+    private static final ModelTransform NOISY = TestTransforms.onnx(TestTransforms.compressor("noisy").param(NOISE).build(),
+            (c, m, p) -> {
+                double noise = p.get(NOISE);
+                Random random = new Random(7);
+                return TestModels.mapWeights(m, name -> true, w -> w * (1 + noise * random.nextGaussian()));
+            });
 
     @BeforeAll
     static void data() {
@@ -127,21 +107,8 @@ class FidelityFloorTest {
     }
 
     /** NOISY, offering {@code auto} one recipe: noise of 2, which ruins the model. */
-    private static final ModelTransform RUINOUS_RECIPE = new ModelTransform() {
-        private final TransformDescriptor descriptor = TransformDescriptor.builder("noisy").version("1.0.0")
-                .kind(TransformKind.COMPRESSOR).accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test")
-                .param(NOISE).recipe("noisy(noise=2)").build();
-
-        @Override
-        public TransformDescriptor descriptor() {
-            return descriptor;
-        }
-
-        @Override
-        public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
-            return NOISY.apply(context, input, params);
-        }
-    };
+    private static final ModelTransform RUINOUS_RECIPE = TestTransforms.of(TestTransforms.compressor("noisy").param(NOISE)
+            .recipe("noisy(noise=2)").build(), NOISY::apply);
 
     @Test
     void autoCandidatesMeetTheFloorWhenTheJobGatesOnlyLatency() {

@@ -13,12 +13,7 @@ import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
 import io.modelrefinery.api.onnx.proto.Onnx.TensorShapeProto;
 import io.modelrefinery.api.onnx.proto.Onnx.ValueInfoProto;
 import io.modelrefinery.api.plugin.Cancellation;
-import io.modelrefinery.api.plugin.ModelArtifact;
-import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.ModelTransform;
-import io.modelrefinery.api.plugin.Params;
-import io.modelrefinery.api.plugin.TransformContext;
-import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.api.plugin.TransformKind;
 import io.modelrefinery.api.plugin.TransformResult;
 import io.modelrefinery.host.ort.OrtRuntime;
@@ -27,6 +22,7 @@ import io.modelrefinery.host.pipeline.PipelineSpec;
 import io.modelrefinery.host.pipeline.TransformCatalog;
 import io.modelrefinery.host.testing.ReliabilityReport;
 import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.host.testing.TestTransforms;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -66,20 +62,8 @@ class HostileModelTest {
         runner = new JobRunner(TransformCatalog.of(KEEP), inference, dir.resolve("scratch"));
     }
 
-    private static final ModelTransform KEEP = new ModelTransform() {
-        private final TransformDescriptor descriptor = TransformDescriptor.builder("keep").version("1.0.0")
-                .kind(TransformKind.OPTIMIZER).accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test").build();
-
-        @Override
-        public TransformDescriptor descriptor() {
-            return descriptor;
-        }
-
-        @Override
-        public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
-            return TransformResult.of(input);
-        }
-    };
+    private static final ModelTransform KEEP = TestTransforms.of(TestTransforms.descriptor("keep", TransformKind.OPTIMIZER)
+            .build(), (c, input, p) -> TransformResult.of(input));
 
     /** Byte-level damage: flipped bits, cut files, inserted and deleted bytes. */
     private static byte[] damageBytes(Random random) {

@@ -6,21 +6,12 @@ import io.modelrefinery.api.event.GateResult;
 import io.modelrefinery.api.event.LatencyEstimate;
 import io.modelrefinery.api.event.ModelRef;
 import io.modelrefinery.api.infer.Device;
-import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.GraphEditor;
 import io.modelrefinery.api.onnx.OnnxModel;
-import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.api.plugin.Cancellation;
-import io.modelrefinery.api.plugin.ModelArtifact;
-import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.ModelTransform;
 import io.modelrefinery.api.plugin.ParamSpec;
-import io.modelrefinery.api.plugin.Params;
-import io.modelrefinery.api.plugin.TransformContext;
-import io.modelrefinery.api.plugin.TransformDescriptor;
-import io.modelrefinery.api.plugin.TransformKind;
-import io.modelrefinery.api.plugin.TransformResult;
 import io.modelrefinery.host.eval.Evaluator;
 import io.modelrefinery.host.eval.QualityGates;
 import io.modelrefinery.host.ort.IsolatedProbe;
@@ -31,6 +22,7 @@ import io.modelrefinery.host.pipeline.StepLimits;
 import io.modelrefinery.host.pipeline.TransformCatalog;
 import io.modelrefinery.testdata.FashionMnist;
 import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.host.testing.TestTransforms;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -65,23 +57,12 @@ class JobRunnerTest {
     }
 
     private ModelTransform transform(String id, UnaryOperator<OnnxModel> change) {
-        TransformDescriptor descriptor = TransformDescriptor.builder(id).version("1.0.0").kind(TransformKind.COMPRESSOR)
-                .accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test").param(SHIFT).build();
-        return new ModelTransform() {
-            @Override
-            public TransformDescriptor descriptor() {
-                return descriptor;
-            }
-
-            @Override
-            public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
-                ran.add(id);
-                double shift = params.get(SHIFT);
-                OnnxModel changed = change.apply(input.onnxModel());
-                return TransformResult.of(shift == 0 ? changed
-                        : TestModels.mapWeights(changed, "fc.bias"::equals, b -> b + shift));
-            }
-        };
+        return TestTransforms.onnx(TestTransforms.compressor(id).param(SHIFT).build(), (c, m, p) -> {
+            ran.add(id);
+            double shift = p.get(SHIFT);
+            OnnxModel changed = change.apply(m);
+            return shift == 0 ? changed : TestModels.mapWeights(changed, "fc.bias"::equals, b -> b + shift);
+        });
     }
 
     private JobResult run(String pipeline, QualityGates gates, Path eval) throws Exception {

@@ -9,12 +9,11 @@ import io.modelrefinery.api.plugin.ModelTransform;
 import io.modelrefinery.api.plugin.ParamRole;
 import io.modelrefinery.api.plugin.ParamSpec;
 import io.modelrefinery.api.plugin.ParamValidator;
-import io.modelrefinery.api.plugin.Params;
-import io.modelrefinery.api.plugin.TransformContext;
 import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.api.plugin.TransformKind;
 import io.modelrefinery.api.plugin.TransformResult;
 import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.host.testing.TestTransforms;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -40,36 +39,20 @@ class PipelinePlanOpsetTest {
 
     /** A converter that only rewrites the opset import: enough for the MLP's MatMul, Add and Relu. */
     private static ModelTransform upgrader(String id) {
-        TransformDescriptor descriptor = TransformDescriptor.builder(id).version("1.2.0").kind(TransformKind.CONVERTER)
-                .accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test").param(TO).build();
-        return new ModelTransform() {
-            @Override
-            public TransformDescriptor descriptor() {
-                return descriptor;
-            }
-
-            @Override
-            public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
-                return TransformResult.of(atOpset(input.onnxModel(), params.get(TO)));
-            }
-        };
+        return TestTransforms.onnx(TestTransforms.descriptor(id, TransformKind.CONVERTER).version("1.2.0").param(TO).build(),
+                (c, m, p) -> atOpset(m, p.get(TO)));
     }
 
     /** A step that needs {@code minimum} and records the opset of each model it receives. */
     private static ModelTransform needing(String id, int minimum, List<Long> seen) {
-        TransformDescriptor descriptor = TransformDescriptor.builder(id).version("1.0.0").kind(TransformKind.COMPRESSOR)
-                .accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test").minimumOpset(minimum).build();
-        return new ModelTransform() {
-            @Override
-            public TransformDescriptor descriptor() {
-                return descriptor;
-            }
+        return TestTransforms.onnx(TestTransforms.compressor(id).minimumOpset(minimum).build(), recordingOpset(seen));
+    }
 
-            @Override
-            public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
-                seen.add(input.onnxModel().opsetVersion());
-                return TransformResult.of(input.onnxModel());
-            }
+    /** Records the opset of each model it receives, and returns the model. */
+    private static TestTransforms.OnnxStep recordingOpset(List<Long> seen) {
+        return (c, m, p) -> {
+            seen.add(m.opsetVersion());
+            return m;
         };
     }
 
@@ -145,21 +128,8 @@ class PipelinePlanOpsetTest {
 
     /** Like prune(finetune=...): any opset without training, 16 with it. */
     private static ModelTransform trainingWhenAsked(List<Long> seen) {
-        TransformDescriptor descriptor = TransformDescriptor.builder("sparsify").version("1.0.0")
-                .kind(TransformKind.COMPRESSOR).accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test")
-                .param(EPOCHS).minimumOpsetWhen(16, p -> p.get(EPOCHS) > 0, "epochs>0").build();
-        return new ModelTransform() {
-            @Override
-            public TransformDescriptor descriptor() {
-                return descriptor;
-            }
-
-            @Override
-            public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
-                seen.add(input.onnxModel().opsetVersion());
-                return TransformResult.of(input.onnxModel());
-            }
-        };
+        return TestTransforms.onnx(TestTransforms.compressor("sparsify").param(EPOCHS)
+                .minimumOpsetWhen(16, p -> p.get(EPOCHS) > 0, "epochs>0").build(), recordingOpset(seen));
     }
 
     @Test
@@ -188,17 +158,7 @@ class PipelinePlanOpsetTest {
         TransformDescriptor descriptor = TransformDescriptor.builder("from-keras").version("1.0.0")
                 .kind(TransformKind.CONVERTER).accepts(ModelFormat.KERAS).produces(ModelFormat.ONNX).summary("test")
                 .build();
-        return new ModelTransform() {
-            @Override
-            public TransformDescriptor descriptor() {
-                return descriptor;
-            }
-
-            @Override
-            public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
-                return TransformResult.of(atOpset(TestModels.mlp(), opset));
-            }
-        };
+        return TestTransforms.of(descriptor, (c, input, p) -> TransformResult.of(atOpset(TestModels.mlp(), opset)));
     }
 
     @Test

@@ -6,12 +6,11 @@ import io.modelrefinery.api.plugin.FileArtifact;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.ModelTransform;
-import io.modelrefinery.api.plugin.Params;
-import io.modelrefinery.api.plugin.TransformContext;
 import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.api.plugin.TransformKind;
 import io.modelrefinery.api.plugin.TransformResult;
 import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.host.testing.TestTransforms;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -34,19 +33,11 @@ class PipelinePlanTest {
                                             List<ModelArtifact> seen) {
         TransformDescriptor descriptor = TransformDescriptor.builder(id).version("2.0.0").kind(kind).accepts(from)
                 .produces(to).summary("test").build();
-        return new ModelTransform() {
-            @Override
-            public TransformDescriptor descriptor() {
-                return descriptor;
-            }
-
-            @Override
-            public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
-                seen.add(input);
-                return to.equals(ModelFormat.ONNX) ? TransformResult.of(TestModels.mlp())
-                        : TransformResult.of(ModelArtifact.file(((FileArtifact) input).path(), to));
-            }
-        };
+        return TestTransforms.of(descriptor, (c, input, p) -> {
+            seen.add(input);
+            return to.equals(ModelFormat.ONNX) ? TransformResult.of(TestModels.mlp())
+                    : TransformResult.of(ModelArtifact.file(((FileArtifact) input).path(), to));
+        });
     }
 
     /** A converter from {@code from} to {@code to} with no parameters, for other tests of plans. */

@@ -19,14 +19,13 @@ import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.ModelTransform;
 import io.modelrefinery.api.plugin.ParamSpec;
 import io.modelrefinery.api.plugin.ParamValidator;
-import io.modelrefinery.api.plugin.Params;
 import io.modelrefinery.api.plugin.TransformContext;
-import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.api.plugin.TransformException;
 import io.modelrefinery.api.plugin.TransformKind;
 import io.modelrefinery.api.plugin.TransformResult;
 import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.testing.TestModels;
+import io.modelrefinery.host.testing.TestTransforms;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -53,19 +52,8 @@ class PipelineRunnerTest {
 
     /** A transform whose behaviour each test chooses. */
     private static ModelTransform transform(String id, BiFunction<TransformContext, OnnxModel, TransformResult> body) {
-        TransformDescriptor descriptor = TransformDescriptor.builder(id).version("1.0.0").kind(TransformKind.OPTIMIZER)
-                .accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test").param(FACTOR).build();
-        return new ModelTransform() {
-            @Override
-            public TransformDescriptor descriptor() {
-                return descriptor;
-            }
-
-            @Override
-            public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
-                return body.apply(context, input.onnxModel());
-            }
-        };
+        return TestTransforms.of(TestTransforms.descriptor(id, TransformKind.OPTIMIZER).param(FACTOR).build(),
+                (c, input, p) -> body.apply(c, input.onnxModel()));
     }
 
     private static final ModelTransform KEEP = transform("keep", (c, m) -> TransformResult.of(m).withMetric("nodes", 3));
@@ -96,20 +84,11 @@ class PipelineRunnerTest {
             ran.add("first");
             return TransformResult.of(m);
         });
-        TransformDescriptor needsTraining = TransformDescriptor.builder("tune").version("1.0.0").kind(TransformKind.COMPRESSOR)
-                .accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test").requires(DataRole.TRAINING).build();
-        ModelTransform tune = new ModelTransform() {
-            @Override
-            public TransformDescriptor descriptor() {
-                return needsTraining;
-            }
-
-            @Override
-            public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
-                ran.add("tune");
-                return TransformResult.of(input);
-            }
-        };
+        ModelTransform tune = TestTransforms.of(TestTransforms.compressor("tune").requires(DataRole.TRAINING).build(),
+                (c, input, p) -> {
+                    ran.add("tune");
+                    return TransformResult.of(input);
+                });
 
         InvalidInputException refused = assertThrows(InvalidInputException.class,
                 () -> LocalRun.of(first, tune).run("first,tune", TestModels.mlp(), dir));

@@ -72,13 +72,21 @@ public final class TestModels {
         return model.withGraph(editor.build());
     }
 
+    /**
+     * The sample CNN {@code model} as a stand-in quantizer leaves it: its dense layer ruined (weights negated)
+     * unless {@code excluded} names that layer's node, {@code /fc/Gemm}, and the convolutions untouched; so it
+     * fails a quality gate until the dense layer is left in float.
+     */
+    public static OnnxModel denseLayerRuinedUnless(List<String> excluded, OnnxModel model) {
+        return excluded.contains("/fc/Gemm") ? model : mapWeights(model, "fc.weight"::equals, w -> -w);
+    }
+
     /** {@code value} as a float with all but {@code bits} of its 23 mantissa bits cleared: a lossy, well-zipping weight. */
     public static double keepMantissaBits(double value, int bits) {
         int raw = Float.floatToRawIntBits((float) value);
         return Float.intBitsToFloat(raw & (0xFFFFFFFF << (23 - bits)));
     }
 
-    /** y = relu(x W + b), x [n,4], W [4,3]. */
     /**
      * 314 bytes on which ONNX Runtime 1.28 segfaults creating a session at the default (all) optimization level:
      * a float16 Transpose moving the leading axis into a MatMul, as in sequence-first attention
@@ -99,6 +107,7 @@ public final class TestModels {
                 List.of(Tensor.fromDoubles(DataType.FLOAT16, new long[] {8, 8}, weights).toProto("w"))), 13));
     }
 
+    /** y = relu(x W + b), x [n,4], W [4,3]. */
     public static OnnxModel mlp() {
         float[] w = new float[12];
         for (int i = 0; i < w.length; i++) {
