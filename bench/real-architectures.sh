@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every bundled ONNX transform on real architectures exported by torch, through `refinery optimize` as a user
 # runs it: kept (with SQNR against the original, size and latency ratios, from the job's own evaluation) or
-# refused (the one-line reason); anything else (an exit code other than 0 and 2, a message of more than one
-# line, internal exception text) is counted as broken.
+# refused (the one-line reason: exit 2 for what a step cannot take, exit 1 "error: gate ..." for a result the
+# default latency gate or fidelity floor refused, with its measured SQNR from the report); anything else (another
+# exit code, a message of more than one line, internal exception text) is counted as broken, a dead JVM as crashed.
 # Usage: bench/real-architectures.sh ZOO [GLOB]
 #   ZOO: a folder written by `/usr/bin/python3 bench/zoo/export_zoo.py ZOO [--tiny]`; GLOB picks the files
 #   (default '*-op13-fixed.onnx *-op17-dynamic.onnx'). PIPELINES overrides the pipelines (';'-separated).
@@ -31,8 +32,8 @@ for dir in "$zoo"/*/; do
         code=$?
         set -e
         seconds=$(echo "$(date +%s.%N) - $start" | bc)
-        # The message: stderr without the progress lines ([1/2] step ... done).
-        message=$(grep -v '^\[[0-9]*/[0-9]*\] ' "$work/stderr" | tr '\t' ' ' | awk '{printf "%s\\n", $0}')
+        # The message: stderr without the progress lines ([1/2] step ... done, evaluation ... done).
+        message=$({ grep -Ev '^\[[0-9]+/[0-9]+\] |^[^ ]+ \.\.\. ' "$work/stderr" || true; } | tr '\t' ' ' | awk '{printf "%s\\n", $0}')
         json=$( [ -f "$report" ] && tr -d '\n\t' < "$report" || echo '')
         printf '%s\t%s\t%s\t%.1f\t%s\t%s\n' "${model#$zoo/}" "$pipeline" "$code" "$seconds" "$json" "$message" >> "$out"
         echo "${model#$zoo/} $pipeline: exit $code" >&2

@@ -26,11 +26,14 @@ public final class PipelinePlan implements AutoCloseable {
     private final PipelineSpec spec;
     private final List<PlannedStep> steps;
     private final List<String> notes;
+    /** Per planned step, its position in the pipeline as written (from 1), 0 for a step the plan added. */
+    private final List<Integer> written;
 
-    private PipelinePlan(PipelineSpec spec, List<PlannedStep> steps, List<String> notes) {
+    private PipelinePlan(PipelineSpec spec, List<PlannedStep> steps, List<String> notes, List<Integer> written) {
         this.spec = spec;
         this.steps = List.copyOf(steps);
         this.notes = List.copyOf(notes);
+        this.written = List.copyOf(written);
     }
 
     /**
@@ -66,6 +69,7 @@ public final class PipelinePlan implements AutoCloseable {
         OptionalInt opset = inputOpset;
         List<PlannedStep> steps = new ArrayList<>();
         List<String> notes = new ArrayList<>();
+        List<Integer> written = new ArrayList<>();
         List<TransformCatalog.Handle> held = new ArrayList<>();
         try {
             ModelFormat format = inputFormat;
@@ -80,6 +84,7 @@ public final class PipelinePlan implements AutoCloseable {
                     TransformCatalog.Handle converter = lease(catalog, converterId(catalog, format, descriptor));
                     held.add(converter);
                     steps.add(new PlannedStep(converter, Params.parse(converter.descriptor(), Map.of())));
+                    written.add(0);
                     notes.add("converted the " + format + " model with " + converter.descriptor().id() + " "
                             + converter.descriptor().version() + " before the pipeline");
                     format = converter.descriptor().outputFormat();
@@ -95,6 +100,7 @@ public final class PipelinePlan implements AutoCloseable {
                     TransformCatalog.Handle upgrader = lease(catalog, converter.id());
                     held.add(upgrader);
                     steps.add(new PlannedStep(upgrader, upgrade.get().params()));
+                    written.add(0);
                     notes.add("converted the model from opset " + opset.getAsInt() + " to " + upgrade.get().target()
                             + " with " + converter.id() + " " + converter.version() + " before step " + index + " '"
                             + descriptor.id() + "', which needs opset " + descriptor.minimumOpset(params) + " or later"
@@ -116,9 +122,10 @@ public final class PipelinePlan implements AutoCloseable {
                 format = descriptor.outputFormat();
                 PlannedStep planned = new PlannedStep(handle, params, late);
                 steps.add(planned);
+                written.add(index);
                 opset = OpsetUpgrade.after(planned, opset);
             }
-            return new PipelinePlan(spec, steps, notes);
+            return new PipelinePlan(spec, steps, notes, written);
         } catch (RuntimeException e) {
             held.forEach(TransformCatalog.Handle::close);
             throw e;
@@ -152,6 +159,15 @@ public final class PipelinePlan implements AutoCloseable {
     /** The steps to run: the spec's, after the converter the plan added, if any. */
     public List<PlannedStep> steps() {
         return steps;
+    }
+
+    /**
+     * Where {@code steps().get(i)} stands in the pipeline as the user wrote it, from 1; 0 for a converter or
+     * opset conversion the plan added. A message about a step before any has run names it so: the user's
+     * "distill" is step 1 even when an opset conversion runs first.
+     */
+    public int writtenIndex(int i) {
+        return written.get(i);
     }
 
     /** What the plan decided by itself (a converter or an opset conversion it added), for the job report's notes. */

@@ -53,7 +53,9 @@ public final class PipelineRunner {
                     String condition = descriptor.requiredData().contains(role) ? "" : descriptor.conditionalData().stream()
                             .filter(r -> r.role() == role && r.appliesTo(step.params()))
                             .map(r -> " with " + r.condition()).findFirst().orElse("");
-                    throw new InvalidInputException("step " + (i + 1) + " '" + descriptor.id() + "' needs " + role.label()
+                    // numbered as written: nothing has run yet, so no progress line shows the steps the plan added
+                    int index = plan.writtenIndex(i) > 0 ? plan.writtenIndex(i) : i + 1;
+                    throw new InvalidInputException("step " + index + " '" + descriptor.id() + "' needs " + role.label()
                             + " samples" + condition + ": give " + JobData.optionFor(role) + " FILE or the event's "
                             + JobData.eventFieldFor(role));
                 }

@@ -1,8 +1,10 @@
 package io.modelrefinery.host.pipeline;
 
+import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.event.StepRecord;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.proto.Onnx.OperatorSetIdProto;
+import io.modelrefinery.api.plugin.DataRole;
 import io.modelrefinery.api.plugin.ModelArtifact;
 import io.modelrefinery.api.plugin.ModelFormat;
 import io.modelrefinery.api.plugin.ModelTransform;
@@ -23,6 +25,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /**
  * How a plan puts an opset conversion in front of a step whose descriptor declares a minimum opset the model
@@ -121,6 +124,38 @@ class PipelinePlanOpsetTest {
             assertEquals(List.of("operator-sets", "int8", "operator-sets", "int4", "int8"), ids(plan));
             assertEquals(2, plan.notes().size(), plan.notes().toString());
         }
+    }
+
+    /** A step that needs training samples from opset 16 on, like distill. */
+    private static ModelTransform trainingAt16() {
+        TransformDescriptor descriptor = TransformDescriptor.builder("tune").version("1.0.0").kind(TransformKind.COMPRESSOR)
+                .accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test").minimumOpset(16)
+                .requires(DataRole.TRAINING).build();
+        return new ModelTransform() {
+            @Override
+            public TransformDescriptor descriptor() {
+                return descriptor;
+            }
+
+            @Override
+            public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
+                return TransformResult.of(input.onnxModel());
+            }
+        };
+    }
+
+    @Test
+    void aMissingDatasetNamesTheStepAsWrittenNotAfterTheConversionsThePlanAdded() {
+        LocalRun run = LocalRun.of(trainingAt16(), needing("int8", 13, new ArrayList<>()), upgrader("operator-sets"));
+
+        InvalidInputException alone = assertThrows(InvalidInputException.class,
+                () -> run.run("tune", atOpset(TestModels.mlp(), 13), dir));
+        assertEquals("step 1 'tune' needs training samples: give --train FILE or the event's trainUri", alone.getMessage());
+        // planned as operator-sets, int8, operator-sets, tune: the user wrote tune second
+        InvalidInputException second = assertThrows(InvalidInputException.class,
+                () -> run.run("int8,tune", atOpset(TestModels.mlp(), 11), dir));
+        assertEquals("step 2 'tune' needs training samples: give --train FILE or the event's trainUri",
+                second.getMessage());
     }
 
     private static final ParamSpec<Integer> EPOCHS = ParamSpec.integer("epochs").defaultValue(0)
