@@ -308,7 +308,7 @@ class AutoSpeedTest {
     @Test
     void aRememberedRecipeThatIsNotMeasurablyFasterDoesNotEndTheNextVersionsLatencySearch() throws Exception {
         RecipeMemory memory = new RecipeMemory(dir.resolve("state-latency").resolve("recipes"));
-        ModelTransform keep = transform(descriptor("keep").kind(TransformKind.OPTIMIZER).recipe("keep").build(),
+        ModelTransform keep = transform(descriptor("keep", TransformKind.OPTIMIZER).recipe("keep").build(),
                 (c, m, p) -> m);
         TransformCatalog catalog = TransformCatalog.of(keep, round());
         String pipeline = "auto(objective=latency,min-sqnr-db=20)";
