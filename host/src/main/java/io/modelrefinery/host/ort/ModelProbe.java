@@ -4,6 +4,7 @@ import io.modelrefinery.api.InvalidInputException;
 import io.modelrefinery.api.data.Datasets;
 import io.modelrefinery.api.data.InvalidDataException;
 import io.modelrefinery.api.infer.Device;
+import io.modelrefinery.api.infer.InferenceException;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.infer.SessionOptions;
@@ -26,6 +27,7 @@ import java.util.Arrays;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -45,7 +47,9 @@ import java.util.function.Consumer;
  * {@value #PREFIX} on stdout, so that the host can say where a crash happened: {@code opening batch=B,threads=T}
  * before it opens a session, {@code opened} once it is open, {@code running batch=B,threads=T} before each run,
  * the batch there being the one fed (a batch the model fixes stays as it is; a run that would repeat one
- * made is left out).
+ * made is left out). A run beyond a deployer's whose generated inputs would not fit this child's heap, or that
+ * ONNX Runtime cannot allocate memory for under its address-space cap, counts as made: the host, without
+ * those caps, makes it itself, and a model must not fail for the child's limits.
  *
  * <p>With {@value #SERVE} instead of a model it serves a {@link ProbeWorker}: one request a line on stdin,
  * {@code [batch=B,threads=T ...]<TAB>MODEL.onnx} (a line without a tab is a model path alone), and for each,
@@ -159,7 +163,8 @@ public final class ModelProbe {
                         if (made.contains(run)) {
                             continue; // the model fixes its batch: this run would repeat one made
                         }
-                        if (!made.isEmpty() && !fitsHeap(session.inputs(), run.batch())) {
+                        boolean deployers = made.isEmpty(); // the first run is a deployer's: it is always made
+                        if (!deployers && !fitsHeap(session.inputs(), run.batch())) {
                             continue; // the host, with its own heap, makes it unchecked rather than fail the model here
                         }
                         made.add(run);
@@ -170,7 +175,14 @@ public final class ModelProbe {
                             continue; // string inputs, or too large to generate: loading is all there is to check
                         }
                         say.accept(ProbeProgress.RUNNING + run.word());
-                        session.run(feeds);
+                        try {
+                            session.run(feeds);
+                        } catch (InferenceException e) {
+                            if (deployers || !outOfMemory(e)) {
+                                throw e;
+                            }
+                            // as for the heap: the host, without this child's address-space cap, makes this run itself
+                        }
                     }
                 }
             }
@@ -202,6 +214,12 @@ public final class ModelProbe {
             values += count;
         }
         return values * BYTES_PER_GENERATED_VALUE <= free / 2.0;
+    }
+
+    /** Whether ONNX Runtime could not allocate what a run needs ("Failed to allocate memory for requested buffer"). */
+    private static boolean outOfMemory(InferenceException e) {
+        String message = e.getMessage() == null ? "" : e.getMessage().toLowerCase(Locale.ROOT);
+        return message.contains("failed to allocate") || message.contains("bad_alloc") || message.contains("bad allocation");
     }
 
     /** The batch inputs generated for {@code batch} have, as the evaluator batches: the model's, where it fixes one. */
