@@ -21,7 +21,7 @@ import java.util.Objects;
  *     environment (all candidates of one {@code auto} search share one)
  * @param evaluationRuns how the job's evaluation will run the pipeline's result (and the reference it
  *     compares with, when a converter step makes it) in the host's process, besides a deployer's run
- *     ({@code Evaluator.Settings.probeRuns()}): the output check makes these runs of those models first in
+ *     ({@code Evaluator.Settings.probeRuns(boolean)}): the output check makes these runs of those models first in
  *     its child process; none when nothing evaluates the result
  */
 public record JobEnvironment(String jobId, InferenceService inference, JobData data, Path scratchRoot,
