@@ -6,16 +6,20 @@ import io.modelrefinery.host.eval.Evaluator;
 import io.modelrefinery.host.files.Folders;
 import io.modelrefinery.host.ort.IsolatedProbe;
 import io.modelrefinery.host.ort.OrtRuntime;
+import io.modelrefinery.host.ort.ProbeRun;
 import io.modelrefinery.host.ort.ProbeWorker;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 
 /**
  * What the host's check of a step's output costs, per model: milliseconds of one check (session with default
  * options, one run on generated inputs) in the host's own process, in the kept child (ProbeWorker, after its
- * start) and in a fresh child JVM each time (IsolatedProbe), means over RUNS checks after one untimed check.
+ * start) and in a fresh child JVM each time (IsolatedProbe), means over RUNS checks after one untimed check;
+ * and in the kept child with the runs a job's evaluation adds for the pipeline's result (the default
+ * evaluation: batch 64 with default options, batch 1 on one intra-op thread), means over RUNS / 4 checks.
  *
  * <pre>
  * java -cp dist/refinery.jar bench/OutputCheckCost.java RUNS MODEL...
@@ -27,8 +31,9 @@ public class OutputCheckCost {
         Path work = Files.createTempDirectory("refinery-check-cost-");
         try {
             InferenceService inference = new OrtRuntime().service(Device.CPU, work.resolve("ort"));
-            System.out.println("| model | bytes | in process (ms) | kept child (ms) | fresh child (ms) | first kept-child check (ms; the first row includes its start) |");
-            System.out.println("|---|---|---|---|---|---|");
+            List<ProbeRun> evaluation = Evaluator.Settings.defaults().probeRuns(true);
+            System.out.println("| model | bytes | in process (ms) | kept child (ms) | kept child, with the evaluation's runs (ms) | fresh child (ms) | first kept-child check (ms; the first row includes its start) |");
+            System.out.println("|---|---|---|---|---|---|---|");
             for (int i = 1; i < args.length; i++) {
                 Path file = Path.of(args[i]);
                 OnnxModel model = OnnxModel.load(file);
@@ -47,6 +52,13 @@ public class OutputCheckCost {
                     require(worker.failure(file).isEmpty(), file);
                 }
                 double kept = (System.nanoTime() - start) / 1e6 / runs;
+                require(worker.failure(file, evaluation).isEmpty(), file);
+                int evaluatedRuns = Math.max(1, runs / 4);
+                start = System.nanoTime();
+                for (int r = 0; r < evaluatedRuns; r++) {
+                    require(worker.failure(file, evaluation).isEmpty(), file);
+                }
+                double evaluated = (System.nanoTime() - start) / 1e6 / evaluatedRuns;
                 IsolatedProbe fresh = new IsolatedProbe(IsolatedProbe.Limits.forModel(Files.size(file)));
                 int freshRuns = Math.max(1, Math.min(runs, 5));
                 start = System.nanoTime();
@@ -54,8 +66,8 @@ public class OutputCheckCost {
                     require(fresh.failure(file).isEmpty(), file);
                 }
                 double child = (System.nanoTime() - start) / 1e6 / freshRuns;
-                System.out.printf(Locale.ROOT, "| %s | %d | %.1f | %.1f | %.0f | %.0f |%n", file.getFileName(),
-                        Files.size(file), own, kept, child, first);
+                System.out.printf(Locale.ROOT, "| %s | %d | %.1f | %.1f | %.1f | %.0f | %.0f |%n", file.getFileName(),
+                        Files.size(file), own, kept, evaluated, child, first);
             }
         } finally {
             Folders.deleteQuietly(work);

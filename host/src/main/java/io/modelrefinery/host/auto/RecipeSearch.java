@@ -618,8 +618,10 @@ public final class RecipeSearch {
             try (PipelinePlan plan = PipelinePlan.create(trial.spec, input, catalog)) {
                 PipelineRunner.requireData(plan, data);
                 Files.createDirectories(dir);
+                // the candidate's output is checked, in the child process, at the batches and threads the
+                // search's scoring and timing will run it at, before this process runs it
                 JobEnvironment environment = new JobEnvironment(jobId, inference, data, dir.resolve("steps"), cancellation,
-                        limits, shared);
+                        limits, shared, evaluation.probeRuns(true));
                 PipelineResult result = new PipelineRunner().run(plan, input, environment, JobListener.none());
                 if (!(result.output() instanceof OnnxArtifact)) {
                     throw new InvalidInputException("it ends with a " + result.output().format() + " model");

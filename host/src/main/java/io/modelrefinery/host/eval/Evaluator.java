@@ -15,6 +15,7 @@ import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.TensorInfo;
 import io.modelrefinery.api.plugin.Cancellation;
 import io.modelrefinery.api.plugin.Progress;
+import io.modelrefinery.host.ort.ProbeRun;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -71,6 +72,20 @@ public final class Evaluator {
 
         public Settings withLatencyBudget(long millis, int batch) {
             return new Settings(batchSize, maxSamples, latencyRuns, warmupRuns, millis, batch);
+        }
+
+        /**
+         * The runs this evaluation makes of a model in the host's process, besides a deployer's: scoring at
+         * {@link #batchSize} with default session options (when there are samples to score), timing at
+         * {@link #latencyBatch} on {@link #LATENCY_THREADS} intra-op thread. The output check makes them first in
+         * its child process, so that a model that crashes ONNX Runtime only so fails its step instead of taking
+         * the host down.
+         *
+         * @param scoring whether the evaluation scores samples (else it only times the model)
+         */
+        public List<ProbeRun> probeRuns(boolean scoring) {
+            ProbeRun timing = new ProbeRun(latencyBatch, LATENCY_THREADS);
+            return scoring ? List.of(new ProbeRun(batchSize, 0), timing) : List.of(timing);
         }
     }
 

@@ -163,7 +163,8 @@ public final class JobRunner {
         List<String> notes;
         try (PipelinePlan plan = PipelinePlan.create(pipeline.transforms(), input, catalog)) {
             JobEnvironment environment = new JobEnvironment(request.jobId(), inference, data, scratchRoot, cancellation,
-                    settings.limits());
+                    settings.limits(), new JobStatistics(data),
+                    settings.evaluation().probeRuns(data.evaluation().isPresent()));
             ran = new PipelineRunner().run(plan, input, environment, listener);
             notes = new ArrayList<>(plan.notes());
         }
@@ -304,7 +305,8 @@ public final class JobRunner {
         OnnxModel onnx = OnnxModel.load(file);
         ModelValidator.validate(onnx);
         if (settings.untrustedModelProbe() != null) {
-            settings.untrustedModelProbe().check(file);
+            // as the evaluation will run it, samples or not: the job's data is not open yet
+            settings.untrustedModelProbe().check(file, settings.evaluation().probeRuns(true));
         }
         SessionOptions loadOnly = SessionOptions.defaults().withOptimization(GraphOptimizationLevel.DISABLED);
         try (InferenceSession session = inference.open(onnx, loadOnly)) {

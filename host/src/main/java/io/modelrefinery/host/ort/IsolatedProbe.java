@@ -84,16 +84,34 @@ public final class IsolatedProbe {
      * @param kind how it ended
      * @param reason one line: the child's own reason, or how it ended ("signal SIGSEGV in libonnxruntime.so")
      * @param opened whether the child had opened an ONNX Runtime session on the model when it ended
+     * @param run the run the child was opening a session for or making when it ended (the batch it fed, the
+     *     intra-op threads); {@link ProbeRun#DEPLOYER} when it had not got that far
      */
-    public record Problem(Kind kind, String reason, boolean opened) {
-        /** The reason as the probe's older callers read it, with "the process died of" before a crash. */
+    public record Problem(Kind kind, String reason, boolean opened, ProbeRun run) {
+        public Problem {
+            run = run == null ? ProbeRun.DEPLOYER : run;
+        }
+
+        /** A problem before or in a deployer's run. */
+        public Problem(Kind kind, String reason, boolean opened) {
+            this(kind, reason, opened, ProbeRun.DEPLOYER);
+        }
+
+        /**
+         * The reason as the probe's older callers read it, with "the process died of" before a crash, and
+         * after it where the child was when that was not a deployer's run ("running it at batch 64 with
+         * default session options").
+         */
         public String describe() {
-            return kind == Kind.CRASHED ? "the process died of " + reason : reason;
+            return (kind == Kind.CRASHED ? "the process died of " + reason : reason) + (run.equals(ProbeRun.DEPLOYER)
+                    ? "" : " " + where());
+        }
+
+        /** Where the child was: "opening it with default session options", "running it at batch 64 with 1 intra-op thread". */
+        public String where() {
+            return opened ? "running it " + run.describe() : "opening it " + run.describeSession();
         }
     }
-
-    /** What the child prints on stdout once its session is open (see {@link ModelProbe}). */
-    static final String OPENED = "session opened";
 
     /** The JVM's fatal error report names the signal ("#  SIGSEGV (0xb) at pc=...") and the frame's library. */
     private static final Pattern REPORTED_SIGNAL = Pattern.compile("^#\\s+(SIG[A-Z0-9]+) \\(0x[0-9a-f]+\\)");
@@ -105,7 +123,16 @@ public final class IsolatedProbe {
      * @throws InvalidInputException when the child refuses the model, crashes, runs out of memory or time
      */
     public void check(Path model) {
-        failure(model).ifPresent(why -> {
+        check(model, List.of());
+    }
+
+    /**
+     * Probes {@code model} with a deployer's run and then {@code runs}.
+     *
+     * @throws InvalidInputException when the child refuses the model, crashes, runs out of memory or time
+     */
+    public void check(Path model, List<ProbeRun> runs) {
+        failure(model, runs).ifPresent(why -> {
             throw new InvalidInputException("ONNX Runtime could not safely open " + model.getFileName()
                     + " in an isolated probe: " + why.describe());
         });
@@ -119,26 +146,37 @@ public final class IsolatedProbe {
         return failure(model).map(Problem::describe);
     }
 
-    /** Probes {@code model}: empty when the child opened and ran it. */
+    /** Probes {@code model} with a deployer's run alone: empty when the child opened and ran it. */
     public Optional<Problem> failure(Path model) {
+        return failure(model, List.of());
+    }
+
+    /**
+     * Probes {@code model} with {@link ProbeRun#DEPLOYER}'s run and then {@code runs} (as {@link ModelProbe}
+     * makes them): empty when the child opened and ran it so.
+     */
+    public Optional<Problem> failure(Path model, List<ProbeRun> runs) {
         Path work = null;
         try {
             work = Files.createTempDirectory("refinery-probe-");
             Path errors = work.resolve("stderr.txt");
             Path said = work.resolve("stdout.txt");
             Path report = work.resolve("fatal-error.log");
-            Process child = new ProcessBuilder(command(limits, mainClass, report, model.toAbsolutePath().toString()))
+            List<String> args = new ArrayList<>(List.of(model.toAbsolutePath().toString()));
+            ProbeRun.withDeployer(runs).stream().skip(1).map(ProbeRun::word).forEach(args::add);
+            Process child = new ProcessBuilder(command(limits, mainClass, report, args.toArray(String[]::new)))
                     .directory(work.toFile()).redirectOutput(said.toFile()).redirectError(errors.toFile()).start();
             if (!child.waitFor(limits.timeout().toMillis(), TimeUnit.MILLISECONDS)) {
                 child.destroyForcibly().waitFor();
+                ProbeProgress progress = progress(said);
                 return Optional.of(new Problem(Kind.TIMED_OUT, "it did not finish within "
-                        + limits.timeout().toSeconds() + " s", opened(said)));
+                        + limits.timeout().toSeconds() + " s", progress.opened(), progress.run()));
             }
             int exit = child.exitValue();
             if (exit == 0 && !Files.exists(report)) {
                 return Optional.empty();
             }
-            return Optional.of(ended(exit, report, lastLine(errors), opened(said), limits));
+            return Optional.of(ended(exit, report, lastLine(errors), progress(said), limits));
         } catch (IOException e) {
             throw new IllegalStateException("cannot start the model probe: " + e.getMessage(), e);
         } catch (InterruptedException e) {
@@ -169,7 +207,12 @@ public final class IsolatedProbe {
      * How a child that ended badly ended, from its exit code, its fatal error report (the JVM writes one and
      * exits with 1 when it catches a fatal signal in native code) and the last line it wrote on stderr.
      */
-    static Problem ended(int exit, Path report, String last, boolean opened, Limits limits) throws IOException {
+    static Problem ended(int exit, Path report, String last, ProbeProgress progress, Limits limits) throws IOException {
+        Problem problem = ended(exit, report, last, progress.opened(), limits);
+        return new Problem(problem.kind(), problem.reason(), problem.opened(), progress.run());
+    }
+
+    private static Problem ended(int exit, Path report, String last, boolean opened, Limits limits) throws IOException {
         if (Files.exists(report)) {
             return new Problem(Kind.CRASHED, reportedSignal(report), opened);
         }
@@ -195,8 +238,18 @@ public final class IsolatedProbe {
                 .filter(l -> !l.isBlank()).reduce((a, b) -> b).orElse("").trim();
     }
 
-    private static boolean opened(Path stdout) throws IOException {
-        return Files.exists(stdout) && Files.readString(stdout, StandardCharsets.UTF_8).contains(OPENED);
+    /** Where the child got, from the protocol lines it wrote on {@code stdout} ({@link ModelProbe}). */
+    private static ProbeProgress progress(Path stdout) throws IOException {
+        ProbeProgress progress = new ProbeProgress();
+        if (Files.exists(stdout)) {
+            for (String line : Files.readString(stdout, StandardCharsets.UTF_8).lines().toList()) {
+                int at = line.lastIndexOf(ModelProbe.PREFIX);
+                if (at >= 0) {
+                    progress.accept(line.substring(at + ModelProbe.PREFIX.length()));
+                }
+            }
+        }
+        return progress;
     }
 
     /** "SIGSEGV in libonnxruntime.so", from the JVM's fatal error report; "a fatal signal" when it names none. */

@@ -10,10 +10,12 @@ import java.io.OutputStreamWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
 
 /**
  * A child JVM kept to probe model after model ({@link ModelProbe} {@value ModelProbe#SERVE}), so that checking
@@ -75,8 +77,18 @@ public final class ProbeWorker {
         }
     }
 
-    /** Probes {@code model}: empty when the worker opened and ran it, else what went wrong, as {@link IsolatedProbe#failure}. */
-    public synchronized Optional<IsolatedProbe.Problem> failure(Path model) {
+    /** Probes {@code model} with a deployer's run alone: {@link #failure(Path, List)}. */
+    public Optional<IsolatedProbe.Problem> failure(Path model) {
+        return failure(model, List.of());
+    }
+
+    /**
+     * Probes {@code model} with {@link ProbeRun#DEPLOYER}'s run and then {@code runs}: empty when the worker
+     * opened and ran it so, else what went wrong, as {@link IsolatedProbe#failure}.
+     */
+    public synchronized Optional<IsolatedProbe.Problem> failure(Path model, List<ProbeRun> runs) {
+        String request = ProbeRun.withDeployer(runs).stream().map(ProbeRun::word).collect(Collectors.joining(" "))
+                + "\t" + model.toAbsolutePath() + "\n";
         try {
             for (int attempt = 1; ; attempt++) {
                 if (process == null || !process.isAlive() || served >= RECYCLE_AFTER) {
@@ -85,7 +97,7 @@ public final class ProbeWorker {
                 }
                 served++;
                 try {
-                    requests.write(model.toAbsolutePath() + "\n");
+                    requests.write(request);
                     requests.flush();
                 } catch (IOException closed) {
                     // it ended (idle) between the check and the write: start another
@@ -95,30 +107,29 @@ public final class ProbeWorker {
                 if (first == EOF && attempt == 1) {
                     continue; // it had exited before it read the model: nothing to do with the model
                 }
-                boolean opened = false;
+                ProbeProgress progress = new ProbeProgress();
                 Object reply = first;
                 while (true) {
                     if (reply == null) {
                         Optional<IsolatedProbe.Problem> late = Optional.of(new IsolatedProbe.Problem(
                                 IsolatedProbe.Kind.TIMED_OUT, "it did not finish within " + limits.timeout().toSeconds()
-                                + " s", opened));
+                                + " s", progress.opened(), progress.run()));
                         stop();
                         return late;
                     }
                     if (reply == EOF) {
-                        return Optional.of(died(opened));
+                        return Optional.of(died(progress));
                     }
                     String line = (String) reply;
-                    if (line.equals("opened")) {
-                        opened = true;
-                    } else if (line.startsWith("done ")) {
+                    if (line.startsWith("done ")) {
                         int code = Integer.parseInt(line.substring(5, line.indexOf(' ', 5) < 0 ? line.length()
                                 : line.indexOf(' ', 5)));
                         String reason = line.indexOf(' ', 5) < 0 ? "" : line.substring(line.indexOf(' ', 5) + 1).trim();
                         return code == 0 ? Optional.empty() : Optional.of(new IsolatedProbe.Problem(code == 2
                                 ? IsolatedProbe.Kind.REFUSED : IsolatedProbe.Kind.FAILED,
-                                reason.isEmpty() ? "exit code " + code : reason, opened));
+                                reason.isEmpty() ? "exit code " + code : reason, progress.opened(), progress.run()));
                     }
+                    progress.accept(line);
                     reply = next(deadline);
                 }
             }
@@ -143,13 +154,13 @@ public final class ProbeWorker {
     }
 
     /** What ended the worker in the middle of a model; the next probe starts another. */
-    private IsolatedProbe.Problem died(boolean opened) throws IOException, InterruptedException {
+    private IsolatedProbe.Problem died(ProbeProgress progress) throws IOException, InterruptedException {
         Process ended = process;
         if (!ended.waitFor(10, TimeUnit.SECONDS)) {
             ended.destroyForcibly().waitFor();
         }
         IsolatedProbe.Problem problem = IsolatedProbe.ended(ended.exitValue(), work.resolve("fatal-error.log"),
-                IsolatedProbe.lastLine(work.resolve("stderr.txt")), opened, limits);
+                IsolatedProbe.lastLine(work.resolve("stderr.txt")), progress, limits);
         stop();
         return problem;
     }

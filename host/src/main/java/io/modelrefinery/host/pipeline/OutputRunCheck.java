@@ -16,6 +16,7 @@ import io.modelrefinery.api.onnx.proto.Onnx.ValueInfoProto;
 import io.modelrefinery.host.eval.Evaluator;
 import io.modelrefinery.host.files.Folders;
 import io.modelrefinery.host.ort.IsolatedProbe;
+import io.modelrefinery.host.ort.ProbeRun;
 import io.modelrefinery.host.ort.ProbeWorker;
 
 import java.io.IOException;
@@ -32,7 +33,10 @@ import java.util.function.Function;
  * Runs a model once as a deployer would: a session with ONNX Runtime's default options (all graph
  * optimizations), fed inputs generated from its input types (symbolic dimensions 1). Loading alone
  * misses kernels that fail at run time (a float16 ScatterElements) and fusions the default level makes
- * that the load check's level does not.
+ * that the load check's level does not. Where the job's evaluation will run the model next in the host's
+ * process, the check then makes the evaluation's runs too ({@link ProbeRun}: its batch size, one intra-op
+ * thread), so that a model that crashes ONNX Runtime only at a larger batch or on one thread fails its
+ * step in the child instead of ending the host.
  *
  * <p>A model runs in a child process, so that a crash ends the check, not the host: ONNX Runtime's fusions
  * have crashed the process that opened a model (float16 sequence-first attention). Up to
@@ -53,17 +57,36 @@ final class OutputRunCheck {
      * @param loads whether ONNX Runtime opened a session on the model
      * @param crashed whether ONNX Runtime took its (child) process down: never excused, whatever the input does;
      *     the reason then is how ("signal SIGSEGV in libonnxruntime.so")
+     * @param run the run it went wrong in: opening its session when the model did not load, else making it
      */
-    record Failure(boolean loads, boolean crashed, String reason) {
+    record Failure(boolean loads, boolean crashed, String reason, ProbeRun run) {
         Failure(boolean loads, String reason) {
-            this(loads, false, reason);
+            this(loads, false, reason, ProbeRun.DEPLOYER);
+        }
+
+        /** Where it went wrong, for a message: "opening its output with default session options", "running its output at batch 64 ...". */
+        String where() {
+            return loads ? "running its output " + run.describe() : "opening its output " + run.describeSession();
+        }
+
+        /** " at batch 64 with default session options" after a run other than a deployer's, else empty. */
+        String unlessDeployer() {
+            return run.equals(ProbeRun.DEPLOYER) ? "" : " " + (loads ? run.describe() : run.describeSession());
         }
     }
 
     private final InferenceService inference;
+    private final List<ProbeRun> runs;
 
+    /** A check with a deployer's run alone. */
     OutputRunCheck(InferenceService inference) {
+        this(inference, List.of());
+    }
+
+    /** @param runs the runs besides a deployer's that the child makes ({@link JobEnvironment#evaluationRuns()}) */
+    OutputRunCheck(InferenceService inference, List<ProbeRun> runs) {
         this.inference = inference;
+        this.runs = List.copyOf(runs);
     }
 
     /** Empty when the model loads and runs; otherwise whether it loaded and ONNX Runtime's reason. */
@@ -71,9 +94,9 @@ final class OutputRunCheck {
         long bytes = model.tensorBytes();
         Optional<Failure> isolated;
         if (bytes <= WORKER_TENSOR_BYTES) {
-            isolated = isolated(model, ProbeWorker.shared()::failure);
+            isolated = isolated(model, file -> ProbeWorker.shared().failure(file, runs));
         } else if (halfIn(model.graph())) {
-            isolated = isolated(model, file -> new IsolatedProbe(IsolatedProbe.Limits.forModel(bytes)).failure(file));
+            isolated = isolated(model, file -> new IsolatedProbe(IsolatedProbe.Limits.forModel(bytes)).failure(file, runs));
         } else {
             return inProcess(model);
         }
@@ -83,6 +106,10 @@ final class OutputRunCheck {
         return inProcess(model);
     }
 
+    /**
+     * A deployer's run in the host's process, on the job's device. The evaluation's runs are not made here: the
+     * evaluation makes them itself, in this same process, and reports what fails there.
+     */
     private Optional<Failure> inProcess(OnnxModel model) {
         InferenceSession session;
         try {
@@ -115,7 +142,7 @@ final class OutputRunCheck {
             Path file = work.resolve("output.onnx");
             model.save(file);
             return probe.apply(file).map(p -> new Failure(p.opened(), p.kind() == IsolatedProbe.Kind.CRASHED,
-                    p.reason()));
+                    p.reason(), p.run()));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write the model for its run check: " + e.getMessage(), e);
         } finally {

@@ -14,6 +14,7 @@ import io.modelrefinery.api.plugin.TransformDescriptor;
 import io.modelrefinery.api.plugin.Params;
 import io.modelrefinery.api.plugin.TransformResult;
 import io.modelrefinery.host.files.Folders;
+import io.modelrefinery.host.ort.ProbeRun;
 import io.modelrefinery.host.ort.ProbeWorker;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -114,7 +115,10 @@ public final class PipelineRunner {
                 if (result == null) {
                     throw new IllegalStateException("the transform returned no result");
                 }
-                checkOutput(result.output(), descriptor, environment.inference(), stepInput);
+                // the evaluation runs the result, and a reference a converter made, in this process: check those so first
+                boolean evaluated = index == count || (reference == null && result.output() instanceof OnnxArtifact);
+                checkOutput(result.output(), descriptor, environment.inference(), stepInput,
+                        evaluated ? environment.evaluationRuns() : List.of());
             } catch (Exception | LinkageError | OutOfMemoryError e) {
                 RuntimeException failure = classify(index, descriptor, e);
                 listener.stepFailed(index, failure);
@@ -229,6 +233,16 @@ public final class PipelineRunner {
      */
     public static void checkOutput(ModelArtifact output, TransformDescriptor descriptor, InferenceService inference,
                                    ModelArtifact input) {
+        checkOutput(output, descriptor, inference, input, List.of());
+    }
+
+    /**
+     * {@link #checkOutput(ModelArtifact, TransformDescriptor, InferenceService, ModelArtifact)} with
+     * {@code runs} besides a deployer's: how the job's evaluation will run the output (its batch size, one
+     * intra-op thread; {@link JobEnvironment#evaluationRuns()}), made in the check's child process first.
+     */
+    static void checkOutput(ModelArtifact output, TransformDescriptor descriptor, InferenceService inference,
+                            ModelArtifact input, List<ProbeRun> runs) {
         if (!output.format().equals(descriptor.outputFormat())) {
             throw new IllegalStateException("it produced a " + output.format() + " model but declares "
                     + descriptor.outputFormat());
@@ -242,7 +256,7 @@ public final class PipelineRunner {
         } catch (InvalidInputException e) {
             throw new IllegalStateException("it produced an invalid model: " + e.getMessage(), e);
         }
-        OutputRunCheck check = new OutputRunCheck(inference);
+        OutputRunCheck check = new OutputRunCheck(inference, runs);
         Optional<OutputRunCheck.Failure> failure = check.failure(model);
         if (failure.isEmpty()) {
             LOG.debug("output of {} loads and runs in ONNX Runtime", descriptor.id());
@@ -251,17 +265,19 @@ public final class PipelineRunner {
         OutputRunCheck.Failure f = failure.get();
         if (f.crashed()) {
             // the child process died, not the host; a deployer's process would not be so lucky
-            throw new IllegalStateException("ONNX Runtime crashed (" + f.reason() + ") " + (f.loads() ? "running" : "opening")
-                    + " its output with default session options, in a separate process");
+            throw new IllegalStateException("ONNX Runtime crashed (" + f.reason() + ") " + f.where()
+                    + ", in a separate process");
         }
         if (!f.loads()) {
-            throw new IllegalStateException("it produced a model ONNX Runtime cannot load: " + f.reason());
+            throw new IllegalStateException("it produced a model ONNX Runtime cannot load" + f.unlessDeployer() + ": "
+                    + f.reason());
         }
         if (input instanceof OnnxArtifact onnxInput && check.failure(onnxInput.model()).isPresent()) {
             LOG.debug("output of {} fails on generated inputs as its input does: {}", descriptor.id(), f.reason());
             return;
         }
-        throw new IllegalStateException("it produced a model ONNX Runtime loads but cannot run: " + f.reason());
+        throw new IllegalStateException("it produced a model ONNX Runtime loads but cannot run" + f.unlessDeployer()
+                + ": " + f.reason());
     }
 
     /** {@link #checkOutput(ModelArtifact, TransformDescriptor, InferenceService, ModelArtifact)} without the input. */

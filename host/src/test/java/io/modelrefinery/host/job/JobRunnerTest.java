@@ -8,6 +8,8 @@ import io.modelrefinery.api.event.ModelRef;
 import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.onnx.GraphEditor;
 import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.onnx.proto.Onnx.GraphProto;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 import io.modelrefinery.api.plugin.Cancellation;
 import io.modelrefinery.api.plugin.ModelTransform;
@@ -18,6 +20,7 @@ import io.modelrefinery.host.ort.IsolatedProbe;
 import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.pipeline.JobListener;
 import io.modelrefinery.host.pipeline.PipelineSpec;
+import io.modelrefinery.host.pipeline.StepFailedException;
 import io.modelrefinery.host.pipeline.StepLimits;
 import io.modelrefinery.host.pipeline.TransformCatalog;
 import io.modelrefinery.testdata.FashionMnist;
@@ -79,7 +82,8 @@ class JobRunnerTest {
         input.save(model);
         JobRequest request = new JobRequest("job-test", new ModelRef("seed", "1"), model.toUri().toString(), model, null,
                 PipelineSpec.parse(pipeline), null, eval, null, gates);
-        TransformCatalog catalog = TransformCatalog.of(transform("keep", m -> m), transform("slow", TestModels::slowedDown));
+        TransformCatalog catalog = TransformCatalog.of(transform("keep", m -> m), transform("slow", TestModels::slowedDown),
+                transform("one-batch", JobRunnerTest::batchOfOneOnly));
         JobRunner runner = new JobRunner(catalog, new OrtRuntime().service(Device.CPU, dir.resolve("ort")),
                 dir.resolve("scratch"), new JobRunner.Settings(1, new Evaluator.Settings(64, 0, 30, 3), StepLimits.none(), memoryBudget, probe));
         return runner.run(request, JobListener.none(), Cancellation.never());
@@ -188,6 +192,34 @@ class JobRunnerTest {
                 + "one job may use here: give the JVM more heap (-Xmx) or run fewer jobs at once", refused.getMessage());
         assertEquals(List.of(), ran);
         assertTrue(run("keep", QualityGates.none(), null, 100_000).passed(), "within the budget it runs");
+    }
+
+    /** The sample CNN with its input reshaped to [1, 28, 28] first: it runs at batch 1 and at no other. */
+    private static OnnxModel batchOfOneOnly(OnnxModel model) {
+        GraphProto.Builder graph = model.graph().toBuilder();
+        for (NodeProto.Builder n : graph.getNodeBuilderList()) {
+            for (int i = 0; i < n.getInputCount(); i++) {
+                if (n.getInput(i).equals("input")) {
+                    n.setInput(i, "input_of_one");
+                }
+            }
+        }
+        graph.addInitializer(Tensor.ofLongs(new long[] {3}, 1, 28, 28).toProto("shape_of_one"));
+        graph.addNode(0, node("Reshape", List.of("input", "shape_of_one"), List.of("input_of_one")));
+        return model.withGraph(graph.build());
+    }
+
+    @Test
+    void anOutputThatFailsOnlyAtTheEvaluationBatchFailsItsStepBeforeTheEvaluationRunsIt() throws Exception {
+        FashionMnist.assumeAvailable();
+
+        StepFailedException failed = assertThrows(StepFailedException.class,
+                () -> run("one-batch", QualityGates.none(), evaluation));
+
+        assertTrue(failed.getMessage().startsWith("step 1 'one-batch' failed: it produced a model ONNX Runtime loads but "
+                + "cannot run at batch 64 with default session options: "), failed.getMessage());
+        assertTrue(failed.getMessage().contains("Reshape"), failed.getMessage());
+        assertEquals(1, failed.getMessage().lines().count());
     }
 
     @Test

@@ -1,6 +1,8 @@
 package io.modelrefinery.host.ort;
 
 import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.api.infer.Device;
+import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.host.testing.TestModels;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -33,9 +35,38 @@ class IsolatedProbeTest {
     /** Writes to address 0: the JVM catches the SIGSEGV, writes its fatal error report and exits with 1. */
     public static final class Segfault {
         public static void main(String[] args) throws Exception {
+            writeToAddressZero();
+        }
+    }
+
+    static void writeToAddressZero() {
+        try {
             java.lang.reflect.Field field = sun.misc.Unsafe.class.getDeclaredField("theUnsafe");
             field.setAccessible(true);
             ((sun.misc.Unsafe) field.get(null)).putAddress(0L, 42L);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * Probes as {@link ModelProbe} does, with ONNX Runtime, and dies of SIGSEGV as it is about to run a model at
+     * a batch larger than 1: a model that crashes ONNX Runtime only as the evaluator scores it.
+     */
+    public static final class CrashesAtALargerBatch {
+        public static void main(String[] args) throws Exception {
+            InferenceService inference = new OrtRuntime().service(Device.CPU, Path.of("ort").toAbsolutePath());
+            List<ProbeRun> runs = ProbeRun.withDeployer(ProbeRun.parseAll(String.join(" ",
+                    Arrays.asList(args).subList(1, args.length))));
+            ModelProbe.Outcome outcome = ModelProbe.probe(Path.of(args[0]), runs, inference, said -> {
+                System.out.println(ModelProbe.PREFIX + said);
+                System.out.flush();
+                if (said.startsWith(ProbeProgress.RUNNING)
+                        && ProbeRun.parse(said.substring(ProbeProgress.RUNNING.length())).batch() > 1) {
+                    writeToAddressZero();
+                }
+            });
+            System.exit(outcome.code());
         }
     }
 
@@ -91,6 +122,21 @@ class IsolatedProbeTest {
         assertEquals(IsolatedProbe.Kind.CRASHED, problem.kind());
         assertEquals("signal SIGSEGV in libjvm.so", problem.reason());
         assertEquals(false, problem.opened());
+    }
+
+    @Test
+    void aModelThatCrashesOnlyAtTheEvaluationBatchIsRefusedNamingTheRunAndTheHostRunsOn() {
+        IsolatedProbe probe = new IsolatedProbe(new IsolatedProbe.Limits(512L << 20, 8L << 30, Duration.ofSeconds(60)),
+                CrashesAtALargerBatch.class.getName());
+        List<ProbeRun> evaluation = List.of(new ProbeRun(64, 0), new ProbeRun(1, 1));
+
+        probe.check(TestModels.sampleCnnFile());
+        InvalidInputException refused = assertThrows(InvalidInputException.class,
+                () -> probe.check(TestModels.sampleCnnFile(), evaluation));
+
+        assertEquals("ONNX Runtime could not safely open seed_cnn_binary.onnx in an isolated probe: the process died of "
+                + "signal SIGSEGV in libjvm.so running it at batch 64 with default session options", refused.getMessage());
+        probe.check(TestModels.sampleCnnFile()); // the next child, and this process, run on
     }
 
     @Test

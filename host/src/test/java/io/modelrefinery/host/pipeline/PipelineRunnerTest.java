@@ -23,6 +23,7 @@ import io.modelrefinery.api.plugin.TransformContext;
 import io.modelrefinery.api.plugin.TransformException;
 import io.modelrefinery.api.plugin.TransformKind;
 import io.modelrefinery.api.plugin.TransformResult;
+import io.modelrefinery.host.eval.Evaluator;
 import io.modelrefinery.host.ort.OrtRuntime;
 import io.modelrefinery.host.testing.TestModels;
 import io.modelrefinery.host.testing.TestTransforms;
@@ -237,6 +238,32 @@ class PipelineRunnerTest {
 
         assertTrue(failed.getMessage().startsWith("step 1 'reshape' failed: it produced a model ONNX Runtime loads but "
                 + "cannot run: "), failed.getMessage());
+        assertTrue(failed.getMessage().contains("Reshape"), failed.getMessage());
+        assertEquals(1, failed.getMessage().lines().count());
+    }
+
+    @Test
+    void anOutputThatFailsAtTheEvaluationBatchFailsItsStepInTheChildBeforeTheEvaluationRunsIt() {
+        // [N, 3] into [1, 3]: runs at a deployer's batch of 1, fails at the evaluation's 64
+        ModelTransform reshape = transform("reshape", (c, m) -> TransformResult.of(model(List.of(
+                OnnxHelper.node("Reshape", List.of("x", "shape"), List.of("y"))),
+                List.of(Tensor.ofLongs(new long[] {2}, 1, 3).toProto("shape")))));
+        OnnxModel identity = model(List.of(OnnxHelper.node("Identity", List.of("x"), List.of("y"))), List.of());
+        assertEquals(1, LocalRun.of(reshape).run("reshape", identity, dir).steps().size(),
+                "with nothing to evaluate it, a deployer's run passes it");
+        JobEnvironment evaluated = new JobEnvironment("job-test", new OrtRuntime().service(Device.CPU, dir.resolve("ort")),
+                JobData.none(), dir.resolve("jobs"), Cancellation.never(), StepLimits.none(),
+                new JobStatistics(JobData.none()), new Evaluator.Settings(64, 0, 20, 3).probeRuns(true));
+
+        StepFailedException failed;
+        try (PipelinePlan plan = PipelinePlan.create(PipelineSpec.parse("reshape"), ModelArtifact.onnx(identity),
+                TransformCatalog.of(reshape))) {
+            failed = assertThrows(StepFailedException.class,
+                    () -> new PipelineRunner().run(plan, ModelArtifact.onnx(identity), evaluated, JobListener.none()));
+        }
+
+        assertTrue(failed.getMessage().startsWith("step 1 'reshape' failed: it produced a model ONNX Runtime loads but "
+                + "cannot run at batch 64 with default session options: "), failed.getMessage());
         assertTrue(failed.getMessage().contains("Reshape"), failed.getMessage());
         assertEquals(1, failed.getMessage().lines().count());
     }
