@@ -128,20 +128,8 @@ class PipelinePlanOpsetTest {
 
     /** A step that needs training samples from opset 16 on, like distill. */
     private static ModelTransform trainingAt16() {
-        TransformDescriptor descriptor = TransformDescriptor.builder("tune").version("1.0.0").kind(TransformKind.COMPRESSOR)
-                .accepts(ModelFormat.ONNX).produces(ModelFormat.ONNX).summary("test").minimumOpset(16)
-                .requires(DataRole.TRAINING).build();
-        return new ModelTransform() {
-            @Override
-            public TransformDescriptor descriptor() {
-                return descriptor;
-            }
-
-            @Override
-            public TransformResult apply(TransformContext context, ModelArtifact input, Params params) {
-                return TransformResult.of(input.onnxModel());
-            }
-        };
+        return TestTransforms.onnx(TestTransforms.compressor("tune").minimumOpset(16).requires(DataRole.TRAINING).build(),
+                (context, model, params) -> model);
     }
 
     @Test
