@@ -7,6 +7,7 @@ import io.modelrefinery.api.infer.GraphOptimizationLevel;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.infer.SessionOptions;
+import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.GraphEditor;
 import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
@@ -76,7 +77,7 @@ public final class LayerSensitivity {
         }
 
         /**
-         * {@code probed} (a model holding every probe's values, all float32) with each probe's
+         * {@code probed} (a model holding every probe's values, of any numeric type) with each probe's
          * {@code sum(reference^2)} and {@code sum((reference - changed)^2)} computed in the graph, and this
          * meter reading those sums from then on: {@link #values} names them and {@link #add} adds them.
          * The sums are taken per batch in float32 and added up here in double precision (api 1.7).
@@ -87,12 +88,19 @@ public final class LayerSensitivity {
             noiseSums = new String[probes.size()];
             for (int l = 0; l < probes.size(); l++) {
                 Probe p = probes.get(l);
+                // in float32 whatever the values' type, as the element-wise meter reads them
+                String reference = editor.freshName(p.reference() + "_as_float");
+                String changed = editor.freshName(p.changed() + "_as_float");
+                editor.addNode(OnnxHelper.node("Cast", List.of(p.reference()), List.of(reference),
+                        OnnxHelper.attr("to", (long) DataType.FLOAT.code())));
+                editor.addNode(OnnxHelper.node("Cast", List.of(p.changed()), List.of(changed),
+                        OnnxHelper.attr("to", (long) DataType.FLOAT.code())));
                 String error = editor.freshName(p.reference() + "_error");
                 signalSums[l] = editor.freshName(p.reference() + "_signal_sum");
                 noiseSums[l] = editor.freshName(p.reference() + "_noise_sum");
                 // no axes: every axis is reduced, in every opset (ReduceSumSquare took axes as an input from 18)
-                editor.addNode(OnnxHelper.node("Sub", List.of(p.reference(), p.changed()), List.of(error)));
-                editor.addNode(OnnxHelper.node("ReduceSumSquare", List.of(p.reference()), List.of(signalSums[l]),
+                editor.addNode(OnnxHelper.node("Sub", List.of(reference, changed), List.of(error)));
+                editor.addNode(OnnxHelper.node("ReduceSumSquare", List.of(reference), List.of(signalSums[l]),
                         OnnxHelper.attr("keepdims", 0L)));
                 editor.addNode(OnnxHelper.node("ReduceSumSquare", List.of(error), List.of(noiseSums[l]),
                         OnnxHelper.attr("keepdims", 0L)));

@@ -280,14 +280,10 @@ public final class RecipeSearch {
         List<PipelineSpec> chosen = new ArrayList<>();
         List<String> replaced = new ArrayList<>();
         for (PipelineSpec recipe : recipes) {
-            List<io.modelrefinery.host.pipeline.StepSpec> steps = recipe.steps();
-            int first = 0;
-            while (first < steps.size() - 1 && keepsGraph(steps.get(first))) {
-                first++;
-            }
-            PipelineSpec rest = PipelineSpec.of(steps.subList(first, steps.size()));
+            List<PipelineSpec> rests = afterWeightOnlySteps(recipe);
+            PipelineSpec rest = rests.isEmpty() ? recipe : rests.get(rests.size() - 1);
             boolean aRecipe = recipes.stream().anyMatch(r -> r.toString().equals(rest.toString()));
-            if (first == 0 || aRecipe || chosen.stream().anyMatch(r -> r.toString().equals(rest.toString()))) {
+            if (rests.isEmpty() || aRecipe || chosen.stream().anyMatch(r -> r.toString().equals(rest.toString()))) {
                 chosen.add(recipe);
             } else {
                 chosen.add(rest);
@@ -307,18 +303,28 @@ public final class RecipeSearch {
      * (changes only weight values) and those last steps are a recipe of their own.
      */
     private Optional<Trial> latencyOf(Trial trial, List<Trial> trials) {
-        List<io.modelrefinery.host.pipeline.StepSpec> steps = trial.spec.steps();
-        for (int i = 1; i < steps.size(); i++) {
-            if (!keepsGraph(steps.get(i - 1))) {
-                return Optional.empty();
-            }
-            String rest = PipelineSpec.of(steps.subList(i, steps.size())).toString();
-            Optional<Trial> found = trials.stream().filter(t -> t != trial && t.spec.toString().equals(rest)).findFirst();
+        for (PipelineSpec rest : afterWeightOnlySteps(trial.spec)) {
+            Optional<Trial> found = trials.stream().filter(t -> t != trial && t.spec.toString().equals(rest.toString()))
+                    .findFirst();
             if (found.isPresent()) {
                 return found;
             }
         }
         return Optional.empty();
+    }
+
+    /**
+     * What is left of {@code spec} after each of its leading steps that only change weight values: after the
+     * first, after the first two, and so on, never empty; none when its first step changes the graph. Each
+     * runs exactly as fast as {@code spec}.
+     */
+    private List<PipelineSpec> afterWeightOnlySteps(PipelineSpec spec) {
+        List<io.modelrefinery.host.pipeline.StepSpec> steps = spec.steps();
+        List<PipelineSpec> rests = new ArrayList<>();
+        for (int i = 1; i < steps.size() && keepsGraph(steps.get(i - 1)); i++) {
+            rests.add(PipelineSpec.of(steps.subList(i, steps.size())));
+        }
+        return rests;
     }
 
     private boolean keepsGraph(io.modelrefinery.host.pipeline.StepSpec step) {

@@ -59,6 +59,9 @@ final class QuantizedLayerSensitivity {
                 continue;
             }
             Optional<NodeProto> rewritten = counterpart(node, after);
+            if (rewritten.isPresent() && readsIntegerConstant(rewritten.get(), after)) {
+                continue; // a Gather of an int8 table writes int8 codes, dequantized after it: not comparable
+            }
             NodeProto.Builder copy = node.toBuilder().setName(editor.freshName(DynamicQuantizer.baseName(node) + "_float"));
             boolean wired = true;
             for (int i = 0; i < node.getInputCount(); i++) {
@@ -96,6 +99,12 @@ final class QuantizedLayerSensitivity {
     private static boolean hasFloatWeight(NodeProto node, GraphIndex index) {
         return node.getInputList().stream().map(index::initializer).flatMap(Optional::stream)
                 .anyMatch(t -> t.getDataType() == DataType.FLOAT.code() && t.getDimsCount() >= 2);
+    }
+
+    /** Whether the node reads an integer constant: a table or weight stored quantized. */
+    private static boolean readsIntegerConstant(NodeProto node, GraphIndex index) {
+        return node.getInputList().stream().map(index::initializer).flatMap(Optional::stream)
+                .anyMatch(t -> t.getDataType() == DataType.INT8.code() || t.getDataType() == DataType.UINT8.code());
     }
 
     /** The node the quantizer kept in place of {@code node} (QDQ form, same type and name), if any. */
