@@ -16,6 +16,7 @@ import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
+import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
@@ -27,8 +28,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * The {@link StatisticsCache} of one job, shared by every step of every candidate the job runs, so that
  * statistics computed from the samples (calibration ranges) are computed once per model, samples and
  * settings. Entries are keyed by the transform, a SHA-256 of the model (its weights included), a SHA-256 of
- * the samples in the role (read once per job, lazily) and the transform's own key; they live in memory for
- * the job. {@link #remembering} layers the statistics of a model's previous version underneath, for
+ * the samples in the role and the transform's own key; they live in memory for the job. Within the job the
+ * samples of a role never change, so entries are held without the samples' hash, which is computed (once,
+ * reading every sample) only to compare with a previous version's entries or to hand entries out: a job with
+ * one calibrating step never reads its samples for it. {@link #remembering} layers the statistics of a model's previous version underneath, for
  * recipe memory.
  */
 public final class JobStatistics {
@@ -49,8 +52,15 @@ public final class JobStatistics {
         }
     }
 
+    /** An entry of this job: the samples are the job's, so their hash is left out until it is needed. */
+    private record Local(String transform, String model, DataRole role, String key) {
+        Entry withData(String data) {
+            return new Entry(transform, model, role, data, key);
+        }
+    }
+
     private final JobData data;
-    private final Map<Entry, byte[]> entries;
+    private final Map<Local, byte[]> entries;
     private final Map<DataRole, String> dataHashes;
     private final Map<Entry, byte[]> remembered;
     private final AtomicInteger computed;
@@ -62,7 +72,7 @@ public final class JobStatistics {
                 new AtomicInteger());
     }
 
-    private JobStatistics(JobData data, Map<Entry, byte[]> entries, Map<DataRole, String> dataHashes,
+    private JobStatistics(JobData data, Map<Local, byte[]> entries, Map<DataRole, String> dataHashes,
                           Map<Entry, byte[]> remembered, AtomicInteger computed, AtomicInteger reused) {
         this.data = data;
         this.entries = entries;
@@ -88,13 +98,14 @@ public final class JobStatistics {
         return new StatisticsCache() {
             @Override
             public Optional<byte[]> get(OnnxModel model, DataRole role, String key) {
-                Optional<String> samples = dataHash(role);
-                if (samples.isEmpty()) {
+                // nothing stored and nothing remembered: no hash of the model or the samples can find anything
+                if (data.get(role).isEmpty() || entries.isEmpty() && remembered.isEmpty()) {
                     return Optional.empty();
                 }
-                Entry entry = new Entry(transformId, modelHash(model), role, samples.get(), key);
-                byte[] found = entries.get(entry);
-                if (found == null) {
+                Local local = new Local(transformId, modelHash(model), role, key);
+                byte[] found = entries.get(local);
+                if (found == null && !remembered.isEmpty()) {
+                    Entry entry = local.withData(dataHash(role).orElseThrow());
                     found = remembered.entrySet().stream().filter(e -> e.getKey().sameButModel(entry))
                             .map(Map.Entry::getValue).findFirst().orElse(null);
                 }
@@ -107,17 +118,19 @@ public final class JobStatistics {
 
             @Override
             public void put(OnnxModel model, DataRole role, String key, byte[] statistics) {
-                dataHash(role).ifPresent(samples -> {
-                    entries.put(new Entry(transformId, modelHash(model), role, samples, key), statistics.clone());
+                if (data.get(role).isPresent()) {
+                    entries.put(new Local(transformId, modelHash(model), role, key), statistics.clone());
                     computed.incrementAndGet();
-                });
+                }
             }
         };
     }
 
     /** Every entry this cache holds (not those of a previous version it only reads). */
     public Map<Entry, byte[]> entries() {
-        return Map.copyOf(entries);
+        Map<Entry, byte[]> all = new HashMap<>();
+        entries.forEach((local, bytes) -> all.put(local.withData(dataHash(local.role()).orElseThrow()), bytes));
+        return Map.copyOf(all);
     }
 
     /** How many statistics steps computed and stored. */
