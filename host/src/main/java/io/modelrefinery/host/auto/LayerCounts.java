@@ -16,7 +16,6 @@ final class LayerCounts {
     /** The most layers tried that failed (0: the recipe itself, which failed) and the fewest that passed. */
     private int mostFailing;
     private int fewestPassing;
-    private boolean allFailed;
 
     /** @param layers how many ranked layers there are, at least 1 */
     LayerCounts(int layers) {
@@ -27,9 +26,12 @@ final class LayerCounts {
         this.fewestPassing = layers + 1;
     }
 
-    /** Whether the fewest passing count is known, or no count passes. */
+    /**
+     * Whether the fewest passing count is known, or no count passes: the most failing and the fewest passing
+     * are neighbours (all layers failing leaves the fewest passing at {@code layers + 1}).
+     */
     boolean settled() {
-        return allFailed || fewestPassing - mostFailing == 1;
+        return fewestPassing - mostFailing == 1;
     }
 
     /**
@@ -40,11 +42,11 @@ final class LayerCounts {
         if (settled()) {
             throw new IllegalStateException("the count is settled");
         }
-        List<Integer> counts = new ArrayList<>();
         if (fewestPassing > layers) {
             // one at a time: a doubling tried beside the one before it is wasted whenever that one passes
             return List.of(Math.min(layers, Math.max(1, mostFailing * 2)));
         }
+        List<Integer> counts = new ArrayList<>();
         int gap = fewestPassing - mostFailing;
         int parts = Math.min(width + 1, gap);
         for (int i = 1; i < parts; i++) {
@@ -62,7 +64,6 @@ final class LayerCounts {
             fewestPassing = Math.min(fewestPassing, count);
         } else if (count < fewestPassing) {
             mostFailing = Math.max(mostFailing, count);
-            allFailed = count == layers;
         }
     }
 

@@ -773,7 +773,7 @@ public final class RecipeSearch {
      * the fewest that passed is timed. Sensitivity is what the failed step measured
      * (each layer's own output SQNR, in its report) when it did; else each weighted layer alone is first left
      * in float to measure how much that helps (on the samples: no latency is timed for it).
-     * Returns the trials of the second phase, the last one passing if any did.
+     * Returns the trials of the second phase by count, at most one of them passing.
      */
     private List<Trial> fallback(Search search, Trial failed) {
         LayerFallback plan = new LayerFallback(failed.spec, failed.evaluation, search.reference(), catalog);
@@ -840,8 +840,6 @@ public final class RecipeSearch {
             search.announce(trial);
             tried.add(trial);
         }
-        // the passing one last: the search reads a fallback's result from its last trial
-        tried.sort(Comparator.comparing(t -> "passed".equals(t.outcome)));
         return tried;
     }
 
