@@ -93,21 +93,43 @@ final class QdqBuilder {
      * @return the names of the QuantizeLinear output (the 8-bit tensor) and its scale and zero point
      */
     Stored quantizeDequantize(String tensor, QuantParams p, String dequantized) {
+        Stored stored = quantize(tensor, p, dequantized.equals(tensor));
+        editor.addNode(dequantizeNode(stored.values(), stored, dequantized));
+        return stored;
+    }
+
+    /**
+     * Quantizes activation {@code tensor} with per-tensor parameters {@code p}, renaming its producer's output
+     * first when {@code renameProducer} (the name is to be the DequantizeLinear's).
+     */
+    Stored quantize(String tensor, QuantParams p, boolean renameProducer) {
         String scale = editor.freshName(tensor + "_scale");
         String zeroPoint = editor.freshName(tensor + "_zero_point");
         editor.putInitializer(Tensor.ofFloats(new long[0], p.scale()).toProto(scale));
         editor.putInitializer(Tensor.fromDoubles(p.type().dataType(), new long[0], new double[] {p.zeroPoint()})
                 .toProto(zeroPoint));
         String source = tensor;
-        if (dequantized.equals(tensor)) {
+        if (renameProducer) {
             source = editor.freshName(tensor + "_float");
             renameProducer(tensor, source);
         }
         String quantized = editor.freshName(tensor + "_quantized");
-        Stored stored = new Stored(quantized, scale, zeroPoint, OptionalInt.empty());
         editor.addNode(OnnxHelper.node("QuantizeLinear", List.of(source, scale, zeroPoint), List.of(quantized)));
-        editor.addNode(dequantizeNode(quantized, stored, dequantized));
-        return stored;
+        return new Stored(quantized, scale, zeroPoint, OptionalInt.empty());
+    }
+
+    /**
+     * Dequantizes the 8-bit tensor of {@code quantized} into {@code dequantized} with another per-tensor scale
+     * and the same zero point: the value times {@code scale / quantized's scale}, with no operator run.
+     *
+     * @return the same integers with the new scale
+     */
+    Stored dequantizeRescaled(Stored quantized, float scale, String dequantized) {
+        String scaleName = editor.freshName(dequantized + "_scale");
+        editor.putInitializer(Tensor.ofFloats(new long[0], scale).toProto(scaleName));
+        Stored rescaled = new Stored(quantized.values(), scaleName, quantized.zeroPoint(), OptionalInt.empty());
+        editor.addNode(dequantizeNode(quantized.values(), rescaled, dequantized));
+        return rescaled;
     }
 
     private void renameProducer(String from, String to) {

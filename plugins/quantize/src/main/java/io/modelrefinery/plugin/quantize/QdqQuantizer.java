@@ -30,7 +30,9 @@ import java.util.TreeMap;
  * and fuses with it (QLinearConv, QGemm, QLinearAdd...). Weights are stored 8-bit behind a DequantizeLinear
  * (per output channel), biases int32. ReLU and Clip after a quantized operator disappear into the
  * quantization of its output. Operators that only move values (reshapes, max pooling) are quantized only
- * when their input is, with their input's parameters, so that ONNX Runtime drops their Q/DQ pairs.
+ * when their input is, with their input's parameters, so that ONNX Runtime drops their Q/DQ pairs. A Mul of a
+ * quantized tensor by a positive scalar does not run at all: its readers dequantize the input's integers with
+ * the scale times the scalar.
  */
 final class QdqQuantizer {
     /**
@@ -41,10 +43,11 @@ final class QdqQuantizer {
      * @param perChannel one weight scale per output channel
      * @param reduceRange 7-bit weights
      * @param includeOps operator types to quantize
+     * @param includeNodes node names quantized whatever their type: the parts of a decomposed operator
      * @param excludeNodes node names left float
      */
     record Settings(QuantType activationType, boolean symmetricActivations, boolean perChannel, boolean reduceRange,
-                    Set<String> includeOps, Set<String> excludeNodes) {
+                    Set<String> includeOps, Set<String> includeNodes, Set<String> excludeNodes) {
     }
 
     /** The plan before calibration: which nodes are quantized and which tensors need ranges. */
@@ -55,12 +58,21 @@ final class QdqQuantizer {
         final Set<String> calibrate = new LinkedHashSet<>();
         /** ReLU/Clip nodes that disappear: their input tensor becomes their output. */
         final Map<NodeProto, String> removedActivations = new LinkedHashMap<>();
+        /**
+         * Multiplications of a quantized tensor by a positive scalar constant, by output: they disappear, and
+         * their readers dequantize the input's integers with the scale times the constant.
+         */
+        final Map<String, Rescaling> rescalings = new LinkedHashMap<>();
         /** Float operators between quantized tensors, by type, for the step's notes. */
         final Map<String, Integer> floatNeighbours = new TreeMap<>();
 
         boolean isEmpty() {
             return quantized.isEmpty();
         }
+    }
+
+    /** A removed Mul: {@code output = factor * input}, both quantized with one set of integers. */
+    record Rescaling(NodeProto node, String input, float factor) {
     }
 
     private final OnnxModel model;
@@ -119,7 +131,9 @@ final class QdqQuantizer {
         Set<String> quantizedTensors = new HashSet<>();
         for (NodeProto node : index.topologicalOrder()) {
             Optional<QuantOps.QdqRule> rule = QuantOps.qdq(node);
-            if (rule.isEmpty() || !settings.includeOps().contains(node.getOpType())
+            boolean included = settings.includeOps().contains(node.getOpType())
+                    || settings.includeNodes().contains(node.getName());
+            if (rule.isEmpty() || !included
                     || settings.excludeNodes().contains(node.getName()) || node.getOutputCount() == 0
                     || !isFloat(node.getOutput(0)) || !activationsAreFloat(node, rule.get()) || touchesEmptyTensor(node)) {
                 continue;
@@ -128,6 +142,12 @@ final class QdqQuantizer {
             boolean follower = output == QuantOps.Output.SAME_AS_INPUT || output == QuantOps.Output.REMOVABLE_ACTIVATION;
             if (follower && !quantizedTensors.contains(node.getInput(0))) {
                 continue; // moving float values: a Q/DQ pair would only add work
+            }
+            Optional<Rescaling> rescaling = rescaling(node, quantizedTensors);
+            if (rescaling.isPresent()) {
+                plan.rescalings.put(node.getOutput(0), rescaling.get());
+                quantizedTensors.add(node.getOutput(0));
+                continue;
             }
             chosen.add(node);
             List<QuantOps.Role> roles = rule.get().rolesOf(node, constants);
@@ -152,6 +172,7 @@ final class QdqQuantizer {
         }
         // A removed activation's input is its producer's output, now named as the activation's.
         Set<String> gone = new HashSet<>(plan.removedActivations.values());
+        gone.addAll(plan.rescalings.keySet());
         Map<String, QuantOps.Output> derived = new HashMap<>();
         for (NodeProto node : plan.quantized) {
             QuantOps.Output output = rule(node).output();
@@ -168,12 +189,38 @@ final class QdqQuantizer {
             }
         }
         for (NodeProto node : index.nodes()) {
-            if (!chosen.contains(node) && node.getOutputCount() > 0 && isFloat(node.getOutput(0))
+            if (!chosen.contains(node) && node.getOutputCount() > 0 && !plan.rescalings.containsKey(node.getOutput(0)) && isFloat(node.getOutput(0))
                     && node.getInputList().stream().anyMatch(quantizedTensors::contains)) {
                 plan.floatNeighbours.merge(node.getOpType(), 1, Integer::sum);
             }
         }
         return plan;
+    }
+
+    /**
+     * A Mul of a quantized tensor by a positive scalar constant (HardSwish's 1/6 once decomposed) need not run:
+     * the product is the same integers read with a scale times the constant.
+     */
+    private Optional<Rescaling> rescaling(NodeProto node, Set<String> quantizedTensors) {
+        if (!node.getOpType().equals("Mul") || node.getInputCount() != 2 || index.isGraphOutput(node.getOutput(0))) {
+            return Optional.empty();
+        }
+        for (int i = 0; i < 2; i++) {
+            String input = node.getInput(i);
+            Optional<TensorProto> constant = index.initializer(node.getInput(1 - i));
+            TensorInfo info = types.get(input);
+            if (!quantizedTensors.contains(input) || constant.isEmpty() || info == null
+                    || constant.get().getDataType() != DataType.FLOAT.code()) {
+                continue;
+            }
+            Tensor factor = model.tensor(constant.get());
+            float f = factor.elementCount() == 1 ? factor.toFloatArray()[0] : Float.NaN;
+            // a constant of higher rank than the input would broadcast the output to a new shape
+            if (f > 0 && Float.isFinite(f) && factor.rank() <= info.rank()) {
+                return Optional.of(new Rescaling(node, input, f));
+            }
+        }
+        return Optional.empty();
     }
 
     /** A Gemm or MatMul writing a graph output that nothing else reads fuses without quantizing it. */
@@ -230,6 +277,7 @@ final class QdqQuantizer {
             renamed.put(e.getValue(), e.getKey().getOutput(0));
             editor.removeNode(e.getKey());
         }
+        plan.rescalings.values().forEach(r -> editor.removeNode(r.node()));
         List<NodeProto> quantized = new ArrayList<>();
         for (NodeProto node : plan.quantized) {
             NodeProto current = rename(node, renamed);
@@ -247,7 +295,7 @@ final class QdqQuantizer {
             for (int i = 0; i < Math.min(roles.size(), node.getInputCount()); i++) {
                 String in = node.getInput(i);
                 if (roles.get(i) == QuantOps.Role.ACTIVATION && !constants.isConstant(in) && !params.containsKey(in)) {
-                    params.put(in, activationParams(ranges, in, node));
+                    putParams(plan, ranges, params, in, node);
                 }
             }
             String out = node.getOutput(0);
@@ -259,6 +307,9 @@ final class QdqQuantizer {
                 case UNIT_INTERVAL -> params.put(out, QuantParams.fromRange(0, 1, settings.activationType(), false, false));
                 default -> params.put(out, activationParams(ranges, out, node));
             }
+        }
+        for (String rescaled : plan.rescalings.keySet()) {
+            putParams(plan, ranges, params, rescaled, plan.rescalings.get(rescaled).node());
         }
 
         // 3. Quantized nodes read their constants 8-bit: weights per channel, biases int32, others per tensor.
@@ -273,14 +324,27 @@ final class QdqQuantizer {
             }
         }
 
-        // 4. One Q/DQ pair per activation; every reader, quantized or not, reads the DQ.
+        // 4. One Q/DQ pair per activation; every reader, quantized or not, reads the DQ. A rescaled tensor has a
+        //    DQ of its input's integers only; a tensor that only a removed Mul read has a Q only.
+        Set<String> read = new HashSet<>();
+        editor.nodes().forEach(n -> read.addAll(n.getInputList()));
+        Map<String, QdqBuilder.Stored> stored = new HashMap<>();
         for (Map.Entry<String, QuantParams> e : params.entrySet()) {
             String tensor = e.getKey();
-            String dequantized = index.isGraphOutput(tensor) ? tensor : editor.freshName(tensor + "_dequantized");
+            Rescaling rescaling = plan.rescalings.get(tensor);
+            boolean output = index.isGraphOutput(tensor);
+            String dequantized = output ? tensor : editor.freshName(tensor + "_dequantized");
             if (!dequantized.equals(tensor)) {
                 editor.replaceUses(tensor, dequantized);
             }
-            builder.quantizeDequantize(tensor, e.getValue(), dequantized);
+            if (rescaling != null) {
+                stored.put(tensor, builder.dequantizeRescaled(stored.get(rescaling.input()), e.getValue().scale(),
+                        dequantized));
+            } else if (read.contains(tensor) || output) {
+                stored.put(tensor, builder.quantizeDequantize(tensor, e.getValue(), dequantized));
+            } else {
+                stored.put(tensor, builder.quantize(tensor, e.getValue(), false));
+            }
         }
         GraphPreparation.removeUnused(editor, replacedConstants);
         dropStaleValueInfo(editor, renamed.keySet());
@@ -346,6 +410,21 @@ final class QdqQuantizer {
             }
         }
         return changed ? b.build() : node;
+    }
+
+    /** Puts the parameters of {@code tensor}, read or written by {@code node}; a rescaled one's input's first. */
+    private void putParams(Plan plan, Map<String, TensorRange> ranges, Map<String, QuantParams> params, String tensor,
+                           NodeProto node) {
+        Rescaling rescaling = plan.rescalings.get(tensor);
+        if (rescaling == null) {
+            params.put(tensor, activationParams(ranges, tensor, node));
+            return;
+        }
+        if (!params.containsKey(rescaling.input())) {
+            putParams(plan, ranges, params, rescaling.input(), rescaling.node());
+        }
+        QuantParams source = params.get(rescaling.input());
+        params.put(tensor, QuantParams.perTensor(source.scale() * rescaling.factor(), source.zeroPoint(), source.type()));
     }
 
     private QuantParams activationParams(Map<String, TensorRange> ranges, String tensor, NodeProto node) {

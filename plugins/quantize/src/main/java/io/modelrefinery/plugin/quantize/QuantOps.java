@@ -1,5 +1,6 @@
 package io.modelrefinery.plugin.quantize;
 
+import io.modelrefinery.api.onnx.GraphEditor;
 import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 
@@ -17,7 +18,8 @@ import java.util.Optional;
  * <p>The static rules follow the integer kernels ONNX Runtime's CPU provider fuses QDQ groups into:
  * QLinearConv, QGemm, QLinearMatMul, QLinearAdd/Mul/Concat/AveragePool/GlobalAveragePool/Sigmoid/Softmax/
  * LeakyRelu, and the operators it runs on 8-bit data directly when their input and output share scale and
- * zero point (reshapes, transposes, max pooling, resizing). An operator outside the table (HardSwish, Erf,
+ * zero point (reshapes, transposes, max pooling, resizing). HardSwish and HardSigmoid, which have no integer
+ * kernel, are decomposed into Add, Clip and Mul that do. An operator outside the table (Erf,
  * LayerNormalization...) stays float: its neighbours' QuantizeLinear/DequantizeLinear feed it.
  */
 final class QuantOps {
@@ -74,12 +76,31 @@ final class QuantOps {
     }
 
     /**
+     * For static quantization, the operators that replace one without an integer kernel and compute the same
+     * function with operators that have one (HardSwish as Add, Clip and Mul), before the QDQ groups are planned;
+     * empty to leave it as it is. New constants go into {@code editor}.
+     */
+    @FunctionalInterface
+    interface Decomposition {
+        Optional<Decompositions.Parts> decompose(GraphEditor editor, NodeProto node);
+    }
+
+    /**
      * How one operator type is quantized.
      *
      * @param qdq its static rule, or null when static quantization leaves it float
      * @param dynamic its dynamic rewrite, or null when dynamic quantization leaves it float
+     * @param decomposer what static quantization rewrites it into first, or null
      */
-    record Handler(QdqRule qdq, DynamicRewrite dynamic) {
+    record Handler(QdqRule qdq, DynamicRewrite dynamic, Decomposition decomposer) {
+        Handler(QdqRule qdq, DynamicRewrite dynamic) {
+            this(qdq, dynamic, null);
+        }
+
+        Optional<Decomposition> decomposition() {
+            return Optional.ofNullable(decomposer);
+        }
+
         Optional<QdqRule> staticRule() {
             return Optional.ofNullable(qdq);
         }
@@ -170,10 +191,13 @@ final class QuantOps {
             Map.entry("Expand", new Handler(rule(Output.SAME_AS_INPUT, Role.ACTIVATION, Role.NONE), null)),
             Map.entry("Tile", new Handler(rule(Output.SAME_AS_INPUT, Role.ACTIVATION, Role.NONE), null)),
             Map.entry("Softmax", new Handler(rule(Output.UNIT_INTERVAL, Role.ACTIVATION), null)),
-            Map.entry("Sigmoid", new Handler(rule(Output.UNIT_INTERVAL, Role.ACTIVATION), null)));
+            Map.entry("Sigmoid", new Handler(rule(Output.UNIT_INTERVAL, Role.ACTIVATION), null)),
+            Map.entry("HardSigmoid", new Handler(null, null, Decompositions::hardSigmoid)),
+            Map.entry("HardSwish", new Handler(null, null, Decompositions::hardSwish)));
 
     /** Operator types {@code quantize-static} knows. */
-    static final List<String> STATIC = HANDLERS.entrySet().stream().filter(e -> e.getValue().qdq() != null)
+    static final List<String> STATIC = HANDLERS.entrySet().stream()
+            .filter(e -> e.getValue().qdq() != null || e.getValue().decomposer() != null)
             .map(Map.Entry::getKey).sorted().toList();
 
     /** Operator types {@code quantize-dynamic} knows. */

@@ -63,7 +63,7 @@ public final class QuantizeStaticTransform implements ModelTransform {
             .validator(ParamValidator.between(128, 1 << 16)).doc("Histogram bins, for percentile and entropy.").build();
 
     private static final TransformDescriptor DESCRIPTOR = TransformDescriptor.builder("quantize-static")
-            .version("2.1.1")
+            .version("2.2.0")
             .kind(TransformKind.COMPRESSOR)
             .accepts(ModelFormat.ONNX)
             .produces(ModelFormat.ONNX)
@@ -97,11 +97,16 @@ public final class QuantizeStaticTransform implements ModelTransform {
         Set<String> include = new HashSet<>(params.get(OP_TYPES));
         include.removeAll(params.get(EXCLUDE_OP_TYPES));
         GraphPreparation.Result prepared = GraphPreparation.prepare(model);
-        Map<String, TensorInfo> types = context.inference().valueTypes(prepared.model());
-        QdqQuantizer quantizer = new QdqQuantizer(prepared.model(), types, new QdqQuantizer.Settings(
+        boolean symmetric = params.get(SYMMETRIC_ACTIVATIONS);
+        Set<String> excluded = new HashSet<>(params.get(EXCLUDE_NODES));
+        // a symmetric range keeps the Clip of a decomposed HardSwish float: then the whole operator is cheaper
+        Decompositions.Result decomposed = Decompositions.apply(prepared.model(), node -> !symmetric
+                && include.contains(node.getOpType()) && !excluded.contains(node.getName()));
+        OnnxModel floatModel = decomposed.model();
+        Map<String, TensorInfo> types = context.inference().valueTypes(floatModel);
+        QdqQuantizer quantizer = new QdqQuantizer(floatModel, types, new QdqQuantizer.Settings(
                 params.get(ACTIVATION_TYPE) == ActivationType.INT8 ? QuantType.INT8 : QuantType.UINT8,
-                params.get(SYMMETRIC_ACTIVATIONS), perChannel, params.get(REDUCE_RANGE), include,
-                new HashSet<>(params.get(EXCLUDE_NODES))));
+                symmetric, perChannel, params.get(REDUCE_RANGE), include, decomposed.nodes(), excluded));
         QdqQuantizer.Plan plan = quantizer.plan();
         if (plan.isEmpty()) {
             return TransformResult.of(model).withMetric("quantized-nodes", 0)
@@ -114,7 +119,8 @@ public final class QuantizeStaticTransform implements ModelTransform {
         // the host keeps the ranges, so that auto's other candidates and fallbacks on this model calibrate once
         CachedCalibration cached = new CachedCalibration(context.statistics(), calibration);
         long start = System.nanoTime();
-        Map<String, TensorRange> ranges = cached.ranges(prepared.model(), plan.calibrate, types, calibrator);
+        Map<String, TensorRange> ranges = decomposed.ranges(plan.calibrate,
+                cached.ranges(prepared.model(), decomposed.sources(plan.calibrate), types, calibrator));
         long calibrationMs = (System.nanoTime() - start) / 1_000_000;
         OnnxModel quantized = quantizer.apply(plan, ranges);
         context.logger().info("{} {} tensors in {} ms; quantized {} nodes", cached.reused() ? "reused the ranges of"
@@ -123,6 +129,7 @@ public final class QuantizeStaticTransform implements ModelTransform {
                 .withMetric("quantized-nodes", plan.quantized.size())
                 .withMetric("folded-activations", plan.removedActivations.size())
                 .withMetric("folded-batch-norms", prepared.foldedBatchNorms())
+                .withMetric("decomposed-activations", decomposed.count())
                 .withMetric("calibrated-tensors", ranges.size())
                 .withMetric("calibration-samples", cached.samples())
                 .withMetric("calibration-ms", calibrationMs)
@@ -134,7 +141,7 @@ public final class QuantizeStaticTransform implements ModelTransform {
             result = result.withNote(note.substring(0, note.length() - 2));
         }
         // each layer's own error on the calibration samples: what auto's per-layer fallback ranks layers by
-        return QuantizedLayerSensitivity.report(context, result, prepared.model(), quantized, plan.quantized, data,
+        return QuantizedLayerSensitivity.report(context, result, floatModel, quantized, plan.quantized, data,
                 "calibration", params.get(BATCH_SIZE), params.get(MAX_SAMPLES));
     }
 }

@@ -123,6 +123,8 @@ class QdqRuleTest {
                 new Case("Softmax", "QLinearSoftmax", List.of(node("Softmax", List.of("a"), "z", OnnxHelper.attr("axis", 1L))),
                         List.of(), false),
                 new Case("Sigmoid", "QLinearSigmoid", List.of(node("Sigmoid", List.of("a"), "z")), List.of(), false),
+                new Case("HardSigmoid", "QLinearAdd", List.of(node("HardSigmoid", List.of("a"), "z")), List.of(), false),
+                new Case("HardSwish", "QLinearMul", List.of(node("HardSwish", List.of("a"), "z")), List.of(), false),
                 new Case("Flatten", "QGemm", List.of(node("Flatten", List.of("a"), "z")), List.of(), true),
                 new Case("Gemm", "QGemm", List.of(node("Flatten", List.of("a"), "z")), List.of(), true),
                 new Case("MatMul", "QLinearMatMul", List.of(node("MatMul", List.of("a", "m"), "z")),
@@ -191,6 +193,25 @@ class QdqRuleTest {
         Set<String> covered = new TreeSet<>();
         cases().forEach(c -> covered.add(c.op()));
         assertEquals(new TreeSet<>(QuantOps.STATIC), covered);
+    }
+
+    @Test
+    void aMulByAPositiveScalarIsDequantizedWithItsScaleInsteadOfRun() {
+        Case c = new Case("Mul", null, List.of(node("Relu", List.of("a"), "r"), node("Mul", List.of("r", "k"), "z")),
+                List.of(floats("k", new long[0], 0.25f)), false);
+        OnnxModel model = model(c);
+
+        OnnxModel quantized = PluginHarness.of(new QuantizeStaticTransform()).data(DataRole.CALIBRATION, calibration)
+                .run("quantize-static", model, dir).output().onnxModel();
+
+        List<String> ops = quantized.graph().getNodeList().stream().map(NodeProto::getOpType).toList();
+        assertTrue(!ops.contains("Mul") && !ops.contains("Relu"), "the Mul is gone: " + ops);
+        List<String> fused = inference.optimize(quantized, GraphOptimizationLevel.ALL).graph().getNodeList().stream()
+                .map(NodeProto::getOpType).toList();
+        assertEquals(List.of("QuantizeLinear", "QLinearConv", "QLinearConv", "DequantizeLinear"),
+                fused.stream().filter(op -> !op.equals("Transpose")).toList());
+        double sqnr = ZooModels.sqnr(inference, model, quantized, eval);
+        assertTrue(sqnr > 25, "SQNR " + sqnr + " dB");
     }
 
     @Test
