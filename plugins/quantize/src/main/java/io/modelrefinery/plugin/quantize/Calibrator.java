@@ -8,6 +8,7 @@ import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.infer.SessionOptions;
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.GraphEditor;
+import io.modelrefinery.api.onnx.NodeHandle;
 import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.Tensor;
@@ -22,12 +23,14 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 /**
  * Finds the value range of chosen tensors over calibration samples in one pass, reducing inside the graph as
  * ONNX Runtime's calibrators do: a copy of the model gets ReduceMin and ReduceMax nodes on each calibrated
- * tensor, so that a batch returns two numbers per tensor, not the tensor. The histogram methods also get each
+ * tensor, right after the node that writes it, so that a batch returns two numbers per tensor, not the tensor;
+ * a tensor that is never negative (a ReLU's) gets its maximum only. The histogram methods also get each
  * tensor's values as signed bin indices over the batch's own absolute range (Mul, Cast to 16 bits): the only
  * per-element data that crosses into Java, once, at half the size of the floats, counted there by absolute
  * value (tensors in parallel) and merged into a histogram per tensor. Memory depends on the batch,
@@ -65,8 +68,41 @@ final class Calibrator {
         this.cancellation = cancellation;
     }
 
-    /** The graph outputs that carry one tensor's statistics. */
-    private record Outputs(String min, String max, String bins) {
+    /** The graph outputs that carry one tensor's statistics; no minimum for a tensor never negative. */
+    record Outputs(String min, String max, String bins) {
+    }
+
+    /**
+     * A copy of the model that also writes the statistics of each calibrated tensor.
+     *
+     * @param model the model
+     * @param outputs the graph outputs of each tensor's statistics
+     */
+    record Augmented(OnnxModel model, Map<String, Outputs> outputs) {
+    }
+
+    /**
+     * The model with the statistics nodes of {@code tensors}, each right after the node that writes its tensor.
+     *
+     * @param types the model's value types, for the tensors' ranks
+     */
+    Augmented augment(OnnxModel model, Set<String> tensors, Map<String, TensorInfo> types) {
+        boolean histograms = settings.method() != CalibrationMethod.MIN_MAX;
+        GraphEditor editor = GraphEditor.of(model.graph());
+        String binCount = editor.freshName("calibration_bins");
+        String tiny = editor.freshName("calibration_tiny");
+        editor.putInitializer(Tensor.ofFloats(new long[0], settings.bins()).toProto(binCount));
+        editor.putInitializer(Tensor.ofFloats(new long[0], Float.MIN_NORMAL).toProto(tiny));
+        NonNegativeTensors nonNegative = new NonNegativeTensors(model);
+        Map<String, Outputs> outputs = new LinkedHashMap<>();
+        for (String tensor : tensors) {
+            TensorInfo info = types.get(tensor);
+            List<NodeProto> nodes = new ArrayList<>();
+            outputs.put(tensor, addStatistics(editor, nodes, tensor, nonNegative.contains(tensor),
+                    info != null && info.rank() == 4, histograms ? binCount : null, tiny));
+            placeAfterProducer(editor, tensor, nodes);
+        }
+        return new Augmented(model.withGraph(editor.build()), outputs);
     }
 
     /**
@@ -77,17 +113,8 @@ final class Calibrator {
      */
     Map<String, TensorRange> calibrate(OnnxModel model, Set<String> tensors, Map<String, TensorInfo> types) {
         boolean histograms = settings.method() != CalibrationMethod.MIN_MAX;
-        DataType binType = settings.bins() <= Short.MAX_VALUE ? DataType.INT16 : DataType.INT32;
-        GraphEditor editor = GraphEditor.of(model.graph());
-        String binCount = editor.freshName("calibration_bins");
-        String tiny = editor.freshName("calibration_tiny");
-        editor.putInitializer(Tensor.ofFloats(new long[0], settings.bins()).toProto(binCount));
-        editor.putInitializer(Tensor.ofFloats(new long[0], Float.MIN_NORMAL).toProto(tiny));
-        Map<String, Outputs> outputs = new LinkedHashMap<>();
-        for (String tensor : tensors) {
-            outputs.put(tensor, addStatistics(editor, tensor, histograms, binCount, tiny, binType));
-        }
-        OnnxModel augmented = model.withGraph(editor.build());
+        Augmented augmented = augment(model, tensors, types);
+        Map<String, Outputs> outputs = augmented.outputs();
         Map<String, double[]> minMax = new LinkedHashMap<>();
         Map<String, Histogram> counts = new LinkedHashMap<>();
         for (String tensor : tensors) {
@@ -96,18 +123,20 @@ final class Calibrator {
                 counts.put(tensor, new Histogram(settings.bins()));
             }
         }
-        try (InferenceSession session = inference.open(augmented, SessionOptions.defaults())) {
+        try (InferenceSession session = inference.open(augmented.model(), SessionOptions.defaults())) {
             Datasets.requireFits(data, session.inputs());
             List<String> inputs = session.inputs().stream().map(TensorInfo::name).toList();
             List<String> fetched = new ArrayList<>();
             outputs.values().forEach(o -> {
-                fetched.add(o.min());
+                if (o.min() != null) {
+                    fetched.add(o.min());
+                }
                 fetched.add(o.max());
                 if (o.bins() != null) {
                     fetched.add(o.bins());
                 }
             });
-            int batch = histograms ? batchSize(tensors, types, binType) : settings.batchSize();
+            int batch = histograms ? batchSize(tensors, types, binType()) : settings.batchSize();
             samples = Datasets.forEachModelBatch(data, session.inputs(), batch, settings.maxSamples(),
                     cancellation::throwIfCancelled, (b, offset, total) -> {
                         Map<String, Tensor> feeds = new LinkedHashMap<>();
@@ -119,7 +148,7 @@ final class Calibrator {
                         outputs.entrySet().parallelStream().forEach(entry -> {
                             String tensor = entry.getKey();
                             Outputs o = entry.getValue();
-                            double min = results.get(o.min()).getDouble(0);
+                            double min = o.min() == null ? 0 : results.get(o.min()).getDouble(0);
                             double max = results.get(o.max()).getDouble(0);
                             double[] mm = minMax.get(tensor);
                             mm[0] = Math.min(mm[0], min);
@@ -150,34 +179,69 @@ final class Calibrator {
      * values as signed bin indices over the batch's own
      * absolute range: {@code Cast(x * bins / max|x|)}, whose absolute value is {@code Cast(|x| * bins / max|x|)}
      * (the cast truncates towards zero) without an Abs over every element.
+     *
+     * <p>A tensor that is never negative gets its maximum only, and an image-shaped one through a GlobalMaxPool
+     * first: ONNX Runtime runs that on the blocked layout its convolutions write, where a ReduceMax needs a copy
+     * of the whole tensor in the plain layout (measured on MobileNetV2, the copies took longer than the
+     * reductions).
      */
-    private static Outputs addStatistics(GraphEditor editor, String tensor, boolean histograms, String binCount,
-                                         String tiny, DataType binType) {
-        String min = editor.freshName(tensor + "_calibration_min");
+    private Outputs addStatistics(GraphEditor editor, List<NodeProto> nodes, String tensor, boolean nonNegative,
+                                  boolean image, String binCount, String tiny) {
+        String min = null;
         String max = editor.freshName(tensor + "_calibration_max");
-        editor.addNode(OnnxHelper.node("ReduceMin", List.of(tensor), List.of(min), OnnxHelper.attr("keepdims", 0L)));
-        editor.addNode(OnnxHelper.node("ReduceMax", List.of(tensor), List.of(max), OnnxHelper.attr("keepdims", 0L)));
-        editor.addOutput(min);
+        if (nonNegative) {
+            String reduced = tensor;
+            if (image) {
+                reduced = editor.freshName(tensor + "_calibration_channel_max");
+                nodes.add(OnnxHelper.node("GlobalMaxPool", List.of(tensor), List.of(reduced)));
+            }
+            nodes.add(OnnxHelper.node("ReduceMax", List.of(reduced), List.of(max), OnnxHelper.attr("keepdims", 0L)));
+        } else {
+            min = editor.freshName(tensor + "_calibration_min");
+            nodes.add(OnnxHelper.node("ReduceMin", List.of(tensor), List.of(min), OnnxHelper.attr("keepdims", 0L)));
+            nodes.add(OnnxHelper.node("ReduceMax", List.of(tensor), List.of(max), OnnxHelper.attr("keepdims", 0L)));
+            editor.addOutput(min);
+        }
         editor.addOutput(max);
-        if (!histograms) {
+        if (binCount == null) {
             return new Outputs(min, max, null);
         }
-        String negMin = editor.freshName(tensor + "_calibration_neg_min");
-        String absMax = editor.freshName(tensor + "_calibration_abs_max");
+        String absMax = max;
+        if (min != null) {
+            String negMin = editor.freshName(tensor + "_calibration_neg_min");
+            absMax = editor.freshName(tensor + "_calibration_abs_max");
+            nodes.add(OnnxHelper.node("Neg", List.of(min), List.of(negMin)));
+            nodes.add(OnnxHelper.node("Max", List.of(negMin, max), List.of(absMax)));
+        }
         String safeMax = editor.freshName(tensor + "_calibration_safe_max");
         String perUnit = editor.freshName(tensor + "_calibration_bins_per_unit");
         String scaled = editor.freshName(tensor + "_calibration_scaled");
         String bins = editor.freshName(tensor + "_calibration_bins");
-        List<NodeProto> nodes = List.of(
-                OnnxHelper.node("Neg", List.of(min), List.of(negMin)),
-                OnnxHelper.node("Max", List.of(negMin, max), List.of(absMax)),
+        nodes.addAll(List.of(
                 OnnxHelper.node("Max", List.of(absMax, tiny), List.of(safeMax)),
                 OnnxHelper.node("Div", List.of(binCount, safeMax), List.of(perUnit)),
                 OnnxHelper.node("Mul", List.of(tensor, perUnit), List.of(scaled)),
-                OnnxHelper.node("Cast", List.of(scaled), List.of(bins), OnnxHelper.attr("to", (long) binType.code())));
-        nodes.forEach(editor::addNode);
+                OnnxHelper.node("Cast", List.of(scaled), List.of(bins), OnnxHelper.attr("to", (long) binType().code()))));
         editor.addOutput(bins);
         return new Outputs(min, max, bins);
+    }
+
+    /**
+     * Puts a tensor's statistics right after the node that writes it. ONNX Runtime runs a graph in the order of
+     * its file where it may: appended at the end, the reductions kept every calibrated tensor alive to the end of
+     * the run (MobileNetV2, batch 32: the first run 0.59 s and 1.05 s in two tries, against 0.44 s and 0.56 s
+     * placed after their producers; 0.18 s once warm).
+     */
+    private static void placeAfterProducer(GraphEditor editor, String tensor, List<NodeProto> nodes) {
+        Optional<NodeHandle> producer = editor.producer(tensor);
+        if (producer.isEmpty()) {
+            nodes.forEach(editor::addNode);
+            return;
+        }
+        List<NodeProto> placed = new ArrayList<>();
+        placed.add(editor.node(producer.get()));
+        placed.addAll(nodes);
+        editor.replace(producer.get(), placed);
     }
 
     /**
@@ -216,6 +280,11 @@ final class Calibrator {
             threshold = histogram.entropyThreshold(oneSided ? 256 : 128);
         }
         return new TensorRange(Math.max(-threshold, seen[0]), Math.min(threshold, seen[1]));
+    }
+
+    /** The type of bin indices: 16 bits where the bins fit. */
+    private DataType binType() {
+        return settings.bins() <= Short.MAX_VALUE ? DataType.INT16 : DataType.INT32;
     }
 
     /** Samples the last calibration read: the data may hold fewer than {@code max-samples}. */

@@ -1,0 +1,165 @@
+package io.modelrefinery.plugin.quantize;
+
+import io.modelrefinery.api.data.Dataset;
+import io.modelrefinery.api.data.Datasets;
+import io.modelrefinery.api.infer.InferenceService;
+import io.modelrefinery.api.infer.InferenceSession;
+import io.modelrefinery.api.infer.SessionOptions;
+import io.modelrefinery.api.onnx.DataType;
+import io.modelrefinery.api.onnx.GraphEditor;
+import io.modelrefinery.api.onnx.OnnxHelper;
+import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.Tensor;
+import io.modelrefinery.api.onnx.TensorInfo;
+import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
+import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
+import io.modelrefinery.api.plugin.Cancellation;
+import io.modelrefinery.api.plugin.Progress;
+import io.modelrefinery.testkit.PluginHarness;
+import io.modelrefinery.testkit.SampleData;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The calibration graph: statistics right after each tensor's producer, the maximum alone for tensors that are
+ * never negative, and the ranges it finds equal to the tensors' true extremes.
+ */
+class CalibratorTest {
+    private static final Set<String> TENSORS = new LinkedHashSet<>(List.of("x", "a", "r", "c", "p", "s"));
+
+    @TempDir
+    static Path dir;
+    private static InferenceService inference;
+    private static Dataset data;
+    private static Tensor samples;
+
+    @BeforeAll
+    static void prepare() throws Exception {
+        inference = PluginHarness.inference(dir.resolve("ort"));
+        samples = SampleData.randomImages(5, 20, 4, 8, 8);
+        Path file = dir.resolve("samples.npz");
+        Datasets.writeNpz(file, Map.of("x", samples));
+        data = Datasets.open(file, "x");
+    }
+
+    private static float[] random(int n, long seed) {
+        Random random = new Random(seed);
+        float[] out = new float[n];
+        for (int i = 0; i < n; i++) {
+            out[i] = (float) random.nextGaussian();
+        }
+        return out;
+    }
+
+    /** x -> Conv -> a -> Relu -> r -> Clip(-1, 1) -> c; r -> MaxPool -> p; a -> Sigmoid -> s. */
+    private static OnnxModel model() {
+        List<TensorProto> init = List.of(Tensor.ofFloats(new long[] {4, 4, 3, 3}, random(144, 1)).toProto("w"),
+                Tensor.ofFloats(new long[0], -1f).toProto("lo"), Tensor.ofFloats(new long[0], 1f).toProto("hi"));
+        List<NodeProto> nodes = List.of(
+                OnnxHelper.node("Conv", List.of("x", "w"), List.of("a"), OnnxHelper.attr("pads", 1L, 1L, 1L, 1L)),
+                OnnxHelper.node("Relu", List.of("a"), List.of("r")),
+                OnnxHelper.node("Clip", List.of("a", "lo", "hi"), List.of("c")),
+                OnnxHelper.node("MaxPool", List.of("r"), List.of("p"), OnnxHelper.attr("kernel_shape", 2L, 2L)),
+                OnnxHelper.node("Sigmoid", List.of("a"), List.of("s")));
+        return OnnxModel.of(OnnxHelper.model(OnnxHelper.graph("calibrated", nodes,
+                List.of(OnnxHelper.valueInfo("x", DataType.FLOAT, -1, 4, 8, 8)),
+                List.of(OnnxHelper.valueInfo("c", DataType.FLOAT, -1, 4, 8, 8),
+                        OnnxHelper.valueInfo("p", DataType.FLOAT, -1, 4, 7, 7),
+                        OnnxHelper.valueInfo("s", DataType.FLOAT, -1, 4, 8, 8)), init), 17));
+    }
+
+    private static Calibrator calibrator(CalibrationMethod method) {
+        return new Calibrator(inference, data, new Calibrator.Settings(method, 99.9, 2048, 8, 0), Progress.none(),
+                Cancellation.never());
+    }
+
+    @Test
+    void onlyOperatorsThatCannotWriteANegativeValueMakeANonNegativeTensor() {
+        NonNegativeTensors nonNegative = new NonNegativeTensors(model());
+
+        assertFalse(nonNegative.contains("x"), "a graph input");
+        assertFalse(nonNegative.contains("a"), "a convolution");
+        assertTrue(nonNegative.contains("r"), "a ReLU");
+        assertFalse(nonNegative.contains("c"), "a Clip from -1");
+        assertTrue(nonNegative.contains("p"), "max pooling of a ReLU");
+        assertTrue(nonNegative.contains("s"), "a sigmoid");
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = CalibrationMethod.class, names = {"MIN_MAX", "PERCENTILE"})
+    void statisticsFollowTheNodeThatWritesTheirTensorAndANonNegativeOneHasNoMinimum(CalibrationMethod method) {
+        OnnxModel model = model();
+        Map<String, TensorInfo> types = inference.valueTypes(model);
+
+        Calibrator.Augmented augmented = calibrator(method).augment(model, TENSORS, types);
+
+        List<NodeProto> nodes = augmented.model().graph().getNodeList();
+        List<String> written = new ArrayList<>(List.of("x"));
+        for (NodeProto node : nodes) {
+            boolean statistics = node.getOutputList().stream().allMatch(o -> o.contains("_calibration_"));
+            if (statistics) {
+                // reads a calibrated tensor written just before, or another statistics node's output
+                String last = written.get(written.size() - 1);
+                assertTrue(node.getInputList().stream().anyMatch(in -> in.contains("_calibration_") || in.equals(last)
+                        || in.equals("x")), node.getOpType() + " of " + node.getInputList() + " after " + written);
+            } else {
+                written.add(node.getOutput(0));
+            }
+        }
+        for (String tensor : TENSORS) {
+            Calibrator.Outputs outputs = augmented.outputs().get(tensor);
+            boolean nonNegative = Set.of("r", "p", "s").contains(tensor);
+            assertEquals(nonNegative, outputs.min() == null, tensor);
+            assertNotNull(outputs.max(), tensor);
+            assertEquals(method != CalibrationMethod.MIN_MAX, outputs.bins() != null, tensor);
+        }
+        assertEquals(3, nodes.stream().filter(n -> n.getOpType().equals("GlobalMaxPool")).count(),
+                "the maximum of an image-shaped non-negative tensor goes through the blocked layout's pooling");
+    }
+
+    @Test
+    void minMaxFindsEachTensorsTrueExtremes() {
+        OnnxModel model = model();
+        Map<String, TensorInfo> types = inference.valueTypes(model);
+
+        Map<String, TensorRange> ranges = calibrator(CalibrationMethod.MIN_MAX).calibrate(model, TENSORS, types);
+
+        GraphEditor editor = GraphEditor.of(model.graph());
+        editor.addOutput("a");
+        editor.addOutput("r");
+        Map<String, Tensor> all;
+        try (InferenceSession session = inference.open(model.withGraph(editor.build()), SessionOptions.defaults())) {
+            all = new java.util.HashMap<>(session.run(Map.of("x", samples), List.of("a", "r", "c", "p", "s")));
+        }
+        all.put("x", samples);
+        for (String tensor : TENSORS) {
+            float[] values = all.get(tensor).toFloatArray();
+            double min = Double.POSITIVE_INFINITY;
+            double max = Double.NEGATIVE_INFINITY;
+            for (float v : values) {
+                min = Math.min(min, v);
+                max = Math.max(max, v);
+            }
+            TensorRange range = ranges.get(tensor);
+            assertEquals(max, range.max(), 1e-6, tensor + " max");
+            // a non-negative tensor's lower end is zero, which every activation range includes anyway
+            assertEquals(Set.of("r", "p", "s").contains(tensor) ? 0 : min, range.min(), 1e-6, tensor + " min");
+        }
+    }
+}
