@@ -31,74 +31,7 @@ final class Decompositions {
      *     parts, and HardSwish's output
      * @param count operators decomposed
      */
-    record Result(OnnxModel model, Set<String> nodes, Map<String, Derived> derived, int count) {
-        /**
-         * What to calibrate on the original model for the ranges of {@code tensors}: a derived tensor's source in
-         * its place. The original model runs the operators whole (ONNX Runtime fuses HardSwish and HardSigmoid
-         * into the convolutions before them), and the ranges of the parts follow from their input's.
-         */
-        Set<String> sources(Set<String> tensors) {
-            Set<String> sources = new LinkedHashSet<>();
-            tensors.forEach(t -> sources.add(derived.containsKey(t) ? derived.get(t).source() : t));
-            return sources;
-        }
-
-        /** The ranges of {@code tensors}, from {@code measured} ranges of their {@link #sources}. */
-        Map<String, TensorRange> ranges(Set<String> tensors, Map<String, TensorRange> measured) {
-            Map<String, TensorRange> ranges = new LinkedHashMap<>();
-            for (String t : tensors) {
-                Derived d = derived.get(t);
-                TensorRange source = measured.get(d == null ? t : d.source());
-                if (source != null) {
-                    ranges.put(t, d == null ? source : d.of(source));
-                }
-            }
-            return ranges;
-        }
-    }
-
-    /** A tensor whose range follows from the range of {@code source}, a tensor of the original model. */
-    sealed interface Derived {
-        String source();
-
-        TensorRange of(TensorRange range);
-    }
-
-    /**
-     * A tensor {@code factor * Clip(source + shift, low, high)}, factor above zero: a non-decreasing function, so
-     * its extremes over the samples are the function of its source's, as min-max would measure them.
-     */
-    record Gate(String source, float shift, float low, float high, float factor) implements Derived {
-        @Override
-        public TensorRange of(TensorRange range) {
-            return new TensorRange(at(range.min()), at(range.max()));
-        }
-
-        private double at(double x) {
-            return factor * Math.min(high, Math.max(low, x + shift));
-        }
-    }
-
-    /**
-     * HardSwish's output, {@code x * Clip(x + 3, 0, 6) / 6}: falling to its minimum -0.375 at -1.5, rising after.
-     * Its largest value over the samples is the larger at the source's two ends, exactly; its smallest is taken as
-     * -0.375 when the source's range spans -1.5 (a sample's may lie a hair above it). Calibrating it would cost a
-     * copy of every such tensor out of ONNX Runtime's blocked layout (MobileNetV3-large: calibration 2.2x to 3.0x
-     * one pass with it, 1.8x to 2.1x without).
-     */
-    record HardSwishOutput(String source) implements Derived {
-        private static final double BEND = -1.5;
-
-        @Override
-        public TensorRange of(TensorRange range) {
-            double low = range.min() <= BEND && range.max() >= BEND ? at(BEND)
-                    : Math.min(at(range.min()), at(range.max()));
-            return new TensorRange(low, Math.max(at(range.min()), at(range.max())));
-        }
-
-        private static double at(double x) {
-            return x * Math.min(6, Math.max(0, x + 3)) / 6;
-        }
+    record Result(OnnxModel model, Set<String> nodes, Map<String, DerivedRanges.Derived> derived, int count) {
     }
 
     /**
@@ -107,7 +40,7 @@ final class Decompositions {
      * @param nodes the operators, computing the same function
      * @param derived the new tensors between them, by name
      */
-    record Parts(List<NodeProto> nodes, Map<String, Derived> derived) {
+    record Parts(List<NodeProto> nodes, Map<String, DerivedRanges.Derived> derived) {
     }
 
     private Decompositions() {
@@ -117,7 +50,7 @@ final class Decompositions {
     static Result apply(OnnxModel model, Predicate<NodeProto> wanted) {
         GraphEditor editor = GraphEditor.of(model.graph());
         Set<String> names = new LinkedHashSet<>();
-        Map<String, Derived> derived = new LinkedHashMap<>();
+        Map<String, DerivedRanges.Derived> derived = new LinkedHashMap<>();
         int count = 0;
         for (NodeProto node : List.copyOf(editor.nodes())) {
             Optional<QuantOps.Decomposition> decomposition = QuantOps.handler(node).decomposition();
@@ -163,8 +96,8 @@ final class Decompositions {
         Parts parts = gate(editor, base, x, 1f / 6, 0.5f, gate, true);
         List<NodeProto> nodes = new ArrayList<>(parts.nodes());
         nodes.add(named(editor, base + "/Mul", OnnxHelper.node("Mul", List.of(x, gate), List.of(node.getOutput(0)))));
-        Map<String, Derived> derived = new LinkedHashMap<>(parts.derived());
-        derived.put(node.getOutput(0), new HardSwishOutput(x));
+        Map<String, DerivedRanges.Derived> derived = new LinkedHashMap<>(parts.derived());
+        derived.put(node.getOutput(0), new DerivedRanges.Dip(x, DerivedRanges.Activation.HARD_SWISH));
         return Optional.of(new Parts(nodes, derived));
     }
 
@@ -182,11 +115,11 @@ final class Decompositions {
         String slope = constant(editor, base + "_slope", alpha);
         String shifted = editor.freshName(base + "_shifted");
         String clipped = editor.freshName(base + "_clipped");
-        Map<String, Derived> derived = new LinkedHashMap<>();
-        derived.put(shifted, new Gate(x, shiftValue, Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY, 1));
-        derived.put(clipped, new Gate(x, shiftValue, 0, highValue, 1));
+        Map<String, DerivedRanges.Derived> derived = new LinkedHashMap<>();
+        derived.put(shifted, new DerivedRanges.Gate(x, shiftValue, Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY, 1));
+        derived.put(clipped, new DerivedRanges.Gate(x, shiftValue, 0, highValue, 1));
         if (outIsNew) {
-            derived.put(out, new Gate(x, shiftValue, 0, highValue, alpha));
+            derived.put(out, new DerivedRanges.Gate(x, shiftValue, 0, highValue, alpha));
         }
         return new Parts(List.of(
                 named(editor, base + "/Add", OnnxHelper.node("Add", List.of(x, shift), List.of(shifted))),

@@ -119,8 +119,11 @@ public final class QuantizeStaticTransform implements ModelTransform {
         // the host keeps the ranges, so that auto's other candidates and fallbacks on this model calibrate once
         CachedCalibration cached = new CachedCalibration(context.statistics(), calibration);
         long start = System.nanoTime();
-        Map<String, TensorRange> ranges = decomposed.ranges(plan.calibrate,
-                cached.ranges(prepared.model(), decomposed.sources(plan.calibrate), types, calibrator));
+        // the ranges of the decomposition's parts and of HardSwish's and SiLU's outputs follow from their inputs':
+        // the model as it came is calibrated, without them
+        DerivedRanges derived = new DerivedRanges(decomposed.derived()).with(DerivedRanges.silu(prepared.model()));
+        Map<String, TensorRange> ranges = derived.ranges(plan.calibrate,
+                cached.ranges(prepared.model(), derived.sources(plan.calibrate), types, calibrator));
         long calibrationMs = (System.nanoTime() - start) / 1_000_000;
         OnnxModel quantized = quantizer.apply(plan, ranges);
         context.logger().info("{} {} tensors in {} ms; quantized {} nodes", cached.reused() ? "reused the ranges of"

@@ -35,7 +35,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The decompositions of operators without an integer kernel compute what the operator does, on ONNX Runtime,
- * and the ranges derived for their new tensors are the ranges those tensors take.
+ * and the ranges derived for tensors that calibration does not measure (the parts' tensors, HardSwish's and
+ * SiLU's outputs) are the ranges those tensors take.
  */
 class DecompositionsTest {
     @TempDir
@@ -56,6 +57,11 @@ class DecompositionsTest {
 
     /** x -> Conv (weights large enough that the activation sees -6..6) -> a -> the operator -> y -> Conv -> z. */
     private static OnnxModel model(String op, AttributeProto... attributes) {
+        return model(List.of(OnnxHelper.node(op, List.of("a"), List.of("y"), attributes)));
+    }
+
+    /** The same with {@code activation} from a to y. */
+    private static OnnxModel model(List<NodeProto> activation) {
         Random random = new Random(7);
         float[] w1 = new float[144];
         float[] w2 = new float[16];
@@ -68,11 +74,11 @@ class DecompositionsTest {
         List<TensorProto> init = List.of(Tensor.ofFloats(new long[] {4, 4, 3, 3}, w1).toProto("w1"),
                 Tensor.ofFloats(new long[] {4}, 0.5f, -1f, 0f, 2f).toProto("b1"),
                 Tensor.ofFloats(new long[] {4, 4, 1, 1}, w2).toProto("w2"));
-        List<NodeProto> nodes = List.of(
-                OnnxHelper.node("Conv", List.of("x", "w1", "b1"), List.of("a"), OnnxHelper.attr("pads", 1L, 1L, 1L, 1L)),
-                OnnxHelper.node(op, List.of("a"), List.of("y"), attributes),
-                OnnxHelper.node("Conv", List.of("y", "w2"), List.of("z")));
-        return OnnxModel.of(OnnxHelper.model(OnnxHelper.graph("decompose-" + op, nodes,
+        List<NodeProto> nodes = new ArrayList<>();
+        nodes.add(OnnxHelper.node("Conv", List.of("x", "w1", "b1"), List.of("a"), OnnxHelper.attr("pads", 1L, 1L, 1L, 1L)));
+        nodes.addAll(activation);
+        nodes.add(OnnxHelper.node("Conv", List.of("y", "w2"), List.of("z")));
+        return OnnxModel.of(OnnxHelper.model(OnnxHelper.graph("decompose-" + activation.get(0).getOpType(), nodes,
                 List.of(OnnxHelper.valueInfo("x", DataType.FLOAT, -1, 4, 8, 8)),
                 List.of(OnnxHelper.valueInfo("z", DataType.FLOAT)), init), 17));
     }
@@ -122,12 +128,12 @@ class DecompositionsTest {
         Map<String, Tensor> values = run(result.model().withGraph(editor.build()), fetched);
         TensorRange source = range(values.get("a"));
         assertTrue(source.min() < -3 && source.max() > 3, "the samples cross both bends: " + source);
-        for (Map.Entry<String, Decompositions.Derived> e : result.derived().entrySet()) {
+        for (Map.Entry<String, DerivedRanges.Derived> e : result.derived().entrySet()) {
             assertEquals("a", e.getValue().source());
             TensorRange measured = range(values.get(e.getKey()));
             TensorRange derived = e.getValue().of(source);
             assertEquals(measured.max(), derived.max(), 1e-5, e.getKey() + " max");
-            if (e.getValue() instanceof Decompositions.HardSwishOutput) {
+            if (e.getValue() instanceof DerivedRanges.Dip) {
                 // the function's minimum, where the samples' own may lie a little above it
                 assertEquals(-0.375, derived.min(), 1e-9);
                 assertTrue(measured.min() >= derived.min() && measured.min() < derived.min() + 0.01, "min " + measured);
@@ -135,9 +141,32 @@ class DecompositionsTest {
                 assertEquals(measured.min(), derived.min(), 1e-5, e.getKey() + " min");
             }
         }
-        assertEquals(List.of("a"), List.copyOf(result.sources(result.derived().keySet())));
+        assertEquals(List.of("a"),
+                List.copyOf(new DerivedRanges(result.derived()).sources(result.derived().keySet())));
         assertEquals(model.graph().getNodeList().get(1).getOpType().equals("HardSwish"),
                 result.derived().containsKey("y"), "HardSwish's own output is derived, HardSigmoid's is calibrated");
+    }
+
+    @Test
+    void aSiluOutputsRangeFollowsFromItsInputs() {
+        OnnxModel model = model(List.of(OnnxHelper.node("Sigmoid", List.of("a"), List.of("g")),
+                OnnxHelper.node("Mul", List.of("g", "a"), List.of("y"))));
+
+        Map<String, DerivedRanges.Derived> derived = DerivedRanges.silu(model);
+
+        assertEquals(Map.of("y", new DerivedRanges.Dip("a", DerivedRanges.Activation.SILU)), derived);
+        GraphEditor editor = GraphEditor.of(model.graph());
+        editor.addOutput("a");
+        editor.addOutput("y");
+        Map<String, Tensor> values = run(model.withGraph(editor.build()), List.of("a", "y"));
+        TensorRange source = range(values.get("a"));
+        TensorRange measured = range(values.get("y"));
+        TensorRange range = derived.get("y").of(source);
+        assertTrue(source.min() < -1.28, "the samples cross the bend: " + source);
+        assertEquals(measured.max(), range.max(), 1e-4 * measured.max());
+        assertEquals(-0.27846, range.min(), 1e-5);
+        assertTrue(measured.min() >= range.min() - 1e-6 && measured.min() < range.min() + 0.01, "min " + measured);
+        assertTrue(DerivedRanges.silu(model("Sigmoid")).isEmpty(), "a sigmoid alone is no SiLU");
     }
 
     @Test
