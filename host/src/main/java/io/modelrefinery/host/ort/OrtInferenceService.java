@@ -119,8 +119,8 @@ public final class OrtInferenceService implements InferenceService {
             options.setOptimizationLevel(optLevel(level));
             // The memory pattern is traced on a session's first run and allocated on its second; sessions here
             // run a few batches (calibration, evaluation, probes) or one shape in a timing loop. Measured on
-            // MobileNetV2 (batch 32, 2 cores): it made the calibration graph's second run 1.0 to 2.4 s against
-            // 0.18 s without it, and the plain model's later runs no faster (132 to 158 ms either way).
+            // MobileNetV2 (batch 32, 2 cores): it made the calibration graph's second run 0.8 to 2.4 s against
+            // 0.18 to 0.39 s without it, and the plain model's later runs no faster (130 to 170 ms either way).
             options.setMemoryPatternOptimization(false);
             if (threads > 0) {
                 options.setIntraOpNumThreads(threads);
