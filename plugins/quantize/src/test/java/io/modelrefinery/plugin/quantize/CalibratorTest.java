@@ -134,6 +134,41 @@ class CalibratorTest {
     }
 
     @Test
+    void aBatchOfLargeActivationsIsSmaller() {
+        Map<String, TensorInfo> types = Map.of(
+                "big", new TensorInfo("big", DataType.FLOAT, new long[] {-1, 64, 256, 256}),
+                "small", new TensorInfo("small", DataType.FLOAT, new long[] {-1, 16, 8, 8}));
+        Calibrator calibrator = new Calibrator(inference, data,
+                new Calibrator.Settings(CalibrationMethod.MIN_MAX, 99.9, 2048, 32, 0), Progress.none(),
+                Cancellation.never());
+
+        // 64 x 256 x 256 floats are 16 MiB a sample: 16 of them fit 256 MiB
+        assertEquals(16, calibrator.batchSize(Set.of("big"), types, Float.BYTES));
+        assertEquals(15, calibrator.batchSize(Set.of("big", "small"), types, Float.BYTES));
+        assertEquals(32, calibrator.batchSize(Set.of("big"), types, 2), "16-bit bin indices: 8 MiB a sample");
+        assertEquals(32, calibrator.batchSize(Set.of("small"), types, Float.BYTES), "never above the setting");
+    }
+
+    @Test
+    void minMaxCalibratesLargeActivationsInSmallerBatches() {
+        // x tiled to 40 x 32 x 32 times its size: 10M floats, 40 MiB a sample, so 6 samples fit a batch, not 8
+        OnnxModel model = OnnxModel.of(OnnxHelper.model(OnnxHelper.graph("large", List.of(
+                        OnnxHelper.node("Tile", List.of("x", "repeats"), List.of("t"))),
+                List.of(OnnxHelper.valueInfo("x", DataType.FLOAT, -1, 4, 8, 8)),
+                List.of(OnnxHelper.valueInfo("t", DataType.FLOAT, -1, 160, 256, 256)),
+                List.of(Tensor.ofLongs(new long[] {4}, 1, 40, 32, 32).toProto("repeats"))), 17));
+        List<Long> done = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Calibrator calibrator = new Calibrator(inference, data,
+                new Calibrator.Settings(CalibrationMethod.MIN_MAX, 99.9, 2048, 8, 0),
+                (finished, total, what) -> done.add(finished), Cancellation.never());
+
+        Map<String, TensorRange> ranges = calibrator.calibrate(model, Set.of("t"), inference.valueTypes(model));
+
+        assertEquals(List.of(6L, 12L, 18L, 20L), done);
+        assertEquals(1.0, ranges.get("t").max(), 0.01);
+    }
+
+    @Test
     void minMaxFindsEachTensorsTrueExtremes() {
         OnnxModel model = model();
         Map<String, TensorInfo> types = inference.valueTypes(model);
