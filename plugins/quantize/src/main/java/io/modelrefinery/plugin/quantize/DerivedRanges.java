@@ -1,6 +1,7 @@
 package io.modelrefinery.plugin.quantize;
 
 import io.modelrefinery.api.onnx.GraphIndex;
+import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 
@@ -87,8 +88,11 @@ final class DerivedRanges {
         this.derived = Map.copyOf(derived);
     }
 
-    /** The SiLU outputs of {@code model}, written as PyTorch exports them: {@code Mul(x, Sigmoid(x))}. */
-    static Map<String, Derived> silu(OnnxModel model) {
+    /**
+     * The gated activations of {@code model} as exporters write them: SiLU as {@code Mul(x, Sigmoid(x))}, and
+     * HardSwish as {@code Mul(x, HardSigmoid(x))} with ONNX's HardSwish slope and offset (PyTorch below opset 14).
+     */
+    static Map<String, Derived> gatedActivations(OnnxModel model) {
         GraphIndex index = GraphIndex.of(model.graph());
         Map<String, Derived> found = new LinkedHashMap<>();
         for (NodeProto mul : model.graph().getNodeList()) {
@@ -97,15 +101,27 @@ final class DerivedRanges {
             }
             for (int i = 0; i < 2; i++) {
                 String x = mul.getInput(i);
-                Optional<NodeProto> gate = index.producer(mul.getInput(1 - i));
-                if (gate.isPresent() && gate.get().getOpType().equals("Sigmoid") && gate.get().getDomain().isEmpty()
-                        && gate.get().getInput(0).equals(x)) {
-                    found.put(mul.getOutput(0), new Dip(x, Activation.SILU));
+                Optional<Activation> activation = index.producer(mul.getInput(1 - i))
+                        .filter(gate -> gate.getDomain().isEmpty() && gate.getInput(0).equals(x))
+                        .flatMap(DerivedRanges::gatedBy);
+                if (activation.isPresent()) {
+                    found.put(mul.getOutput(0), new Dip(x, activation.get()));
                     break;
                 }
             }
         }
         return found;
+    }
+
+    /** The activation {@code x * gate(x)} is, for the gates that make one. */
+    private static Optional<Activation> gatedBy(NodeProto gate) {
+        if (gate.getOpType().equals("Sigmoid")) {
+            return Optional.of(Activation.SILU);
+        }
+        boolean hardSwish = gate.getOpType().equals("HardSigmoid")
+                && Math.abs(OnnxHelper.getFloat(gate, "alpha", 0.2f) - 1f / 6) < 1e-6
+                && Math.abs(OnnxHelper.getFloat(gate, "beta", 0.5f) - 0.5f) < 1e-6;
+        return hardSwish ? Optional.of(Activation.HARD_SWISH) : Optional.empty();
     }
 
     /** These and {@code more}. */

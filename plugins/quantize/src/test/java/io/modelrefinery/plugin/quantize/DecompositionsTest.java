@@ -152,7 +152,7 @@ class DecompositionsTest {
         OnnxModel model = model(List.of(OnnxHelper.node("Sigmoid", List.of("a"), List.of("g")),
                 OnnxHelper.node("Mul", List.of("g", "a"), List.of("y"))));
 
-        Map<String, DerivedRanges.Derived> derived = DerivedRanges.silu(model);
+        Map<String, DerivedRanges.Derived> derived = DerivedRanges.gatedActivations(model);
 
         assertEquals(Map.of("y", new DerivedRanges.Dip("a", DerivedRanges.Activation.SILU)), derived);
         GraphEditor editor = GraphEditor.of(model.graph());
@@ -166,7 +166,26 @@ class DecompositionsTest {
         assertEquals(measured.max(), range.max(), 1e-4 * measured.max());
         assertEquals(-0.27846, range.min(), 1e-5);
         assertTrue(measured.min() >= range.min() - 1e-6 && measured.min() < range.min() + 0.01, "min " + measured);
-        assertTrue(DerivedRanges.silu(model("Sigmoid")).isEmpty(), "a sigmoid alone is no SiLU");
+        assertTrue(DerivedRanges.gatedActivations(model("Sigmoid")).isEmpty(), "a sigmoid alone is no SiLU");
+    }
+
+    @Test
+    void hardSwishWrittenAsAGatedMulTakesHardSwishsRange() {
+        OnnxModel exported = model(List.of(OnnxHelper.node("HardSigmoid", List.of("a"), List.of("g"),
+                        OnnxHelper.attr("alpha", 1f / 6), OnnxHelper.attr("beta", 0.5f)),
+                OnnxHelper.node("Mul", List.of("a", "g"), List.of("y"))));
+        OnnxModel otherGate = model(List.of(OnnxHelper.node("HardSigmoid", List.of("a"), List.of("g")),
+                OnnxHelper.node("Mul", List.of("a", "g"), List.of("y"))));
+
+        assertEquals(Map.of("y", new DerivedRanges.Dip("a", DerivedRanges.Activation.HARD_SWISH)),
+                DerivedRanges.gatedActivations(exported));
+        assertTrue(DerivedRanges.gatedActivations(otherGate).isEmpty(), "HardSigmoid's default slope 0.2 is no HardSwish");
+        GraphEditor editor = GraphEditor.of(exported.graph());
+        editor.addOutput("a");
+        editor.addOutput("y");
+        Map<String, Tensor> values = run(exported.withGraph(editor.build()), List.of("a", "y"));
+        TensorRange range = new DerivedRanges.Dip("a", DerivedRanges.Activation.HARD_SWISH).of(range(values.get("a")));
+        assertEquals(range(values.get("y")).max(), range.max(), 1e-4 * range.max());
     }
 
     @Test
