@@ -38,7 +38,8 @@ final class Decompositions {
      * What replaces one operator.
      *
      * @param nodes the operators, computing the same function
-     * @param derived the new tensors between them, by name
+     * @param derived tensors whose range follows from the operator's input's, by name: the new ones between the
+     *     operators, and a HardSwish's own output
      */
     record Parts(List<NodeProto> nodes, Map<String, DerivedRanges.Derived> derived) {
     }
