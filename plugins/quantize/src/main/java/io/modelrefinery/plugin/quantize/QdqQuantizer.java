@@ -189,8 +189,8 @@ final class QdqQuantizer {
             }
         }
         for (NodeProto node : index.nodes()) {
-            if (!chosen.contains(node) && node.getOutputCount() > 0 && !plan.rescalings.containsKey(node.getOutput(0)) && isFloat(node.getOutput(0))
-                    && node.getInputList().stream().anyMatch(quantizedTensors::contains)) {
+            if (!chosen.contains(node) && node.getOutputCount() > 0 && !plan.rescalings.containsKey(node.getOutput(0))
+                    && isFloat(node.getOutput(0)) && node.getInputList().stream().anyMatch(quantizedTensors::contains)) {
                 plan.floatNeighbours.merge(node.getOpType(), 1, Integer::sum);
             }
         }

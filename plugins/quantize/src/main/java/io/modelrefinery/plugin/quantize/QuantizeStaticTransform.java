@@ -121,7 +121,8 @@ public final class QuantizeStaticTransform implements ModelTransform {
         long start = System.nanoTime();
         // the ranges of the decomposition's parts and of HardSwish's and SiLU's outputs follow from their inputs':
         // the model as it came is calibrated, without them
-        DerivedRanges derived = new DerivedRanges(decomposed.derived()).with(DerivedRanges.gatedActivations(prepared.model()));
+        DerivedRanges derived = new DerivedRanges(decomposed.derived())
+                .with(DerivedRanges.gatedActivations(prepared.model()));
         Map<String, TensorRange> ranges = derived.ranges(plan.calibrate,
                 cached.ranges(prepared.model(), derived.sources(plan.calibrate), types, calibrator));
         long calibrationMs = (System.nanoTime() - start) / 1_000_000;
