@@ -87,8 +87,10 @@ class OptimizeCommandIT {
         Path out = dir.resolve("half.onnx");
         Path report = dir.resolve("report.json");
 
+        // fp16 runs a few percent slower on a CPU, at the default latency gate's noise edge (1.03x to 1.05x against
+        // +-0.05 on the sample model): the size is what this test is about, so the pipeline allows it, as the demo does
         assertEquals(0, Cli.run(dir, "optimize", TestModels.sampleCnnFile().toString(), "-o", out.toString(), "--pipeline", "fp16",
-                "--report", report.toString()).exitCode());
+                "--gate", "max-latency-ratio=1.5", "--report", report.toString()).exitCode());
 
         JsonNode json = new ObjectMapper().readTree(report.toFile());
         assertTrue(json.at("/output/bytes").asLong() < 0.6 * 14_760, json.toString());
