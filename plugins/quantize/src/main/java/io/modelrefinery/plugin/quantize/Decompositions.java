@@ -135,7 +135,7 @@ final class Decompositions {
 
     private static String constant(GraphEditor editor, String base, float value) {
         String name = editor.freshName(base);
-        editor.putInitializer(Tensor.ofFloats(new long[0], value).toProto(name));
+        editor.putInitializer(Tensor.scalar(value).toProto(name));
         return name;
     }
 

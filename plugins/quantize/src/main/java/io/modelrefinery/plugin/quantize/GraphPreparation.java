@@ -190,7 +190,8 @@ final class GraphPreparation {
         return Optional.of(folded.build());
     }
 
-    private static Optional<Tensor> floatConstant(OnnxModel model, GraphIndex index, String name) {
+    /** The value of float initializer {@code name}, if it is one. */
+    static Optional<Tensor> floatConstant(OnnxModel model, GraphIndex index, String name) {
         return index.initializer(name).filter(t -> t.getDataType() == DataType.FLOAT.code()).map(model::tensor);
     }
 

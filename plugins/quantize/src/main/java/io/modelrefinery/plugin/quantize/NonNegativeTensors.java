@@ -1,6 +1,5 @@
 package io.modelrefinery.plugin.quantize;
 
-import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.GraphIndex;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
@@ -62,7 +61,7 @@ final class NonNegativeTensors {
     }
 
     private Optional<Float> constant(String name) {
-        return index.initializer(name).filter(t -> t.getDataType() == DataType.FLOAT.code())
-                .map(model::tensor).filter(t -> t.elementCount() == 1).map(t -> t.toFloatArray()[0]);
+        return GraphPreparation.floatConstant(model, index, name).filter(t -> t.elementCount() == 1)
+                .map(t -> t.toFloatArray()[0]);
     }
 }

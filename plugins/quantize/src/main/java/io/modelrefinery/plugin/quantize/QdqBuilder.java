@@ -126,7 +126,7 @@ final class QdqBuilder {
      */
     Stored dequantizeRescaled(Stored quantized, float scale, String dequantized) {
         String scaleName = editor.freshName(dequantized + "_scale");
-        editor.putInitializer(Tensor.ofFloats(new long[0], scale).toProto(scaleName));
+        editor.putInitializer(Tensor.scalar(scale).toProto(scaleName));
         Stored rescaled = new Stored(quantized.values(), scaleName, quantized.zeroPoint(), OptionalInt.empty());
         editor.addNode(dequantizeNode(quantized.values(), rescaled, dequantized));
         return rescaled;

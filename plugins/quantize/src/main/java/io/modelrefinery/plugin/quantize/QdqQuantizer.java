@@ -207,13 +207,12 @@ final class QdqQuantizer {
         }
         for (int i = 0; i < 2; i++) {
             String input = node.getInput(i);
-            Optional<TensorProto> constant = index.initializer(node.getInput(1 - i));
+            Optional<Tensor> constant = GraphPreparation.floatConstant(model, index, node.getInput(1 - i));
             TensorInfo info = types.get(input);
-            if (!quantizedTensors.contains(input) || constant.isEmpty() || info == null
-                    || constant.get().getDataType() != DataType.FLOAT.code()) {
+            if (!quantizedTensors.contains(input) || constant.isEmpty() || info == null) {
                 continue;
             }
-            Tensor factor = model.tensor(constant.get());
+            Tensor factor = constant.get();
             float f = factor.elementCount() == 1 ? factor.toFloatArray()[0] : Float.NaN;
             // a constant of higher rank than the input would broadcast the output to a new shape
             if (f > 0 && Float.isFinite(f) && factor.rank() <= info.rank()) {
