@@ -80,8 +80,9 @@ final class CachedCalibration {
         String method = s.method().name().toLowerCase(Locale.ROOT);
         String own = switch (s.method()) {
             case MIN_MAX -> "";
-            case PERCENTILE -> String.format(Locale.ROOT, ",percentile=%s,bins=%d,batch=%d", s.percentile(), s.bins(),
-                    s.batchSize());
+            // the sample a large image's histogram counts: ranges stored before it was taken are not mixed in
+            case PERCENTILE -> String.format(Locale.ROOT, ",percentile=%s,bins=%d,batch=%d,sample=%d", s.percentile(),
+                    s.bins(), s.batchSize(), Calibrator.SAMPLED_VALUES);
             case ENTROPY -> String.format(Locale.ROOT, ",bins=%d,batch=%d", s.bins(), s.batchSize());
         };
         return "quantize-ranges/" + FORMAT + ":method=" + method + own + ",max-samples=" + s.maxSamples();

@@ -143,10 +143,74 @@ class CalibratorTest {
                 Cancellation.never());
 
         // 64 x 256 x 256 floats are 16 MiB a sample: 16 of them fit 256 MiB
-        assertEquals(16, calibrator.batchSize(Set.of("big"), types, Float.BYTES));
-        assertEquals(15, calibrator.batchSize(Set.of("big", "small"), types, Float.BYTES));
-        assertEquals(32, calibrator.batchSize(Set.of("big"), types, 2), "16-bit bin indices: 8 MiB a sample");
-        assertEquals(32, calibrator.batchSize(Set.of("small"), types, Float.BYTES), "never above the setting");
+        assertEquals(16, calibrator.batchSize(Set.of("big"), types));
+        assertEquals(15, calibrator.batchSize(Set.of("big", "small"), types));
+        assertEquals(32, calibrator.batchSize(Set.of("small"), types), "never above the setting");
+    }
+
+    private static TensorInfo image(long... shape) {
+        return new TensorInfo("t", DataType.FLOAT, shape);
+    }
+
+    @Test
+    void aPercentileHistogramSamplesLargeImagesAndCountsSmallTensorsWhole() {
+        assertEquals(4, Calibrator.sampleStride(image(-1, 32, 112, 112)), "32 x 28 x 28 values still");
+        assertEquals(2, Calibrator.sampleStride(image(-1, 16, 64, 64)), "16 x 32 x 32; a stride of 3 keeps too few");
+        assertEquals(1, Calibrator.sampleStride(image(-1, 320, 7, 7)), "15,680 values: fewer than a sample keeps");
+        assertEquals(1, Calibrator.sampleStride(image(-1, 16, -1, -1)), "a size unknown");
+        assertEquals(1, Calibrator.sampleStride(new TensorInfo("t", DataType.FLOAT, new long[] {-1, 128, 768})));
+        assertEquals(1, Calibrator.sampleStride(null));
+    }
+
+    /**
+     * Percentile counts a sample of a large image, every second pixel here, and finds the range that every value
+     * would give; entropy counts every value, since its threshold moves with the number of values counted (on
+     * these Gaussian values, 4.8 from every value, 3.9 from the sample).
+     */
+    @ParameterizedTest
+    @EnumSource(value = CalibrationMethod.class, names = {"PERCENTILE", "ENTROPY"})
+    void percentileCountsASampleOfALargeImageAndFindsTheRangeOfEveryValue(CalibrationMethod method,
+                                                                        @TempDir Path work) throws Exception {
+        // 24 samples of 16 x 64 x 64 Gaussian values; a sample every second pixel keeps 16,384 values of each
+        int perSample = 16 * 64 * 64;
+        Tensor images = Tensor.ofFloats(new long[] {24, 16, 64, 64}, random(24 * perSample, 7));
+        Path file = work.resolve("images.npz");
+        Datasets.writeNpz(file, Map.of("x", images));
+        OnnxModel model = OnnxModel.of(OnnxHelper.model(OnnxHelper.graph("images", List.of(
+                        OnnxHelper.node("Relu", List.of("x"), List.of("r"))),
+                List.of(OnnxHelper.valueInfo("x", DataType.FLOAT, -1, 16, 64, 64)),
+                List.of(OnnxHelper.valueInfo("r", DataType.FLOAT, -1, 16, 64, 64)), List.of()), 17));
+        Map<String, TensorInfo> types = inference.valueTypes(model);
+        int batch = 8;
+        Calibrator calibrator = new Calibrator(inference, Datasets.open(file, "x"),
+                new Calibrator.Settings(method, 99.9, 2048, batch, 0), Progress.none(), Cancellation.never());
+
+        List<NodeProto> samplers = calibrator.augment(model, Set.of("x", "r"), types).model().graph().getNodeList()
+                .stream().filter(n -> n.getOpType().equals("MaxPool")).toList();
+        Map<String, TensorRange> ranges = calibrator.calibrate(model, Set.of("x", "r"), types);
+
+        boolean sampled = method == CalibrationMethod.PERCENTILE;
+        assertEquals(sampled ? 2 : 0, samplers.size());
+        for (NodeProto sampler : samplers) {
+            assertEquals(List.of(2L, 2L), sampler.getAttributeList().stream()
+                    .filter(a -> a.getName().equals("strides")).findFirst().orElseThrow().getIntsList());
+        }
+        float[] values = images.toFloatArray();
+        for (String tensor : List.of("x", "r")) {
+            // every value, merged batch by batch as the calibration merges them
+            Histogram every = new Histogram(2048);
+            for (int b = 0; b < 24; b += batch) {
+                float[] part = java.util.Arrays.copyOfRange(values, b * perSample, (b + batch) * perSample);
+                if (tensor.equals("r")) {
+                    for (int i = 0; i < part.length; i++) {
+                        part[i] = Math.max(0, part[i]);
+                    }
+                }
+                every.add(part);
+            }
+            double expected = sampled ? every.percentile(99.9) : every.entropyThreshold(tensor.equals("r") ? 256 : 128);
+            assertEquals(expected, ranges.get(tensor).max(), 0.02 * expected, method + " of " + tensor);
+        }
     }
 
     @Test
