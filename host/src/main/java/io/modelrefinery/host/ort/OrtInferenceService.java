@@ -44,7 +44,8 @@ public final class OrtInferenceService implements InferenceService {
     @Override
     public InferenceSession open(OnnxModel model, SessionOptions options) {
         Device target = options.device() != null ? options.device() : device;
-        try (OrtSession.SessionOptions ortOptions = ortOptions(options.optimization(), options.intraOpThreads(), target)) {
+        try (OrtSession.SessionOptions ortOptions = ortOptions(options.optimization(), options.intraOpThreads(), target,
+                options.spinning())) {
             return new OrtInferenceSession(environment, createSession(model, ortOptions), target);
         } catch (OrtException e) {
             throw OrtErrors.wrap("ONNX Runtime cannot open the model", e);
@@ -89,7 +90,7 @@ public final class OrtInferenceService implements InferenceService {
         try {
             folder = Files.createTempDirectory(scratchDir(), "optimize");
             Path out = folder.resolve("optimized.onnx");
-            try (OrtSession.SessionOptions ortOptions = ortOptions(level, 0, device)) {
+            try (OrtSession.SessionOptions ortOptions = ortOptions(level, 0, device, true)) {
                 ortOptions.setOptimizedModelFilePath(out.toString());
                 if (model.hasExternalData()) {
                     // Staged next to the output: ONNX Runtime's optimized model refers to the weights it did not
@@ -112,8 +113,8 @@ public final class OrtInferenceService implements InferenceService {
         }
     }
 
-    private OrtSession.SessionOptions ortOptions(GraphOptimizationLevel level, int threads, Device target)
-            throws OrtException {
+    private OrtSession.SessionOptions ortOptions(GraphOptimizationLevel level, int threads, Device target,
+                                                 boolean spinning) throws OrtException {
         OrtSession.SessionOptions options = new OrtSession.SessionOptions();
         try {
             options.setOptimizationLevel(optLevel(level));
@@ -122,6 +123,9 @@ public final class OrtInferenceService implements InferenceService {
             // MobileNetV2 (batch 32, 2 cores): it made the calibration graph's second run 0.8 to 2.4 s against
             // 0.18 to 0.39 s without it, and the plain model's later runs no faster (130 to 170 ms either way).
             options.setMemoryPatternOptimization(false);
+            if (!spinning) {
+                options.addConfigEntry("session.intra_op.allow_spinning", "0");
+            }
             if (threads > 0) {
                 options.setIntraOpNumThreads(threads);
             }

@@ -6,6 +6,7 @@ import io.modelrefinery.api.infer.GraphOptimizationLevel;
 import io.modelrefinery.api.infer.InferenceException;
 import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.infer.InferenceSession;
+import io.modelrefinery.api.infer.SessionOptions;
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.SaveOptions;
@@ -57,6 +58,20 @@ class OrtRuntimeTest {
             assertEquals(List.of(new TensorInfo("x", DataType.FLOAT, new long[] {-1, 4})), session.inputs());
             assertEquals(Device.CPU, session.device());
         }
+    }
+
+    @Test
+    void aSessionWhoseThreadsSleepBetweenOperatorsComputesTheSame() {
+        Tensor x = Tensor.ofFloats(new long[] {2, 4}, 1, 2, 3, 4, -1, 0.5f, 0, 2);
+        SessionOptions sleeping = SessionOptions.defaults().withIntraOpThreads(2).withSpinning(false);
+        try (InferenceSession a = cpu().open(TestModels.mlp(), sleeping);
+             InferenceSession b = cpu().open(TestModels.mlp(), SessionOptions.defaults().withIntraOpThreads(2))) {
+            assertEquals(b.run(Map.of("x", x)).get("y"), a.run(Map.of("x", x)).get("y"));
+        }
+        assertEquals(false, sleeping.spinning());
+        assertEquals(true, SessionOptions.defaults().spinning(), "ONNX Runtime's own default");
+        assertEquals(false, sleeping.withDevice(Device.CPU).withOptimization(GraphOptimizationLevel.BASIC).spinning(),
+                "kept by the other withers");
     }
 
     @Test
