@@ -55,8 +55,8 @@ final class Calibrator {
     /**
      * The fewest values of one sample that a sampled tensor keeps for its percentile histogram, as many as the
      * smaller tensors of an image model hold whole (MobileNetV2's last blocks: 7 x 7 x 320). A tail that falls
-     * off fast moves its quantile little with the count in it (a Gaussian's 99.999th percentile about 1% for 30
-     * values past it instead of 500). The strided sample runs as a MaxPool with a 1 x 1 kernel on the blocked
+     * off fast moves its quantile little with the count in it (|Gaussian|'s 99.999th percentile, eight draws:
+     * 1.2% standard deviation from 3.2 million values, 32 past it, against 0.2% from 50 million). The strided sample runs as a MaxPool with a 1 x 1 kernel on the blocked
      * layout the convolutions write, so that only the sample is copied out of it, scaled, cast and counted
      * (MobileNetV2, batch 19: 170 ms a run with every value, 123 ms sampled, 77 ms plain; a stride of at most 2,
      * 129 ms).
