@@ -175,9 +175,10 @@ final class Calibrator {
                             feeds.put(input, b.get(input));
                         }
                         Map<String, Tensor> results = session.run(feeds, fetched);
-                        // Each tensor's statistics are its own: counted on both cores, ONNX Runtime's threads
-                        // asleep meanwhile (spinning, they made the counting 1.5x to 2x slower than on one core).
-                        statistics.parallelStream().forEach(entry -> {
+                        // Each tensor's statistics are its own: histograms counted on both cores, ONNX Runtime's
+                        // threads asleep meanwhile (spinning, they made the counting 1.5x to 2x slower than on one
+                        // core); min-max's two numbers a tensor are not worth a fork, beside spinning threads.
+                        (histograms ? statistics.parallelStream() : statistics.stream()).forEach(entry -> {
                             String tensor = entry.getKey();
                             Outputs o = entry.getValue();
                             double min = o.min() == null ? 0 : results.get(o.min()).getDouble(0);
