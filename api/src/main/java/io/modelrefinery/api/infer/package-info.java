@@ -3,7 +3,7 @@
  * {@link io.modelrefinery.api.infer.InferenceService} and never load ONNX Runtime themselves.
  */
 @Export
-@Version("1.1.0")
+@Version("1.2.0")
 package io.modelrefinery.api.infer;
 
 import org.osgi.annotation.bundle.Export;

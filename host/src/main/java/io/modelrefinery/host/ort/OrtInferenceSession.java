@@ -9,15 +9,22 @@ import ai.onnxruntime.OrtSession;
 import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.InferenceException;
 import io.modelrefinery.api.infer.InferenceSession;
+import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.TensorInfo;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Function;
 
 /** One ONNX Runtime session; {@link #run} is thread-safe, as ONNX Runtime's sessions are. */
 final class OrtInferenceSession implements InferenceSession {
@@ -26,6 +33,9 @@ final class OrtInferenceSession implements InferenceSession {
     private final Device device;
     private final List<TensorInfo> inputs;
     private final List<TensorInfo> outputs;
+    private final Set<String> inputNames;
+    /** Output buffers lent to readers, kept for the next run with the same feed shapes and outputs; one set. */
+    private final AtomicReference<LentOutputs> lent = new AtomicReference<>();
 
     OrtInferenceSession(OrtEnvironment environment, OrtSession session, Device device) throws OrtException {
         this.environment = environment;
@@ -33,6 +43,7 @@ final class OrtInferenceSession implements InferenceSession {
         this.device = device;
         this.inputs = describe(session.getInputInfo());
         this.outputs = describe(session.getOutputInfo());
+        this.inputNames = Set.copyOf(session.getInputNames());
     }
 
     private static List<TensorInfo> describe(Map<String, NodeInfo> infos) {
@@ -87,8 +98,135 @@ final class OrtInferenceSession implements InferenceSession {
         }
     }
 
+    /**
+     * Lends output buffers that ONNX Runtime writes in place: the first run with given feed shapes copies its
+     * outputs as {@link #run(Map, Collection)} does and keeps direct buffers of their shapes; later runs with the
+     * same shapes pass those as the outputs to fill. A run whose outputs then do not fit (a shape that depends on
+     * the data) runs again the copying way. One set of buffers is kept: a reader on another thread meanwhile
+     * gets the copying run.
+     */
+    @Override
+    public <R> R run(Map<String, Tensor> feeds, Collection<String> outputNames,
+                     Function<Map<String, Tensor>, R> reader) {
+        String signature = signature(feeds, outputNames);
+        LentOutputs outputs = lent.getAndSet(null);
+        if (outputs != null && !outputs.signature().equals(signature)) {
+            outputs.close();
+            outputs = null;
+        }
+        if (outputs == null) {
+            Map<String, Tensor> copies = run(feeds, outputNames);
+            LentOutputs created = LentOutputs.of(environment, signature, copies, inputNames);
+            R read = reader.apply(copies);
+            keep(created);
+            return read;
+        }
+        Map<String, Tensor> results = runInto(feeds, outputs);
+        if (results == null) {
+            outputs.close();
+            return reader.apply(run(feeds, outputNames));
+        }
+        R read;
+        try {
+            read = reader.apply(results);
+        } catch (RuntimeException | Error e) {
+            outputs.close();
+            throw e;
+        }
+        keep(outputs);
+        return read;
+    }
+
+    private void keep(LentOutputs outputs) {
+        if (outputs != null && !lent.compareAndSet(null, outputs)) {
+            outputs.close();
+        }
+    }
+
+    /**
+     * Runs writing into {@code outputs}, copying those that are not lent; null when ONNX Runtime refuses the
+     * buffers (the outputs took other shapes).
+     */
+    private Map<String, Tensor> runInto(Map<String, Tensor> feeds, LentOutputs outputs) {
+        Map<String, OnnxTensor> onnxFeeds = new LinkedHashMap<>();
+        try {
+            for (Map.Entry<String, Tensor> feed : feeds.entrySet()) {
+                onnxFeeds.put(feed.getKey(), OrtTensors.toOnnx(environment, feed.getValue()));
+            }
+            Map<String, Tensor> results = new LinkedHashMap<>(outputs.views());
+            try (OrtSession.Result copied = session.run(onnxFeeds, outputs.copied(), outputs.tensors())) {
+                for (String name : outputs.copied()) {
+                    OnnxValue value = copied.get(name).orElse(null);
+                    if (!(value instanceof OnnxTensor)) {
+                        return null;
+                    }
+                    results.put(name, OrtTensors.fromOnnx((OnnxTensor) value));
+                }
+            }
+            return results;
+        } catch (OrtException e) {
+            return null;
+        } finally {
+            for (OnnxTensor tensor : onnxFeeds.values()) {
+                tensor.close();
+            }
+        }
+    }
+
+    private static String signature(Map<String, Tensor> feeds, Collection<String> outputNames) {
+        StringBuilder key = new StringBuilder();
+        feeds.forEach((name, tensor) -> key.append(name).append(tensor.type()).append(Arrays.toString(tensor.shape()))
+                .append(';'));
+        return key.append(outputNames).toString();
+    }
+
+    /**
+     * Direct buffers of one run's output shapes, as ONNX Runtime tensors to fill and as views to read, and the
+     * outputs copied instead: graph inputs, which ONNX Runtime hands back as fed and never writes into a buffer.
+     */
+    private record LentOutputs(String signature, Map<String, OnnxTensor> tensors, Map<String, Tensor> views,
+                               Set<String> copied) {
+        /** Buffers shaped as {@code outputs}; null where one cannot be lent (a string tensor). */
+        static LentOutputs of(OrtEnvironment environment, String signature, Map<String, Tensor> outputs,
+                              Set<String> inputs) {
+            Map<String, OnnxTensor> tensors = new LinkedHashMap<>();
+            Map<String, Tensor> views = new LinkedHashMap<>();
+            Set<String> copied = new LinkedHashSet<>();
+            LentOutputs lent = new LentOutputs(signature, tensors, views, copied);
+            try {
+                for (Map.Entry<String, Tensor> output : outputs.entrySet()) {
+                    if (inputs.contains(output.getKey())) {
+                        copied.add(output.getKey());
+                        continue;
+                    }
+                    Tensor tensor = output.getValue();
+                    if (tensor.type() == DataType.STRING) {
+                        lent.close();
+                        return null;
+                    }
+                    ByteBuffer buffer = ByteBuffer.allocateDirect((int) tensor.byteSize()).order(ByteOrder.nativeOrder());
+                    tensors.put(output.getKey(), OrtTensors.lend(environment, buffer, tensor));
+                    views.put(output.getKey(), Tensor.of(tensor.type(), tensor.shape(), buffer.duplicate()
+                            .order(ByteOrder.LITTLE_ENDIAN)));
+                }
+                return lent;
+            } catch (OrtException e) {
+                lent.close();
+                return null;
+            }
+        }
+
+        void close() {
+            tensors.values().forEach(OnnxTensor::close);
+        }
+    }
+
     @Override
     public void close() {
+        LentOutputs outputs = lent.getAndSet(null);
+        if (outputs != null) {
+            outputs.close();
+        }
         try {
             session.close();
         } catch (OrtException e) {

@@ -61,6 +61,18 @@ final class OrtTensors {
         return OnnxTensor.createTensor(environment, direct, tensor.shape(), javaType);
     }
 
+    /**
+     * An ONNX Runtime tensor over {@code buffer} (direct, native order), of {@code like}'s type and shape, for
+     * ONNX Runtime to write an output into.
+     */
+    static OnnxTensor lend(OrtEnvironment environment, ByteBuffer buffer, Tensor like) throws OrtException {
+        OnnxJavaType javaType = JAVA_TYPES.get(like.type());
+        if (javaType == null) {
+            throw new InferenceException("ONNX Runtime's Java API cannot take " + like.type() + " tensors", null);
+        }
+        return OnnxTensor.createTensor(environment, buffer, like.shape(), javaType);
+    }
+
     static Tensor fromOnnx(OnnxTensor tensor) throws OrtException {
         ai.onnxruntime.TensorInfo info = tensor.getInfo();
         DataType type = dataType(info.onnxType);

@@ -8,6 +8,8 @@ import io.modelrefinery.api.infer.InferenceService;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.infer.SessionOptions;
 import io.modelrefinery.api.onnx.DataType;
+import io.modelrefinery.api.onnx.GraphEditor;
+import io.modelrefinery.api.onnx.OnnxHelper;
 import io.modelrefinery.api.onnx.OnnxModel;
 import io.modelrefinery.api.onnx.SaveOptions;
 import io.modelrefinery.api.onnx.Tensor;
@@ -72,6 +74,48 @@ class OrtRuntimeTest {
         assertEquals(true, SessionOptions.defaults().spinning(), "ONNX Runtime's own default");
         assertEquals(false, sleeping.withDevice(Device.CPU).withOptimization(GraphOptimizationLevel.BASIC).spinning(),
                 "kept by the other withers");
+    }
+
+    @Test
+    void aReaderSeesWhatARunCopiesInBuffersLentFromTheSecondRunOn() {
+        // y's buffer is lent; x, a graph input handed back, is copied; NonZero's shape follows the data, so its
+        // buffer stops fitting and the run goes the copying way
+        GraphEditor editor = GraphEditor.of(TestModels.mlp().graph());
+        editor.addNode(OnnxHelper.node("NonZero", List.of("y"), List.of("nonzero")));
+        editor.addOutput("x").addOutput("nonzero");
+        OnnxModel model = TestModels.mlp().withGraph(editor.build());
+        try (InferenceSession session = cpu().open(model)) {
+            for (int run = 0; run < 6; run++) {
+                Tensor x = gaussian(run, run == 3 ? 3 : 2, 4);
+                Map<String, Tensor> copied = session.run(Map.of("x", x), List.of("y", "x"));
+                boolean lent = session.run(Map.of("x", x), List.of("y", "x"), outputs -> {
+                    assertEquals(copied, outputs);
+                    return outputs.get("y").data().isDirect();
+                });
+                // run 0 and 3 (three rows) and 4 (two again) are the first of their shapes
+                assertEquals(run != 0 && run != 3 && run != 4, lent, "run " + run + " wrote into lent buffers");
+            }
+            java.util.Set<Long> nonZeros = new java.util.HashSet<>();
+            for (int run = 0; run < 8; run++) {
+                Tensor x = gaussian(run, 2, 4);
+                Map<String, Tensor> copied = session.run(Map.of("x", x), List.of("y", "nonzero"));
+                nonZeros.add(copied.get("nonzero").shape()[1]);
+                session.run(Map.of("x", x), List.of("y", "nonzero"), outputs -> {
+                    assertEquals(copied, outputs);
+                    return null;
+                });
+            }
+            assertTrue(nonZeros.size() > 1, "the data changed NonZero's shape: " + nonZeros);
+        }
+    }
+
+    private static Tensor gaussian(long seed, long... shape) {
+        java.util.Random random = new java.util.Random(seed);
+        float[] values = new float[(int) (shape[0] * shape[1])];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = (float) random.nextGaussian();
+        }
+        return Tensor.ofFloats(shape, values);
     }
 
     @Test
