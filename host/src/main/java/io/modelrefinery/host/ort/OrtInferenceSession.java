@@ -186,7 +186,7 @@ final class OrtInferenceSession implements InferenceSession {
      */
     private record LentOutputs(String signature, Map<String, OnnxTensor> tensors, Map<String, Tensor> views,
                                Set<String> copied) {
-        /** Buffers shaped as {@code outputs}; null where one cannot be lent (a string tensor). */
+        /** Buffers shaped as {@code outputs}; null where one cannot be lent (a string tensor, or over 2 GiB). */
         static LentOutputs of(OrtEnvironment environment, String signature, Map<String, Tensor> outputs,
                               Set<String> inputs) {
             Map<String, OnnxTensor> tensors = new LinkedHashMap<>();
@@ -200,7 +200,7 @@ final class OrtInferenceSession implements InferenceSession {
                         continue;
                     }
                     Tensor tensor = output.getValue();
-                    if (tensor.type() == DataType.STRING) {
+                    if (tensor.type() == DataType.STRING || tensor.byteSize() > Integer.MAX_VALUE) {
                         lent.close();
                         return null;
                     }
