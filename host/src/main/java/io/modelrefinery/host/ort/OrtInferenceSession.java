@@ -76,9 +76,7 @@ final class OrtInferenceSession implements InferenceSession {
     public Map<String, Tensor> run(Map<String, Tensor> feeds, Collection<String> outputNames) {
         Map<String, OnnxTensor> onnxFeeds = new LinkedHashMap<>();
         try {
-            for (Map.Entry<String, Tensor> feed : feeds.entrySet()) {
-                onnxFeeds.put(feed.getKey(), OrtTensors.toOnnx(environment, feed.getValue()));
-            }
+            convert(feeds, onnxFeeds);
             try (OrtSession.Result result = session.run(onnxFeeds, new LinkedHashSet<>(outputNames))) {
                 Map<String, Tensor> out = new LinkedHashMap<>();
                 for (Map.Entry<String, OnnxValue> value : result) {
@@ -92,9 +90,7 @@ final class OrtInferenceSession implements InferenceSession {
         } catch (OrtException e) {
             throw OrtErrors.wrap("ONNX Runtime failed to run the model", e);
         } finally {
-            for (OnnxTensor tensor : onnxFeeds.values()) {
-                tensor.close();
-            }
+            onnxFeeds.values().forEach(OnnxTensor::close);
         }
     }
 
@@ -150,9 +146,7 @@ final class OrtInferenceSession implements InferenceSession {
     private Map<String, Tensor> runInto(Map<String, Tensor> feeds, LentOutputs outputs) {
         Map<String, OnnxTensor> onnxFeeds = new LinkedHashMap<>();
         try {
-            for (Map.Entry<String, Tensor> feed : feeds.entrySet()) {
-                onnxFeeds.put(feed.getKey(), OrtTensors.toOnnx(environment, feed.getValue()));
-            }
+            convert(feeds, onnxFeeds);
             Map<String, Tensor> results = new LinkedHashMap<>(outputs.views());
             try (OrtSession.Result copied = session.run(onnxFeeds, outputs.copied(), outputs.tensors())) {
                 for (String name : outputs.copied()) {
@@ -167,9 +161,14 @@ final class OrtInferenceSession implements InferenceSession {
         } catch (OrtException e) {
             return null;
         } finally {
-            for (OnnxTensor tensor : onnxFeeds.values()) {
-                tensor.close();
-            }
+            onnxFeeds.values().forEach(OnnxTensor::close);
+        }
+    }
+
+    /** Converts {@code feeds} into {@code into}, which the caller closes however far this got. */
+    private void convert(Map<String, Tensor> feeds, Map<String, OnnxTensor> into) throws OrtException {
+        for (Map.Entry<String, Tensor> feed : feeds.entrySet()) {
+            into.put(feed.getKey(), OrtTensors.toOnnx(environment, feed.getValue()));
         }
     }
 
