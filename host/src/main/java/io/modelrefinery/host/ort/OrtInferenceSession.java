@@ -204,7 +204,7 @@ final class OrtInferenceSession implements InferenceSession {
                         return null;
                     }
                     ByteBuffer buffer = ByteBuffer.allocateDirect((int) tensor.byteSize()).order(ByteOrder.nativeOrder());
-                    tensors.put(output.getKey(), OrtTensors.lend(environment, buffer, tensor));
+                    tensors.put(output.getKey(), OrtTensors.overBuffer(environment, buffer, tensor));
                     views.put(output.getKey(), Tensor.of(tensor.type(), tensor.shape(), buffer.duplicate()
                             .order(ByteOrder.LITTLE_ENDIAN)));
                 }

@@ -52,20 +52,16 @@ final class OrtTensors {
         if (tensor.type() == DataType.STRING) {
             return OnnxTensor.createTensor(environment, tensor.toStringList().toArray(new String[0]), tensor.shape());
         }
-        OnnxJavaType javaType = JAVA_TYPES.get(tensor.type());
-        if (javaType == null) {
-            throw new InferenceException("ONNX Runtime's Java API cannot take " + tensor.type() + " tensors", null);
-        }
         ByteBuffer direct = ByteBuffer.allocateDirect((int) tensor.byteSize()).order(ByteOrder.nativeOrder());
         direct.put(tensor.data()).flip();
-        return OnnxTensor.createTensor(environment, direct, tensor.shape(), javaType);
+        return overBuffer(environment, direct, tensor);
     }
 
     /**
-     * An ONNX Runtime tensor over {@code buffer} (direct, native order), of {@code like}'s type and shape, for
-     * ONNX Runtime to write an output into.
+     * An ONNX Runtime tensor over {@code buffer} (direct, native order), of {@code like}'s type and shape: a feed
+     * copied into it, or an output for ONNX Runtime to write into.
      */
-    static OnnxTensor lend(OrtEnvironment environment, ByteBuffer buffer, Tensor like) throws OrtException {
+    static OnnxTensor overBuffer(OrtEnvironment environment, ByteBuffer buffer, Tensor like) throws OrtException {
         OnnxJavaType javaType = JAVA_TYPES.get(like.type());
         if (javaType == null) {
             throw new InferenceException("ONNX Runtime's Java API cannot take " + like.type() + " tensors", null);

@@ -19,8 +19,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
+import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -95,7 +98,7 @@ class OrtRuntimeTest {
                 // run 0 and 3 (three rows) and 4 (two again) are the first of their shapes
                 assertEquals(run != 0 && run != 3 && run != 4, lent, "run " + run + " wrote into lent buffers");
             }
-            java.util.Set<Long> nonZeros = new java.util.HashSet<>();
+            Set<Long> nonZeros = new HashSet<>();
             for (int run = 0; run < 8; run++) {
                 Tensor x = gaussian(run, 2, 4);
                 Map<String, Tensor> copied = session.run(Map.of("x", x), List.of("y", "nonzero"));
@@ -110,7 +113,7 @@ class OrtRuntimeTest {
     }
 
     private static Tensor gaussian(long seed, long... shape) {
-        java.util.Random random = new java.util.Random(seed);
+        Random random = new Random(seed);
         float[] values = new float[(int) (shape[0] * shape[1])];
         for (int i = 0; i < values.length; i++) {
             values[i] = (float) random.nextGaussian();
