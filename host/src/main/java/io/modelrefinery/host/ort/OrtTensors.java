@@ -54,19 +54,20 @@ final class OrtTensors {
         }
         ByteBuffer direct = ByteBuffer.allocateDirect((int) tensor.byteSize()).order(ByteOrder.nativeOrder());
         direct.put(tensor.data()).flip();
-        return overBuffer(environment, direct, tensor);
+        return overBuffer(environment, direct, tensor.type(), tensor.shape());
     }
 
     /**
-     * An ONNX Runtime tensor over {@code buffer} (direct, native order), of {@code like}'s type and shape: a feed
+     * An ONNX Runtime tensor over {@code buffer} (direct, native order) of {@code type} and {@code shape}: a feed
      * copied into it, or an output for ONNX Runtime to write into.
      */
-    static OnnxTensor overBuffer(OrtEnvironment environment, ByteBuffer buffer, Tensor like) throws OrtException {
-        OnnxJavaType javaType = JAVA_TYPES.get(like.type());
+    static OnnxTensor overBuffer(OrtEnvironment environment, ByteBuffer buffer, DataType type, long[] shape)
+            throws OrtException {
+        OnnxJavaType javaType = JAVA_TYPES.get(type);
         if (javaType == null) {
-            throw new InferenceException("ONNX Runtime's Java API cannot take " + like.type() + " tensors", null);
+            throw new InferenceException("ONNX Runtime's Java API cannot take " + type + " tensors", null);
         }
-        return OnnxTensor.createTensor(environment, buffer, like.shape(), javaType);
+        return OnnxTensor.createTensor(environment, buffer, shape, javaType);
     }
 
     static Tensor fromOnnx(OnnxTensor tensor) throws OrtException {

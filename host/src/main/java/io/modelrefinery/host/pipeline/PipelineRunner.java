@@ -74,7 +74,7 @@ public final class PipelineRunner {
      */
     public PipelineResult run(PipelinePlan plan, ModelArtifact input, JobEnvironment environment, JobListener listener) {
         requireData(plan, environment.data());
-        ProbeWorker.shared().prestart(); // the output check's child starts while the first step works
+        ProbeWorker.shared().prestart(); // with cores to spare, the check's child starts while the first step works
         List<StepRecord> records = new ArrayList<>();
         ModelArtifact current = input;
         ModelArtifact reference = input instanceof OnnxArtifact ? input : null;

@@ -181,4 +181,21 @@ class ProbeWorkerTest {
         assertEquals("it did not finish within 3 s", late.reason());
         assertEquals(-1, worker.pid());
     }
+
+    @Test
+    void aMachineWithCoresToSpareStartsTheChildAheadAndASmallOneAtTheFirstCheck() {
+        worker = new ProbeWorker(IsolatedProbe.Limits.defaults(), ModelProbe.class.getName(), 2);
+        worker.prestart();
+        assertEquals(-1, worker.pid(), "on 2 cores the start would only slow the first step");
+        assertEquals(Optional.empty(), worker.failure(TestModels.sampleCnnFile()));
+        assertTrue(worker.pid() > 0, "the first check started it");
+        worker.stop();
+
+        worker = new ProbeWorker(IsolatedProbe.Limits.defaults(), Silent.class.getName(), ProbeWorker.PRESTART_CORES);
+        worker.prestart();
+        long pid = worker.pid();
+        assertTrue(pid > 0, "started ahead");
+        worker.prestart();
+        assertEquals(pid, worker.pid(), "a running child is kept");
+    }
 }
