@@ -5,6 +5,7 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtLoggingLevel;
 import ai.onnxruntime.OrtSession;
 import io.modelrefinery.api.infer.Device;
 import io.modelrefinery.api.infer.InferenceException;
@@ -159,7 +160,8 @@ final class OrtInferenceSession implements InferenceSession {
         try {
             convert(feeds, onnxFeeds);
             Map<String, Tensor> results = new LinkedHashMap<>(outputs.views());
-            try (OrtSession.Result copied = session.run(onnxFeeds, outputs.copied(), outputs.tensors())) {
+            try (OrtSession.RunOptions quiet = quietRun();
+                 OrtSession.Result copied = session.run(onnxFeeds, outputs.copied(), outputs.tensors(), quiet)) {
                 for (String name : outputs.copied()) {
                     OnnxValue value = copied.get(name).orElse(null);
                     if (!(value instanceof OnnxTensor)) {
@@ -174,6 +176,16 @@ final class OrtInferenceSession implements InferenceSession {
         } finally {
             onnxFeeds.values().forEach(OnnxTensor::close);
         }
+    }
+
+    /**
+     * Run options that keep ONNX Runtime from logging a run it refuses at error level: a lent buffer that stops
+     * fitting is expected (the run is made again, copying), not an error for the operator's log.
+     */
+    private static OrtSession.RunOptions quietRun() throws OrtException {
+        OrtSession.RunOptions options = new OrtSession.RunOptions();
+        options.setLogLevel(OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL);
+        return options;
     }
 
     /** Converts {@code feeds} into {@code into}, which the caller closes however far this got. */
