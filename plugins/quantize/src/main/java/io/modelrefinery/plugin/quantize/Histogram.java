@@ -59,12 +59,17 @@ final class Histogram {
         for (float v : values) {
             max = Math.max(max, Math.abs(v));
         }
+        add(values, max);
+    }
+
+    /** Adds {@code values} binned over {@code [0, high]}, the absolute maximum of what they were sampled from. */
+    void add(float[] values, double high) {
         long[] batch = new long[counts.length];
-        double scale = max > 0 ? counts.length / max : 0;
+        double scale = high > 0 ? counts.length / high : 0;
         for (float v : values) {
             batch[Math.min(counts.length - 1, (int) (Math.abs(v) * scale))]++;
         }
-        add(batch, max);
+        add(batch, high);
     }
 
     private void rebin(double newHigh) {
