@@ -83,7 +83,8 @@ final class CachedCalibration {
             // the sample a large image's histogram counts: ranges stored before it was taken are not mixed in
             case PERCENTILE -> String.format(Locale.ROOT, ",percentile=%s,bins=%d,batch=%d,sample=%d", s.percentile(),
                     s.bins(), s.batchSize(), Calibrator.SAMPLED_VALUES);
-            case ENTROPY -> String.format(Locale.ROOT, ",bins=%d,batch=%d", s.bins(), s.batchSize());
+            case ENTROPY -> String.format(Locale.ROOT, ",bins=%d,batch=%d,sample=%d,stride=%d", s.bins(), s.batchSize(),
+                    Calibrator.SAMPLED_VALUES, Calibrator.ENTROPY_STRIDE);
         };
         return "quantize-ranges/" + FORMAT + ":method=" + method + own + ",max-samples=" + s.maxSamples();
     }
