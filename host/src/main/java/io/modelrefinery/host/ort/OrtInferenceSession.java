@@ -121,18 +121,12 @@ final class OrtInferenceSession implements InferenceSession {
                     .map(shapes -> LentOutputs.of(environment, signature, shapes, inputNames)).orElse(null);
         }
         if (outputs == null) {
-            Map<String, Tensor> copies = run(feeds, outputNames);
-            LentOutputs created = LentOutputs.of(environment, signature, copies.entrySet().stream()
-                    .map(e -> new TensorInfo(e.getKey(), e.getValue().type(), e.getValue().shape())).toList(),
-                    inputNames);
-            R read = reader.apply(copies);
-            keep(created);
-            return read;
+            return readCopies(feeds, outputNames, signature, reader);
         }
         Map<String, Tensor> results = runInto(feeds, outputs);
         if (results == null) {
             outputs.close();
-            return reader.apply(run(feeds, outputNames));
+            return readCopies(feeds, outputNames, signature, reader);
         }
         R read;
         try {
@@ -142,6 +136,29 @@ final class OrtInferenceSession implements InferenceSession {
             throw e;
         }
         keep(outputs);
+        return read;
+    }
+
+    /**
+     * A copying run read by {@code reader}, keeping buffers of the shapes it gave for the next run: after a run
+     * the buffers did not fit (shapes the model's types did not fix, or fixed wrongly), the next with these feed
+     * shapes fits them unless its shapes follow the data.
+     */
+    private <R> R readCopies(Map<String, Tensor> feeds, Collection<String> outputNames, String signature,
+                             Function<Map<String, Tensor>, R> reader) {
+        Map<String, Tensor> copies = run(feeds, outputNames);
+        LentOutputs created = LentOutputs.of(environment, signature, copies.entrySet().stream()
+                .map(e -> new TensorInfo(e.getKey(), e.getValue().type(), e.getValue().shape())).toList(), inputNames);
+        R read;
+        try {
+            read = reader.apply(copies);
+        } catch (RuntimeException | Error e) {
+            if (created != null) {
+                created.close();
+            }
+            throw e;
+        }
+        keep(created);
         return read;
     }
 

@@ -138,6 +138,28 @@ class OrtRuntimeTest {
         }
     }
 
+    @Test
+    void anOutputShapeTheTypesStateWronglyIsLearntFromTheRunThatCopiesIt() {
+        // y is declared [N, 4] but is x twice over: [2N, 4]. The buffer lent from the declaration does not fit,
+        // the run is made again copying, and its shape is kept for the next run with that batch.
+        OnnxModel model = OnnxModel.of(OnnxHelper.model(OnnxHelper.graph("doubled",
+                List.of(OnnxHelper.node("Concat", List.of("x", "x"), List.of("y"), OnnxHelper.attr("axis", 0L))),
+                List.of(OnnxHelper.valueInfo("x", DataType.FLOAT, -1, 4)),
+                List.of(OnnxHelper.valueInfo("y", DataType.FLOAT, -1, 4)), List.of()), 17));
+        try (InferenceSession session = cpu().open(model)) {
+            for (int run = 0; run < 3; run++) {
+                Tensor x = gaussian(run, 2, 4);
+                Map<String, Tensor> copied = session.run(Map.of("x", x), List.of("y"));
+                assertArrayEquals(new long[] {4, 4}, copied.get("y").shape());
+                boolean lent = session.run(Map.of("x", x), List.of("y"), outputs -> {
+                    assertEquals(copied, outputs);
+                    return outputs.get("y").data().isDirect();
+                });
+                assertEquals(run > 0, lent, "run " + run + " wrote into lent buffers");
+            }
+        }
+    }
+
     private static Tensor gaussian(long seed, long... shape) {
         Random random = new Random(seed);
         float[] values = new float[(int) (shape[0] * shape[1])];
