@@ -128,15 +128,7 @@ final class OrtInferenceSession implements InferenceSession {
             outputs.close();
             return readCopies(feeds, outputNames, signature, reader);
         }
-        R read;
-        try {
-            read = reader.apply(results);
-        } catch (RuntimeException | Error e) {
-            outputs.close();
-            throw e;
-        }
-        keep(outputs);
-        return read;
+        return readAndKeep(results, outputs, reader);
     }
 
     /**
@@ -149,16 +141,22 @@ final class OrtInferenceSession implements InferenceSession {
         Map<String, Tensor> copies = run(feeds, outputNames);
         LentOutputs created = LentOutputs.of(environment, signature, copies.entrySet().stream()
                 .map(e -> new TensorInfo(e.getKey(), e.getValue().type(), e.getValue().shape())).toList(), inputNames);
+        return readAndKeep(copies, created, reader);
+    }
+
+    /** Reads {@code results}; then keeps {@code outputs} (null: none) for the next run, or closes them on a throw. */
+    private <R> R readAndKeep(Map<String, Tensor> results, LentOutputs outputs,
+                              Function<Map<String, Tensor>, R> reader) {
         R read;
         try {
-            read = reader.apply(copies);
+            read = reader.apply(results);
         } catch (RuntimeException | Error e) {
-            if (created != null) {
-                created.close();
+            if (outputs != null) {
+                outputs.close();
             }
             throw e;
         }
-        keep(created);
+        keep(outputs);
         return read;
     }
 

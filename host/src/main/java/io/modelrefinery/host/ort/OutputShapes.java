@@ -47,7 +47,8 @@ final class OutputShapes {
             String[] dimensions = inputDimensions.get(feed.getKey());
             long[] shape = feed.getValue().shape();
             for (int d = 0; dimensions != null && d < Math.min(dimensions.length, shape.length); d++) {
-                if (!dimensions[d].isEmpty() && sizes.merge(dimensions[d], shape[d], (a, b) -> a.equals(b) ? a : -1L) < 0) {
+                if (!dimensions[d].isEmpty()
+                        && sizes.merge(dimensions[d], shape[d], (a, b) -> a.equals(b) ? a : -1L) < 0) {
                     return Optional.empty();
                 }
             }
