@@ -10,12 +10,20 @@ import io.modelrefinery.api.onnx.proto.Onnx.StringStringEntryProto;
 import io.modelrefinery.api.onnx.proto.Onnx.TensorProto;
 
 import java.io.IOException;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.security.DigestOutputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 
@@ -209,6 +217,38 @@ public final class OnnxModel {
         return new OnnxModel(inline, ExternalData.NONE);
     }
 
+    /**
+     * A SHA-256 of the model, in hex: its serialization with each external tensor's reference left out, then
+     * the data of those tensors in the order they appear. The same model stored in other side files has the
+     * same hash. Nothing is copied (the serialization is streamed into the digest, external data read where it
+     * is mapped), so a model of more than 2 GiB, which has no single serialization, has one too.
+     */
+    public String sha256() {
+        MessageDigest digest;
+        try {
+            digest = MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("this JVM has no SHA-256", e);
+        }
+        List<TensorProto> externals = new ArrayList<>();
+        ModelProto described = ModelTensors.rewrite(proto, (tensor, where) -> {
+            if (tensor.getDataLocation() != TensorProto.DataLocation.EXTERNAL) {
+                return tensor;
+            }
+            externals.add(tensor);
+            return TensorProto.newBuilder(tensor).clearExternalData().clearDataLocation().build();
+        });
+        try (OutputStream out = new DigestOutputStream(OutputStream.nullOutputStream(), digest)) {
+            described.writeTo(out);
+        } catch (IOException e) { // a stream that writes nowhere does not fail
+            throw new UncheckedIOException(e);
+        }
+        for (TensorProto tensor : externals) {
+            digest.update(tensor(tensor).data());
+        }
+        return HexFormat.of().formatHex(digest.digest());
+    }
+
     /** The serialized model with all data inline. */
     public byte[] toByteArray() {
         return inlined().proto.toByteArray();
@@ -246,7 +286,7 @@ public final class OnnxModel {
             try (FileChannel channel = FileChannel.open(sideTemp, StandardOpenOption.WRITE)) {
                 written = ModelTensors.rewrite(proto, (tensor, where) ->
                         place(tensor, channel, location, options.thresholdBytes()));
-            } catch (java.io.UncheckedIOException e) {
+            } catch (UncheckedIOException e) {
                 throw e.getCause();
             }
             AtomicFiles.commit(sideTemp, side);
@@ -284,7 +324,7 @@ public final class OnnxModel {
                     .addExternalData(entry("length", Long.toString(bytes)))
                     .build();
         } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
+            throw new UncheckedIOException(e);
         }
     }
 

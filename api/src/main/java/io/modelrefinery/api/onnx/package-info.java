@@ -5,7 +5,7 @@
  * structural validation ({@link io.modelrefinery.api.onnx.ModelValidator}).
  */
 @Export
-@Version("1.1.0")
+@Version("1.2.0")
 package io.modelrefinery.api.onnx;
 
 import org.osgi.annotation.bundle.Export;

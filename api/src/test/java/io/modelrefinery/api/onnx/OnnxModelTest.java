@@ -12,8 +12,12 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.List;
 
 import static io.modelrefinery.api.onnx.OnnxHelper.attr;
@@ -21,6 +25,7 @@ import static io.modelrefinery.api.onnx.OnnxHelper.node;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -190,5 +195,46 @@ class OnnxModelTest {
         assertEquals(17, model.opsetVersion());
         assertEquals(17, model.opsetVersion("ai.onnx"));
         assertEquals(0, model.opsetVersion("com.microsoft"));
+    }
+
+    @Test
+    void theHashIsOfWhatTheModelHoldsNotWhereItIsStored() throws IOException {
+        OnnxModel inMemory = OnnxModel.of(TestModels.mlp());
+        Path a = dir.resolve("a.onnx");
+        Path b = dir.resolve("b.onnx");
+        inMemory.save(a, SaveOptions.external().withThreshold(0));
+        inMemory.save(b, SaveOptions.external().withThreshold(0));
+        OnnxModel first = OnnxModel.load(a);
+        assertEquals(first.sha256(), OnnxModel.load(b).sha256(), "side files a.onnx.data and b.onnx.data");
+        assertEquals(64, first.sha256().length());
+
+        // one weight byte changed in the side file: another model
+        try (FileChannel side = FileChannel.open(dir.resolve("b.onnx.data"), StandardOpenOption.WRITE)) {
+            side.write(ByteBuffer.wrap(new byte[] {42}), 0);
+        }
+        assertNotEquals(first.sha256(), OnnxModel.load(b).sha256());
+        assertNotEquals(inMemory.sha256(), OnnxModel.of(TestModels.mlp().toBuilder().setDocString("x").build()).sha256());
+    }
+
+    /** The weights of a model above 2 GiB cannot be inlined; its hash reads them where they lie. */
+    @Test
+    void aModelOfMoreThanTwoGibHasAHash() throws IOException {
+        // Enough 1 MiB tensors to pass the limit, all stored at the same place: one small side file, mapped once.
+        int mib = 1 << 20;
+        long tensors = OnnxModel.INLINE_LIMIT_BYTES / mib + 1;
+        byte[] weights = new byte[mib];
+        new java.util.Random(3).nextBytes(weights);
+        Files.write(dir.resolve("shared.bin"), weights);
+        GraphProto.Builder graph = TestModels.mlp().getGraph().toBuilder();
+        for (int i = 0; i < tensors; i++) {
+            graph.addInitializer(TensorProto.newBuilder().setName("big" + i).setDataType(1).addDims(mib / 4)
+                    .setDataLocation(TensorProto.DataLocation.EXTERNAL)
+                    .addExternalData(StringStringEntryProto.newBuilder().setKey("location").setValue("shared.bin")));
+        }
+        Path file = dir.resolve("big.onnx");
+        Files.write(file, TestModels.mlp().toBuilder().setGraph(graph).build().toByteArray());
+        OnnxModel big = OnnxModel.load(file);
+        assertThrows(IllegalStateException.class, big::inlined, "the premise: too large for one serialization");
+        assertEquals(64, big.sha256().length());
     }
 }

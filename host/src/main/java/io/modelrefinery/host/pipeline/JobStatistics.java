@@ -21,6 +21,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.WeakHashMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -65,16 +66,20 @@ public final class JobStatistics {
     private final Map<Entry, byte[]> remembered;
     private final AtomicInteger computed;
     private final AtomicInteger reused;
+    /** By identity (a model has no equals of its own), and weakly: the job's models come and go. */
+    private final Map<OnnxModel, String> modelHashes;
 
     /** An empty cache over the job's samples. */
     public JobStatistics(JobData data) {
         this(data, new ConcurrentHashMap<>(), new EnumMap<>(DataRole.class), Map.of(), new AtomicInteger(),
-                new AtomicInteger());
+                new AtomicInteger(), new WeakHashMap<>());
     }
 
     private JobStatistics(JobData data, Map<Local, byte[]> entries, Map<DataRole, String> dataHashes,
-                          Map<Entry, byte[]> remembered, AtomicInteger computed, AtomicInteger reused) {
+                          Map<Entry, byte[]> remembered, AtomicInteger computed, AtomicInteger reused,
+                          Map<OnnxModel, String> modelHashes) {
         this.data = data;
+        this.modelHashes = modelHashes;
         this.entries = entries;
         this.dataHashes = dataHashes;
         this.remembered = remembered;
@@ -90,7 +95,7 @@ public final class JobStatistics {
      */
     public JobStatistics remembering(Map<Entry, byte[]> previous) {
         return new JobStatistics(data, new ConcurrentHashMap<>(entries), dataHashes, Map.copyOf(previous), computed,
-                reused);
+                reused, modelHashes);
     }
 
     /** The cache a step of {@code transformId} sees. */
@@ -175,10 +180,23 @@ public final class JobStatistics {
         return HexFormat.of().formatHex(digest.digest());
     }
 
-    /** SHA-256 of the model's serialization, external weights read in. */
-    static String modelHash(OnnxModel model) {
-        OnnxModel whole = model.hasExternalData() ? model.inlined() : model;
-        return HexFormat.of().formatHex(sha256().digest(whole.toByteArray()));
+    /**
+     * SHA-256 of the model ({@link OnnxModel#sha256}), computed once per model object: a step looks its
+     * statistics up and then stores them under the same model, and hashing reads every weight (some 50 ms for
+     * 10 MB).
+     */
+    private String modelHash(OnnxModel model) {
+        synchronized (modelHashes) {
+            String known = modelHashes.get(model);
+            if (known != null) {
+                return known;
+            }
+        }
+        String hash = model.sha256(); // outside the lock: steps of parallel candidates hash their own models
+        synchronized (modelHashes) {
+            modelHashes.put(model, hash);
+        }
+        return hash;
     }
 
     private static MessageDigest sha256() {

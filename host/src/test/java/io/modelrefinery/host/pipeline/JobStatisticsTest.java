@@ -4,6 +4,7 @@ import io.modelrefinery.api.data.Dataset;
 import io.modelrefinery.api.data.DatasetReader;
 import io.modelrefinery.api.data.Datasets;
 import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.SaveOptions;
 import io.modelrefinery.api.onnx.Tensor;
 import io.modelrefinery.api.onnx.TensorInfo;
 import io.modelrefinery.api.plugin.DataRole;
@@ -85,5 +86,18 @@ class JobStatisticsTest {
         Counted other = samples("c", 1, 2, 3, 5);
         assertTrue(new JobStatistics(new JobData(other, null, null)).remembering(kept)
                 .forTransform("quantize-static").get(model, DataRole.CALIBRATION, "k").isEmpty());
+    }
+
+    @Test
+    void aModelWithExternalWeightsIsFoundByWhatItHoldsWhereverItIsStored() throws Exception {
+        StatisticsCache cache = new JobStatistics(new JobData(samples("a", 1, 2), null, null))
+                .forTransform("quantize-static");
+        OnnxModel model = TestModels.mlp();
+        model.save(dir.resolve("one.onnx"), SaveOptions.external().withThreshold(0));
+        model.save(dir.resolve("two.onnx"), SaveOptions.external().withThreshold(0));
+        cache.put(OnnxModel.load(dir.resolve("one.onnx")), DataRole.CALIBRATION, "k", new byte[] {7});
+        assertArrayEquals(new byte[] {7},
+                cache.get(OnnxModel.load(dir.resolve("two.onnx")), DataRole.CALIBRATION, "k").orElseThrow());
+        assertTrue(cache.get(TestModels.sampleCnn(), DataRole.CALIBRATION, "k").isEmpty(), "another model");
     }
 }

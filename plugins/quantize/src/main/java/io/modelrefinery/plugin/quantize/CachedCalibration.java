@@ -81,8 +81,8 @@ final class CachedCalibration {
         String own = switch (s.method()) {
             case MIN_MAX -> "";
             // the sample a large image's histogram counts: ranges stored before it was taken are not mixed in
-            case PERCENTILE -> String.format(Locale.ROOT, ",percentile=%s,bins=%d,batch=%d,sample=%d", s.percentile(),
-                    s.bins(), s.batchSize(), Calibrator.SAMPLED_VALUES);
+            case PERCENTILE -> String.format(Locale.ROOT, ",percentile=%s,bins=%d,batch=%d,sample=%d,stride=%d",
+                    s.percentile(), s.bins(), s.batchSize(), Calibrator.SAMPLED_VALUES, Calibrator.PERCENTILE_STRIDE);
             case ENTROPY -> String.format(Locale.ROOT, ",bins=%d,batch=%d,sample=%d,stride=%d", s.bins(), s.batchSize(),
                     Calibrator.SAMPLED_VALUES, Calibrator.ENTROPY_STRIDE);
         };

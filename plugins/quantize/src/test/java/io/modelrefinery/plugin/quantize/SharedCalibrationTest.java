@@ -31,6 +31,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * quantize-static calibrates through the host's statistics cache: once per model, samples and the settings
@@ -157,5 +158,9 @@ class SharedCalibrationTest {
                 CachedCalibration.key(new Calibrator.Settings(CalibrationMethod.ENTROPY, 99.9, 1024, 32, 0)));
         assertNotEquals(CachedCalibration.key(minMax),
                 CachedCalibration.key(new Calibrator.Settings(CalibrationMethod.MIN_MAX, 99.9, 2048, 32, 64)));
+        // the histogram methods count a sample of a large image: its stride changes their ranges
+        assertTrue(CachedCalibration.key(entropy).contains(",stride=" + Calibrator.ENTROPY_STRIDE));
+        assertTrue(CachedCalibration.key(new Calibrator.Settings(CalibrationMethod.PERCENTILE, 99.9, 2048, 32, 0))
+                .contains(",stride=" + Calibrator.PERCENTILE_STRIDE));
     }
 }
