@@ -121,7 +121,7 @@ class OptimizeCommandIT {
                 result.stdout());
         assertTrue(result.stdout().contains("level (choice, default extended, basic, extended, all)"), result.stdout());
         assertTrue(result.stdout().contains("keep-io-types (boolean, default true)"), result.stdout());
-        assertTrue(result.stdout().contains("quantize-static 2.4.0  compressor, onnx -> onnx"), result.stdout());
+        assertTrue(result.stdout().contains("quantize-static 2.5.0  compressor, onnx -> onnx"), result.stdout());
         assertTrue(result.stdout().contains("method (choice, default min-max, min-max, percentile, entropy)"), result.stdout());
         assertTrue(result.stdout().contains("requires calibration samples (--calibration)"), result.stdout());
         assertEquals("", result.stderr());

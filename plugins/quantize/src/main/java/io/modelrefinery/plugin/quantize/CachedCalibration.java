@@ -80,11 +80,12 @@ final class CachedCalibration {
         String method = s.method().name().toLowerCase(Locale.ROOT);
         String own = switch (s.method()) {
             case MIN_MAX -> "";
-            // the sample a large image's histogram counts: ranges stored before it was taken are not mixed in
-            case PERCENTILE -> String.format(Locale.ROOT, ",percentile=%s,bins=%d,batch=%d,sample=%d,stride=%d",
+            // the sample a large image's histogram and its extremes come from ("sample-range"): ranges stored
+            // before either was taken are not mixed in
+            case PERCENTILE -> String.format(Locale.ROOT, ",percentile=%s,bins=%d,batch=%d,sample-range=%d,stride=%d",
                     s.percentile(), s.bins(), s.batchSize(), Calibrator.SAMPLED_VALUES, Calibrator.PERCENTILE_STRIDE);
-            case ENTROPY -> String.format(Locale.ROOT, ",bins=%d,batch=%d,sample=%d,stride=%d", s.bins(), s.batchSize(),
-                    Calibrator.SAMPLED_VALUES, Calibrator.ENTROPY_STRIDE);
+            case ENTROPY -> String.format(Locale.ROOT, ",bins=%d,batch=%d,sample-range=%d,stride=%d", s.bins(),
+                    s.batchSize(), Calibrator.SAMPLED_VALUES, Calibrator.ENTROPY_STRIDE);
         };
         return "quantize-ranges/" + FORMAT + ":method=" + method + own + ",max-samples=" + s.maxSamples();
     }

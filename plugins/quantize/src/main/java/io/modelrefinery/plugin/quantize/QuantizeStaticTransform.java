@@ -63,7 +63,7 @@ public final class QuantizeStaticTransform implements ModelTransform {
             .validator(ParamValidator.between(128, 1 << 16)).doc("Histogram bins, for percentile and entropy.").build();
 
     private static final TransformDescriptor DESCRIPTOR = TransformDescriptor.builder("quantize-static")
-            .version("2.4.0")
+            .version("2.5.0")
             .kind(TransformKind.COMPRESSOR)
             .accepts(ModelFormat.ONNX)
             .produces(ModelFormat.ONNX)
