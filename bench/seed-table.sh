@@ -7,6 +7,9 @@
 # (ten: the ten-class model samples/seed_cnn_ten.onnx on all ten classes' test images)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ $# -gt 1 ] || { [ $# -eq 1 ] && [ "$1" != ten ]; }; then
+  echo "usage: bench/seed-table.sh [ten]" >&2; exit 2
+fi
 if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
   echo "installing dataset-fashion-mnist (Debian package)" >&2
   apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null
