@@ -1,6 +1,7 @@
 package io.modelrefinery.host.ort;
 
 import io.modelrefinery.api.onnx.OnnxModel;
+import io.modelrefinery.api.onnx.proto.Onnx.AttributeProto;
 import io.modelrefinery.api.onnx.proto.Onnx.GraphProto;
 import io.modelrefinery.api.onnx.proto.Onnx.NodeProto;
 
@@ -26,30 +27,78 @@ final class OptimizedNodeNames {
     private OptimizedNodeNames() {
     }
 
+    /** {@code model} with each generated node renamed, in the main graph and in every subgraph (If, Loop, Scan). */
     static OnnxModel normalize(OnnxModel model) {
-        GraphProto graph = model.graph();
-        if (graph.getNodeList().stream().noneMatch(OptimizedNodeNames::generated)) {
-            return model;
-        }
         Set<String> taken = new HashSet<>();
+        collectNames(model.graph(), taken);
+        GraphProto renamed = rename(model.graph(), taken);
+        return renamed == model.graph() ? model : model.withGraph(renamed);
+    }
+
+    /** The names of the nodes ONNX Runtime did not name, in {@code graph} and its subgraphs. */
+    private static void collectNames(GraphProto graph, Set<String> taken) {
         for (NodeProto node : graph.getNodeList()) {
             if (!generated(node)) {
                 taken.add(node.getName());
             }
-        }
-        GraphProto.Builder renamed = graph.toBuilder();
-        for (int i = 0; i < renamed.getNodeCount(); i++) {
-            NodeProto node = renamed.getNode(i);
-            if (generated(node)) {
-                String base = node.getOutput(0) + "_" + REORDER_OUTPUT;
-                String name = base;
-                for (int n = 1; !taken.add(name); n++) {
-                    name = base + "_" + n;
+            for (AttributeProto attr : node.getAttributeList()) {
+                if (attr.hasG()) {
+                    collectNames(attr.getG(), taken);
                 }
-                renamed.setNode(i, node.toBuilder().setName(name).build());
+                attr.getGraphsList().forEach(g -> collectNames(g, taken));
             }
         }
-        return model.withGraph(renamed.build());
+    }
+
+    /** {@code graph} itself when nothing in it is renamed. */
+    private static GraphProto rename(GraphProto graph, Set<String> taken) {
+        GraphProto.Builder renamed = null;
+        for (int i = 0; i < graph.getNodeCount(); i++) {
+            NodeProto node = graph.getNode(i);
+            NodeProto named = generated(node) ? node.toBuilder().setName(freeName(node, taken)).build()
+                    : withSubgraphsRenamed(node, taken);
+            if (named != node) {
+                if (renamed == null) {
+                    renamed = graph.toBuilder();
+                }
+                renamed.setNode(i, named);
+            }
+        }
+        return renamed == null ? graph : renamed.build();
+    }
+
+    private static NodeProto withSubgraphsRenamed(NodeProto node, Set<String> taken) {
+        NodeProto.Builder changed = null;
+        for (int a = 0; a < node.getAttributeCount(); a++) {
+            AttributeProto attr = node.getAttribute(a);
+            AttributeProto.Builder next = null;
+            if (attr.hasG()) {
+                GraphProto g = rename(attr.getG(), taken);
+                if (g != attr.getG()) {
+                    next = attr.toBuilder().setG(g);
+                }
+            }
+            for (int k = 0; k < attr.getGraphsCount(); k++) {
+                GraphProto g = rename(attr.getGraphs(k), taken);
+                if (g != attr.getGraphs(k)) {
+                    next = (next == null ? attr.toBuilder() : next).setGraphs(k, g);
+                }
+            }
+            if (next != null) {
+                changed = (changed == null ? node.toBuilder() : changed).setAttribute(a, next);
+            }
+        }
+        return changed == null ? node : changed.build();
+    }
+
+    /** The value the node writes, which is unique in the model, and a number where another node has that name. */
+    private static String freeName(NodeProto node, Set<String> taken) {
+        String base = node.getOutput(0) + "_" + REORDER_OUTPUT;
+        String name = base;
+        for (int n = 1; !taken.add(name); n++) {
+            name = base + "_" + n;
+        }
+        return name;
     }
 
     private static boolean generated(NodeProto node) {

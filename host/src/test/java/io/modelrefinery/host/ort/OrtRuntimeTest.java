@@ -244,6 +244,28 @@ class OrtRuntimeTest {
                 a.graph().getNodeList().stream().map(n -> n.getName()).toList(), "a name another node has is not reused");
     }
 
+    /** ONNX Runtime's NCHWc transformer works inside If, Loop and Scan bodies too. */
+    @Test
+    void reorderOutputNodesInSubgraphsAreNamedAfterTheirOutputs() {
+        var branch = io.modelrefinery.api.onnx.OnnxHelper.graph("then", List.of(
+                reorder("ReorderOutput_token_2", "c_nchwc", "c")), List.of(), List.of(), List.of());
+        var other = io.modelrefinery.api.onnx.OnnxHelper.graph("else", List.of(
+                reorder("ReorderOutput", "d_nchwc", "d")), List.of(), List.of(), List.of());
+        var graph = io.modelrefinery.api.onnx.OnnxHelper.graph("g", List.of(
+                reorder("ReorderOutput_token_5", "a_nchwc", "a"),
+                io.modelrefinery.api.onnx.OnnxHelper.node("If", List.of("cond"), List.of("y"),
+                        io.modelrefinery.api.onnx.OnnxHelper.attr("then_branch", branch),
+                        io.modelrefinery.api.onnx.OnnxHelper.attr("else_branch", other))),
+                List.of(), List.of(), List.of());
+
+        OnnxModel named = OptimizedNodeNames.normalize(OnnxModel.of(io.modelrefinery.api.onnx.OnnxHelper.model(graph, 17)));
+
+        assertEquals("a_ReorderOutput", named.graph().getNode(0).getName());
+        var ifNode = named.graph().getNode(1);
+        assertEquals("c_ReorderOutput", ifNode.getAttribute(0).getG().getNode(0).getName());
+        assertEquals("d_ReorderOutput", ifNode.getAttribute(1).getG().getNode(0).getName());
+    }
+
     private static io.modelrefinery.api.onnx.proto.Onnx.NodeProto reorder(String name, String in, String out) {
         return io.modelrefinery.api.onnx.OnnxHelper.node("ReorderOutput", List.of(in), List.of(out)).toBuilder()
                 .setName(name).setDomain(OptimizedNodeNames.NCHWC_DOMAIN).build();
