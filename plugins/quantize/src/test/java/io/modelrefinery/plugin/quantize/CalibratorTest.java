@@ -188,8 +188,15 @@ class CalibratorTest {
         Calibrator calibrator = new Calibrator(inference, Datasets.open(file, "x"),
                 new Calibrator.Settings(method, 99.9, 2048, batch, 0), Progress.none(), Cancellation.never());
 
-        List<NodeProto> samplers = calibrator.augment(model, Set.of("x", "r"), types).model().graph().getNodeList()
-                .stream().filter(n -> n.getOpType().equals("MaxPool")).toList();
+        List<NodeProto> augmented = calibrator.augment(model, Set.of("x", "r"), types).model().graph().getNodeList();
+        List<NodeProto> samplers = augmented.stream().filter(n -> n.getOpType().equals("MaxPool")).toList();
+        // the extremes are reduced from the sample, never from the whole tensor
+        Set<String> samples = samplers.stream().map(n -> n.getOutput(0)).collect(java.util.stream.Collectors.toSet());
+        for (NodeProto reduction : augmented) {
+            if (reduction.getOpType().startsWith("Reduce") || reduction.getOpType().equals("GlobalMaxPool")) {
+                assertTrue(samples.contains(reduction.getInput(0)), reduction.getOpType() + " of " + reduction.getInput(0));
+            }
+        }
         Map<String, TensorRange> ranges = calibrator.calibrate(model, Set.of("x", "r"), types);
 
         assertEquals(2, samplers.size());
