@@ -29,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** {@code refinery optimize} and {@code refinery plugins} from the assembled distribution. */
 class OptimizeCommandIT {
     /** The descriptor versions of the transforms these pipelines run, as the report records them. */
-    private static final Map<String, String> VERSIONS = Map.of("graph-optimize", "1.0.0", "fp16", "1.1.0", "opset", "1.1.0");
+    private static final Map<String, String> VERSIONS = Map.of("graph-optimize", "1.0.0", "fp16", "1.2.0", "opset", "1.1.0");
 
     @TempDir
     Path dir;
@@ -103,7 +103,7 @@ class OptimizeCommandIT {
 
         assertEquals(0, result.exitCode(), result.stderr());
         assertTrue(result.stdout().contains("graph-optimize 1.0.0  optimizer, onnx -> onnx"), result.stdout());
-        assertTrue(result.stdout().contains("fp16 1.1.0  compressor, onnx -> onnx"), result.stdout());
+        assertTrue(result.stdout().contains("fp16 1.2.0  compressor, onnx -> onnx"), result.stdout());
         assertTrue(result.stdout().contains("keras-to-onnx 1.0.0  converter, keras -> onnx"), result.stdout());
         assertTrue(result.stdout().contains("tflite-to-onnx 1.0.1  converter, tflite -> onnx"), result.stdout());
         assertTrue(result.stdout().contains("opset 1.1.0  converter, onnx -> onnx"), result.stdout());

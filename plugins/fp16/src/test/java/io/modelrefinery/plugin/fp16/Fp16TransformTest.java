@@ -1,5 +1,7 @@
 package io.modelrefinery.plugin.fp16;
 
+import io.modelrefinery.api.InvalidInputException;
+import io.modelrefinery.api.infer.GraphOptimizationLevel;
 import io.modelrefinery.api.infer.InferenceSession;
 import io.modelrefinery.api.onnx.DataType;
 import io.modelrefinery.api.onnx.GraphIndex;
@@ -13,8 +15,11 @@ import io.modelrefinery.testkit.ConformanceModels;
 import io.modelrefinery.testkit.HarnessResult;
 import io.modelrefinery.testkit.PluginHarness;
 import io.modelrefinery.testkit.SampleData;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.nio.file.Path;
 import java.util.List;
@@ -25,6 +30,8 @@ import static io.modelrefinery.api.onnx.OnnxHelper.node;
 import static io.modelrefinery.api.onnx.OnnxHelper.valueInfo;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class Fp16TransformTest {
@@ -235,5 +242,32 @@ class Fp16TransformTest {
         assertEquals(List.of("kept in float32, since ONNX Runtime has no float16 kernel for them: Celu"),
                 result.steps().get(0).notes());
         assertEquals(1.0, result.steps().get(0).metrics().get("float32-nodes"));
+    }
+
+    /**
+     * ONNX Runtime's optimizations above level basic write its own operators (FusedConv, FusedGemm, NCHWc
+     * convolutions), which fp16 leaves float32: converting the rest only added casts (the sample at level
+     * extended: 14,760 -> 15,663 bytes, published).
+     */
+    @ParameterizedTest
+    @EnumSource(value = GraphOptimizationLevel.class, names = {"EXTENDED", "ALL"})
+    void aModelWhoseWeightsAllStayFloat32IsRefusedNotEnlarged(GraphOptimizationLevel level) throws Exception {
+        OnnxModel optimized = PluginHarness.inference(dir).optimize(sample(), level);
+        Assumptions.assumeTrue(optimized.graph().getNodeList().stream()
+                        .filter(n -> n.getInputList().contains("fc.weight") || n.getOpType().endsWith("Conv"))
+                        .noneMatch(n -> n.getDomain().isEmpty()),
+                "this CPU's ONNX Runtime keeps ONNX operators at " + level);
+
+        InvalidInputException e = assertThrows(InvalidInputException.class,
+                () -> PluginHarness.of(new Fp16Transform()).run("fp16", optimized, dir));
+
+        assertTrue(e.getMessage().contains("fp16 converts none of the model's 6 float32 weights: ONNX Runtime's own "
+                + "operators read them ("), e.getMessage());
+        assertTrue(e.getMessage().contains(level == GraphOptimizationLevel.ALL ? "com.microsoft.nchwc Conv"
+                : "com.microsoft FusedConv"), e.getMessage());
+        assertFalse(e.getMessage().contains("\n"));
+        // the same model as it came converts
+        assertEquals(6.0, PluginHarness.of(new Fp16Transform()).run("fp16", sample(), dir).steps().get(0).metrics()
+                .get("converted-initializers"));
     }
 }
