@@ -94,6 +94,7 @@ public final class Fp16Transform implements ModelTransform {
             throw new InvalidInputException("the model uses opset " + model.opsetVersion() + ", whose Cast names its "
                     + "type by a string; fp16 needs opset 6 or later");
         }
+        requireAWeightOnnxReads(model);
         // Operators ONNX Runtime refuses in float16 stay float32: ask, block, convert again (a few rounds at most).
         List<String> blocked = new ArrayList<>(params.get(EXCLUDE_OP_TYPES));
         List<String> refused = new ArrayList<>();
@@ -113,7 +114,6 @@ public final class Fp16Transform implements ModelTransform {
             blocked.add(op.get());
             refused.add(op.get());
         }
-        requireSomeWeightConverted(model, conversion);
         TransformResult result = TransformResult.of(converted)
                 .withMetric("converted-nodes", conversion.convertedNodes())
                 .withMetric("float32-nodes", conversion.float32Nodes())
@@ -140,28 +140,29 @@ public final class Fp16Transform implements ModelTransform {
 
     /**
      * Refuses a model whose float32 weights are all read by ONNX Runtime's own operators (other domains than
-     * ONNX's, such as its optimizations above level basic write: FusedConv, FusedGemm, NCHWc convolutions), which
-     * stay float32: converting the rest only adds casts, a larger model and no faster one (the sample CNN
-     * optimized at level extended: 14,760 -> 15,663 bytes; at all: 19,744).
+     * ONNX's, such as its optimizations above level basic write: FusedConv, FusedGemm, NCHWc convolutions): those
+     * stay float32, so no weight would be converted and the rest only gain casts, a larger model and no faster one
+     * (the sample CNN optimized at level extended: 14,760 -> 15,663 bytes; at all: 19,744). Checked before
+     * converting, which asks ONNX Runtime for its float16 kernels.
      */
-    private static void requireSomeWeightConverted(OnnxModel model, Fp16Conversion conversion) {
+    private static void requireAWeightOnnxReads(OnnxModel model) {
         Set<String> floatWeights = new HashSet<>();
         for (TensorProto init : model.graph().getInitializerList()) {
             if (init.getDataType() == DataType.FLOAT.code()) {
                 floatWeights.add(init.getName());
             }
         }
-        if (floatWeights.isEmpty() || conversion.convertedInitializers() > 0) {
-            return;
-        }
         Set<String> readers = new TreeSet<>();
         for (NodeProto node : model.graph().getNodeList()) {
             if (node.getInputList().stream().anyMatch(floatWeights::contains)) {
                 if (node.getDomain().isEmpty() || node.getDomain().equals("ai.onnx")) {
-                    return; // excluded, or without a float16 kernel: what was asked for, with its notes
+                    return; // an ONNX operator reads a weight: converted, unless excluded or without a kernel
                 }
                 readers.add(node.getDomain() + " " + node.getOpType());
             }
+        }
+        if (readers.isEmpty()) {
+            return; // no float32 weight, or none read by a node of the main graph
         }
         throw new InvalidInputException("fp16 converts none of the model's " + floatWeights.size()
                 + " float32 weights: ONNX Runtime's own operators read them (" + String.join(", ", readers)
