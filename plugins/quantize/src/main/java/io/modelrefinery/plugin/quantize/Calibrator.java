@@ -34,7 +34,8 @@ import java.util.Set;
  * tensor's values as signed bin indices over the batch's own absolute range (Mul, Cast to 16 bits), counted in
  * Java by absolute value where ONNX Runtime wrote them (the session lends its output buffers) and merged into a
  * histogram per tensor. A large image-shaped tensor is sampled first, keeping at least {@value #SAMPLED_VALUES}
- * values of each sample, while the range's ends stay exact (the reductions see the whole tensor): for the
+ * values of each sample, and its minimum and maximum are the sample's (a second copy of the whole tensor for
+ * its reductions cost more than they were worth; the chosen range is clipped to what the histogram saw): for the
  * percentile every second to fourth pixel in each direction, since a quantile of millions of values moves little
  * with a sample of them (MobileNetV2's SQNR the same to 0.1 dB); for entropy every second pixel at most, since
  * its threshold falls with the number of values counted, the tail's bins emptying (MobileNetV2 at the
